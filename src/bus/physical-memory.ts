@@ -1,0 +1,155 @@
+/**
+ * The bytes of an emulated host's physical memory.
+ *
+ * Implementation notes
+ * - Contents are sparse: 64 KiB chunks created on first write of a non-zero byte; memory that
+ *   was never written reads as zero, so a 64 GiB host costs only what it touches.
+ * - Nothing here knows about ownership. Freed pages keep their bytes, as real RAM does: a
+ *   driver that maps a page to user mode without zeroing it leaks the previous owner's data.
+ * - Every access is by physical address and may cross page and chunk boundaries; work is
+ *   done per chunk with typed-array copies, never per byte.
+ * - `writeObserver` lets the kernel watch writes (chklowmem, the verifier); it is called once
+ *   per write with the whole range, before the bytes change.
+ */
+import type { PhysicalAddress } from './address.ts';
+
+export const CHUNK_SHIFT = 16;
+export const CHUNK_SIZE = 1 << CHUNK_SHIFT;
+
+export type WriteObserver = (address: PhysicalAddress, length: number) => void;
+
+export class PhysicalMemory {
+  private readonly chunks = new Map<number, Uint8Array>();
+  writeObserver: WriteObserver | null = null;
+
+  /** `limit`: one past the highest physical address that can hold bytes. */
+  constructor(readonly limit: number) {
+    if (!Number.isSafeInteger(limit) || limit <= 0) {
+      throw new RangeError(`PhysicalMemory: limit must be a positive safe integer, got ${limit}`);
+    }
+  }
+
+  /** Bytes of host memory actually holding contents. */
+  get residentBytes(): number {
+    return this.chunks.size * CHUNK_SIZE;
+  }
+
+  read(address: PhysicalAddress, dst: Uint8Array, dstOffset = 0, length = dst.length - dstOffset): void {
+    this.checkRange(address, length);
+    let done = 0;
+    while (done < length) {
+      const a = address + done;
+      const index = Math.floor(a / CHUNK_SIZE);
+      const within = a - index * CHUNK_SIZE;
+      const n = Math.min(CHUNK_SIZE - within, length - done);
+      const chunk = this.chunks.get(index);
+      if (chunk) dst.set(chunk.subarray(within, within + n), dstOffset + done);
+      else dst.fill(0, dstOffset + done, dstOffset + done + n);
+      done += n;
+    }
+  }
+
+  write(address: PhysicalAddress, src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): void {
+    this.checkRange(address, length);
+    if (length === 0) return;
+    this.writeObserver?.(address, length);
+    let done = 0;
+    while (done < length) {
+      const a = address + done;
+      const index = Math.floor(a / CHUNK_SIZE);
+      const within = a - index * CHUNK_SIZE;
+      const n = Math.min(CHUNK_SIZE - within, length - done);
+      this.chunkForWrite(index).set(src.subarray(srcOffset + done, srcOffset + done + n), within);
+      done += n;
+    }
+  }
+
+  fill(address: PhysicalAddress, length: number, value: number): void {
+    this.checkRange(address, length);
+    if (length === 0) return;
+    this.writeObserver?.(address, length);
+    let done = 0;
+    while (done < length) {
+      const a = address + done;
+      const index = Math.floor(a / CHUNK_SIZE);
+      const within = a - index * CHUNK_SIZE;
+      const n = Math.min(CHUNK_SIZE - within, length - done);
+      const chunk = this.chunks.get(index);
+      if (chunk) {
+        if (value === 0 && n === CHUNK_SIZE) this.chunks.delete(index);
+        else chunk.fill(value, within, within + n);
+      } else if (value !== 0) {
+        this.chunkForWrite(index).fill(value, within, within + n);
+      }
+      done += n;
+    }
+  }
+
+  /** memmove within this memory. */
+  copy(dst: PhysicalAddress, src: PhysicalAddress, length: number): void {
+    this.checkRange(dst, length);
+    this.checkRange(src, length);
+    if (length === 0 || dst === src) return;
+    // Overlap-safe: stage through a temporary when the ranges overlap.
+    if (src < dst + length && dst < src + length) {
+      const tmp = new Uint8Array(length);
+      this.read(src, tmp);
+      this.write(dst, tmp);
+      return;
+    }
+    this.forEachRun(src, length, (view, offset, n) => {
+      if (view) this.write(dst + offset, view);
+      else this.fill(dst + offset, n, 0);
+    });
+  }
+
+  /**
+   * Visit [address, address+length) as runs inside single chunks: `view` is a live subarray
+   * of the contents, or null where nothing was ever written (reads as zero). `offset` is the
+   * run's position within the request. For zero-copy transfers between memories.
+   */
+  forEachRun(
+    address: PhysicalAddress,
+    length: number,
+    visit: (view: Uint8Array | null, offset: number, length: number) => void,
+  ): void {
+    this.checkRange(address, length);
+    let done = 0;
+    while (done < length) {
+      const a = address + done;
+      const index = Math.floor(a / CHUNK_SIZE);
+      const within = a - index * CHUNK_SIZE;
+      const n = Math.min(CHUNK_SIZE - within, length - done);
+      const chunk = this.chunks.get(index);
+      visit(chunk ? chunk.subarray(within, within + n) : null, done, n);
+      done += n;
+    }
+  }
+
+  /** True when no byte of the range was ever written with a non-zero value (or was zeroed). */
+  isUntouched(address: PhysicalAddress, length: number): boolean {
+    let untouched = true;
+    this.forEachRun(address, length, (view) => {
+      if (view && untouched) untouched = view.every((b) => b === 0);
+    });
+    return untouched;
+  }
+
+  private chunkForWrite(index: number): Uint8Array {
+    let chunk = this.chunks.get(index);
+    if (!chunk) {
+      chunk = new Uint8Array(CHUNK_SIZE);
+      this.chunks.set(index, chunk);
+    }
+    return chunk;
+  }
+
+  private checkRange(address: number, length: number): void {
+    if (!Number.isSafeInteger(address) || !Number.isSafeInteger(length) || address < 0 || length < 0 ||
+        address + length > this.limit) {
+      throw new RangeError(
+        `physical access [${address}, +${length}) is outside [0, ${this.limit}) or not an integer range`,
+      );
+    }
+  }
+}
