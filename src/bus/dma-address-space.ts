@@ -156,7 +156,7 @@ export class DeviceDmaView {
         while (left > 0) {
           const t = to[ti]!;
           const m = Math.min(left, t.length - tOff);
-          if (tOff === 0 || m > 0) target.observer?.(target.name, 'write', t.physical + tOff, m);
+          target.observer?.(target.name, 'write', t.physical + tOff, m);
           if (view) target.memory.write(t.physical + tOff, view, vOff, m);
           else target.memory.fill(t.physical + tOff, m, 0);
           left -= m;
