@@ -38,6 +38,62 @@ export interface DmaRun {
   length: number;
 }
 
+/**
+ * Resolved physical runs as two growable Float64Arrays (physical, length): the allocation-free
+ * form of `DmaRun[]` for the data path. Reused across transfers; `push` merges a run that
+ * continues the previous one.
+ */
+export class DmaRunList {
+  physical: Float64Array;
+  length: Float64Array;
+  count = 0;
+  total = 0;
+
+  constructor(capacity = 16) {
+    this.physical = new Float64Array(capacity);
+    this.length = new Float64Array(capacity);
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.total = 0;
+  }
+
+  /** Append a run, merging it into the last one when it continues it. */
+  push(physical: PhysicalAddress, length: number): void {
+    const last = this.count - 1;
+    if (last >= 0 && this.physical[last]! + this.length[last]! === physical) {
+      this.length[last] = this.length[last]! + length;
+      this.total += length;
+    } else this.add(physical, length);
+  }
+
+  /** Append a run as its own entry. */
+  add(physical: PhysicalAddress, length: number): void {
+    if (this.count === this.physical.length) this.grow();
+    this.physical[this.count] = physical;
+    this.length[this.count] = length;
+    this.count++;
+    this.total += length;
+  }
+
+  /** Drop every run pushed after the list held `count` runs and `total` bytes. */
+  truncate(count: number, total: number, lastLength: number): void {
+    this.count = count;
+    this.total = total;
+    if (count > 0) this.length[count - 1] = lastLength;
+  }
+
+  private grow(): void {
+    const p = new Float64Array(this.physical.length * 2);
+    const l = new Float64Array(this.physical.length * 2);
+    p.set(this.physical);
+    l.set(this.length);
+    this.physical = p;
+    this.length = l;
+  }
+}
+
 export interface DeviceDmaOptions {
   name: string;
   addressBits: number;
@@ -76,10 +132,26 @@ export class DeviceDmaView {
    * limit wraps around to zero, as a real counter would.
    */
   resolve(address: BusAddress, length: number, write: boolean): DmaRun[] | DmaStatus {
+    const list = new DmaRunList(4);
+    const status = this.resolveInto(address, length, write, list);
+    if (status !== DMA_OK) return status;
+    const runs: DmaRun[] = new Array(list.count);
+    for (let i = 0; i < list.count; i++) runs[i] = { physical: list.physical[i]!, length: list.length[i]! };
+    return runs;
+  }
+
+  /**
+   * `resolve` into a reusable run list: appends the runs of [address, +length) to `out`
+   * (merging with its last run when physically contiguous) and returns DMA_OK, or returns the
+   * failure status with `out` exactly as it was. Nothing is touched.
+   */
+  resolveInto(address: BusAddress, length: number, write: boolean, out: DmaRunList): DmaStatus {
     if (!Number.isSafeInteger(address) || !Number.isSafeInteger(length) || address < 0 || length < 0) {
       return DMA_MASTER_ABORT;
     }
-    const runs: DmaRun[] = [];
+    const count = out.count;
+    const total = out.total;
+    const lastLength = count > 0 ? out.length[count - 1]! : 0;
     const span = this.addressBits >= 53 ? Infinity : 2 ** this.addressBits;
     let done = 0;
     while (done < length) {
@@ -91,20 +163,22 @@ export class DeviceDmaView {
         const t = this.iommu.translate(emitted, write);
         if (!t) {
           this.iommu.faults++;
+          out.truncate(count, total, lastLength);
           return DMA_IOMMU_FAULT;
         }
         physical = t.physical;
         n = Math.min(n, t.length);
       }
       const ramLeft = this.ramBytesFrom(physical);
-      if (ramLeft === 0) return DMA_MASTER_ABORT;
+      if (ramLeft === 0) {
+        out.truncate(count, total, lastLength);
+        return DMA_MASTER_ABORT;
+      }
       n = Math.min(n, ramLeft);
-      const last = runs[runs.length - 1];
-      if (last && last.physical + last.length === physical) last.length += n;
-      else runs.push({ physical, length: n });
+      out.push(physical, n);
       done += n;
     }
-    return runs;
+    return DMA_OK;
   }
 
   read(address: BusAddress, dst: Uint8Array, dstOffset = 0, length = dst.length - dstOffset): DmaStatus {
@@ -142,33 +216,13 @@ export class DeviceDmaView {
     destination: BusAddress,
     length: number,
   ): { status: DmaStatus; side: 'source' | 'target' | null } {
-    const from = this.resolve(source, length, false);
-    if (typeof from === 'number') return { status: from, side: 'source' };
-    const to = target.resolve(destination, length, true);
-    if (typeof to === 'number') return { status: to, side: 'target' };
-    let ti = 0;
-    let tOff = 0;
-    for (const r of from) {
-      this.observer?.(this.name, 'read', r.physical, r.length);
-      this.memory.forEachRun(r.physical, r.length, (view, _offset, n) => {
-        let left = n;
-        let vOff = 0;
-        while (left > 0) {
-          const t = to[ti]!;
-          const m = Math.min(left, t.length - tOff);
-          target.observer?.(target.name, 'write', t.physical + tOff, m);
-          if (view) target.memory.write(t.physical + tOff, view, vOff, m);
-          else target.memory.fill(t.physical + tOff, m, 0);
-          left -= m;
-          vOff += m;
-          tOff += m;
-          if (tOff === t.length) {
-            ti++;
-            tOff = 0;
-          }
-        }
-      });
-    }
+    const from = new DmaRunList(4);
+    const to = new DmaRunList(4);
+    const fromStatus = this.resolveInto(source, length, false, from);
+    if (fromStatus !== DMA_OK) return { status: fromStatus, side: 'source' };
+    const toStatus = target.resolveInto(destination, length, true, to);
+    if (toStatus !== DMA_OK) return { status: toStatus, side: 'target' };
+    copyDmaRunList(this, from, target, to);
     return { status: DMA_OK, side: null };
   }
 
@@ -184,6 +238,67 @@ export class DeviceDmaView {
       else return r.base + r.length - physical;
     }
     return 0;
+  }
+}
+
+/**
+ * Move bytes read by `source` from the physical runs `from` to the physical runs `to` written
+ * by `target` (runs already resolved by each view, so nothing can fail half-way). Works chunk
+ * to chunk without an intermediate buffer; both views' observers see every run they touch.
+ * The two run lists must cover the same number of bytes.
+ */
+export function copyDmaRuns(
+  source: DeviceDmaView,
+  from: readonly DmaRun[],
+  target: DeviceDmaView,
+  to: readonly DmaRun[],
+): void {
+  const f = new DmaRunList(Math.max(1, from.length));
+  const t = new DmaRunList(Math.max(1, to.length));
+  // Kept as given (no merging), so observers see the runs the caller resolved.
+  for (const r of from) f.add(r.physical, r.length);
+  for (const r of to) t.add(r.physical, r.length);
+  copyDmaRunList(source, f, target, t);
+}
+
+/**
+ * `copyDmaRuns` on run lists, for the data path: no allocation and no closure per run or per
+ * chunk. Target observer first for every run (before any byte moves), then per source run the
+ * source observer and the copy, memory to memory (PhysicalMemory.copyFrom).
+ */
+export function copyDmaRunList(source: DeviceDmaView, from: DmaRunList, target: DeviceDmaView, to: DmaRunList): void {
+  let fromBytes = 0;
+  let toBytes = 0;
+  for (let i = 0; i < from.count; i++) fromBytes += from.length[i]!;
+  for (let i = 0; i < to.count; i++) toBytes += to.length[i]!;
+  if (fromBytes !== toBytes) {
+    throw new RangeError(`copyDmaRuns: source runs cover ${fromBytes} bytes but target runs ${toBytes}`);
+  }
+  const targetObserver = target.observer;
+  if (targetObserver !== null) {
+    for (let i = 0; i < to.count; i++) targetObserver(target.name, 'write', to.physical[i]!, to.length[i]!);
+  }
+  const sourceObserver = source.observer;
+  const sourceMemory = source.memory;
+  const targetMemory = target.memory;
+  let ti = 0;
+  let tOff = 0;
+  for (let fi = 0; fi < from.count; fi++) {
+    const fPhys = from.physical[fi]!;
+    const fLen = from.length[fi]!;
+    sourceObserver?.(source.name, 'read', fPhys, fLen);
+    let done = 0;
+    while (done < fLen) {
+      const tLen = to.length[ti]!;
+      const m = Math.min(fLen - done, tLen - tOff);
+      targetMemory.copyFrom(sourceMemory, fPhys + done, to.physical[ti]! + tOff, m);
+      done += m;
+      tOff += m;
+      if (tOff === tLen) {
+        ti++;
+        tOff = 0;
+      }
+    }
   }
 }
 

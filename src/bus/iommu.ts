@@ -43,14 +43,15 @@ export class IommuDomain {
   }
 
   /**
-   * Map `pfns` at a free logical range inside [PAGE_SIZE, limit) — page 0 stays unmapped so a
-   * zero logical address always faults. Returns the logical base or null when no room.
+   * Map `pfns` at a free logical range inside [lowest, limit) (lowest defaults to, and is never
+   * below, PAGE_SIZE) — page 0 stays unmapped so a zero logical address always faults. Returns
+   * the logical base or null when no room. `lowest` serves AllocateCommonBufferWithBounds.
    */
-  map(pfns: ArrayLike<Pfn>, rights: number, limit: number): LogicalAddress | null {
+  map(pfns: ArrayLike<Pfn>, rights: number, limit: number, lowest = PAGE_SIZE): LogicalAddress | null {
     const pages = pfns.length;
     if (pages === 0) return null;
     const bytes = pages * PAGE_SIZE;
-    let candidate = PAGE_SIZE;
+    let candidate = Math.max(PAGE_SIZE, Math.ceil(lowest / PAGE_SIZE) * PAGE_SIZE);
     let insertAt = 0;
     for (; insertAt < this.mappings.length; insertAt++) {
       const m = this.mappings[insertAt]!;

@@ -7,7 +7,9 @@
  * - Nothing here knows about ownership. Freed pages keep their bytes, as real RAM does: a
  *   driver that maps a page to user mode without zeroing it leaks the previous owner's data.
  * - Every access is by physical address and may cross page and chunk boundaries; work is
- *   done per chunk with typed-array copies, never per byte.
+ *   done per chunk with typed-array copies, never per byte. `copyFrom` moves bytes chunk to
+ *   chunk between two memories (device-to-device DMA) with no staging buffer and no
+ *   per-chunk closure: the data path of every RDMA transfer.
  * - `writeObserver` lets the kernel watch writes (chklowmem, the verifier); it is called once
  *   per write with the whole range, before the bytes change.
  */
@@ -97,10 +99,50 @@ export class PhysicalMemory {
       this.write(dst, tmp);
       return;
     }
-    this.forEachRun(src, length, (view, offset, n) => {
-      if (view) this.write(dst + offset, view);
-      else this.fill(dst + offset, n, 0);
-    });
+    this.copyFrom(this, src, dst, length);
+  }
+
+  /**
+   * Copy [srcAddress, +length) of `source` to [dstAddress, +length) of this memory, chunk to
+   * chunk. `source` may be this memory (overlap is handled as memmove). The write observer
+   * sees the whole destination range once, before any byte changes. A source chunk that was
+   * never written reads as zero, so its part of the destination is zero-filled exactly as
+   * `fill(…, 0)` does (a whole zeroed chunk is released).
+   */
+  copyFrom(source: PhysicalMemory, srcAddress: PhysicalAddress, dstAddress: PhysicalAddress, length: number): void {
+    source.checkRange(srcAddress, length);
+    this.checkRange(dstAddress, length);
+    if (length === 0) return;
+    if (source === this && srcAddress < dstAddress + length && dstAddress < srcAddress + length) {
+      this.copy(dstAddress, srcAddress, length);
+      return;
+    }
+    this.writeObserver?.(dstAddress, length);
+    const from = source.chunks;
+    let s = srcAddress;
+    let d = dstAddress;
+    let left = length;
+    while (left > 0) {
+      const si = Math.floor(s / CHUNK_SIZE);
+      const di = Math.floor(d / CHUNK_SIZE);
+      const sw = s - si * CHUNK_SIZE;
+      const dw = d - di * CHUNK_SIZE;
+      // Both offsets advance together, so each step ends at the nearer chunk boundary.
+      const n = Math.min(left, CHUNK_SIZE - (sw > dw ? sw : dw));
+      const chunk = from.get(si);
+      if (chunk !== undefined) {
+        this.chunkForWrite(di).set(n === CHUNK_SIZE ? chunk : chunk.subarray(sw, sw + n), dw);
+      } else {
+        const target = this.chunks.get(di);
+        if (target !== undefined) {
+          if (n === CHUNK_SIZE) this.chunks.delete(di);
+          else target.fill(0, dw, dw + n);
+        }
+      }
+      s += n;
+      d += n;
+      left -= n;
+    }
   }
 
   /**

@@ -4,6 +4,7 @@
  * Codes and parameter meanings: ../shared/reference/wdk-contracts.md §E and the debugger's
  * bug check reference pages.
  */
+export const IRQL_NOT_GREATER_OR_EQUAL = 0x09;
 export const IRQL_NOT_LESS_OR_EQUAL = 0x0a;
 export const MEMORY_MANAGEMENT = 0x1a;
 export const PAGE_FAULT_IN_NONPAGED_AREA = 0x50;
@@ -19,6 +20,7 @@ export const MULTIPLE_IRP_COMPLETE_REQUESTS = 0x44;
 export const NO_MORE_IRP_STACK_LOCATIONS = 0x35;
 
 const NAMES: Record<number, string> = {
+  [IRQL_NOT_GREATER_OR_EQUAL]: 'IRQL_NOT_GREATER_OR_EQUAL',
   [IRQL_NOT_LESS_OR_EQUAL]: 'IRQL_NOT_LESS_OR_EQUAL',
   [MEMORY_MANAGEMENT]: 'MEMORY_MANAGEMENT',
   [PAGE_FAULT_IN_NONPAGED_AREA]: 'PAGE_FAULT_IN_NONPAGED_AREA',

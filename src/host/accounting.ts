@@ -1,0 +1,62 @@
+/**
+ * Every counter a leak could show up in, for one host, and the difference between two
+ * snapshots. "Nothing leaked" means the difference is zero everywhere: pages, pool, locks,
+ * mappings, MDLs, common buffers, scatter/gather lists, map registers, IOMMU ranges and NIC
+ * registrations and endpoints.
+ */
+import { outstandingLogicalRanges } from '../kernel/hal/index.ts';
+import { mdlHost } from '../kernel/mm/mdl.ts';
+import type { Host } from './host.ts';
+
+export interface ResourceSnapshot {
+  freePages: number;
+  lockedPages: number;
+  deletePendingPages: number;
+  poolBytes: number;
+  poolBlocks: number;
+  systemMappings: number;
+  mdls: number;
+  commonBuffers: number;
+  commonBufferBytes: number;
+  sgLists: number;
+  mapRegistersInUse: number;
+  iommuRanges: number;
+  nicRegistrations: number;
+}
+
+export function snapshot(host: Host): ResourceSnapshot {
+  const k = host.kernel;
+  const mm = k.mm.counters();
+  const hal = k.hal.counters();
+  const pool = k.mm.pool.tags();
+  return {
+    freePages: mm.freePages,
+    lockedPages: mm.lockedPages,
+    deletePendingPages: mm.deletePendingPages,
+    poolBytes: pool.reduce((s, t) => s + t.bytes, 0),
+    poolBlocks: pool.reduce((s, t) => s + t.allocs - t.frees, 0),
+    systemMappings: mm.systemMappings,
+    mdls: mdlHost(k).live,
+    commonBuffers: hal.commonBuffers,
+    commonBufferBytes: hal.commonBufferBytes,
+    sgLists: hal.sgLists,
+    mapRegistersInUse: hal.mapRegistersInUse,
+    iommuRanges: outstandingLogicalRanges(k),
+    nicRegistrations: host.nics.reduce((s, n) => s + n.nic.regionCount, 0),
+  };
+}
+
+/** after − before for every counter (free pages reported as pages lost). */
+export function difference(before: ResourceSnapshot, after: ResourceSnapshot): ResourceSnapshot {
+  const out = {} as ResourceSnapshot;
+  for (const key of Object.keys(before) as (keyof ResourceSnapshot)[]) {
+    out[key] = key === 'freePages' ? before[key] - after[key] : after[key] - before[key];
+  }
+  return out;
+}
+
+/** The names of counters that did not return to their earlier value. */
+export function leakedCounters(before: ResourceSnapshot, after: ResourceSnapshot): string[] {
+  const d = difference(before, after);
+  return (Object.keys(d) as (keyof ResourceSnapshot)[]).filter((key) => d[key] !== 0).map((key) => `${key} ${d[key] > 0 ? '+' : ''}${d[key]}`);
+}

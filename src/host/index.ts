@@ -1,0 +1,5 @@
+/** Machine assembly: hosts, their NICs and the fabric between them. */
+export { Host, type HostSpec, type NicSpec, type HostNic, type LowMemoryStrategy } from './host.ts';
+export { Cluster, createCluster, type ClusterSpec } from './cluster.ts';
+export { PciBus, PCI_BUS_SERVICE } from './pci-bus-driver.ts';
+export { snapshot, difference, leakedCounters, type ResourceSnapshot } from './accounting.ts';

@@ -1,0 +1,275 @@
+/**
+ * The per-host HAL DMA state: PCI functions, adapters, common buffers, scatter/gather lists, the
+ * map register file, findings and counters. The WDK routines live in dma-adapter.ts,
+ * common-buffer.ts and scatter-gather.ts; they keep their records here.
+ *
+ * Implementation notes
+ * - Adapters, common buffers and lists get small numeric ids (1, 2, 3 …, never reused on a host)
+ *   that stand in for pointers in bug-check parameters and reports.
+ * - Misuse handling, one rule for the whole HAL: with the verifier on (KernelConfig.verifier,
+ *   standing for Driver Verifier's DMA verification, flag 0x80) a driver bug stops the host with
+ *   DRIVER_VERIFIER_DMA_VIOLATION (0xE6) and the documented Parameter 1. With it off, the routine
+ *   does what Windows would visibly do where that is defined (a double free of a common buffer
+ *   reaches MmFreeContiguousMemory with a stale pointer: 0xC2/0x60), and otherwise returns its
+ *   failure value (NULL, an NTSTATUS, or nothing for VOID routines) without touching any state and
+ *   records a finding, so the bug is visible without crashing the host. Windows itself would
+ *   dereference a NULL or freed adapter (undefined behaviour); we do not emulate that.
+ * - Nothing here allocates per page or per byte; per-page DMA state is in typed arrays.
+ */
+import { DRIVER_VERIFIER_DMA_VIOLATION } from '../bugcheck.ts';
+import type { Kernel } from '../kernel.ts';
+import type { DEVICE_DESCRIPTION } from './device-description.ts';
+import { DEFAULT_MAP_REGISTER_COUNT, MapRegisterFile } from './map-registers.ts';
+import type { PciDevice } from './pci.ts';
+import type { DMA_ADAPTER, DMA_OPERATIONS, SCATTER_GATHER_LIST } from './types.ts';
+
+/** 0xE6 Parameter 1 values used here (debugger: Bug Check 0xE6; contracts §E5). */
+export const DMA_VIOLATION_COMMON_BUFFER_DOUBLE_FREE = 0x03;
+export const DMA_VIOLATION_SG_LIST_DOUBLE_FREE = 0x06;
+export const DMA_VIOLATION_PUT_ADAPTER_WITH_COMMON_BUFFERS = 0x07;
+export const DMA_VIOLATION_PUT_ADAPTER_WITH_SG_LISTS = 0x0a;
+export const DMA_VIOLATION_BUFFER_NOT_LOCKED = 0x0e;
+export const DMA_VIOLATION_IRQL = 0x13;
+export const DMA_VIOLATION_FREED_ADAPTER = 0x18;
+export const DMA_VIOLATION_NULL_ADAPTER = 0x19;
+export const DMA_VIOLATION_VA_NOT_IN_MDL = 0x1b;
+export const DMA_VIOLATION_INVALID_BUFFER = 0x1f;
+export const DMA_VIOLATION_ZERO_LENGTH = 0x21;
+export const DMA_VIOLATION_BAD_DESCRIPTION_VERSION = 0x25;
+
+/** Per-adapter cap on NumberOfMapRegisters when the adapter may need bounce buffers. */
+export const DEFAULT_MAX_MAP_REGISTERS_PER_ADAPTER = 256;
+
+export interface HalFinding {
+  kind: string;
+  routine: string;
+  adapterId: number;
+  driver: string | null;
+  detail: string;
+}
+
+export interface CommonBufferRecord {
+  readonly id: number;
+  readonly adapter: AdapterState;
+  readonly routine: 'AllocateCommonBuffer' | 'AllocateCommonBufferEx' | 'AllocateCommonBufferWithBounds';
+  readonly virtualAddress: number;
+  readonly logicalAddress: number;
+  readonly length: number;
+  readonly pages: number;
+  /** Physical frames, in device (logical) order. */
+  readonly pfns: Int32Array;
+  /** First frame when the pages are one physical run (no IOMMU), else -1. */
+  readonly runFirstPfn: number;
+  /** Base of the IOMMU mapping, or -1 without an IOMMU. */
+  readonly iovaBase: number;
+  readonly cacheEnabled: boolean;
+  readonly cacheType: number;
+}
+
+export interface SgRecord {
+  readonly id: number;
+  readonly adapter: AdapterState;
+  readonly list: SCATTER_GATHER_LIST;
+  readonly writeToDevice: boolean;
+  /** Map registers held (bounce pages), empty when none. */
+  readonly registers: Int32Array;
+  /** Bounced runs as (target physical, bounce physical, length) triples. */
+  readonly bounced: Float64Array;
+  /** IOMMU mapping bases to remove at put. */
+  readonly iovaBases: number[];
+  /** Map registers the transfer counts against the adapter (pages spanned). */
+  readonly mapRegisterCount: number;
+  /** System VA of the driver's buffer for BuildScatterGatherList, or 0 for GetScatterGatherList. */
+  readonly builtIn: number;
+  put: boolean;
+}
+
+export interface AdapterState {
+  readonly id: number;
+  readonly adapter: DMA_ADAPTER;
+  readonly pci: PciDevice;
+  readonly driver: string | null;
+  readonly operationsVersion: 1 | 2 | 3;
+  /** min(description's address bits, the PCI function's). */
+  readonly addressBits: number;
+  /** One past the highest bus address the adapter reaches. */
+  readonly reach: number;
+  readonly numberOfMapRegisters: number;
+  readonly description: Readonly<DEVICE_DESCRIPTION>;
+  readonly commonBuffers: Set<CommonBufferRecord>;
+  readonly sgLists: Set<SgRecord>;
+  commonBufferBytes: number;
+  mapRegistersInUse: number;
+  commonOwner: number;
+  bounceOwner: number;
+  put: boolean;
+}
+
+export interface AdapterCounters {
+  id: number;
+  device: string;
+  driver: string | null;
+  addressBits: number;
+  numberOfMapRegisters: number;
+  put: boolean;
+  commonBuffers: number;
+  commonBufferBytes: number;
+  sgLists: number;
+  mapRegistersInUse: number;
+}
+
+export interface HalCounters {
+  adapters: number;
+  commonBuffers: number;
+  commonBufferBytes: number;
+  sgLists: number;
+  mapRegistersInUse: number;
+  mapRegisterCapacity: number;
+  bouncePages: number;
+  /** Adapters put while still holding common buffers or lists (verifier off). */
+  leakedAdapters: number;
+  byAdapter: AdapterCounters[];
+}
+
+const FREED_HISTORY = 4096;
+
+export class Hal {
+  readonly pciDevices: PciDevice[] = [];
+  /** Live and leaked adapters by id (put adapters with nothing outstanding are dropped). */
+  readonly adapters = new Map<number, AdapterState>();
+  /** DMA_ADAPTER object → its state; put adapters stay here so later use is recognised. */
+  readonly byObject = new WeakMap<object, AdapterState>();
+  /** Outstanding common buffers by virtual address (system VAs are never reused). */
+  readonly commonBuffers = new Map<number, CommonBufferRecord>();
+  /** The last FREED_HISTORY freed common buffers by VA, to tell a double free from a wild one. */
+  readonly freedCommonBuffers = new Map<number, CommonBufferRecord>();
+  /** Every list handed out on this host → its record (put lists stay, for double-put detection). */
+  readonly sgByList = new WeakMap<object, SgRecord>();
+  readonly findings: HalFinding[] = [];
+  /** DMA_OPERATIONS tables by version; built once per host so they close over it. */
+  operations: Partial<Record<1 | 2 | 3, DMA_OPERATIONS>> = {};
+  maxMapRegistersPerAdapter = DEFAULT_MAX_MAP_REGISTERS_PER_ADAPTER;
+  nextAdapterId = 1;
+  nextCommonBufferId = 1;
+  nextSgId = 1;
+  liveSgLists = 0;
+  private mapRegisterFile: MapRegisterFile | null = null;
+  private mapRegisterCount = DEFAULT_MAP_REGISTER_COUNT;
+
+  // The memory manager is not ready when the kernel constructs us: everything here is lazy.
+  constructor(readonly k: Kernel) {}
+
+  /**
+   * Host HAL options; only before the first adapter exists (a real HAL sizes its map buffers at
+   * boot). Throws a RangeError quoting a bad value.
+   */
+  configure(options: { mapRegisterCount?: number; maxMapRegistersPerAdapter?: number }): void {
+    if (this.nextAdapterId !== 1) throw new RangeError('Hal.configure: adapters already exist on this host');
+    if (options.mapRegisterCount !== undefined) {
+      if (!Number.isInteger(options.mapRegisterCount) || options.mapRegisterCount < 1 || options.mapRegisterCount > 1 << 24) {
+        throw new RangeError(`Hal.configure: mapRegisterCount must be 1..${1 << 24}, got ${options.mapRegisterCount}`);
+      }
+      this.mapRegisterCount = options.mapRegisterCount;
+      this.mapRegisterFile = null;
+    }
+    if (options.maxMapRegistersPerAdapter !== undefined) {
+      const n = options.maxMapRegistersPerAdapter;
+      if (!Number.isInteger(n) || n < 1 || n > 0x10_0001) {
+        throw new RangeError(`Hal.configure: maxMapRegistersPerAdapter must be 1..${0x10_0001}, got ${n}`);
+      }
+      this.maxMapRegistersPerAdapter = n;
+    }
+  }
+
+  get mapRegisters(): MapRegisterFile {
+    if (!this.mapRegisterFile) this.mapRegisterFile = new MapRegisterFile(this.k, this.mapRegisterCount);
+    return this.mapRegisterFile;
+  }
+
+  get verifier(): boolean {
+    return Boolean(this.k.config.verifier);
+  }
+
+  /** DRIVER_VERIFIER_DMA_VIOLATION with Parameter 1 = `code`. */
+  violation(code: number, p2: number, p3: number, p4: number, detail: string): never {
+    return this.k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DMA_VIOLATION, code, p2, p3, p4, detail);
+  }
+
+  /** A driver bug: 0xE6 with the verifier on, else a recorded finding (the caller then fails cleanly). */
+  misuse(code: number, p2: number, p3: number, p4: number, routine: string, adapterId: number, kind: string, detail: string): void {
+    if (this.verifier) this.violation(code, p2, p3, p4, `${routine}: ${detail}`);
+    this.note(kind, routine, adapterId, detail);
+  }
+
+  note(kind: string, routine: string, adapterId: number, detail: string): void {
+    this.findings.push({ kind, routine, adapterId, driver: this.k.currentDriver ?? null, detail });
+  }
+
+  /**
+   * The adapter behind a DMA_ADAPTER argument, or null after handling misuse: NULL (0x19), an
+   * object no IoGetDmaAdapter on this host returned (treated as an invalid pointer: 0x19), or an
+   * adapter already put (0x18).
+   */
+  resolveAdapter(adapter: unknown, routine: string): AdapterState | null {
+    const state = adapter !== null && typeof adapter === 'object' ? this.byObject.get(adapter) : undefined;
+    if (!state) {
+      const what = adapter === null || adapter === undefined ? 'NULL DMA adapter' : 'not a DMA adapter of this host';
+      this.misuse(DMA_VIOLATION_NULL_ADAPTER, 0, 0, 0, routine, 0, 'invalid-adapter', what);
+      return null;
+    }
+    if (state.put) {
+      this.misuse(DMA_VIOLATION_FREED_ADAPTER, state.id, 0, 0, routine, state.id, 'adapter-already-put',
+        `adapter ${state.id} was already released by PutDmaAdapter`);
+      return null;
+    }
+    return state;
+  }
+
+  rememberFreed(record: CommonBufferRecord): void {
+    this.freedCommonBuffers.set(record.virtualAddress, record);
+    if (this.freedCommonBuffers.size > FREED_HISTORY) {
+      const oldest = this.freedCommonBuffers.keys().next().value as number;
+      this.freedCommonBuffers.delete(oldest);
+    }
+  }
+
+  counters(): HalCounters {
+    let commonBuffers = 0;
+    let commonBufferBytes = 0;
+    let sgLists = 0;
+    let leakedAdapters = 0;
+    let adapters = 0;
+    const byAdapter: AdapterCounters[] = [];
+    for (const a of this.adapters.values()) {
+      if (a.put) leakedAdapters++;
+      else adapters++;
+      commonBuffers += a.commonBuffers.size;
+      commonBufferBytes += a.commonBufferBytes;
+      sgLists += a.sgLists.size;
+      byAdapter.push({
+        id: a.id,
+        device: a.pci.name,
+        driver: a.driver,
+        addressBits: a.addressBits,
+        numberOfMapRegisters: a.numberOfMapRegisters,
+        put: a.put,
+        commonBuffers: a.commonBuffers.size,
+        commonBufferBytes: a.commonBufferBytes,
+        sgLists: a.sgLists.size,
+        mapRegistersInUse: a.mapRegistersInUse,
+      });
+    }
+    const file = this.mapRegisterFile;
+    return {
+      adapters,
+      commonBuffers,
+      commonBufferBytes,
+      sgLists,
+      mapRegistersInUse: file ? file.inUse : 0,
+      mapRegisterCapacity: this.mapRegisterCount,
+      bouncePages: file ? file.inUse : 0,
+      leakedAdapters,
+      byAdapter,
+    };
+  }
+}

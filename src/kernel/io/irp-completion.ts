@@ -1,0 +1,214 @@
+/**
+ * IoCompleteRequest, the I/O manager's completion work, and IRP cancellation.
+ * [ddi/wdm nf-wdm-iocompleterequest, nf-wdm-iocancelirp, nf-wdm-ioacquirecancelspinlock;
+ * kernel: "Completing IRPs", "Canceling IRPs", "Methods for Accessing Data Buffers"]
+ *
+ * Implementation notes
+ * - Completion does at once what Windows splits between IoCompleteRequest and the special
+ *   kernel APC in the requesting thread (IopCompleteRequest): copy buffered output back to
+ *   the requester's buffer, free the system buffer, unlock and free every MDL on
+ *   Irp->MdlAddress, post the result to the requester's IO_STATUS_BLOCK / OVERLAPPED, drop
+ *   the file object reference, free the packet. The copy targets the requesting process
+ *   directly, so completing from any context (a DPC, another process) works.
+ * - Buffered output is copied only for a status that is not an error (NT_ERROR), so
+ *   STATUS_BUFFER_OVERFLOW still returns the bytes that fit; a copy that faults (the user
+ *   freed the buffer meanwhile) turns the status into the access violation, as the APC's
+ *   exception handler does.
+ * - A second completion is bug check MULTIPLE_IRP_COMPLETE_REQUESTS (0x44, P1 the IRP).
+ *   With the verifier on, the I/O verification checks of bug check 0xC9 apply: completion
+ *   with STATUS_PENDING (0x06), with a cancel routine still set (0x07), above DISPATCH_LEVEL
+ *   (0x0E). Without it, completion above DISPATCH_LEVEL is IRQL_NOT_LESS_OR_EQUAL.
+ * - Cancellation is the classic cancel-spin-lock protocol: IoCancelIrp takes the lock, sets
+ *   Irp->Cancel, swaps out the cancel routine and calls it with the lock held; the routine
+ *   must release it with IoReleaseCancelSpinLock(Irp->CancelIrql) and complete the IRP with
+ *   STATUS_CANCELLED.
+ */
+import type { Kernel } from '../kernel.ts';
+import { IRQL_NOT_LESS_OR_EQUAL, MULTIPLE_IRP_COMPLETE_REQUESTS } from '../bugcheck.ts';
+import { DISPATCH_LEVEL, KeLowerIrql, KeRaiseIrql } from '../irql.ts';
+import type { Ref } from '../ref.ts';
+import { ExRaiseStatus, NtStatusError, STATUS_ACCESS_VIOLATION, STATUS_PENDING } from '../status.ts';
+import { IoFreeMdl, MmUnlockPages, MDL_PAGES_LOCKED } from '../mm/mdl.ts';
+import { freePool, TAG_SYSTEM_BUFFER } from './io-pool.ts';
+import {
+  IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER, IRP_INPUT_OPERATION, SL_PENDING_RETURNED, isIrp, type IRP,
+} from './irp.ts';
+
+const DRIVER_VERIFIER_IOMANAGER_VIOLATION = 0xc9;
+const SPIN_LOCK_ALREADY_OWNED = 0x0f;
+const SPIN_LOCK_NOT_OWNED = 0x10;
+
+const hex = (v: number) => `0x${Math.trunc(v).toString(16)}`;
+/** NT_ERROR: severity "error" (top two bits 11). */
+const NT_ERROR = (status: number) => status >>> 0 >= 0xc0000000;
+
+/**
+ * IoCompleteRequest(Irp, PriorityBoost) (IRQL <= DISPATCH_LEVEL). The driver has set
+ * Irp->IoStatus; after this call the IRP belongs to the I/O manager again and must not be
+ * touched. PriorityBoost only affects thread scheduling, which is not modelled.
+ */
+export function IoCompleteRequest(k: Kernel, Irp: IRP, PriorityBoost: number): void {
+  k.bugcheck.assertRunning();
+  const verifier = Boolean(k.config.verifier);
+  if (!isIrp(Irp)) ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoCompleteRequest: Irp is not an IRP');
+  if (Irp.io.state === 'completed' || Irp.io.state === 'freed') {
+    k.bugcheck.KeBugCheckEx(MULTIPLE_IRP_COMPLETE_REQUESTS, Irp.address, 0, 0, 0,
+      `IoCompleteRequest: IRP ${hex(Irp.address)} was already completed`);
+  }
+  if (k.irql > DISPATCH_LEVEL) {
+    if (verifier) {
+      k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x0e, k.irql, Irp.address, 0,
+        `IoCompleteRequest at IRQL ${k.irql}`);
+    }
+    k.bugcheck.KeBugCheckEx(IRQL_NOT_LESS_OR_EQUAL, 0, k.irql, 0, 0, `IoCompleteRequest at IRQL ${k.irql} (must be <= DISPATCH_LEVEL)`);
+  }
+  const status = typeof Irp.IoStatus.Status === 'number' ? Irp.IoStatus.Status >>> 0 : 0xffffffff;
+  if (verifier && (status === STATUS_PENDING || status === 0xffffffff)) {
+    k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x06, status, Irp.address, 0,
+      `IoCompleteRequest with status ${hex(status)}`);
+  }
+  if (verifier && Irp.CancelRoutine !== null) {
+    k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_IOMANAGER_VIOLATION, 0x07, 0, Irp.address, 0,
+      'IoCompleteRequest with a cancel routine still set');
+  }
+  void PriorityBoost;
+  const sl = Irp.Stack[Irp.CurrentLocation - 1];
+  Irp.PendingReturned = sl !== undefined && (sl.Control & SL_PENDING_RETURNED) !== 0;
+  Irp.io.state = 'completed';
+  finishIrp(k, Irp);
+}
+
+/** IopCompleteRequest: hand the result back and release everything the request held. */
+function finishIrp(k: Kernel, irp: IRP): void {
+  const io = k.io;
+  const rec = irp.io.request;
+  let status = typeof irp.IoStatus.Status === 'number' ? irp.IoStatus.Status >>> 0 : 0xffffffff;
+  let information = irp.IoStatus.Information;
+  if (!Number.isSafeInteger(information) || information < 0) {
+    io.findings.push({ driver: k.currentDriver ?? '?', message: `IRP ${hex(irp.address)} completed with Information ${String(information)}` });
+    information = 0;
+  }
+
+  if (rec && rec.copyOut && (irp.Flags & (IRP_BUFFERED_IO | IRP_INPUT_OPERATION)) === (IRP_BUFFERED_IO | IRP_INPUT_OPERATION) &&
+      !NT_ERROR(status) && information > 0 && irp.AssociatedIrp.SystemBuffer !== null) {
+    let n = information;
+    if (n > rec.copyOut.length) {
+      // Windows would copy Information bytes and overrun the caller's buffer; the emulator
+      // copies what fits and records the driver bug.
+      io.findings.push({ driver: k.currentDriver ?? '?',
+        message: `IRP ${hex(irp.address)}: Information ${information} exceeds the output buffer (${rec.copyOut.length} bytes)` });
+      n = rec.copyOut.length;
+    }
+    if (rec.process.state !== 'terminated') {
+      const bytes = new Uint8Array(n);
+      k.mm.system.read(irp.AssociatedIrp.SystemBuffer, bytes);
+      try {
+        rec.process.writeMemory(rec.copyOut.userVa, bytes);
+      } catch (e) {
+        if (!(e instanceof NtStatusError)) throw e;
+        status = e.status >>> 0;
+        information = 0;
+      }
+    }
+  }
+
+  if ((irp.Flags & IRP_DEALLOCATE_BUFFER) !== 0 && irp.AssociatedIrp.SystemBuffer !== null) {
+    freePool(k, irp.AssociatedIrp.SystemBuffer, TAG_SYSTEM_BUFFER);
+    irp.AssociatedIrp.SystemBuffer = null;
+    io.systemBuffersOutstanding--;
+  }
+
+  for (let mdl = irp.MdlAddress; mdl !== null; ) {
+    const next = mdl.Next;
+    if ((mdl.MdlFlags & MDL_PAGES_LOCKED) !== 0) MmUnlockPages(k, mdl);
+    IoFreeMdl(k, mdl);
+    io.mdlsOutstanding--;
+    mdl = next;
+  }
+  irp.MdlAddress = null;
+
+  if (rec) {
+    rec.done = true;
+    rec.status = status;
+    rec.information = information;
+    if (rec.overlapped) {
+      rec.overlapped.Internal = status;
+      rec.overlapped.InternalHigh = information;
+    }
+  }
+
+  irp.io.state = 'freed';
+  io.irpsInFlight.delete(irp);
+  const fo = irp.Tail.Overlay.OriginalFileObject;
+  if (!irp.io.reserve) {
+    io.irpsFreed++;
+    io.freeIrpMemory(irp);
+    if (fo) {
+      fo.io.pendingIrps.delete(irp);
+      io.dereferenceFileObject(fo);
+    }
+  }
+}
+
+/**
+ * IoAcquireCancelSpinLock (IRQL <= DISPATCH_LEVEL): raises to DISPATCH_LEVEL and returns the
+ * previous IRQL in Irql. Acquiring it twice deadlocks a real CPU; here it is bug check
+ * SPIN_LOCK_ALREADY_OWNED (0x0F).
+ */
+export function IoAcquireCancelSpinLock(k: Kernel, Irql: Ref<number>): void {
+  k.bugcheck.assertRunning();
+  if (typeof Irql !== 'object' || Irql === null) ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoAcquireCancelSpinLock: Irql is NULL');
+  k.io.checkIrql(DISPATCH_LEVEL, 'IoAcquireCancelSpinLock');
+  if (k.io.cancelLockHeld) {
+    k.bugcheck.KeBugCheckEx(SPIN_LOCK_ALREADY_OWNED, 0, 0, 0, 0, 'IoAcquireCancelSpinLock: the cancel spin lock is already held');
+  }
+  Irql.value = KeRaiseIrql(k, DISPATCH_LEVEL);
+  k.io.cancelLockHeld = true;
+}
+
+/** IoReleaseCancelSpinLock(Irql): releasing a lock not held is SPIN_LOCK_NOT_OWNED (0x10). */
+export function IoReleaseCancelSpinLock(k: Kernel, Irql: number): void {
+  k.bugcheck.assertRunning();
+  if (!k.io.cancelLockHeld) {
+    k.bugcheck.KeBugCheckEx(SPIN_LOCK_NOT_OWNED, 0, 0, 0, 0, 'IoReleaseCancelSpinLock: the cancel spin lock is not held');
+  }
+  k.io.cancelLockHeld = false;
+  KeLowerIrql(k, Irql);
+}
+
+/**
+ * IoCancelIrp (IRQL <= DISPATCH_LEVEL): mark the IRP cancelled and call its cancel routine,
+ * if any, with the cancel spin lock held. TRUE when a cancel routine was called. An IRP
+ * that is no longer in flight (completed) is left alone and FALSE returned.
+ */
+export function IoCancelIrp(k: Kernel, Irp: IRP): boolean {
+  k.bugcheck.assertRunning();
+  if (!isIrp(Irp)) ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoCancelIrp: Irp is not an IRP');
+  k.io.checkIrql(DISPATCH_LEVEL, 'IoCancelIrp');
+  if (Irp.io.state !== 'dispatched') return false;
+  const irql = { value: 0 };
+  IoAcquireCancelSpinLock(k, irql);
+  Irp.Cancel = true;
+  const routine = Irp.CancelRoutine;
+  Irp.CancelRoutine = null;
+  if (routine === null) {
+    IoReleaseCancelSpinLock(k, irql.value);
+    return false;
+  }
+  Irp.CancelIrql = irql.value;
+  const sl = Irp.Stack[Irp.CurrentLocation - 1];
+  const device = sl?.DeviceObject ?? null;
+  if (device === null) {
+    IoReleaseCancelSpinLock(k, irql.value);
+    return false;
+  }
+  k.io.callDriver(device.DriverObject, 'CancelRoutine', () => routine(device, Irp));
+  if (k.io.cancelLockHeld && k.irql === DISPATCH_LEVEL) {
+    // A cancel routine must release the cancel spin lock; returning with it held leaves the
+    // CPU at DISPATCH_LEVEL with the lock taken, which hangs the next acquirer.
+    k.bugcheck.KeBugCheckEx(SPIN_LOCK_ALREADY_OWNED, 0, 0, 0, 0,
+      `${device.DriverObject.DriverName}: cancel routine returned without IoReleaseCancelSpinLock`);
+  }
+  return true;
+}
+

@@ -1,0 +1,126 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FIND_FAILED, FreeRunIndex, popcount } from './free-run-index.ts';
+
+/** The naive model: a boolean per page, searched linearly top-down / bottom-up. */
+function naiveRunDown(free: boolean[], n: number, lo: number, hi: number, B: number): number {
+  hi = Math.min(hi, free.length - 1);
+  lo = Math.max(lo, 0);
+  let carry = 0;
+  for (let p = hi; p >= lo; p--) {
+    carry = free[p] ? carry + 1 : 0;
+    if (carry >= n) return p;
+    if (B !== 0 && p % B === 0) carry = 0;
+  }
+  return FIND_FAILED;
+}
+function naiveFirst(free: boolean[], lo: number, hi: number): number {
+  for (let p = Math.max(lo, 0); p <= Math.min(hi, free.length - 1); p++) if (free[p]) return p;
+  return FIND_FAILED;
+}
+const crosses = (first: number, last: number, B: number) => B !== 0 && Math.floor(first / B) !== Math.floor(last / B);
+
+function build(pages: number, ops: { first: number; count: number }[]): { idx: FreeRunIndex; free: boolean[] } {
+  const idx = new FreeRunIndex(pages);
+  const free = new Array<boolean>(pages).fill(false);
+  idx.bootSetFree(0, pages);
+  free.fill(true);
+  idx.rebuild();
+  for (const { first, count } of ops) {
+    const f = Math.min(first, pages - 1);
+    const c = Math.min(count, pages - f);
+    // Flip a run only when all its pages agree, as the allocator does.
+    const state = free[f]!;
+    let ok = true;
+    for (let p = f; p < f + c; p++) if (free[p] !== state) ok = false;
+    if (!ok) continue;
+    idx.setRange(f, c, !state);
+    for (let p = f; p < f + c; p++) free[p] = !state;
+  }
+  return { idx, free };
+}
+
+const scenario = fc.integer({ min: 1, max: 2100 }).chain((pages) =>
+  fc.record({
+    pages: fc.constant(pages),
+    ops: fc.array(fc.record({ first: fc.nat(pages - 1), count: fc.integer({ min: 1, max: 200 }) }), { maxLength: 60 }),
+    queries: fc.array(
+      fc.record({
+        n: fc.integer({ min: 1, max: 300 }),
+        lo: fc.integer({ min: -5, max: pages + 5 }),
+        hi: fc.integer({ min: -5, max: pages + 5 }),
+        bLog: fc.integer({ min: -1, max: 11 }),
+      }),
+      { minLength: 1, maxLength: 25 },
+    ),
+  }),
+);
+
+describe('FreeRunIndex', () => {
+  it('findRunDown returns the highest run of n free pages in bounds that crosses no boundary (vs naive model)', () => {
+    fc.assert(
+      fc.property(scenario, ({ pages, ops, queries }) => {
+        const { idx, free } = build(pages, ops);
+        for (const q of queries) {
+          const B = q.bLog < 0 ? 0 : Math.max(2 ** q.bLog, 2 ** Math.ceil(Math.log2(q.n)));
+          const got = idx.findRunDown(q.n, q.lo, q.hi, B);
+          const want = naiveRunDown(free, q.n, q.lo, q.hi, B);
+          expect(got).toBe(want);
+          if (got !== FIND_FAILED) {
+            for (let p = got; p < got + q.n; p++) expect(free[p]).toBe(true);
+            expect(got).toBeGreaterThanOrEqual(Math.max(0, q.lo));
+            expect(got + q.n - 1).toBeLessThanOrEqual(q.hi);
+            expect(crosses(got, got + q.n - 1, B)).toBe(false);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('findFirstFree returns the lowest free page in bounds (vs naive model)', () => {
+    fc.assert(
+      fc.property(scenario, ({ pages, ops, queries }) => {
+        const { idx, free } = build(pages, ops);
+        for (const q of queries) expect(idx.findFirstFree(q.lo, q.hi)).toBe(naiveFirst(free, q.lo, q.hi));
+        expect(idx.freeCount).toBe(free.filter(Boolean).length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('setRange refuses to free a free page or take a used one (allocator invariant)', () => {
+    const idx = new FreeRunIndex(100);
+    idx.bootSetFree(10, 20);
+    idx.rebuild();
+    expect(() => idx.setRange(5, 10, false)).toThrow(/not all free/);
+    expect(() => idx.setRange(12, 3, true)).toThrow(/not all used/);
+    expect(() => idx.setRange(95, 10, true)).toThrow(RangeError);
+    expect(idx.freeCount).toBe(20);
+  });
+
+  it('an unsatisfiable request fails at the root without a walk', () => {
+    const idx = new FreeRunIndex(1 << 20);
+    idx.bootSetFree(0, 1 << 20);
+    idx.rebuild();
+    for (let p = 0; p < 1 << 20; p += 1000) idx.setRange(p, 1, false);
+    expect(idx.longestFreeRun).toBe(999);
+    expect(idx.findRunDown(1000, 0, (1 << 20) - 1, 0)).toBe(FIND_FAILED);
+    expect(idx.findRunDown(999, 0, (1 << 20) - 1, 0)).toBe(1_047_001);
+  });
+
+  it('a boundary that is not a power of two or is smaller than n is refused', () => {
+    const idx = new FreeRunIndex(64);
+    idx.bootSetFree(0, 64);
+    idx.rebuild();
+    expect(() => idx.findRunDown(4, 0, 63, 3)).toThrow(RangeError);
+    expect(() => idx.findRunDown(8, 0, 63, 4)).toThrow(RangeError);
+    expect(idx.findRunDown(8, 0, 63, 8)).toBe(56);
+  });
+
+  it('popcount counts bits', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (v) => {
+      expect(popcount(v)).toBe(v.toString(2).split('').filter((c) => c === '1').length);
+    }));
+  });
+});

@@ -1,0 +1,465 @@
+/**
+ * Executive pool: ExAllocatePool2, ExFreePoolWithTag, ExFreePool, with per-tag accounting
+ * (what poolmon shows). [ddi/wdm nf-wdm-exallocatepool2, nf-wdm-exfreepoolwithtag;
+ * debugger bug-check-0xc2--bad-pool-caller]
+ *
+ * Implementation notes
+ * - NumberOfBytes >= PAGE_SIZE: whole pages (any physical pages, virtually contiguous),
+ *   page-aligned. Smaller: a slot in a slab page of its size class (16-byte granules, 64 with
+ *   POOL_FLAG_CACHE_ALIGNED), so a block is 16-byte aligned and never crosses a page, as the
+ *   WDK promises. A slab keeps its slots in typed arrays (tag, size, driver) and a stack of
+ *   free slots; it is one object per pool page, never per block.
+ * - An empty slab gives its page back at once, so after every block is freed the PFN
+ *   database is exactly as it was at boot.
+ * - Contents: zeroed unless POOL_FLAG_UNINITIALIZED — then the block keeps whatever the page
+ *   held before (freed pages keep their bytes), like real uninitialized pool.
+ * - Paged and nonpaged pool are both resident (no paging is emulated); paged-ness is
+ *   recorded for the IRQL and verifier rules.
+ * - Pool pages come from the general page allocator, so under NOLOWMEM they are above 4 GiB.
+ * - Bad frees bug-check BAD_POOL_CALLER (0xC2) with the documented first parameter: 0x07
+ *   double free, 0x0A wrong tag, 0x40 user-mode address, 0x99 not a pool block, 0x08/0x09
+ *   bad IRQL.
+ */
+import { PAGE_SIZE, type PhysicalMemory } from '../../bus/index.ts';
+import { BAD_POOL_CALLER, DRIVER_VERIFIER_DETECTED_VIOLATION } from '../bugcheck.ts';
+import { DISPATCH_LEVEL } from '../irql.ts';
+import type { Kernel } from '../kernel.ts';
+import { ExRaiseStatus, STATUS_INSUFFICIENT_RESOURCES } from '../status.ts';
+import { FIND_FAILED } from './free-run-index.ts';
+import type { MemoryManager } from './memory-manager.ts';
+import { LOW_LIMIT_PFN } from './page-allocator.ts';
+import { MM_SYSTEM_RANGE_START, hexAddressOrValue } from './system-space.ts';
+
+// POOL_FLAGS [ddi/wdm pool_flags]
+export const POOL_FLAG_USE_QUOTA = 0x1;
+export const POOL_FLAG_UNINITIALIZED = 0x2;
+export const POOL_FLAG_SESSION = 0x4;
+export const POOL_FLAG_CACHE_ALIGNED = 0x8;
+export const POOL_FLAG_RAISE_ON_FAILURE = 0x20;
+export const POOL_FLAG_NON_PAGED = 0x40;
+export const POOL_FLAG_NON_PAGED_EXECUTE = 0x80;
+export const POOL_FLAG_PAGED = 0x100;
+/** Optional flag (bit 32): allocate from special pool. Accepted; special pool is not modelled. */
+export const POOL_FLAG_SPECIAL_POOL = 0x1_0000_0000;
+
+// POOL_TYPE as bug check parameters and poolmon report it.
+export const NonPagedPool = 0;
+export const PagedPool = 1;
+export const NonPagedPoolNx = 0x200;
+
+const MODELLED_REQUIRED_FLAGS =
+  POOL_FLAG_USE_QUOTA | POOL_FLAG_UNINITIALIZED | POOL_FLAG_CACHE_ALIGNED | POOL_FLAG_RAISE_ON_FAILURE |
+  POOL_FLAG_NON_PAGED | POOL_FLAG_NON_PAGED_EXECUTE | POOL_FLAG_PAGED;
+const TWO_32 = 0x1_0000_0000;
+const GRANULE = 16;
+const CACHE_LINE = 64;
+
+export interface PoolTagUsage {
+  tag: number;
+  /** The tag as poolmon prints it (little-endian characters). */
+  tagText: string;
+  poolType: 'Nonp' | 'Paged';
+  allocs: number;
+  frees: number;
+  /** Bytes requested and not yet freed. */
+  bytes: number;
+}
+
+export interface PoolBlockInfo {
+  address: number;
+  bytes: number;
+  tag: number;
+  poolType: number;
+  driver: string | null;
+}
+
+interface Slab {
+  va: number;
+  pfn: number;
+  poolType: number;
+  classSize: number;
+  slots: number;
+  used: Uint8Array;
+  tags: Uint32Array;
+  sizes: Uint16Array;
+  drivers: Uint16Array;
+  freeStack: Uint16Array;
+  freeTop: number;
+  /** Position in its class's partial list, or -1 when full. */
+  listIndex: number;
+}
+
+interface LargeBlock {
+  va: number;
+  bytes: number;
+  tag: number;
+  poolType: number;
+  pfns: Int32Array;
+  driver: number;
+}
+
+/** "Tag1" style text of a tag as poolmon shows it. */
+export function poolTagText(tag: number): string {
+  let s = '';
+  for (let i = 0; i < 4; i++) {
+    const c = (tag >>> (8 * i)) & 0xff;
+    s += c >= 0x20 && c <= 0x7e ? String.fromCharCode(c) : '.';
+  }
+  return s;
+}
+
+/** Tag from text: poolTag('Sanp') gives the ULONG a C compiler makes of 'panS'. */
+export function poolTag(text: string): number {
+  if (text.length < 1 || text.length > 4) throw new RangeError(`pool tag "${text}" must have 1 to 4 characters`);
+  let v = 0;
+  for (let i = 0; i < text.length; i++) v |= (text.charCodeAt(i) & 0xff) << (8 * i);
+  return v >>> 0;
+}
+
+const isPaged = (poolType: number) => poolType === PagedPool;
+
+export class Pool {
+  private readonly slabs = new Map<number, Slab>();
+  private readonly partial = new Map<number, Slab[]>();
+  private readonly large = new Map<number, LargeBlock>();
+  private readonly usage = new Map<number, PoolTagUsage>();
+  private readonly driverNames: string[] = [''];
+  private readonly driverIds = new Map<string, number>();
+  readonly nonPagedOwner: number;
+  readonly pagedOwner: number;
+  /** Pages held by the pool, per kind. */
+  nonPagedPages = 0;
+  pagedPages = 0;
+  outstandingBlocks = 0;
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly mm: MemoryManager,
+  ) {
+    this.nonPagedOwner = mm.owners.register('pool-nonpaged', 'nonpaged pool');
+    this.pagedOwner = mm.owners.register('pool-paged', 'paged pool');
+  }
+
+  private get memory(): PhysicalMemory {
+    return this.k.memory;
+  }
+
+  /** Per-tag usage, largest outstanding first (poolmon). */
+  tags(): PoolTagUsage[] {
+    return [...this.usage.values()].map((u) => ({ ...u })).sort((a, b) => b.bytes - a.bytes || a.tag - b.tag);
+  }
+
+  /** Outstanding blocks, optionally of one driver (leak reports at unload). */
+  outstanding(driver?: string): PoolBlockInfo[] {
+    const out: PoolBlockInfo[] = [];
+    const want = driver === undefined ? -1 : this.driverIds.get(driver) ?? -2;
+    for (const b of this.large.values()) {
+      if (want === -1 || b.driver === want) out.push(this.info(b.va, b.bytes, b.tag, b.poolType, b.driver));
+    }
+    for (const s of this.slabs.values()) {
+      for (let i = 0; i < s.slots; i++) {
+        if (s.used[i] && (want === -1 || s.drivers[i] === want)) {
+          out.push(this.info(s.va + i * s.classSize, s.sizes[i]!, s.tags[i]!, s.poolType, s.drivers[i]!));
+        }
+      }
+    }
+    return out.sort((a, b) => a.address - b.address);
+  }
+
+  private info(address: number, bytes: number, tag: number, poolType: number, driver: number): PoolBlockInfo {
+    return { address, bytes, tag, poolType, driver: driver === 0 ? null : this.driverNames[driver]! };
+  }
+
+  /** The pool block containing `va` (any byte of it), or null. */
+  blockAt(va: number): PoolBlockInfo | null {
+    const rec = this.mm.system.lookup(va);
+    if (!rec || rec.kind !== 'pool') return null;
+    const large = this.large.get(rec.base);
+    if (large) return this.info(large.va, large.bytes, large.tag, large.poolType, large.driver);
+    const s = this.slabs.get(rec.base);
+    if (!s) return null;
+    const slot = Math.floor((va - s.va) / s.classSize);
+    if (slot >= s.slots || !s.used[slot]) return null;
+    return this.info(s.va + slot * s.classSize, s.sizes[slot]!, s.tags[slot]!, s.poolType, s.drivers[slot]!);
+  }
+
+  /** POOL_TYPE of the pool page holding `va`, or null when `va` is not pool. */
+  poolTypeOf(va: number): number | null {
+    const rec = this.mm.system.lookup(va);
+    if (!rec || rec.kind !== 'pool') return null;
+    return this.large.get(rec.base)?.poolType ?? this.slabs.get(rec.base)?.poolType ?? null;
+  }
+
+  private driverId(): number {
+    const name = this.k.currentDriver;
+    if (name === null) return 0;
+    let id = this.driverIds.get(name);
+    if (id === undefined) {
+      id = this.driverNames.length;
+      this.driverNames.push(name);
+      this.driverIds.set(name, id);
+    }
+    return id;
+  }
+
+  private account(tag: number, poolType: number, bytes: number, alloc: boolean): void {
+    const key = tag * 2 + (isPaged(poolType) ? 1 : 0);
+    let u = this.usage.get(key);
+    if (!u) {
+      u = { tag, tagText: poolTagText(tag), poolType: isPaged(poolType) ? 'Paged' : 'Nonp', allocs: 0, frees: 0, bytes: 0 };
+      this.usage.set(key, u);
+    }
+    if (alloc) {
+      u.allocs++;
+      u.bytes += bytes;
+      this.outstandingBlocks++;
+    } else {
+      u.frees++;
+      u.bytes -= bytes;
+      this.outstandingBlocks--;
+    }
+  }
+
+  private ownerOf(poolType: number): number {
+    return isPaged(poolType) ? this.pagedOwner : this.nonPagedOwner;
+  }
+
+  private takePoolPage(poolType: number): number {
+    const lo = this.mm.nolowmemActive ? LOW_LIMIT_PFN : 0;
+    // Pool pages are mapped cached (MmCached = 1).
+    const pfn = this.mm.pages.takePage(this.ownerOf(poolType), lo, this.mm.pfn.pageCount - 1, 1);
+    if (pfn !== FIND_FAILED) {
+      if (isPaged(poolType)) this.pagedPages++;
+      else this.nonPagedPages++;
+    }
+    return pfn;
+  }
+
+  private givePoolPage(pfn: number, poolType: number): void {
+    this.mm.pages.release(pfn, 1);
+    if (isPaged(poolType)) this.pagedPages--;
+    else this.nonPagedPages--;
+  }
+
+  /** Allocate; returns the VA or 0 when memory (pages or system VA) runs out. Arguments valid. */
+  allocate(poolType: number, bytes: number, tag: number, cacheAligned: boolean, zero: boolean): number {
+    return bytes >= PAGE_SIZE ? this.allocateLarge(poolType, bytes, tag, zero) : this.allocateSmall(poolType, bytes, tag, cacheAligned, zero);
+  }
+
+  private allocateLarge(poolType: number, bytes: number, tag: number, zero: boolean): number {
+    const n = Math.ceil(bytes / PAGE_SIZE);
+    if (n > this.mm.index.freeCount) return 0; // fail fast, before taking anything
+    const pfns = new Int32Array(n);
+    let got = 0;
+    for (; got < n; got++) {
+      const p = this.takePoolPage(poolType);
+      if (p === FIND_FAILED) break;
+      pfns[got] = p;
+    }
+    const va = got === n ? this.mm.system.map(pfns, 1, 'pool', `pool ${poolTagText(tag)}`) : 0;
+    if (va === 0) {
+      for (let i = 0; i < got; i++) this.givePoolPage(pfns[i]!, poolType);
+      return 0;
+    }
+    if (zero) this.mm.system.fill(va, n * PAGE_SIZE, 0);
+    this.large.set(va, { va, bytes, tag, poolType, pfns, driver: this.driverId() });
+    this.account(tag, poolType, bytes, true);
+    return va;
+  }
+
+  private allocateSmall(poolType: number, bytes: number, tag: number, cacheAligned: boolean, zero: boolean): number {
+    const unit = cacheAligned ? CACHE_LINE : GRANULE;
+    const classSize = Math.ceil(bytes / unit) * unit;
+    const key = poolType * 8192 + classSize;
+    let list = this.partial.get(key);
+    if (!list) {
+      list = [];
+      this.partial.set(key, list);
+    }
+    let s = list[list.length - 1];
+    if (!s) {
+      const created = this.newSlab(poolType, classSize);
+      if (!created) return 0;
+      s = created;
+      s.listIndex = list.length;
+      list.push(s);
+    }
+    const slot = s.freeStack[--s.freeTop]!;
+    s.used[slot] = 1;
+    s.tags[slot] = tag;
+    s.sizes[slot] = bytes;
+    s.drivers[slot] = this.driverId();
+    if (s.freeTop === 0) this.unlist(s, list);
+    const va = s.va + slot * classSize;
+    if (zero) this.memory.fill(s.pfn * PAGE_SIZE + slot * classSize, classSize, 0);
+    this.account(tag, poolType, bytes, true);
+    return va;
+  }
+
+  private newSlab(poolType: number, classSize: number): Slab | null {
+    const pfn = this.takePoolPage(poolType);
+    if (pfn === FIND_FAILED) return null;
+    const va = this.mm.system.map([pfn], 1, 'pool', `pool slab ${classSize}`);
+    if (va === 0) {
+      this.givePoolPage(pfn, poolType);
+      return null;
+    }
+    const slots = Math.floor(PAGE_SIZE / classSize);
+    const freeStack = new Uint16Array(slots);
+    // Hand out low slots first (stack top = slot 0).
+    for (let i = 0; i < slots; i++) freeStack[i] = slots - 1 - i;
+    const s: Slab = {
+      va, pfn, poolType, classSize, slots,
+      used: new Uint8Array(slots), tags: new Uint32Array(slots), sizes: new Uint16Array(slots),
+      drivers: new Uint16Array(slots), freeStack, freeTop: slots, listIndex: -1,
+    };
+    this.slabs.set(va, s);
+    return s;
+  }
+
+  private unlist(s: Slab, list: Slab[]): void {
+    const last = list.pop()!;
+    if (last !== s) {
+      list[s.listIndex] = last;
+      last.listIndex = s.listIndex;
+    }
+    s.listIndex = -1;
+  }
+
+  /**
+   * Free the block at P. `tag` null = ExFreePool (no tag check). Bug-checks 0xC2 on a bad
+   * free; nothing changes before the checks pass.
+   */
+  free(P: number, tag: number | null): void {
+    const bc = this.k.bugcheck;
+    if (!Number.isSafeInteger(P) || P < 0) {
+      bc.KeBugCheckEx(BAD_POOL_CALLER, 0x99, 0, 0, 0, `free of pool at invalid address ${String(P)}`);
+    }
+    if (P < MM_SYSTEM_RANGE_START) {
+      bc.KeBugCheckEx(BAD_POOL_CALLER, 0x40, P, MM_SYSTEM_RANGE_START, 0,
+        `free of pool at user-mode address ${hexAddressOrValue(P)}`);
+    }
+    const rec = this.mm.system.lookup(P);
+    const large = rec && rec.kind === 'pool' ? this.large.get(rec.base) : undefined;
+    const slab = rec && rec.kind === 'pool' ? this.slabs.get(rec.base) : undefined;
+    let slot = -1;
+    let blockTag = 0;
+    let poolType = 0;
+    if (large && large.va === P) {
+      blockTag = large.tag;
+      poolType = large.poolType;
+    } else if (slab && (P - slab.va) % slab.classSize === 0) {
+      slot = (P - slab.va) / slab.classSize;
+      if (slot >= slab.slots) slot = -1;
+      else if (!slab.used[slot]) {
+        bc.KeBugCheckEx(BAD_POOL_CALLER, 0x07, 0, slab.tags[slot]!, P, `double free of pool block ${hexAddressOrValue(P)}`);
+      }
+      blockTag = slab.tags[slot]!;
+      poolType = slab.poolType;
+    }
+    if (!(large && large.va === P) && slot < 0) {
+      const old = this.mm.system.history(P);
+      if (!rec && old && old.kind === 'pool') {
+        bc.KeBugCheckEx(BAD_POOL_CALLER, 0x07, 0, 0, P, `double free of pool block ${hexAddressOrValue(P)} (its page is gone)`);
+      }
+      bc.KeBugCheckEx(BAD_POOL_CALLER, 0x99, P, 0, 0,
+        `free of ${hexAddressOrValue(P)}, which is not the start of a pool block` + (rec ? ` (it is ${rec.kind} "${rec.label}")` : ''));
+    }
+    const irql = this.k.irql;
+    if (irql > DISPATCH_LEVEL || (isPaged(poolType) && irql >= DISPATCH_LEVEL)) {
+      bc.KeBugCheckEx(BAD_POOL_CALLER, 0x09, irql, poolType, P, `pool free at IRQL ${irql}`);
+    }
+    if (tag !== null && tag !== blockTag) {
+      bc.KeBugCheckEx(BAD_POOL_CALLER, 0x0a, P, blockTag, tag,
+        `ExFreePoolWithTag(${hexAddressOrValue(P)}, '${poolTagText(tag)}'): block was allocated with '${poolTagText(blockTag)}'`);
+    }
+    if (large) {
+      this.large.delete(P);
+      this.mm.system.unmap(P);
+      for (const p of large.pfns) this.givePoolPage(p, poolType);
+      this.account(blockTag, poolType, large.bytes, false);
+      return;
+    }
+    const s = slab!;
+    const bytes = s.sizes[slot]!;
+    s.used[slot] = 0;
+    s.sizes[slot] = 0;
+    s.drivers[slot] = 0;
+    // s.tags[slot] keeps the old tag: the "pool header contents" a double free reports.
+    s.freeStack[s.freeTop++] = slot;
+    this.account(blockTag, poolType, bytes, false);
+    const key = poolType * 8192 + s.classSize;
+    const list = this.partial.get(key)!;
+    if (s.freeTop === s.slots) {
+      if (s.listIndex >= 0) this.unlist(s, list);
+      this.slabs.delete(s.va);
+      this.mm.system.unmap(s.va);
+      this.givePoolPage(s.pfn, poolType);
+    } else if (s.listIndex < 0) {
+      s.listIndex = list.length;
+      list.push(s);
+    }
+  }
+}
+
+/**
+ * ExAllocatePool2 [ddi/wdm nf-wdm-exallocatepool2]. Returns the block's VA, or null when
+ * memory is short, the tag is 0, the flags are invalid, or NumberOfBytes is 0 — raising
+ * STATUS_INSUFFICIENT_RESOURCES instead when POOL_FLAG_RAISE_ON_FAILURE is set.
+ */
+export function ExAllocatePool2(k: Kernel, Flags: number, NumberOfBytes: number, Tag: number): number | null {
+  k.bugcheck.assertRunning();
+  const raise = Number.isSafeInteger(Flags) && Flags >= 0 && (Flags % TWO_32 & POOL_FLAG_RAISE_ON_FAILURE) !== 0;
+  const fail = (why: string): null => {
+    if (raise) ExRaiseStatus(STATUS_INSUFFICIENT_RESOURCES, `ExAllocatePool2: ${why}`);
+    return null;
+  };
+  if (!Number.isSafeInteger(Flags) || Flags < 0) return fail(`invalid Flags ${String(Flags)}`);
+  const low = Flags % TWO_32;
+  const high = Math.floor(Flags / TWO_32);
+  // Only POOL_FLAG_SPECIAL_POOL is known among the optional (high) flags.
+  if ((low & ~MODELLED_REQUIRED_FLAGS) !== 0 || (high & ~1) !== 0) {
+    return fail(`invalid or unsupported Flags 0x${Flags.toString(16)}`);
+  }
+  const typeBits = low & (POOL_FLAG_NON_PAGED | POOL_FLAG_NON_PAGED_EXECUTE | POOL_FLAG_PAGED);
+  const poolType = typeBits === POOL_FLAG_NON_PAGED ? NonPagedPoolNx
+    : typeBits === POOL_FLAG_NON_PAGED_EXECUTE ? NonPagedPool
+    : typeBits === POOL_FLAG_PAGED ? PagedPool : -1;
+  if (poolType < 0) return fail(`Flags 0x${Flags.toString(16)} must name exactly one pool type`);
+  const tagOk = Number.isInteger(Tag) && Tag >= 0 && Tag <= 0xffffffff;
+  const sizeOk = Number.isSafeInteger(NumberOfBytes) && NumberOfBytes >= 0;
+  if (k.config.verifier) {
+    if (tagOk && Tag === 0) {
+      k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x9b, poolType, sizeOk ? NumberOfBytes : 0, 0, 'pool allocation with tag 0');
+    }
+    if (NumberOfBytes === 0) {
+      k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DETECTED_VIOLATION, 0x00, k.irql, poolType, 0, 'zero-byte pool allocation');
+    }
+  }
+  if (!tagOk || Tag === 0) return fail(`invalid Tag ${String(Tag)}`);
+  if (!sizeOk || NumberOfBytes === 0) return fail(`invalid NumberOfBytes ${String(NumberOfBytes)}`);
+  if (k.irql > DISPATCH_LEVEL) {
+    k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x08, k.irql, poolType, NumberOfBytes, `pool allocation at IRQL ${k.irql}`);
+  }
+  // B16: at DISPATCH_LEVEL only nonpaged pool can be had.
+  if (poolType === PagedPool && k.irql === DISPATCH_LEVEL) return fail('paged pool requested at DISPATCH_LEVEL');
+  if (NumberOfBytes > k.mm.index.freeCount * PAGE_SIZE) return fail(`${NumberOfBytes} bytes exceed free memory`);
+  if (k.faults.shouldFail({ site: 'ExAllocatePool2', tag: Tag, bytes: NumberOfBytes, driver: k.currentDriver ?? undefined })) {
+    return fail('injected failure (low resources simulation)');
+  }
+  const va = k.mm.pool.allocate(poolType, NumberOfBytes, Tag, (low & POOL_FLAG_CACHE_ALIGNED) !== 0,
+    (low & POOL_FLAG_UNINITIALIZED) === 0);
+  return va === 0 ? fail('insufficient memory') : va;
+}
+
+/** ExFreePoolWithTag [ddi/wdm nf-wdm-exfreepoolwithtag]: the tag must be the allocation's. */
+export function ExFreePoolWithTag(k: Kernel, P: number, Tag: number): void {
+  k.bugcheck.assertRunning();
+  k.mm.pool.free(P, Number.isInteger(Tag) && Tag >= 0 && Tag <= 0xffffffff ? Tag : -1);
+}
+
+/** ExFreePool: no tag check. */
+export function ExFreePool(k: Kernel, P: number): void {
+  k.bugcheck.assertRunning();
+  k.mm.pool.free(P, null);
+}

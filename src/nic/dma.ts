@@ -1,0 +1,54 @@
+/**
+ * The NIC's DMA engine: moves a gather list on one bus to a scatter list on another (the
+ * same host's bus for loopback). Every segment of both sides is resolved by its bus view
+ * first (truncation to the device's width, IOMMU translation, master abort), so a request
+ * that fails on the bus moves zero bytes; then bytes move in physically contiguous runs.
+ *
+ * The run lists are scratch typed arrays reused by every transfer (no object per run or per
+ * request); a nested call (an observer that starts a DMA) gets its own.
+ */
+import { DMA_OK, DmaRunList, copyDmaRunList, type DeviceDmaView, type DmaStatus } from '../bus/index.ts';
+import type { SegmentList } from './segments.ts';
+
+export interface DmaResult {
+  status: DmaStatus;
+  /** Which side failed: the bus that reads or the bus that writes. */
+  side: 'source' | 'target' | null;
+}
+
+const OK: DmaResult = Object.freeze({ status: DMA_OK, side: null }) as DmaResult;
+
+const scratchFrom = new DmaRunList(64);
+const scratchTo = new DmaRunList(64);
+let scratchBusy = false;
+
+function resolveAll(view: DeviceDmaView, segs: SegmentList, write: boolean, out: DmaRunList): DmaStatus {
+  out.clear();
+  for (let i = 0; i < segs.count; i++) {
+    const status = view.resolveInto(segs.address[i]!, segs.length[i]!, write, out);
+    if (status !== DMA_OK) return status;
+  }
+  return DMA_OK;
+}
+
+export function moveBytes(
+  sourceView: DeviceDmaView,
+  source: SegmentList,
+  targetView: DeviceDmaView,
+  target: SegmentList,
+): DmaResult {
+  const nested = scratchBusy;
+  const from = nested ? new DmaRunList(source.count) : scratchFrom;
+  const to = nested ? new DmaRunList(target.count) : scratchTo;
+  scratchBusy = true;
+  try {
+    const fromStatus = resolveAll(sourceView, source, false, from);
+    if (fromStatus !== DMA_OK) return { status: fromStatus, side: 'source' };
+    const toStatus = resolveAll(targetView, target, true, to);
+    if (toStatus !== DMA_OK) return { status: toStatus, side: 'target' };
+    copyDmaRunList(sourceView, from, targetView, to);
+    return OK;
+  } finally {
+    if (!nested) scratchBusy = false;
+  }
+}

@@ -1,0 +1,33 @@
+/** The SAN NIC hardware model and the fabric between NICs (device layer: imports only src/bus). */
+export { SanNic } from './san-nic.ts';
+export type {
+  SanNicOptions,
+  RegisterRegionRequest,
+  RegisterResult,
+  ScatterElement,
+  RemoteDescriptor,
+  WorkRequest,
+  RdmaWorkRequest,
+  NicCounters,
+  EndpointInfo,
+} from './san-nic.ts';
+export { Fabric } from './fabric.ts';
+export { DEFAULT_NIC_CAPABILITIES, type NicCapabilities } from './capabilities.ts';
+export { NicAccess, type RegionSpec, type RegionInfo, type RegionState } from './tpt.ts';
+export type { Completion } from './completion-queue.ts';
+export type { EndpointState } from './endpoint.ts';
+export {
+  NicStatus,
+  WcStatus,
+  Syndrome,
+  Opcode,
+  NicConfigurationError,
+  nicStatusName,
+  wcStatusName,
+  syndromeName,
+  opcodeName,
+  type NicStatusCode,
+  type WcStatusCode,
+  type SyndromeCode,
+  type OpcodeCode,
+} from './status.ts';

@@ -1,0 +1,177 @@
+/**
+ * Requester stage (rxe_req.c + rxe_comp.c in one): executes the head work request of an
+ * endpoint's send queue, checks its local scatter list against the TPT, hands the request to
+ * the peer's responder over the fabric and queues the acknowledgement that completes it.
+ * Also the flush of an endpoint in error.
+ *
+ * The data of a request moves inside the responder call, in the same fabric task as the
+ * local checks, so a region is checked and used at one instant: deregistering it before the
+ * task runs makes the request fail, never read a freed page.
+ */
+import type { Endpoint, WorkQueue } from './endpoint.ts';
+import { SGE_FIELDS } from './endpoint.ts';
+import { respond, type RequestPacket, type ResponderResult } from './responder.ts';
+import type { SanNic } from './san-nic.ts';
+import type { SegmentList } from './segments.ts';
+import { Opcode, Syndrome, WcStatus, type SyndromeCode, type WcStatusCode } from './status.ts';
+import { NicAccess } from './tpt.ts';
+
+/**
+ * Check every scatter element of `wq[slot]` for `owner` with `rights` and translate the first
+ * `prefixBytes` bytes into `out`. Returns the list's total length, or minus the syndrome of
+ * the first failed check (per element: non-zero length, TPT lookup, range).
+ */
+export function checkScatterList(
+  nic: SanNic,
+  owner: number,
+  wq: WorkQueue,
+  slot: number,
+  rights: number,
+  out: SegmentList,
+  prefixBytes: number,
+): number {
+  out.clear();
+  const n = wq.sgeCount[slot]!;
+  let at = wq.sgeBase(slot);
+  let total = 0;
+  let left = prefixBytes;
+  for (let k = 0; k < n; k++, at += SGE_FIELDS) {
+    const handle = wq.sge[at]!;
+    const offset = wq.sge[at + 1]!;
+    const length = wq.sge[at + 2]!;
+    if (length === 0) return -Syndrome.ZERO_LENGTH;
+    const index = nic.tpt.lookup(handle, false, owner, rights);
+    if (index < 0) return index;
+    if (!nic.tpt.inRange(index, offset, length)) return -Syndrome.OUT_OF_RANGE;
+    total += length;
+    if (left > 0) {
+      const take = Math.min(left, length);
+      nic.tpt.translate(index, offset, take, out);
+      left -= take;
+    }
+  }
+  return total;
+}
+
+const isLengthSyndrome = (s: number): boolean =>
+  s === Syndrome.ZERO_LENGTH || s === Syndrome.TOO_LONG || s === Syndrome.LENGTH_MISMATCH;
+
+/** One fabric task: run the endpoint's next work request, or flush it when in error. */
+export function processEndpoint(nic: SanNic, ep: Endpoint): void {
+  ep.scheduled = false;
+  if (!nic.isLive(ep)) return;
+  if (ep.flushing) {
+    flushEndpoint(nic, ep);
+    return;
+  }
+  const sq = ep.sq;
+  if (ep.state !== 'connected' || ep.waitingForRecv || sq.executed === sq.posted) return;
+  executeHead(nic, ep);
+  if (!ep.flushing && !ep.waitingForRecv && sq.executed < sq.posted) nic.schedule(ep);
+}
+
+function executeHead(nic: SanNic, ep: Endpoint): void {
+  const sq = ep.sq;
+  const seq = sq.executed;
+  const slot = sq.slot(seq);
+  const opcode = sq.opcode[slot]!;
+  const local = nic.requesterSegs;
+  const rights = opcode === Opcode.RDMA_READ ? NicAccess.LOCAL_WRITE : NicAccess.LOCAL_READ;
+  const total = checkScatterList(nic, ep.owner, sq, slot, rights, local, Number.POSITIVE_INFINITY);
+  let syndrome: number = total < 0 ? -total : Syndrome.NONE;
+  if (syndrome === Syndrome.NONE) {
+    if (total === 0) syndrome = Syndrome.ZERO_LENGTH;
+    else if (total > nic.capabilities.maxMessageBytes) syndrome = Syndrome.TOO_LONG;
+    else if (opcode !== Opcode.SEND && sq.remoteLength[slot] !== total) syndrome = Syndrome.LENGTH_MISMATCH;
+  }
+  if (syndrome !== Syndrome.NONE) {
+    // A failed local check: complete in error, move no byte, and the endpoint goes to error.
+    sq.executed++;
+    const status = isLengthSyndrome(syndrome) ? WcStatus.LOC_LEN_ERR : WcStatus.LOC_PROT_ERR;
+    finish(nic, ep, seq, status, syndrome as SyndromeCode, 0);
+    return;
+  }
+  const result = nic.responderResult;
+  const peer = nic.fabric?.nicAt(ep.peerAddress) ?? null;
+  if (peer === null) {
+    result.status = WcStatus.RETRY_EXC_ERR;
+    result.syndrome = Syndrome.PEER_GONE;
+    result.rnr = false;
+  } else {
+    const p: RequestPacket = nic.packet;
+    p.opcode = opcode;
+    p.fromNic = nic;
+    p.fromEndpoint = ep.handle;
+    p.toEndpoint = ep.peerEndpoint;
+    p.remoteKey = opcode === Opcode.SEND ? 0 : sq.remoteKey[slot]!;
+    p.remoteAddress = opcode === Opcode.SEND ? 0 : sq.remoteAddress[slot]!;
+    p.length = total;
+    p.local = local;
+    respond(peer, p, result);
+  }
+  if (result.rnr) {
+    // Receiver not ready: keep the request at the head until the peer posts a receive.
+    ep.waitingForRecv = true;
+    return;
+  }
+  sq.executed++;
+  if (result.status === WcStatus.SUCCESS) {
+    if (opcode === Opcode.SEND) nic.counters.bytesSent += total;
+    else if (opcode === Opcode.RDMA_WRITE) nic.counters.bytesRdmaWrite += total;
+    else nic.counters.bytesRdmaRead += total;
+  }
+  finish(nic, ep, seq, result.status, result.syndrome, result.status === WcStatus.SUCCESS ? total : 0);
+}
+
+/**
+ * Queue the acknowledgement that completes send-queue request `seq`. A failure moves the
+ * endpoint to error now, so no later request executes; its completion still arrives first.
+ */
+function finish(nic: SanNic, ep: Endpoint, seq: number, status: WcStatusCode, syndrome: SyndromeCode, bytes: number): void {
+  if (status !== WcStatus.SUCCESS) nic.enterError(ep, 'error');
+  nic.fabric!.enqueue(() => completeRequest(nic, ep, seq, status, syndrome, bytes));
+}
+
+/** Completer: the acknowledgement of send-queue request `seq` arrived. */
+export function completeRequest(
+  nic: SanNic,
+  ep: Endpoint,
+  seq: number,
+  status: WcStatusCode,
+  syndrome: SyndromeCode,
+  bytes: number,
+): void {
+  if (!nic.isLive(ep)) return;
+  const sq = ep.sq;
+  if (seq !== sq.completed) throw new Error(`${nic.name}: acknowledgement ${seq} out of order (expected ${sq.completed})`);
+  const slot = sq.slot(seq);
+  sq.completed++;
+  nic.complete(ep, status, syndrome, sq.opcode[slot]!, bytes, sq.context[slot]!);
+  if (ep.flushing) nic.schedule(ep);
+}
+
+/**
+ * Complete every request of an endpoint in error with WR_FLUSH_ERR, oldest first. Requests
+ * already executed wait for their acknowledgement (the completer reschedules the flush), so
+ * completions stay in order.
+ */
+export function flushEndpoint(nic: SanNic, ep: Endpoint): void {
+  const sq = ep.sq;
+  ep.waitingForRecv = false;
+  if (sq.completed === sq.executed) {
+    while (sq.executed < sq.posted && nic.isLive(ep)) {
+      const slot = sq.slot(sq.executed);
+      sq.executed++;
+      sq.completed++;
+      nic.complete(ep, WcStatus.WR_FLUSH_ERR, Syndrome.NONE, sq.opcode[slot]!, 0, sq.context[slot]!);
+    }
+  }
+  const rq = ep.rq;
+  while (rq.completed < rq.posted && nic.isLive(ep)) {
+    const slot = rq.slot(rq.completed);
+    rq.completed++;
+    nic.complete(ep, WcStatus.WR_FLUSH_ERR, Syndrome.NONE, Opcode.RECV, 0, rq.context[slot]!);
+  }
+}
+
+export type { ResponderResult };

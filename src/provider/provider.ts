@@ -1,0 +1,886 @@
+/**
+ * The SAN service provider: the user-mode DLL the Windows Sockets switch loads for a SAN
+ * (Windows Sockets Direct). One instance serves one process.
+ *
+ * Implementation notes
+ * - Kernel work (endpoints, registrations, low memory, securing ranges, address translation)
+ *   goes to the proxy driver through DeviceIoControl on \\.\SanProxy (channel.ts). Data moves
+ *   through the NIC's user-mode queues directly (kernel bypass), naming this process as the
+ *   owner — the stand-in for the doorbell page the driver mapped into it.
+ * - Every routine validates first and acts after, so a failure leaves sockets, registrations,
+ *   driver objects and NIC state as they were. Errors go to *lpErrno, as WSP routines do.
+ * - Connection set-up waits for the fabric (the NIC's messages), so WSPConnect and WSPAccept
+ *   return Promises; every other call is synchronous and transfers are overlapped.
+ * - Registration cache (A11, A12): with `cacheRegistrations`, WSPDeregisterMemory that drops
+ *   the last reference keeps the NIC registration, secures the range through the driver
+ *   (MmSecureVirtualMemory) and parks it in a process-wide cache keyed by (NIC, buffer, flags);
+ *   a later WSPRegisterMemory of the same buffer reuses it without driver work.
+ *   WSPMemoryRegistrationCacheCallback releases cached entries overlapping a range. The switch
+ *   decides whether to cache; the provider provides the mechanism.
+ */
+import type { Kernel } from '../kernel/kernel.ts';
+import type { Process } from '../kernel/ps/process.ts';
+import type { Ref } from '../kernel/ref.ts';
+import { NtStatusError } from '../kernel/status.ts';
+import { PAGE_READONLY, PAGE_READWRITE } from '../kernel/ps/address-space.ts';
+import { NicStatus, type SanNic } from '../nic/index.ts';
+import {
+  SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ, SANPROXY_REMOTE_WRITE, TRANSLATE_IP_TO_SAN,
+  TRANSLATE_SAN_TO_IP,
+} from '../proxy/interface.ts';
+import { ProxyChannel, type AddressEntry } from './channel.ts';
+import {
+  INVALID_SOCKET, MEM_READ, MEM_READWRITE, MEM_WRITE, NO_ERROR, SOCKET_ERROR, WSA_IO_PENDING, WSAEADDRNOTAVAIL,
+  WSAEAFNOSUPPORT, WSAECONNREFUSED, WSAEFAULT, WSAEINVAL, WSAEISCONN, WSAENETDOWN, WSAENETUNREACH, WSAENOTCONN,
+  WSAENOTSOCK, WSAEOPNOTSUPP, WSAETIMEDOUT, WSAEWOULDBLOCK, WSANOTINITIALISED, wsaErrorOfNicStatus, wsaErrorOfStatus,
+} from './errors.ts';
+import {
+  RDMA_DESCRIPTOR_BYTES, RegistrationTable, decodeRdmaDescriptor, encodeRdmaDescriptor, type Registration,
+  type RegistrationKind,
+} from './registrations.ts';
+import { SHADOW_TRIGGER_STATUS, ShadowCopier, type Shadow } from './shadow.ts';
+import { SanSocket, SocketTable, type SockAddr } from './socket.ts';
+import {
+  TransferEngine, isOverlapped, isRef, type CompleteOverlappedUpcall, type TransferKind, type WSAOVERLAPPED,
+} from './transfers.ts';
+
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const IPPROTO_TCP = 6;
+export const WSAESOCKTNOSUPPORT = 10044;
+/** SIO_GET_EXTENSION_FUNCTION_POINTER = _WSAIORW(IOC_WS2, 6). */
+export const SIO_GET_EXTENSION_FUNCTION_POINTER = 0xc8000006;
+
+/** Extension GUIDs of ws2san.h (A8). */
+export const WSAID_REGISTERMEMORY = '{C0B422F5-F58C-11D1-AD6C-00C04FA34A2D}';
+export const WSAID_DEREGISTERMEMORY = '{C0B422F6-F58C-11D1-AD6C-00C04FA34A2D}';
+export const WSAID_REGISTERRDMAMEMORY = '{C0B422F7-F58C-11D1-AD6C-00C04FA34A2D}';
+export const WSAID_DEREGISTERRDMAMEMORY = '{C0B422F8-F58C-11D1-AD6C-00C04FA34A2D}';
+export const WSAID_RDMAWRITE = '{C0B422F9-F58C-11D1-AD6C-00C04FA34A2D}';
+export const WSAID_RDMAREAD = '{C0B422FA-F58C-11D1-AD6C-00C04FA34A2D}';
+export const WSAID_MEMORYREGISTRATIONCACHECALLBACK = '{E5DA4AF8-D824-48CD-A799-6337A98ED2AF}';
+
+/** Lowest and one-past-highest user address (MM_LOWEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS). */
+const USER_LOW = 0x1_0000;
+const USER_END = 0x7fff_ffff_0000;
+const U32 = 0x1_0000_0000;
+const EPHEMERAL_FIRST = 49152;
+
+export interface SanServiceProviderOptions {
+  kernel: Kernel;
+  process: Process;
+  /** The NICs' user-mode queue interfaces; index = the nicIndex the proxy's IOCTLs use. */
+  nics: readonly SanNic[];
+  /** Keep deregistered local memory registered and secured for reuse (the switch's policy). */
+  cacheRegistrations?: boolean;
+  /** WPUCompleteOverlappedRequest, for requests whose hEvent low bit is 0. */
+  completeOverlapped?: CompleteOverlappedUpcall;
+}
+
+interface CacheEntry {
+  nicIndex: number;
+  address: number;
+  length: number;
+  flags: number;
+  nicHandle: number;
+  driverId: number;
+  shadow: Shadow | null;
+  secureHandle: number;
+}
+
+/** What a registration made through the driver consists of. */
+interface DriverRegistration {
+  nicHandle: number;
+  remoteKey: number;
+  driverId: number;
+  shadow: Shadow | null;
+}
+
+const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < U32;
+const isAddress = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isSockAddr = (v: unknown): v is SockAddr =>
+  typeof v === 'object' && v !== null && isU32((v as SockAddr).ip) && isU32((v as SockAddr).port) && (v as SockAddr).port <= 0xffff;
+const cacheKey = (nicIndex: number, address: number, length: number, flags: number) => `${nicIndex}/${address}/${length}/${flags}`;
+
+export class SanServiceProvider {
+  readonly kernel: Kernel;
+  readonly process: Process;
+  readonly nics: readonly SanNic[];
+  readonly registrations = new RegistrationTable();
+  readonly copier = new ShadowCopier();
+  private readonly channel: ProxyChannel;
+  private readonly sockets = new SocketTable();
+  private readonly transfers: TransferEngine;
+  private readonly cache = new Map<string, CacheEntry>();
+  /** Secure handles taken for the switch through secureMemory(). */
+  private readonly switchSecures = new Set<number>();
+  /** Secure handles of live registrations that came from the cache. */
+  private readonly liveSecure = new Map<Registration, number>();
+  private addresses: AddressEntry[] = [];
+  private started = false;
+  private nextPort = EPHEMERAL_FIRST;
+  readonly cacheRegistrations: boolean;
+
+  constructor(options: SanServiceProviderOptions) {
+    if (options === null || typeof options !== 'object' || options.kernel === null || typeof options.kernel !== 'object' ||
+        options.process === null || typeof options.process !== 'object' || !Array.isArray(options.nics)) {
+      throw new TypeError('SanServiceProvider: options need { kernel, process, nics[] }');
+    }
+    this.kernel = options.kernel;
+    this.process = options.process;
+    this.nics = [...options.nics];
+    this.cacheRegistrations = options.cacheRegistrations === true;
+    this.channel = new ProxyChannel(this.kernel, this.process);
+    this.transfers = new TransferEngine({
+      process: this.process,
+      nics: this.nics,
+      registrations: this.registrations,
+      copier: this.copier,
+      upcall: typeof options.completeOverlapped === 'function' ? options.completeOverlapped : null,
+    });
+  }
+
+  /** Bytes copied between user buffers and shadows (the cost of a NIC that cannot reach the pages). */
+  get shadowCopyBytes(): number {
+    return this.copier.shadowCopyBytes;
+  }
+
+  /** Resources the provider holds, for tests and reports. */
+  get counters() {
+    return {
+      sockets: this.sockets.size,
+      registrations: this.registrations.size,
+      cached: this.cache.size,
+      pendingTransfers: this.transfers.pendingCount,
+      driverRequests: this.channel.requests,
+      shadowCopyBytes: this.copier.shadowCopyBytes,
+    };
+  }
+
+  get localAddresses(): readonly AddressEntry[] {
+    return this.addresses;
+  }
+
+  // ───────────────────────────── start-up and clean-up ─────────────────────────────
+
+  /** WSPStartup: open the proxy and learn the NICs' addresses. Returns 0 or a WSA error. */
+  WSPStartup(): number {
+    if (this.started) return NO_ERROR;
+    const status = this.channel.open();
+    if (status !== 0) return wsaErrorOfStatus(status);
+    const q = this.channel.queryAddresses();
+    if (!q.ok) {
+      this.channel.close();
+      return wsaErrorOfStatus(q.status);
+    }
+    this.addresses = q.entries.filter((e) => e.nicIndex < this.nics.length);
+    this.started = true;
+    return NO_ERROR;
+  }
+
+  /**
+   * WSPCleanup: release every resource of the process — sockets (and with them endpoints,
+   * registrations, shadows, pending transfers), cached registrations, secured ranges — then
+   * close the proxy handle last [cleaning-up-a-process-for-a-san]. The driver's
+   * IRP_MJ_CLEANUP would release leftovers, but the provider does not rely on it.
+   */
+  WSPCleanup(lpErrno: Ref<number>): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    if (!this.started) return fail(lpErrno, WSANOTINITIALISED);
+    let firstError = NO_ERROR;
+    for (const s of this.sockets.all()) {
+      const e = this.closeSocket(s, true);
+      if (firstError === NO_ERROR) firstError = e;
+    }
+    for (const [key, entry] of [...this.cache]) {
+      const e = this.releaseCacheEntry(key, entry);
+      if (firstError === NO_ERROR && e !== NO_ERROR) firstError = e;
+    }
+    for (const h of [...this.switchSecures]) {
+      if (this.channel.unsecureMemory(h) === 0) this.switchSecures.delete(h);
+    }
+    this.channel.close();
+    this.started = false;
+    this.addresses = [];
+    if (firstError !== NO_ERROR) return fail(lpErrno, firstError);
+    return NO_ERROR;
+  }
+
+  // ───────────────────────────── sockets ─────────────────────────────
+
+  /** WSPSocket(af, type, protocol, lpProtocolInfo, g, dwFlags, lpErrno) → SOCKET | INVALID_SOCKET. */
+  WSPSocket(af: number, type: number, protocol: number, lpProtocolInfo: null, g: number, dwFlags: number, lpErrno: Ref<number>): number {
+    if (!isRef(lpErrno)) return INVALID_SOCKET;
+    if (!this.started) return failSocket(lpErrno, WSANOTINITIALISED);
+    if (af !== AF_INET) return failSocket(lpErrno, WSAEAFNOSUPPORT);
+    if (type !== SOCK_STREAM || (protocol !== 0 && protocol !== IPPROTO_TCP)) return failSocket(lpErrno, WSAESOCKTNOSUPPORT);
+    if (lpProtocolInfo !== null || g !== 0 || !isU32(dwFlags)) return failSocket(lpErrno, WSAEINVAL);
+    return this.sockets.create().handle;
+  }
+
+  /** WSPBind(s, name, lpErrno): name.ip 0 (INADDR_ANY) takes the first SAN address; port 0 an ephemeral one. */
+  WSPBind(s: number, name: SockAddr, lpErrno: Ref<number>): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return SOCKET_ERROR;
+    if (!isSockAddr(name)) return fail(lpErrno, WSAEFAULT);
+    if (sock.state !== 'created') return fail(lpErrno, WSAEINVAL);
+    const entry = name.ip === 0 ? this.addresses[0] : this.addresses.find((a) => a.ipv4 === name.ip);
+    if (entry === undefined) return fail(lpErrno, WSAEADDRNOTAVAIL);
+    const e = this.createEndpoint(sock, entry.nicIndex);
+    if (e !== NO_ERROR) return fail(lpErrno, e);
+    sock.local = { ip: entry.ipv4, port: name.port === 0 ? this.nextPort++ : name.port };
+    sock.state = 'bound';
+    return NO_ERROR;
+  }
+
+  /** WSPListen(s, backlog, lpErrno): the NIC starts taking connection requests on the port. */
+  WSPListen(s: number, backlog: number, lpErrno: Ref<number>): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return SOCKET_ERROR;
+    if (!isU32(backlog)) return fail(lpErrno, WSAEINVAL);
+    if (sock.state === 'listening') return NO_ERROR;
+    if (sock.state !== 'bound') return fail(lpErrno, sock.state === 'connected' ? WSAEISCONN : WSAEINVAL);
+    const status = this.nics[sock.nicIndex]!.listen(this.owner, sock.local.port);
+    if (status !== NicStatus.SUCCESS) return fail(lpErrno, wsaErrorOfNicStatus(status));
+    sock.state = 'listening';
+    return NO_ERROR;
+  }
+
+  /**
+   * WSPConnect(s, name, lpErrno) → Promise of 0 | SOCKET_ERROR: translate the IP to the peer's
+   * SAN address through the proxy, connect the endpoint, and wait for the fabric to settle.
+   */
+  async WSPConnect(s: number, name: SockAddr, lpErrno: Ref<number>): Promise<number> {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return SOCKET_ERROR;
+    if (!isSockAddr(name) || name.ip === 0 || name.port === 0) return fail(lpErrno, WSAEFAULT);
+    if (sock.state === 'connected' || sock.state === 'connecting') return fail(lpErrno, WSAEISCONN);
+    if (sock.state === 'listening') return fail(lpErrno, WSAEINVAL);
+    // A bound socket resolves through its NIC; otherwise the first NIC that knows the address.
+    const candidates = sock.hasEndpoint ? [sock.nicIndex] : [...new Set(this.addresses.map((a) => a.nicIndex))];
+    let t: { value: number; nicIndex: number } | null = null;
+    for (const nicIndex of candidates) {
+      const r = this.channel.translate(TRANSLATE_IP_TO_SAN, nicIndex, name.ip);
+      if (r.ok && r.nicIndex === nicIndex) {
+        t = r;
+        break;
+      }
+    }
+    if (t === null) return fail(lpErrno, WSAENETUNREACH);
+    let created = false;
+    if (!sock.hasEndpoint) {
+      const e = this.createEndpoint(sock, t.nicIndex);
+      if (e !== NO_ERROR) return fail(lpErrno, e);
+      created = true;
+    }
+    const nic = this.nics[sock.nicIndex]!;
+    const status = nic.connect(this.owner, sock.endpoint, t.value, name.port);
+    if (status !== NicStatus.SUCCESS) {
+      if (created) this.destroyEndpoint(sock);
+      return fail(lpErrno, wsaErrorOfNicStatus(status));
+    }
+    const previous = sock.state;
+    sock.state = 'connecting';
+    await this.settle(nic);
+    const info = nic.endpointInfo(this.owner, sock.endpoint);
+    if (typeof info === 'object' && info.state === 'connected') {
+      sock.state = 'connected';
+      sock.peer = { ip: name.ip, port: name.port };
+      if (sock.local.port === 0) {
+        const local = this.addresses.find((a) => a.nicIndex === sock.nicIndex);
+        sock.local = { ip: local?.ipv4 ?? 0, port: this.nextPort++ };
+      }
+      return NO_ERROR;
+    }
+    // Refused or unreachable: the NIC put the endpoint back to idle; so do we.
+    const event = typeof info === 'object' ? info.lastEvent : '';
+    if (typeof info === 'object' && info.state === 'connecting') {
+      // Still waiting: give up (a later reply makes the NIC tear the acceptor down).
+      this.destroyEndpoint(sock);
+      sock.state = 'created';
+      return fail(lpErrno, WSAETIMEDOUT);
+    }
+    if (created) {
+      this.destroyEndpoint(sock);
+      sock.state = 'created';
+    } else sock.state = previous;
+    return fail(lpErrno, event === 'unreachable' ? WSAENETUNREACH : WSAECONNREFUSED);
+  }
+
+  /**
+   * WSPAccept(s, addr, lpErrno) → Promise of a new SOCKET | INVALID_SOCKET. Takes the oldest
+   * pending connection once the fabric is idle; none pending then is WSAEWOULDBLOCK (the
+   * model has no blocking thread to park).
+   */
+  async WSPAccept(s: number, addr: Ref<SockAddr | null> | null, lpErrno: Ref<number>): Promise<number> {
+    if (!isRef(lpErrno)) return INVALID_SOCKET;
+    const listener = this.socketOf(s, lpErrno);
+    if (listener === null) return INVALID_SOCKET;
+    if (addr !== null && !isRef(addr)) return failSocket(lpErrno, WSAEFAULT);
+    if (listener.state !== 'listening') return failSocket(lpErrno, WSAEINVAL);
+    const nic = this.nics[listener.nicIndex]!;
+    const port = listener.local.port;
+    let pending = nic.pendingConnections(this.owner, port);
+    if (pending === 0) {
+      await this.settle(nic);
+      pending = nic.pendingConnections(this.owner, port);
+    }
+    if (typeof pending !== 'number' || pending <= 0 || listener.state !== 'listening') return failSocket(lpErrno, WSAEWOULDBLOCK);
+    const sock = this.sockets.create();
+    const e = this.createEndpoint(sock, listener.nicIndex);
+    if (e !== NO_ERROR) {
+      this.sockets.remove(sock);
+      return failSocket(lpErrno, e);
+    }
+    const status = nic.accept(this.owner, port, sock.endpoint);
+    if (status !== NicStatus.SUCCESS) {
+      this.destroyEndpoint(sock);
+      this.sockets.remove(sock);
+      return failSocket(lpErrno, wsaErrorOfNicStatus(status));
+    }
+    sock.state = 'connecting';
+    sock.local = { ...listener.local };
+    await this.settle(nic);
+    const info = nic.endpointInfo(this.owner, sock.endpoint);
+    if (typeof info !== 'object' || info.state !== 'connected') {
+      this.destroyEndpoint(sock);
+      this.sockets.remove(sock);
+      return failSocket(lpErrno, WSAECONNREFUSED);
+    }
+    const ip = this.channel.translate(TRANSLATE_SAN_TO_IP, listener.nicIndex, info.peerAddress);
+    sock.peer = { ip: ip.ok ? ip.value : 0, port: 0 };
+    sock.state = 'connected';
+    if (addr !== null) (addr as Ref<SockAddr | null>).value = { ...sock.peer };
+    return sock.handle;
+  }
+
+  /**
+   * WSPCloseSocket: stop the NIC (destroy the endpoint: the peer is told, outstanding requests
+   * vanish), release the memory of pending operations and abort them with
+   * WSA_OPERATION_ABORTED, deregister everything registered on the socket [closing-a-san-socket].
+   */
+  WSPCloseSocket(s: number, lpErrno: Ref<number>): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return SOCKET_ERROR;
+    const e = this.closeSocket(sock, false);
+    return e === NO_ERROR ? NO_ERROR : fail(lpErrno, e);
+  }
+
+  // ───────────────────────────── memory registration ─────────────────────────────
+
+  /**
+   * WSPRegisterMemory(s, lpBuffer, dwBufferLength, dwFlags, lpErrno) → HANDLE | null.
+   * The handle is valid only in this process and on this socket; the same buffer and flags
+   * registered again on the socket returns the same handle with one more reference.
+   */
+  WSPRegisterMemory(s: number, lpBuffer: number, dwBufferLength: number, dwFlags: number, lpErrno: Ref<number>): number | null {
+    if (!isRef(lpErrno)) return null;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return null;
+    const check = this.checkRegistration(sock, lpBuffer, dwBufferLength, dwFlags, false);
+    if (check !== NO_ERROR) return failNull(lpErrno, check);
+    const existing = this.registrations.find(sock.handle, 'local', lpBuffer, dwBufferLength, dwFlags);
+    if (existing !== null) {
+      existing.refCount++;
+      return existing.handle;
+    }
+    const key = cacheKey(sock.nicIndex, lpBuffer, dwBufferLength, dwFlags);
+    const cached = this.cache.get(key);
+    if (cached !== undefined) {
+      // A cache hit: the pages are still locked and registered — no driver work (A11).
+      this.cache.delete(key);
+      const reg = this.registrations.insert({
+        socket: sock.handle, kind: 'local', address: lpBuffer, length: dwBufferLength, flags: dwFlags,
+        nicIndex: cached.nicIndex, nicHandle: cached.nicHandle, remoteKey: 0, driverId: cached.driverId, shadow: cached.shadow,
+      });
+      this.liveSecure.set(reg, cached.secureHandle);
+      return reg.handle;
+    }
+    const access = (dwFlags & MEM_READ ? SANPROXY_LOCAL_READ : 0) | (dwFlags & MEM_WRITE ? SANPROXY_LOCAL_WRITE : 0);
+    const made = this.driverRegister(sock.nicIndex, access, lpBuffer, dwBufferLength, 0);
+    if (typeof made === 'number') return failNull(lpErrno, made);
+    return this.registrations.insert({
+      socket: sock.handle, kind: 'local', address: lpBuffer, length: dwBufferLength, flags: dwFlags,
+      nicIndex: sock.nicIndex, nicHandle: made.nicHandle, remoteKey: made.remoteKey, driverId: made.driverId, shadow: made.shadow,
+    }).handle;
+  }
+
+  /** WSPDeregisterMemory(s, handle, lpErrno): WSAEINVAL for an unknown handle or one a transfer uses. */
+  WSPDeregisterMemory(s: number, handle: number, lpErrno: Ref<number>): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return SOCKET_ERROR;
+    const reg = this.registrations.get(handle);
+    if (reg === null || reg.socket !== sock.handle || reg.kind !== 'local' || reg.inUse > 0) return fail(lpErrno, WSAEINVAL);
+    if (reg.refCount > 1) {
+      reg.refCount--;
+      return NO_ERROR;
+    }
+    if (this.cacheRegistrations && this.park(reg)) return NO_ERROR;
+    const e = this.releaseRegistration(reg);
+    return e === NO_ERROR ? NO_ERROR : fail(lpErrno, e);
+  }
+
+  /**
+   * WSPRegisterRdmaMemory(s, lpBuffer, dwBufferLength, dwFlags, lpRdmaBufferDescriptor,
+   * lpdwDescriptorLength, lpErrno): the descriptor lets only the peer of s's connection reach
+   * the buffer — the driver registers it bound to s's endpoint, so the NIC refuses it on any
+   * other connection. MEM_READ lets the peer RDMA-read it, MEM_WRITE RDMA-write it.
+   */
+  WSPRegisterRdmaMemory(
+    s: number, lpBuffer: number, dwBufferLength: number, dwFlags: number, lpRdmaBufferDescriptor: Uint8Array,
+    lpdwDescriptorLength: Ref<number>, lpErrno: Ref<number>,
+  ): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return SOCKET_ERROR;
+    if (!isRef(lpdwDescriptorLength)) return fail(lpErrno, WSAEFAULT);
+    if (!isU32(lpdwDescriptorLength.value) || lpdwDescriptorLength.value < RDMA_DESCRIPTOR_BYTES ||
+        !(lpRdmaBufferDescriptor instanceof Uint8Array) || lpRdmaBufferDescriptor.length < RDMA_DESCRIPTOR_BYTES) {
+      lpdwDescriptorLength.value = RDMA_DESCRIPTOR_BYTES;
+      return fail(lpErrno, WSAEFAULT);
+    }
+    const check = this.checkRegistration(sock, lpBuffer, dwBufferLength, dwFlags, true);
+    if (check !== NO_ERROR) return fail(lpErrno, check);
+    let reg = this.registrations.find(sock.handle, 'rdma', lpBuffer, dwBufferLength, dwFlags);
+    if (reg !== null) {
+      reg.refCount++;
+    } else {
+      const access = (dwFlags & MEM_READ ? SANPROXY_REMOTE_READ : 0) |
+        // Remote write needs local write on the NIC (verbs rule).
+        (dwFlags & MEM_WRITE ? SANPROXY_REMOTE_WRITE | SANPROXY_LOCAL_WRITE : 0);
+      const made = this.driverRegister(sock.nicIndex, access, lpBuffer, dwBufferLength, sock.endpoint);
+      if (typeof made === 'number') return fail(lpErrno, made);
+      // The peer may read it at once: the shadow must hold the application's bytes now.
+      if (made.shadow !== null && (dwFlags & MEM_READ) !== 0 &&
+          !guarded(() => this.copier.toShadow(this.process, lpBuffer, made.shadow!, 0, dwBufferLength))) {
+        this.releaseDriver(made.shadow, made.driverId);
+        return fail(lpErrno, WSAEFAULT);
+      }
+      reg = this.registrations.insert({
+        socket: sock.handle, kind: 'rdma', address: lpBuffer, length: dwBufferLength, flags: dwFlags,
+        nicIndex: sock.nicIndex, nicHandle: made.nicHandle, remoteKey: made.remoteKey, driverId: made.driverId, shadow: made.shadow,
+      });
+    }
+    encodeRdmaDescriptor({ remoteKey: reg.remoteKey, offset: 0, length: reg.length, sanAddress: this.nics[reg.nicIndex]!.sanAddress },
+      lpRdmaBufferDescriptor);
+    lpdwDescriptorLength.value = RDMA_DESCRIPTOR_BYTES;
+    return NO_ERROR;
+  }
+
+  /** WSPDeregisterRdmaMemory(s, lpRdmaBufferDescriptor, dwDescriptorLength, lpErrno). */
+  WSPDeregisterRdmaMemory(s: number, lpRdmaBufferDescriptor: Uint8Array, dwDescriptorLength: number, lpErrno: Ref<number>): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return SOCKET_ERROR;
+    const d = decodeRdmaDescriptor(lpRdmaBufferDescriptor, dwDescriptorLength);
+    const reg = d === null ? null : this.registrations.findRemote(sock.handle, d.remoteKey);
+    if (reg === null || reg.length !== d!.length) return fail(lpErrno, WSAEINVAL);
+    if (reg.refCount > 1) {
+      reg.refCount--;
+      return NO_ERROR;
+    }
+    // The peer has written into the shadow: the application gets the bytes before it goes.
+    if (reg.shadow !== null && (reg.flags & MEM_WRITE) !== 0 &&
+        !guarded(() => this.copier.fromShadow(this.process, reg.address, reg.shadow!, 0, reg.length))) {
+      return fail(lpErrno, WSAEFAULT);
+    }
+    const e = this.releaseRegistration(reg);
+    return e === NO_ERROR ? NO_ERROR : fail(lpErrno, e);
+  }
+
+  /**
+   * WSPMemoryRegistrationCacheCallback(lpvAddress, Size, lpErrno): the switch is about to let
+   * the range's virtual-to-physical mapping change (A12). Every cached registration overlapping
+   * it is dropped from the NIC and unsecured. WSAEINVAL: nothing of the range was cached;
+   * WSAEFAULT: part of it is cached but cannot be released (registered and in use again).
+   */
+  WSPMemoryRegistrationCacheCallback(lpvAddress: number, Size: number, lpErrno: Ref<number>): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    if (!this.started) return fail(lpErrno, WSANOTINITIALISED);
+    if (!isAddress(lpvAddress) || !isAddress(Size) || Size === 0) return fail(lpErrno, WSAEINVAL);
+    const end = lpvAddress + Size;
+    const overlaps = (a: number, n: number) => a < end && a + n > lpvAddress;
+    let found = false;
+    let error = NO_ERROR;
+    // The cache is small (one entry per idle buffer); a scan keeps the policy simple.
+    for (const [key, entry] of [...this.cache]) {
+      if (!overlaps(entry.address, entry.length)) continue;
+      found = true;
+      const e = this.releaseCacheEntry(key, entry);
+      if (e !== NO_ERROR) error = WSAEFAULT;
+    }
+    for (const reg of this.liveSecure.keys()) {
+      if (overlaps(reg.address, reg.length)) {
+        found = true;
+        error = WSAEFAULT;
+      }
+    }
+    if (!found) return fail(lpErrno, WSAEINVAL);
+    return error === NO_ERROR ? NO_ERROR : fail(lpErrno, error);
+  }
+
+  /** Secure a range through the proxy (MmSecureVirtualMemory) for the switch's cache. */
+  secureMemory(address: number, length: number, probeMode: number = PAGE_READWRITE): { handle: number } | { error: number } {
+    if (!this.started) return { error: WSANOTINITIALISED };
+    if (!isAddress(address) || !isAddress(length) || length === 0 || (probeMode !== PAGE_READWRITE && probeMode !== PAGE_READONLY)) {
+      return { error: WSAEINVAL };
+    }
+    const r = this.channel.secureMemory(address, length, probeMode);
+    if (!r.ok) return { error: wsaErrorOfStatus(r.status) };
+    this.switchSecures.add(r.handle);
+    return { handle: r.handle };
+  }
+
+  /** Undo secureMemory (MmUnsecureVirtualMemory). */
+  unsecureMemory(handle: number): number {
+    if (!this.switchSecures.has(handle)) return WSAEINVAL;
+    const status = this.channel.unsecureMemory(handle);
+    if (status !== 0) return wsaErrorOfStatus(status);
+    this.switchSecures.delete(handle);
+    return NO_ERROR;
+  }
+
+  // ───────────────────────────── transfers ─────────────────────────────
+
+  /** WSPSend(s, lpBuffers, dwBufferCount, lpNumberOfBytesSent, dwFlags, lpOverlapped, lpCompletionRoutine, lpThreadId, lpErrno). */
+  WSPSend(
+    s: number, lpBuffers: readonly { len: number; buf: number; handle: number }[], dwBufferCount: number,
+    lpNumberOfBytesSent: Ref<number> | null, dwFlags: number, lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: null,
+    lpThreadId: unknown, lpErrno: Ref<number>,
+  ): number {
+    if (!isU32(dwFlags) || dwFlags !== 0) return this.transferError(lpErrno, WSAEOPNOTSUPP);
+    return this.transfer(s, 'send', lpBuffers, dwBufferCount, lpNumberOfBytesSent, lpOverlapped, lpCompletionRoutine, null, lpErrno);
+  }
+
+  /** WSPRecv(s, lpBuffers, dwBufferCount, lpNumberOfBytesRecvd, lpFlags, lpOverlapped, lpCompletionRoutine, lpThreadId, lpErrno). */
+  WSPRecv(
+    s: number, lpBuffers: readonly { len: number; buf: number; handle: number }[], dwBufferCount: number,
+    lpNumberOfBytesRecvd: Ref<number> | null, lpFlags: Ref<number>, lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: null,
+    lpThreadId: unknown, lpErrno: Ref<number>,
+  ): number {
+    if (!isRef(lpFlags) || lpFlags.value !== 0) return this.transferError(lpErrno, isRef(lpFlags) ? WSAEOPNOTSUPP : WSAEFAULT);
+    return this.transfer(s, 'recv', lpBuffers, dwBufferCount, lpNumberOfBytesRecvd, lpOverlapped, lpCompletionRoutine, null, lpErrno);
+  }
+
+  /** WSPRdmaWrite(s, lpBuffers, dwBufferCount, lpTargetBufferDescriptor, dwTargetDescriptorLength, dwTargetBufferOffset, lpdwNumberOfBytesWritten, dwFlags, lpOverlapped, lpCompletionRoutine, lpThreadId, lpErrno). */
+  WSPRdmaWrite(
+    s: number, lpBuffers: readonly { len: number; buf: number; handle: number }[], dwBufferCount: number,
+    lpTargetBufferDescriptor: Uint8Array, dwTargetDescriptorLength: number, dwTargetBufferOffset: number,
+    lpdwNumberOfBytesWritten: Ref<number> | null, dwFlags: number, lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: null,
+    lpThreadId: unknown, lpErrno: Ref<number>,
+  ): number {
+    if (!isU32(dwFlags) || dwFlags !== 0) return this.transferError(lpErrno, WSAEOPNOTSUPP);
+    return this.transfer(s, 'rdma-write', lpBuffers, dwBufferCount, lpdwNumberOfBytesWritten, lpOverlapped, lpCompletionRoutine,
+      { descriptor: lpTargetBufferDescriptor, descriptorLength: dwTargetDescriptorLength, offset: dwTargetBufferOffset }, lpErrno);
+  }
+
+  /** WSPRdmaRead: same shape as WSPRdmaWrite; the peer's buffer is read into the local ones. */
+  WSPRdmaRead(
+    s: number, lpBuffers: readonly { len: number; buf: number; handle: number }[], dwBufferCount: number,
+    lpTargetBufferDescriptor: Uint8Array, dwTargetDescriptorLength: number, dwTargetBufferOffset: number,
+    lpdwNumberOfBytesRead: Ref<number> | null, dwFlags: number, lpOverlapped: WSAOVERLAPPED, lpCompletionRoutine: null,
+    lpThreadId: unknown, lpErrno: Ref<number>,
+  ): number {
+    if (!isU32(dwFlags) || dwFlags !== 0) return this.transferError(lpErrno, WSAEOPNOTSUPP);
+    return this.transfer(s, 'rdma-read', lpBuffers, dwBufferCount, lpdwNumberOfBytesRead, lpOverlapped, lpCompletionRoutine,
+      { descriptor: lpTargetBufferDescriptor, descriptorLength: dwTargetDescriptorLength, offset: dwTargetBufferOffset }, lpErrno);
+  }
+
+  /**
+   * WSPGetOverlappedResult(s, lpOverlapped, lpcbTransfer, fWait, lpdwFlags, lpErrno) → TRUE |
+   * FALSE. FALSE with WSA_IO_INCOMPLETE while the request is pending; FALSE with the
+   * request's error when it failed.
+   */
+  WSPGetOverlappedResult(
+    s: number, lpOverlapped: WSAOVERLAPPED, lpcbTransfer: Ref<number>, fWait: boolean, lpdwFlags: Ref<number>, lpErrno: Ref<number>,
+  ): boolean {
+    if (!isRef(lpErrno)) return false;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return false;
+    if (!isOverlapped(lpOverlapped) || typeof fWait !== 'boolean') return (lpErrno.value = WSAEINVAL, false);
+    if (!isRef(lpcbTransfer) || !isRef(lpdwFlags)) return (lpErrno.value = WSAEFAULT, false);
+    const r = this.transfers.result(sock, lpOverlapped, fWait);
+    if (r.error !== NO_ERROR) return (lpErrno.value = r.error, false);
+    lpcbTransfer.value = r.bytes;
+    lpdwFlags.value = r.flags;
+    return true;
+  }
+
+  // ───────────────────────────── WSPIoctl ─────────────────────────────
+
+  /**
+   * WSPIoctl(s, dwIoControlCode, lpvInBuffer, cbInBuffer, lpvOutBuffer, cbOutBuffer,
+   * lpcbBytesReturned, lpOverlapped, lpCompletionRoutine, lpThreadId, lpErrno). Only
+   * SIO_GET_EXTENSION_FUNCTION_POINTER: lpvInBuffer is the GUID (string form), lpvOutBuffer
+   * receives the function. WSPRdmaRead is optional in WSD: when the socket's NIC (or, for a
+   * socket not yet on a NIC, any of the provider's NICs) cannot serve RDMA read, its GUID
+   * fails with WSAEOPNOTSUPP and the switch uses the RDMA-write path (A6, A8, A21).
+   */
+  WSPIoctl(
+    s: number, dwIoControlCode: number, lpvInBuffer: string, cbInBuffer: number, lpvOutBuffer: Ref<unknown>,
+    cbOutBuffer: number, lpcbBytesReturned: Ref<number>, lpOverlapped: WSAOVERLAPPED | null, lpCompletionRoutine: null,
+    lpThreadId: unknown, lpErrno: Ref<number>,
+  ): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return SOCKET_ERROR;
+    if (dwIoControlCode >>> 0 !== SIO_GET_EXTENSION_FUNCTION_POINTER) return fail(lpErrno, WSAEINVAL);
+    if (typeof lpvInBuffer !== 'string' || cbInBuffer !== 16 || !isRef(lpvOutBuffer) || !isRef(lpcbBytesReturned) ||
+        !isU32(cbOutBuffer) || cbOutBuffer < 8) {
+      return fail(lpErrno, WSAEFAULT);
+    }
+    if (lpOverlapped !== null || lpCompletionRoutine !== null) return fail(lpErrno, WSAEINVAL);
+    const fn = this.extension(lpvInBuffer.toUpperCase(), sock);
+    if (typeof fn === 'number') return fail(lpErrno, fn);
+    (lpvOutBuffer as Ref<unknown>).value = fn;
+    lpcbBytesReturned.value = 8;
+    return NO_ERROR;
+  }
+
+  // ───────────────────────────── internals ─────────────────────────────
+
+  private get owner(): number {
+    return this.process.ProcessId;
+  }
+
+  private extension(guid: string, sock: SanSocket): unknown {
+    switch (guid) {
+      case WSAID_REGISTERMEMORY:
+        return this.WSPRegisterMemory.bind(this);
+      case WSAID_DEREGISTERMEMORY:
+        return this.WSPDeregisterMemory.bind(this);
+      case WSAID_REGISTERRDMAMEMORY:
+        return this.WSPRegisterRdmaMemory.bind(this);
+      case WSAID_DEREGISTERRDMAMEMORY:
+        return this.WSPDeregisterRdmaMemory.bind(this);
+      case WSAID_RDMAWRITE:
+        return this.WSPRdmaWrite.bind(this);
+      case WSAID_RDMAREAD: {
+        const nics = sock.nicIndex >= 0 ? [this.nics[sock.nicIndex]!] : this.nics;
+        if (nics.length === 0 || nics.some((n) => !n.capabilities.rdmaRead)) return WSAEOPNOTSUPP;
+        return this.WSPRdmaRead.bind(this);
+      }
+      case WSAID_MEMORYREGISTRATIONCACHECALLBACK:
+        return this.WSPMemoryRegistrationCacheCallback.bind(this);
+      default:
+        return WSAEINVAL;
+    }
+  }
+
+  private socketOf(s: number, lpErrno: Ref<number>): SanSocket | null {
+    if (!this.started) {
+      lpErrno.value = WSANOTINITIALISED;
+      return null;
+    }
+    const sock = this.sockets.get(s);
+    if (sock === null) lpErrno.value = WSAENOTSOCK;
+    return sock;
+  }
+
+  private transferError(lpErrno: Ref<number>, error: number): number {
+    if (isRef(lpErrno)) lpErrno.value = error;
+    return SOCKET_ERROR;
+  }
+
+  private transfer(
+    s: number, kind: TransferKind, lpBuffers: unknown, dwBufferCount: unknown, lpCount: Ref<number> | null, lpOverlapped: unknown,
+    lpCompletionRoutine: unknown, target: { descriptor: unknown; descriptorLength: unknown; offset: unknown } | null,
+    lpErrno: Ref<number>,
+  ): number {
+    if (!isRef(lpErrno)) return SOCKET_ERROR;
+    const sock = this.socketOf(s, lpErrno);
+    if (sock === null) return SOCKET_ERROR;
+    if (lpCount !== null && !isRef(lpCount)) return fail(lpErrno, WSAEFAULT);
+    const e = this.transfers.post(sock, kind, lpBuffers, dwBufferCount, lpOverlapped, lpCompletionRoutine, target);
+    if (e !== NO_ERROR) return fail(lpErrno, e);
+    if (lpCount !== null) lpCount.value = 0;
+    return fail(lpErrno, WSA_IO_PENDING);
+  }
+
+  /** Argument and state checks shared by both registration routines. */
+  private checkRegistration(sock: SanSocket, lpBuffer: unknown, length: unknown, flags: unknown, rdma: boolean): number {
+    if (flags !== MEM_READ && flags !== MEM_WRITE && flags !== MEM_READWRITE) return WSAEINVAL;
+    if (!isU32(length) || length === 0) return WSAEINVAL;
+    if (!sock.hasEndpoint) return WSAENOTCONN;
+    if (rdma && !this.isConnected(sock)) return WSAENOTCONN;
+    if (!isAddress(lpBuffer) || !this.wholeUserRange(lpBuffer, length, (flags & MEM_WRITE) !== 0)) return WSAEFAULT;
+    return NO_ERROR;
+  }
+
+  /**
+   * Is [address, address+length) wholly valid user memory of this process, writable when
+   * asked? What VirtualQuery would tell the DLL: committed, not PAGE_NOACCESS, not read-only
+   * for a writable registration. Checked before the driver is bothered (A1: WSAEFAULT).
+   */
+  private wholeUserRange(address: number, length: number, write: boolean): boolean {
+    if (address < USER_LOW || address + length > USER_END) return false;
+    const start = Math.floor(address / 4096) * 4096;
+    const end = Math.ceil((address + length) / 4096) * 4096;
+    const runs = this.process.space.cover(start, end);
+    if (runs === null) return false;
+    for (const r of runs) {
+      const prot = r.vad.protect;
+      if (r.vad.kind !== 'private') return false;
+      for (let i = r.first; i < r.last; i++) {
+        const p = prot[i]!;
+        if (p === 0 || p === 1 /* PAGE_NOACCESS */ || (write && p !== PAGE_READWRITE)) return false;
+      }
+    }
+    return true;
+  }
+
+  private isConnected(sock: SanSocket): boolean {
+    if (sock.state !== 'connected') return false;
+    const info = this.nics[sock.nicIndex]!.endpointInfo(this.owner, sock.endpoint);
+    return typeof info === 'object' && info.state === 'connected';
+  }
+
+  /**
+   * REGISTER_BUFFER, or — when the driver answers that the NIC cannot reach the pages — a
+   * low shadow from ALLOCATE_MEMORY (shadow.ts). Returns the WSA error on failure.
+   */
+  private driverRegister(nicIndex: number, access: number, address: number, length: number, bind: number): DriverRegistration | number {
+    const r = this.channel.registerBuffer(nicIndex, access, address, length, bind);
+    if (r.ok) return { nicHandle: r.registration.handle, remoteKey: r.registration.remoteKey, driverId: r.registration.id, shadow: null };
+    if (r.status >>> 0 !== SHADOW_TRIGGER_STATUS) return wsaErrorOfStatus(r.status);
+    const a = this.channel.allocateMemory(nicIndex, access, length, bind);
+    if (!a.ok) return wsaErrorOfStatus(a.status);
+    const m = a.allocation;
+    return {
+      nicHandle: m.handle, remoteKey: m.remoteKey, driverId: m.id,
+      shadow: { userAddress: m.userAddress, bytes: m.bytes, id: m.id },
+    };
+  }
+
+  private releaseDriver(shadow: Shadow | null, driverId: number): number {
+    const status = shadow !== null ? this.channel.releaseMemory(shadow.id) : this.channel.deregisterBuffer(driverId);
+    return status === 0 ? NO_ERROR : wsaErrorOfStatus(status);
+  }
+
+  /** Release a registration's driver objects and forget it; nothing changes on failure. */
+  private releaseRegistration(reg: Registration): number {
+    const e = this.releaseDriver(reg.shadow, reg.driverId);
+    if (e !== NO_ERROR) return e;
+    const secure = this.liveSecure.get(reg);
+    if (secure !== undefined) {
+      this.liveSecure.delete(reg);
+      // The registration is gone already; a failed unsecure leaves only a secured range,
+      // which the process's exit releases. Report it.
+      if (this.channel.unsecureMemory(secure) !== 0) return WSAENETDOWN;
+    }
+    this.registrations.remove(reg);
+    return NO_ERROR;
+  }
+
+  /** Move an unreferenced local registration into the cache, secured. False: not cached. */
+  private park(reg: Registration): boolean {
+    const key = cacheKey(reg.nicIndex, reg.address, reg.length, reg.flags);
+    if (this.cache.has(key)) return false;
+    let secure = this.liveSecure.get(reg);
+    if (secure === undefined) {
+      const probe = (reg.flags & MEM_WRITE) !== 0 ? PAGE_READWRITE : PAGE_READONLY;
+      const r = this.channel.secureMemory(reg.address, reg.length, probe);
+      // Cannot secure (e.g. the range is read-only for a writable registration): release instead.
+      if (!r.ok) return false;
+      secure = r.handle;
+    }
+    this.liveSecure.delete(reg);
+    this.registrations.remove(reg);
+    this.cache.set(key, {
+      nicIndex: reg.nicIndex, address: reg.address, length: reg.length, flags: reg.flags,
+      nicHandle: reg.nicHandle, driverId: reg.driverId, shadow: reg.shadow, secureHandle: secure,
+    });
+    return true;
+  }
+
+  private releaseCacheEntry(key: string, entry: CacheEntry): number {
+    const e = this.releaseDriver(entry.shadow, entry.driverId);
+    if (e !== NO_ERROR) return e;
+    this.cache.delete(key);
+    return this.channel.unsecureMemory(entry.secureHandle) === 0 ? NO_ERROR : WSAEFAULT;
+  }
+
+  private createEndpoint(sock: SanSocket, nicIndex: number): number {
+    const nic = this.nics[nicIndex];
+    if (nic === undefined) return WSAENETDOWN;
+    const c = nic.capabilities;
+    const sd = Math.min(c.sendQueueDepth, 128);
+    const rd = Math.min(c.recvQueueDepth, 128);
+    const r = this.channel.createEndpoint(nicIndex, sd, rd, Math.min(c.completionQueueDepth, sd + rd));
+    if (!r.ok) return wsaErrorOfStatus(r.status);
+    sock.nicIndex = nicIndex;
+    sock.endpoint = r.endpoint;
+    sock.completionQueue = r.completionQueue;
+    return NO_ERROR;
+  }
+
+  private destroyEndpoint(sock: SanSocket): number {
+    if (!sock.hasEndpoint) return NO_ERROR;
+    const status = this.channel.destroyEndpoint(sock.nicIndex, sock.endpoint);
+    if (status !== 0) return wsaErrorOfStatus(status);
+    sock.endpoint = 0;
+    sock.completionQueue = 0;
+    return NO_ERROR;
+  }
+
+  /** Close one socket; `force` (WSPCleanup) keeps going past driver errors. */
+  private closeSocket(sock: SanSocket, force: boolean): number {
+    // Results that are already in stay results; what is still in flight is aborted below.
+    this.transfers.poll(sock);
+    const nic = sock.nicIndex >= 0 ? this.nics[sock.nicIndex]! : null;
+    // Stop the NIC first: once the endpoint is gone it touches none of the socket's memory.
+    const e = this.destroyEndpoint(sock);
+    if (e !== NO_ERROR && !force) return e;
+    if (sock.state === 'listening' && nic !== null) nic.unlisten(this.owner, sock.local.port);
+    this.transfers.abort(sock);
+    let firstError = e;
+    for (const reg of this.registrations.ofSocket(sock.handle)) {
+      const r = this.releaseRegistration(reg);
+      if (r !== NO_ERROR) {
+        if (firstError === NO_ERROR) firstError = r;
+        // Keep the books straight even when the driver refused: the handle dies with the socket.
+        if (this.registrations.get(reg.handle) === reg) this.registrations.remove(reg);
+      }
+    }
+    this.sockets.remove(sock);
+    return firstError;
+  }
+
+  /** Let the fabric deliver what the NIC queued (runs it when not auto-driven). */
+  private async settle(nic: SanNic): Promise<void> {
+    if (nic.fabric === null) return;
+    await nic.fabric.quiesce();
+  }
+}
+
+function fail(lpErrno: Ref<number>, error: number): number {
+  lpErrno.value = error;
+  return SOCKET_ERROR;
+}
+
+function failNull(lpErrno: Ref<number>, error: number): null {
+  lpErrno.value = error;
+  return null;
+}
+
+function failSocket(lpErrno: Ref<number>, error: number): number {
+  lpErrno.value = error;
+  return INVALID_SOCKET;
+}
+
+function guarded(fn: () => void): boolean {
+  try {
+    fn();
+    return true;
+  } catch (e) {
+    if (e instanceof NtStatusError) return false;
+    throw e;
+  }
+}
+
+export type { RegistrationKind };

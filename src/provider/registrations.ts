@@ -1,0 +1,162 @@
+/**
+ * Registered memory of one provider (one process): the table behind WSPRegisterMemory /
+ * WSPRegisterRdmaMemory and the opaque RDMA buffer descriptor.
+ *
+ * Implementation notes
+ * - A registration is scoped to (socket, kind, buffer, flags). Registering the same buffer
+ *   with the same flags on the same socket again returns the same handle and counts a
+ *   reference; the NIC and driver registration goes only when the count reaches zero
+ *   [WSPRegisterMemory, WSPDeregisterMemory: "reference count"].
+ * - Handles are provider numbers, never NIC keys: they come from a counter that never repeats
+ *   (2^53 values), so a stale handle, or one taken from another socket or process, matches
+ *   nothing. Indexes: by handle, by scope key, by (socket, remote key), by socket.
+ * - `inUse` counts pending transfers naming the registration; WSPDeregisterMemory refuses
+ *   (WSAEINVAL) while it is non-zero, so the NIC never DMAs into released memory.
+ * - The table does no I/O: the provider asks the driver first and inserts only a registration
+ *   that exists, so a failure never leaves a half entry.
+ */
+import type { Shadow } from './shadow.ts';
+
+export type RegistrationKind = 'local' | 'rdma';
+
+export interface Registration {
+  /** The HANDLE the application holds (WSPRegisterMemory) — 0 never. */
+  readonly handle: number;
+  readonly socket: number;
+  readonly kind: RegistrationKind;
+  readonly address: number;
+  readonly length: number;
+  /** MEM_READ | MEM_WRITE. */
+  readonly flags: number;
+  readonly nicIndex: number;
+  /** NIC local handle the scatter elements name (the shadow's when shadowed). */
+  readonly nicHandle: number;
+  /** NIC remote key the descriptor carries (rdma). */
+  readonly remoteKey: number;
+  /** Driver id to release: REGISTER_BUFFER's, or the shadow's ALLOCATE_MEMORY id. */
+  readonly driverId: number;
+  /** Low staging copy when the NIC cannot reach the user pages. */
+  readonly shadow: Shadow | null;
+  refCount: number;
+  inUse: number;
+}
+
+export type NewRegistration = Omit<Registration, 'handle' | 'refCount' | 'inUse'>;
+
+const scopeKey = (socket: number, kind: RegistrationKind, address: number, length: number, flags: number) =>
+  `${socket}/${kind}/${address}/${length}/${flags}`;
+const remoteKeyOf = (socket: number, remoteKey: number) => `${socket}/${remoteKey}`;
+
+export class RegistrationTable {
+  private readonly byHandle = new Map<number, Registration>();
+  private readonly byScope = new Map<string, Registration>();
+  private readonly byRemote = new Map<string, Registration>();
+  private readonly bySocket = new Map<number, Set<Registration>>();
+  private nextHandle: number;
+
+  constructor(firstHandle = 0x1000) {
+    this.nextHandle = firstHandle;
+  }
+
+  get size(): number {
+    return this.byHandle.size;
+  }
+
+  get(handle: unknown): Registration | null {
+    return typeof handle === 'number' ? (this.byHandle.get(handle) ?? null) : null;
+  }
+
+  find(socket: number, kind: RegistrationKind, address: number, length: number, flags: number): Registration | null {
+    return this.byScope.get(scopeKey(socket, kind, address, length, flags)) ?? null;
+  }
+
+  findRemote(socket: number, remoteKey: number): Registration | null {
+    return this.byRemote.get(remoteKeyOf(socket, remoteKey)) ?? null;
+  }
+
+  /** Registrations of one socket (a copy, safe to iterate while releasing). */
+  ofSocket(socket: number): Registration[] {
+    const set = this.bySocket.get(socket);
+    return set ? [...set] : [];
+  }
+
+  all(): Registration[] {
+    return [...this.byHandle.values()];
+  }
+
+  /** Insert a registration the driver has made; it starts with one reference. */
+  insert(r: NewRegistration): Registration {
+    const key = scopeKey(r.socket, r.kind, r.address, r.length, r.flags);
+    if (this.byScope.has(key)) throw new Error(`registration table invariant: ${key} inserted twice`);
+    const reg: Registration = { ...r, handle: this.nextHandle++, refCount: 1, inUse: 0 };
+    this.byHandle.set(reg.handle, reg);
+    this.byScope.set(key, reg);
+    if (reg.kind === 'rdma') this.byRemote.set(remoteKeyOf(reg.socket, reg.remoteKey), reg);
+    let set = this.bySocket.get(reg.socket);
+    if (!set) this.bySocket.set(reg.socket, (set = new Set()));
+    set.add(reg);
+    return reg;
+  }
+
+  /** Forget a registration (its count reached zero, or its socket closed). */
+  remove(reg: Registration): void {
+    if (this.byHandle.get(reg.handle) !== reg) throw new Error(`registration table invariant: unknown handle ${reg.handle}`);
+    this.byHandle.delete(reg.handle);
+    this.byScope.delete(scopeKey(reg.socket, reg.kind, reg.address, reg.length, reg.flags));
+    if (reg.kind === 'rdma') this.byRemote.delete(remoteKeyOf(reg.socket, reg.remoteKey));
+    const set = this.bySocket.get(reg.socket)!;
+    set.delete(reg);
+    if (set.size === 0) this.bySocket.delete(reg.socket);
+  }
+}
+
+// ───────────────────────────── RDMA buffer descriptor ─────────────────────────────
+
+/**
+ * The opaque descriptor WSPRegisterRdmaMemory returns and the peer passes to WSPRdmaWrite /
+ * WSPRdmaRead. Little-endian, 32 bytes:
+ *   u32 magic 'WSDR', u32 remoteKey, u64 offset (into the NIC region), u64 length,
+ *   u32 sanAddress (the NIC that holds the region), u32 check (FNV-1a of bytes 0..27).
+ * The check only catches corruption and truncation; security is the NIC's: the remote key is
+ * bound to the registering socket's connection, so a copied or forged descriptor is refused
+ * by the peer NIC on any other connection [registering-memory-for-operations-on-a-san].
+ */
+export const RDMA_DESCRIPTOR_BYTES = 32;
+const MAGIC = 0x52445357;
+
+export interface RdmaDescriptor {
+  remoteKey: number;
+  offset: number;
+  length: number;
+  sanAddress: number;
+}
+
+function fnv1a(bytes: Uint8Array, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193) >>> 0;
+  return h;
+}
+
+/** Write `d` into `into` (at least RDMA_DESCRIPTOR_BYTES long). */
+export function encodeRdmaDescriptor(d: RdmaDescriptor, into: Uint8Array): void {
+  const v = new DataView(into.buffer, into.byteOffset, RDMA_DESCRIPTOR_BYTES);
+  v.setUint32(0, MAGIC, true);
+  v.setUint32(4, d.remoteKey >>> 0, true);
+  v.setBigUint64(8, BigInt(d.offset), true);
+  v.setBigUint64(16, BigInt(d.length), true);
+  v.setUint32(24, d.sanAddress >>> 0, true);
+  v.setUint32(28, fnv1a(into, 28), true);
+}
+
+/** The descriptor in `bytes[0..length)`, or null when it is not one this provider wrote. */
+export function decodeRdmaDescriptor(bytes: unknown, length: unknown): RdmaDescriptor | null {
+  if (!(bytes instanceof Uint8Array) || typeof length !== 'number' || !Number.isInteger(length)) return null;
+  if (length < RDMA_DESCRIPTOR_BYTES || bytes.length < RDMA_DESCRIPTOR_BYTES) return null;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, RDMA_DESCRIPTOR_BYTES);
+  if (v.getUint32(0, true) !== MAGIC || v.getUint32(28, true) !== fnv1a(bytes, 28)) return null;
+  const offset = v.getBigUint64(8, true);
+  const len = v.getBigUint64(16, true);
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  if (offset > max || len > max) return null;
+  return { remoteKey: v.getUint32(4, true), offset: Number(offset), length: Number(len), sanAddress: v.getUint32(24, true) };
+}

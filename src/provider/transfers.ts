@@ -1,0 +1,282 @@
+/**
+ * Overlapped data transfers on registered memory: WSPSend, WSPRecv, WSPRdmaWrite,
+ * WSPRdmaRead and WSPGetOverlappedResult.
+ *
+ * Implementation notes
+ * - Every transfer is overlapped and has no completion routine: the call validates, posts one
+ *   work request on the socket's NIC endpoint (kernel bypass: straight to the NIC's queue, no
+ *   driver) and returns SOCKET_ERROR with WSA_IO_PENDING [completing-data-transfer-requests].
+ *   While it is in flight lpOverlapped->Internal is WSS_OPERATION_IN_PROGRESS; when done,
+ *   InternalHigh holds the byte count, OffsetHigh the WSA error and Offset the flags (A23).
+ * - Completions are taken from the socket's completion queue when the provider is called
+ *   (WSPGetOverlappedResult, WSPCloseSocket): that is the moment the result becomes visible
+ *   to the caller, so a shadowed receive / RDMA read is copied back to the user buffer then.
+ * - A posted request holds a use count on each registration it names; WSPDeregisterMemory
+ *   refuses while it is held, so the NIC never touches memory the provider released.
+ * - An immediate failure changes nothing: no request posted, no count taken, the overlapped
+ *   untouched.
+ */
+import type { SanNic, WorkRequest } from '../nic/index.ts';
+import { NicStatus } from '../nic/index.ts';
+import type { Process } from '../kernel/ps/process.ts';
+import { NtStatusError } from '../kernel/status.ts';
+import type { Ref } from '../kernel/ref.ts';
+import {
+  MEM_READ, MEM_WRITE, NO_ERROR, WSA_IO_INCOMPLETE, WSA_OPERATION_ABORTED, WSAEFAULT, WSAEINVAL, WSAENOTCONN,
+  WSS_OPERATION_IN_PROGRESS, wsaErrorOfCompletion, wsaErrorOfNicStatus,
+} from './errors.ts';
+import { decodeRdmaDescriptor, type Registration, type RegistrationTable } from './registrations.ts';
+import type { ShadowCopier } from './shadow.ts';
+import type { SanSocket } from './socket.ts';
+
+/** WSAOVERLAPPED as the provider uses it (A23). hEvent low bit 1: no notification, the caller polls. */
+export interface WSAOVERLAPPED {
+  Internal: number;
+  InternalHigh: number;
+  Offset: number;
+  OffsetHigh: number;
+  hEvent: number;
+}
+
+/** WSABUFEX { len, buf, handle }: a piece of a buffer registered with WSPRegisterMemory. */
+export interface WSABUFEX {
+  len: number;
+  buf: number;
+  handle: number;
+}
+
+export type TransferKind = 'send' | 'recv' | 'rdma-write' | 'rdma-read';
+
+/** A fresh WSAOVERLAPPED; hEvent 1 (low bit set) asks for no completion upcall. */
+export const newWsaOverlapped = (hEvent = 1): WSAOVERLAPPED => ({ Internal: 0, InternalHigh: 0, Offset: 0, OffsetHigh: 0, hEvent });
+
+/** The switch's upcall for requests whose hEvent low bit is 0 (WPUCompleteOverlappedRequest). */
+export type CompleteOverlappedUpcall = (s: number, overlapped: WSAOVERLAPPED, error: number, bytes: number) => void;
+
+interface Segment {
+  reg: Registration;
+  /** Offset of the piece inside the registration. */
+  offset: number;
+  length: number;
+}
+
+interface PendingOp {
+  context: number;
+  socket: SanSocket;
+  kind: TransferKind;
+  overlapped: WSAOVERLAPPED;
+  segments: Segment[];
+}
+
+const U32 = 0x1_0000_0000;
+const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < U32;
+const isAddress = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+export const isOverlapped = (v: unknown): v is WSAOVERLAPPED =>
+  typeof v === 'object' && v !== null && ['Internal', 'InternalHigh', 'Offset', 'OffsetHigh', 'hEvent']
+    .every((f) => typeof (v as Record<string, unknown>)[f] === 'number');
+export const isRef = (v: unknown): v is Ref<number> => typeof v === 'object' && v !== null && 'value' in v;
+
+export interface TransferHost {
+  readonly process: Process;
+  readonly nics: readonly SanNic[];
+  readonly registrations: RegistrationTable;
+  readonly copier: ShadowCopier;
+  readonly upcall: CompleteOverlappedUpcall | null;
+}
+
+export class TransferEngine {
+  private readonly ops = new Map<number, PendingOp>();
+  private readonly inFlight = new Set<WSAOVERLAPPED>();
+  private nextContext = 1;
+
+  constructor(private readonly host: TransferHost) {}
+
+  /** Overlapped operations not yet completed. */
+  get pendingCount(): number {
+    return this.ops.size;
+  }
+
+  private get owner(): number {
+    return this.host.process.ProcessId;
+  }
+
+  /**
+   * Post one transfer. Returns NO_ERROR when posted (the caller answers WSA_IO_PENDING) or the
+   * WSA error of an immediate failure.
+   */
+  post(
+    s: SanSocket, kind: TransferKind, lpBuffers: unknown, dwBufferCount: unknown, lpOverlapped: unknown,
+    lpCompletionRoutine: unknown, target: { descriptor: unknown; descriptorLength: unknown; offset: unknown } | null,
+  ): number {
+    // Transfers are always overlapped and the switch never passes a completion routine (A23).
+    if (!isOverlapped(lpOverlapped) || lpCompletionRoutine !== null) return WSAEINVAL;
+    if (this.inFlight.has(lpOverlapped)) return WSAEINVAL;
+    if (s.state !== 'connected') return WSAENOTCONN;
+    const nic = this.host.nics[s.nicIndex]!;
+    // A local read of the buffer sends it out; a local write fills it.
+    const need = kind === 'send' || kind === 'rdma-write' ? MEM_READ : MEM_WRITE;
+    const built = this.segmentsOf(s, lpBuffers, dwBufferCount, need, nic.capabilities.maxScatterElements);
+    if (typeof built === 'number') return built;
+    const total = built.reduce((n, g) => n + g.length, 0);
+    let remote: { remoteKey: number; address: number; length: number } | null = null;
+    if (target !== null) {
+      const d = decodeRdmaDescriptor(target.descriptor, target.descriptorLength);
+      if (d === null || !isU32(target.offset)) return WSAEINVAL;
+      if (target.offset + total > d.length) return WSAEINVAL;
+      remote = { remoteKey: d.remoteKey, address: d.offset + target.offset, length: total };
+    }
+    if (kind === 'send' || kind === 'rdma-write') {
+      // The NIC reads the shadow: bring it up to date with what the application wrote.
+      for (const g of built) {
+        if (g.reg.shadow === null) continue;
+        if (!this.copyGuarded(() => this.host.copier.toShadow(this.host.process, g.reg.address, g.reg.shadow!, g.offset, g.length))) {
+          return WSAEFAULT;
+        }
+      }
+    }
+    const context = this.nextContext++;
+    const wr: WorkRequest = {
+      context,
+      elements: built.map((g) => ({ localHandle: g.reg.nicHandle, offset: g.offset, length: g.length })),
+    };
+    let status: number;
+    switch (kind) {
+      case 'send':
+        status = nic.postSend(this.owner, s.endpoint, wr);
+        break;
+      case 'recv':
+        status = nic.postRecv(this.owner, s.endpoint, wr);
+        break;
+      case 'rdma-write':
+        status = nic.postRdmaWrite(this.owner, s.endpoint, { ...wr, remote: remote! });
+        break;
+      case 'rdma-read':
+        status = nic.postRdmaRead(this.owner, s.endpoint, { ...wr, remote: remote! });
+        break;
+    }
+    if (status !== NicStatus.SUCCESS) return wsaErrorOfNicStatus(status);
+    for (const g of built) g.reg.inUse++;
+    lpOverlapped.Internal = WSS_OPERATION_IN_PROGRESS;
+    lpOverlapped.InternalHigh = 0;
+    lpOverlapped.Offset = 0;
+    lpOverlapped.OffsetHigh = 0;
+    this.ops.set(context, { context, socket: s, kind, overlapped: lpOverlapped, segments: built });
+    this.inFlight.add(lpOverlapped);
+    s.pending.add(context);
+    return NO_ERROR;
+  }
+
+  /**
+   * WSPGetOverlappedResult's work: take the socket's completions, then read the overlapped.
+   * fWait TRUE lets the fabric run until idle (the thread sleeping while the hardware works);
+   * a request still pending after that would wait forever and reports WSA_IO_INCOMPLETE.
+   */
+  result(s: SanSocket, overlapped: WSAOVERLAPPED, fWait: boolean): { error: number; bytes: number; flags: number } {
+    this.poll(s);
+    if (overlapped.Internal === WSS_OPERATION_IN_PROGRESS && fWait && s.nicIndex >= 0) {
+      const fabric = this.host.nics[s.nicIndex]!.fabric;
+      if (fabric !== null && !fabric.autoDrive) {
+        fabric.runUntilIdle();
+        this.poll(s);
+      }
+    }
+    if (overlapped.Internal === WSS_OPERATION_IN_PROGRESS) return { error: WSA_IO_INCOMPLETE, bytes: 0, flags: 0 };
+    return { error: overlapped.OffsetHigh, bytes: overlapped.InternalHigh, flags: overlapped.Offset };
+  }
+
+  /** Take every completion waiting on the socket's queue and finish its operation. */
+  poll(s: SanSocket): void {
+    if (s.completionQueue === 0 || s.nicIndex < 0) return;
+    const nic = this.host.nics[s.nicIndex]!;
+    for (;;) {
+      const r = nic.pollCompletionQueue(this.owner, s.completionQueue, 64);
+      if (r.status !== NicStatus.SUCCESS || r.completions.length === 0) return;
+      for (const c of r.completions) {
+        const op = this.ops.get(c.context);
+        if (op !== undefined) this.finish(op, wsaErrorOfCompletion(c.status, c.syndrome), c.bytes);
+      }
+    }
+  }
+
+  /**
+   * WSPCloseSocket: the NIC has stopped (endpoint destroyed) — abort what is left with
+   * WSA_OPERATION_ABORTED after releasing the memory it held (A24).
+   */
+  abort(s: SanSocket): void {
+    for (const context of [...s.pending]) {
+      const op = this.ops.get(context)!;
+      this.release(op);
+      this.settle(op, WSA_OPERATION_ABORTED, 0);
+    }
+  }
+
+  private finish(op: PendingOp, error: number, bytes: number): void {
+    let e = error;
+    if (e === NO_ERROR && (op.kind === 'recv' || op.kind === 'rdma-read')) {
+      // The data landed in the shadow: now the application may see it.
+      let left = bytes;
+      for (const g of op.segments) {
+        if (left === 0) break;
+        const n = Math.min(left, g.length);
+        left -= n;
+        if (g.reg.shadow === null) continue;
+        if (!this.copyGuarded(() => this.host.copier.fromShadow(this.host.process, g.reg.address, g.reg.shadow!, g.offset, n))) {
+          e = WSAEFAULT;
+          break;
+        }
+      }
+    }
+    this.release(op);
+    this.settle(op, e, e === NO_ERROR ? bytes : 0);
+  }
+
+  private release(op: PendingOp): void {
+    for (const g of op.segments) g.reg.inUse--;
+  }
+
+  private settle(op: PendingOp, error: number, bytes: number): void {
+    this.ops.delete(op.context);
+    this.inFlight.delete(op.overlapped);
+    op.socket.pending.delete(op.context);
+    const o = op.overlapped;
+    o.InternalHigh = bytes;
+    o.OffsetHigh = error;
+    o.Offset = 0;
+    o.Internal = 0;
+    if ((o.hEvent & 1) === 0 && this.host.upcall !== null) this.host.upcall(op.socket.handle, o, error, bytes);
+  }
+
+  /** Validate lpBuffers against the socket's registrations. */
+  private segmentsOf(s: SanSocket, lpBuffers: unknown, count: unknown, need: number, maxElements: number): Segment[] | number {
+    if (!Array.isArray(lpBuffers) || !isU32(count) || count < 1 || count > lpBuffers.length) return WSAEINVAL;
+    // More pieces than one work request carries: the provider does not split (a WSD send is one message).
+    if (count > maxElements) return WSAEINVAL;
+    const out: Segment[] = [];
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const b = lpBuffers[i] as Partial<WSABUFEX> | null;
+      if (b === null || typeof b !== 'object' || !isU32(b.len) || !isAddress(b.buf)) return WSAEFAULT;
+      const reg = this.host.registrations.get(b.handle);
+      // Handles are valid only on the socket that registered them (A1).
+      if (reg === null || reg.socket !== s.handle || reg.kind !== 'local') return WSAEINVAL;
+      if (b.buf < reg.address || b.buf + b.len > reg.address + reg.length) return WSAEFAULT;
+      // Read-only registrations are never written, write-only never read (A9).
+      if ((reg.flags & need) === 0) return WSAEFAULT;
+      total += b.len;
+      if (total >= U32) return WSAEINVAL;
+      out.push({ reg, offset: b.buf - reg.address, length: b.len });
+    }
+    return out;
+  }
+
+  /** Run a user-memory copy; an access violation becomes `false` (A14: try/except). */
+  private copyGuarded(fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (e) {
+      if (e instanceof NtStatusError) return false;
+      throw e;
+    }
+  }
+}

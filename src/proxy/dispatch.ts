@@ -1,0 +1,333 @@
+/**
+ * The proxy driver's IRP handlers: CREATE, CLEANUP, CLOSE and DEVICE_CONTROL on
+ * \Device\SanProxy. IOCTLs are METHOD_BUFFERED (interface.ts): input is read from the nonpaged
+ * SystemBuffer, output written back to it, and Information says how many bytes to copy out.
+ * All run at PASSIVE_LEVEL in the caller's context, which the driver relies on: it locks user
+ * pages, secures ranges and maps memory into exactly the process that asked.
+ * [network: "Implementing IOCTLs for a SAN Service Provider"; kernel: "Buffer Descriptions for
+ * I/O Control Codes", "DispatchCleanup Routines"]
+ */
+import { MM_USER_PROBE_ADDRESS } from '../kernel/mm/index.ts';
+import {
+  IO_NO_INCREMENT,
+  IoCompleteRequest,
+  IoGetCurrentIrpStackLocation,
+  type DEVICE_OBJECT,
+  type IRP,
+} from '../kernel/io/index.ts';
+import {
+  ExAllocatePool2,
+  ExFreePoolWithTag,
+  MmSecureVirtualMemory,
+  MmUnsecureVirtualMemory,
+  PAGE_READONLY,
+  PAGE_READWRITE,
+  POOL_FLAG_NON_PAGED,
+} from '../kernel/mm/index.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import {
+  STATUS_ACCESS_VIOLATION,
+  STATUS_BUFFER_OVERFLOW,
+  STATUS_BUFFER_TOO_SMALL,
+  STATUS_HOST_UNREACHABLE,
+  STATUS_INSUFFICIENT_RESOURCES,
+  STATUS_INVALID_DEVICE_REQUEST,
+  STATUS_INVALID_HANDLE,
+  STATUS_INVALID_PARAMETER,
+  STATUS_SUCCESS,
+  type NTSTATUS,
+} from '../kernel/status.ts';
+import { NicStatus } from '../nic/index.ts';
+import { TAG_OPEN } from './constants.ts';
+import {
+  Fields,
+  IOCTL_SANPROXY_ALLOCATE_MEMORY,
+  IOCTL_SANPROXY_CREATE_ENDPOINT,
+  IOCTL_SANPROXY_DEREGISTER_BUFFER,
+  IOCTL_SANPROXY_DESTROY_ENDPOINT,
+  IOCTL_SANPROXY_QUERY_ADDRESSES,
+  IOCTL_SANPROXY_REGISTER_BUFFER,
+  IOCTL_SANPROXY_RELEASE_MEMORY,
+  IOCTL_SANPROXY_SECURE_MEMORY,
+  IOCTL_SANPROXY_TRANSLATE_ADDRESS,
+  IOCTL_SANPROXY_UNSECURE_MEMORY,
+  SANPROXY_ACCESS_MASK,
+  SANPROXY_LOCAL_WRITE,
+  SANPROXY_REMOTE_WRITE,
+  SIZES,
+  TRANSLATE_IP_TO_SAN,
+  TRANSLATE_SAN_TO_IP,
+} from './interface.ts';
+import { allocateLowMemory, releaseLowMemory } from './low-memory.ts';
+import type { ProxyNic } from './nic-adapter.ts';
+import { ntStatusFromNic } from './nic-status.ts';
+import { ProxyOpen } from './open-context.ts';
+import { deregisterUserBuffer, registerUserBuffer } from './registrations.ts';
+import type { ProxyDriverState } from './state.ts';
+
+/** Complete with a status and Information, returning the status (the dispatch routine's result). */
+function complete(k: Kernel, irp: IRP, status: NTSTATUS, information = 0): NTSTATUS {
+  irp.IoStatus.Status = status;
+  irp.IoStatus.Information = information;
+  IoCompleteRequest(k, irp, IO_NO_INCREMENT);
+  return status;
+}
+
+function openOf(irp: IRP): ProxyOpen | null {
+  const context = IoGetCurrentIrpStackLocation(irp).FileObject?.FsContext;
+  return context instanceof ProxyOpen ? context : null;
+}
+
+export function dispatchCreate(state: ProxyDriverState, _device: DEVICE_OBJECT, irp: IRP): NTSTATUS {
+  const k = state.k;
+  const fileObject = IoGetCurrentIrpStackLocation(irp).FileObject;
+  const process = irp.Tail.Overlay.Thread ?? k.ps.current;
+  if (fileObject === null) return complete(k, irp, STATUS_INVALID_PARAMETER);
+  const contextVa = ExAllocatePool2(k, POOL_FLAG_NON_PAGED, 64, TAG_OPEN);
+  if (contextVa === null) return complete(k, irp, STATUS_INSUFFICIENT_RESOURCES);
+  const open = new ProxyOpen(process, contextVa);
+  fileObject.FsContext = open;
+  state.opens.add(open);
+  return complete(k, irp, STATUS_SUCCESS);
+}
+
+/**
+ * IRP_MJ_CLEANUP: the last handle is closing, in the closer's context (the process that owns
+ * the mappings and locks). Undo everything this open still holds, NIC activity first.
+ */
+export function dispatchCleanup(state: ProxyDriverState, _device: DEVICE_OBJECT, irp: IRP): NTSTATUS {
+  const k = state.k;
+  const open = openOf(irp);
+  if (open !== null) releaseEverything(state, open);
+  return complete(k, irp, STATUS_SUCCESS);
+}
+
+export function releaseEverything(state: ProxyDriverState, open: ProxyOpen): void {
+  const k = state.k;
+  const owner = open.process.ProcessId;
+  for (const [key, e] of open.endpoints) {
+    e.nic.nic.destroyEndpoint(owner, e.endpoint);
+    e.nic.nic.destroyCompletionQueue(owner, e.completionQueue);
+    open.endpoints.delete(key);
+    state.counters.cleanupReleases++;
+  }
+  for (const r of [...open.registrations.values()]) {
+    deregisterUserBuffer(k, open, r);
+    state.counters.cleanupReleases++;
+  }
+  for (const a of [...open.allocations.values()]) {
+    releaseLowMemory(k, open, a, state.lowMemory);
+    state.counters.cleanupReleases++;
+  }
+  for (const h of [...open.secured]) {
+    MmUnsecureVirtualMemory(k, h);
+    open.secured.delete(h);
+    state.counters.cleanupReleases++;
+  }
+}
+
+export function dispatchClose(state: ProxyDriverState, _device: DEVICE_OBJECT, irp: IRP): NTSTATUS {
+  const k = state.k;
+  const open = openOf(irp);
+  if (open !== null) {
+    // CLEANUP released everything; CLOSE only frees the context.
+    if (!open.isEmpty) throw new Error('SanProxy invariant: IRP_MJ_CLOSE with resources still held (CLEANUP must run first)');
+    ExFreePoolWithTag(k, open.contextVa, TAG_OPEN);
+    state.opens.delete(open);
+    IoGetCurrentIrpStackLocation(irp).FileObject!.FsContext = null;
+  }
+  return complete(k, irp, STATUS_SUCCESS);
+}
+
+interface Buffers {
+  input: Fields;
+  inputLength: number;
+  outputLength: number;
+  systemBuffer: number;
+}
+
+export function dispatchDeviceControl(state: ProxyDriverState, _device: DEVICE_OBJECT, irp: IRP): NTSTATUS {
+  const k = state.k;
+  const stack = IoGetCurrentIrpStackLocation(irp);
+  const { IoControlCode, InputBufferLength, OutputBufferLength } = stack.Parameters.DeviceIoControl;
+  const open = openOf(irp);
+  if (open === null) return complete(k, irp, STATUS_INVALID_DEVICE_REQUEST);
+  const systemBuffer = irp.AssociatedIrp.SystemBuffer ?? 0;
+  const inputBytes = new Uint8Array(InputBufferLength);
+  if (InputBufferLength > 0) k.mm.system.read(systemBuffer, inputBytes);
+  const b: Buffers = { input: new Fields(inputBytes), inputLength: InputBufferLength, outputLength: OutputBufferLength, systemBuffer };
+  state.counters.ioctls++;
+  const result = handle(state, open, IoControlCode, b);
+  if (result.output) k.mm.system.write(systemBuffer, result.output);
+  return complete(k, irp, result.status, result.output?.length ?? 0);
+}
+
+interface Result {
+  status: NTSTATUS;
+  output?: Uint8Array;
+}
+
+const fail = (status: NTSTATUS): Result => ({ status });
+
+function needs(b: Buffers, input: number, output: number): Result | null {
+  if (b.inputLength < input || b.outputLength < output) return fail(STATUS_BUFFER_TOO_SMALL);
+  return null;
+}
+
+function nicAt(state: ProxyDriverState, index: number): ProxyNic | null {
+  return Number.isInteger(index) && index >= 0 && index < state.nics.length ? state.nics[index]! : null;
+}
+
+function validUserRange(address: number, length: number): boolean {
+  return address > 0 && length > 0 && address + length <= MM_USER_PROBE_ADDRESS;
+}
+
+function validAccess(access: number): boolean {
+  if (access === 0 || (access & ~SANPROXY_ACCESS_MASK) !== 0) return false;
+  // Remote write needs local write (as verbs require): the NIC writes into the pages either way.
+  return (access & SANPROXY_REMOTE_WRITE) === 0 || (access & SANPROXY_LOCAL_WRITE) !== 0;
+}
+
+function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffers): Result {
+  const k = state.k;
+  switch (code) {
+    case IOCTL_SANPROXY_QUERY_ADDRESSES: {
+      if (b.outputLength < 4) return fail(STATUS_BUFFER_TOO_SMALL);
+      const entries = state.nics.flatMap((n) => n.nic.ipAddresses.map((ip) => ({ ip, n })));
+      const fit = Math.min(entries.length, Math.floor((b.outputLength - 4) / SIZES.addressEntry));
+      const out = Fields.of(4 + fit * SIZES.addressEntry).putU32(entries.length);
+      for (const { ip, n } of entries.slice(0, fit)) out.putU32(ip).putU32(n.index).putU64(n.nic.sanAddress);
+      return { status: fit < entries.length ? STATUS_BUFFER_OVERFLOW : STATUS_SUCCESS, output: out.bytes };
+    }
+    case IOCTL_SANPROXY_TRANSLATE_ADDRESS: {
+      const short = needs(b, SIZES.translateIn, SIZES.translateOut);
+      if (short) return short;
+      const direction = b.input.u32();
+      const pnic = nicAt(state, b.input.u32());
+      const value = b.input.u64();
+      if (pnic === null || value < 0) return fail(STATUS_INVALID_PARAMETER);
+      if (direction === TRANSLATE_IP_TO_SAN) {
+        if (value > 0xffffffff) return fail(STATUS_INVALID_PARAMETER);
+        const san = pnic.nic.resolveIp(value);
+        if (san === 0) return fail(STATUS_HOST_UNREACHABLE);
+        return { status: STATUS_SUCCESS, output: Fields.of(SIZES.translateOut).putU64(san).putU32(pnic.index).putU32(0).bytes };
+      }
+      if (direction === TRANSLATE_SAN_TO_IP) {
+        const ip = pnic.nic.fabric?.nicAt(value)?.ipAddresses[0];
+        if (ip === undefined) return fail(STATUS_HOST_UNREACHABLE);
+        return { status: STATUS_SUCCESS, output: Fields.of(SIZES.translateOut).putU64(ip).putU32(pnic.index).putU32(0).bytes };
+      }
+      return fail(STATUS_INVALID_PARAMETER);
+    }
+    case IOCTL_SANPROXY_ALLOCATE_MEMORY: {
+      const short = needs(b, SIZES.allocateIn, SIZES.allocateOut);
+      if (short) return short;
+      const pnic = nicAt(state, b.input.u32());
+      const access = b.input.u32();
+      const bytes = b.input.u64();
+      const bindEndpoint = b.input.u32();
+      if (pnic === null || !validAccess(access) || bytes <= 0 || bytes > pnic.nic.capabilities.maxRegionBytes) {
+        return fail(STATUS_INVALID_PARAMETER);
+      }
+      if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
+      const r = allocateLowMemory(k, open, state.strategy, { nic: pnic, bytes, access, bindEndpoint }, state.nextId, state.lowMemory);
+      if (r.allocation === null) return fail(r.status);
+      const a = r.allocation;
+      const out = Fields.of(SIZES.allocateOut).putU64(a.userVa).putU64(a.bytes).putU32(a.handle).putU32(a.remoteKey).putU64(a.id);
+      return { status: STATUS_SUCCESS, output: out.bytes };
+    }
+    case IOCTL_SANPROXY_RELEASE_MEMORY: {
+      const short = needs(b, SIZES.idIn, 0);
+      if (short) return short;
+      const a = open.allocations.get(b.input.u64());
+      if (a === undefined) return fail(STATUS_INVALID_HANDLE);
+      releaseLowMemory(k, open, a, state.lowMemory);
+      return { status: STATUS_SUCCESS };
+    }
+    case IOCTL_SANPROXY_REGISTER_BUFFER: {
+      const short = needs(b, SIZES.registerIn, SIZES.registerOut);
+      if (short) return short;
+      const pnic = nicAt(state, b.input.u32());
+      const access = b.input.u32();
+      const address = b.input.u64();
+      const length = b.input.u64();
+      const bindEndpoint = b.input.u32();
+      if (pnic === null || !validAccess(access) || length > pnic.nic.capabilities.maxRegionBytes) return fail(STATUS_INVALID_PARAMETER);
+      if (!validUserRange(address, length)) return fail(address > 0 && length > 0 ? STATUS_ACCESS_VIOLATION : STATUS_INVALID_PARAMETER);
+      if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
+      const r = registerUserBuffer(k, open, { nic: pnic, address, length, access, bindEndpoint }, state.nextId);
+      if (r.registration === null) {
+        if (r.status !== STATUS_SUCCESS) state.counters.registrationFailures++;
+        return fail(r.status);
+      }
+      state.counters.registrations++;
+      const g = r.registration;
+      return { status: STATUS_SUCCESS, output: Fields.of(SIZES.registerOut).putU32(g.handle).putU32(g.remoteKey).putU64(g.id).bytes };
+    }
+    case IOCTL_SANPROXY_DEREGISTER_BUFFER: {
+      const short = needs(b, SIZES.idIn, 0);
+      if (short) return short;
+      const r = open.registrations.get(b.input.u64());
+      if (r === undefined) return fail(STATUS_INVALID_HANDLE);
+      deregisterUserBuffer(k, open, r);
+      return { status: STATUS_SUCCESS };
+    }
+    case IOCTL_SANPROXY_SECURE_MEMORY: {
+      const short = needs(b, SIZES.secureIn, SIZES.secureOut);
+      if (short) return short;
+      const address = b.input.u64();
+      const length = b.input.u64();
+      const probeMode = b.input.u32();
+      if (probeMode !== PAGE_READWRITE && probeMode !== PAGE_READONLY) return fail(STATUS_INVALID_PARAMETER);
+      if (!validUserRange(address, length)) return fail(STATUS_ACCESS_VIOLATION);
+      const h = MmSecureVirtualMemory(k, address, length, probeMode);
+      if (h === null) return fail(STATUS_ACCESS_VIOLATION);
+      open.secured.add(h);
+      return { status: STATUS_SUCCESS, output: Fields.of(SIZES.secureOut).putU64(h).bytes };
+    }
+    case IOCTL_SANPROXY_UNSECURE_MEMORY: {
+      const short = needs(b, SIZES.idIn, 0);
+      if (short) return short;
+      const h = b.input.u64();
+      // Only handles this open created: a bad handle from user mode must never reach
+      // MmUnsecureVirtualMemory, which would bug-check the host (0x1A).
+      if (!open.secured.has(h)) return fail(STATUS_INVALID_HANDLE);
+      MmUnsecureVirtualMemory(k, h);
+      open.secured.delete(h);
+      return { status: STATUS_SUCCESS };
+    }
+    case IOCTL_SANPROXY_CREATE_ENDPOINT: {
+      const short = needs(b, SIZES.createEndpointIn, SIZES.createEndpointOut);
+      if (short) return short;
+      const pnic = nicAt(state, b.input.u32());
+      const sendDepth = b.input.u32();
+      const recvDepth = b.input.u32();
+      const completionDepth = b.input.u32();
+      if (pnic === null) return fail(STATUS_INVALID_PARAMETER);
+      const owner = open.process.ProcessId;
+      const cq = pnic.nic.createCompletionQueue(owner, completionDepth);
+      if (cq.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(cq.status));
+      const ep = pnic.nic.createEndpoint(owner, cq.cq, { sendQueueDepth: sendDepth, recvQueueDepth: recvDepth });
+      if (ep.status !== NicStatus.SUCCESS) {
+        pnic.nic.destroyCompletionQueue(owner, cq.cq);
+        return fail(ntStatusFromNic(ep.status));
+      }
+      open.endpoints.set(`${pnic.index}:${ep.endpoint}`, { nic: pnic, endpoint: ep.endpoint, completionQueue: cq.cq });
+      return { status: STATUS_SUCCESS, output: Fields.of(SIZES.createEndpointOut).putU32(ep.endpoint).putU32(cq.cq).bytes };
+    }
+    case IOCTL_SANPROXY_DESTROY_ENDPOINT: {
+      const short = needs(b, SIZES.destroyEndpointIn, 0);
+      if (short) return short;
+      const key = `${b.input.u32()}:${b.input.u32()}`;
+      const e = open.endpoints.get(key);
+      if (e === undefined) return fail(STATUS_INVALID_HANDLE);
+      const owner = open.process.ProcessId;
+      e.nic.nic.destroyEndpoint(owner, e.endpoint);
+      e.nic.nic.destroyCompletionQueue(owner, e.completionQueue);
+      open.endpoints.delete(key);
+      return { status: STATUS_SUCCESS };
+    }
+    default:
+      return fail(STATUS_INVALID_DEVICE_REQUEST);
+  }
+}
