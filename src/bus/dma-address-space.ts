@@ -181,6 +181,22 @@ export class DeviceDmaView {
     return DMA_OK;
   }
 
+  /**
+   * The physical address of [address, +length) when the whole range is ONE physically
+   * contiguous run that needs no translation (no IOMMU, no wrap, one RAM range); otherwise -1,
+   * and `resolveInto` gives the runs or the failure. Nothing is touched. The data path's
+   * shortcut for the common case.
+   */
+  resolveContiguous(address: BusAddress, length: number): PhysicalAddress {
+    if (this.iommu !== null || !Number.isSafeInteger(address) || !Number.isSafeInteger(length) || address < 0 ||
+        length <= 0) {
+      return -1;
+    }
+    const emitted = this.emitted(address);
+    if (this.addressBits < 53 && emitted + length > 2 ** this.addressBits) return -1;
+    return this.ramBytesFrom(emitted) >= length ? emitted : -1;
+  }
+
   read(address: BusAddress, dst: Uint8Array, dstOffset = 0, length = dst.length - dstOffset): DmaStatus {
     const runs = this.resolve(address, length, false);
     if (typeof runs === 'number') return runs;
@@ -267,12 +283,8 @@ export function copyDmaRuns(
  * source observer and the copy, memory to memory (PhysicalMemory.copyFrom).
  */
 export function copyDmaRunList(source: DeviceDmaView, from: DmaRunList, target: DeviceDmaView, to: DmaRunList): void {
-  let fromBytes = 0;
-  let toBytes = 0;
-  for (let i = 0; i < from.count; i++) fromBytes += from.length[i]!;
-  for (let i = 0; i < to.count; i++) toBytes += to.length[i]!;
-  if (fromBytes !== toBytes) {
-    throw new RangeError(`copyDmaRuns: source runs cover ${fromBytes} bytes but target runs ${toBytes}`);
+  if (from.total !== to.total) {
+    throw new RangeError(`copyDmaRuns: source runs cover ${from.total} bytes but target runs ${to.total}`);
   }
   const targetObserver = target.observer;
   if (targetObserver !== null) {
@@ -300,6 +312,22 @@ export function copyDmaRunList(source: DeviceDmaView, from: DmaRunList, target: 
       }
     }
   }
+}
+
+/**
+ * `copyDmaRunList` for one run on each side (both from `resolveContiguous`): the same
+ * observer calls in the same order, then one memory-to-memory copy.
+ */
+export function copyDmaRun(
+  source: DeviceDmaView,
+  from: PhysicalAddress,
+  target: DeviceDmaView,
+  to: PhysicalAddress,
+  length: number,
+): void {
+  target.observer?.(target.name, 'write', to, length);
+  source.observer?.(source.name, 'read', from, length);
+  target.memory.copyFrom(source.memory, from, to, length);
 }
 
 /** True when every byte of [address, +length) is below 4 GiB. */

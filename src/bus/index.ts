@@ -10,6 +10,7 @@ export {
   isBelow4G,
   copyDmaRuns,
   copyDmaRunList,
+  copyDmaRun,
   DmaRunList,
   type DmaStatus,
   type DmaRun,

@@ -1,46 +1,96 @@
 /**
  * The `sanproxy` command line. Node's own util.parseArgs is the parser (no dependency).
  *
- *   sanproxy demo  [--ram 8G] [--nolowmem on|off] [--json]   the main job (npm start)
- *   sanproxy map   [--ram 8G] [--nolowmem on|off] [--json]   boot a host, print its physical memory map
- *   sanproxy bench <suite|all> [--json]                      benchmarks (bench/*.ts)
+ *   sanproxy demo  [options]              the main job (what `npm start` runs)
+ *   sanproxy map   [--ram 8G] [--nolowmem on|off] [--json]
+ *   sanproxy bench <suite|all> [--json]
+ *   sanproxy faults [--json] [--seed N] [--fuzz N] [--sweep-limit N]
  */
 import { parseArgs } from 'node:util';
 import { GIB, parseSize } from '../bus/index.ts';
+import { formatDemoSummary, runDemoDetailed, type DemoOptions } from './demo.ts';
+import { runFaults } from '../host/reliability/index.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import { formatMemoryMap, memoryMapJson } from '../report/memory-map-text.ts';
+import { ProgressBar } from './progress.ts';
 
-export const BENCH_SUITES = ['contiguous', 'footprint', 'register', 'rdma'] as const;
+export const BENCH_SUITES = ['contiguous', 'footprint', 'register', 'rdma', 'socket'] as const;
 
 const USAGE = `usage: sanproxy <command> [options]
 
 commands:
-  demo                 boot a host and show its memory (grows into the full two-host demo)
-  map                  boot a host and print its physical memory map
-  bench <suite|all>    run benchmarks: ${BENCH_SUITES.join(', ')}
+  demo                 two hosts, the SAN proxy driver on each, a verified client/server transfer
+                       through the Windows Sockets switch, teardown, and a summary (npm start)
+  map                  boot one host and print its physical memory map
+  bench <suite|all>    benchmarks: ${BENCH_SUITES.join(', ')}
+  faults               systematic fault sweep, IOCTL fuzz, forged descriptors, kill mid-transfer
 
-options:
-  --ram <size>         RAM per host, e.g. 8G, 16G, 64G (default 8G)
-  --nolowmem on|off    bcdedit /set nolowmem (default on)
-  --json               machine-readable output only
-  -h, --help           this text
+options (demo, map):
+  --ram <size>             RAM per host, e.g. 8G (default 8G)
+  --nolowmem on|off        bcdedit /set nolowmem (default on)
+options (demo):
+  --nic-bits <a>,<b>       NIC DMA width per host, 32 or 64 (default 32,64)
+  --strategy <s>           low memory: contiguous | common-buffer (default contiguous)
+  --iommu on|off           DMA remapping (default off)
+  --bytes <size>           bytes to transfer (default 256M)
+  --seed <n>               message sizes and contents (default 1)
+  --verifier on|off        Driver Verifier checks (default on)
+  --report <file.html>     write the memory-map report
+  --trace <file.json>      write a Chrome trace (open in Perfetto or chrome://tracing)
+options (faults):
+  --seed <n>  --fuzz <cases>  --sweep-limit <runs>
+common:
+  --json                   one JSON document on stdout and nothing else
+  -h, --help               this text
 `;
 
 export class UsageError extends Error {}
 
-interface HostOptions {
-  ramBytes: number;
-  nolowmem: boolean;
+function onOff(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  const v = value.toLowerCase();
+  if (v === 'on' || v === 'true') return true;
+  if (v === 'off' || v === 'false') return false;
+  throw new UsageError(`--${name} ${value}: expected on or off`);
 }
 
-function hostOptions(values: { ram?: string; nolowmem?: string }): HostOptions {
-  const ramBytes = parseSize(values.ram ?? '8G');
-  if (ramBytes === null || ramBytes < 64 * 1024 * 1024 || ramBytes > 1024 * GIB) {
-    throw new UsageError(`--ram ${values.ram}: expected a size from 64M to 1T, such as 8G`);
+function size(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = parseSize(value);
+  if (n === null || n < min || n > max) throw new UsageError(`--${name} ${value}: expected a size from ${min} to ${max} bytes, such as 8G or 256M`);
+  return n;
+}
+
+function integer(name: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} ${value}: expected an integer >= ${min}`);
+  return n;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+function demoOptions(v: Values): DemoOptions {
+  const bits = String(v['nic-bits'] ?? '32,64').split(',').map((s) => Number(s.trim()));
+  if (bits.length !== 2 || !bits.every((b) => b === 32 || b === 64)) {
+    throw new UsageError(`--nic-bits ${v['nic-bits']}: expected two widths, 32 or 64, such as 32,64`);
   }
-  const nl = (values.nolowmem ?? 'on').toLowerCase();
-  if (nl !== 'on' && nl !== 'off') throw new UsageError(`--nolowmem ${values.nolowmem}: expected on or off`);
-  return { ramBytes, nolowmem: nl === 'on' };
+  const strategy = String(v.strategy ?? 'contiguous');
+  if (strategy !== 'contiguous' && strategy !== 'common-buffer') {
+    throw new UsageError(`--strategy ${strategy}: expected contiguous or common-buffer`);
+  }
+  return {
+    ramBytes: size('ram', v.ram as string | undefined, 8 * GIB, 6 * GIB, 256 * GIB),
+    nolowmem: onOff('nolowmem', v.nolowmem as string | undefined, true),
+    nicBits: [bits[0] as 32 | 64, bits[1] as 32 | 64],
+    strategy,
+    iommu: onOff('iommu', v.iommu as string | undefined, false),
+    bytes: size('bytes', v.bytes as string | undefined, 256 * 1024 * 1024, 1, 16 * GIB),
+    seed: integer('seed', v.seed as string | undefined, 1),
+    verifier: onOff('verifier', v.verifier as string | undefined, true),
+    ...(typeof v.report === 'string' ? { report: v.report } : {}),
+    ...(typeof v.trace === 'string' ? { trace: v.trace } : {}),
+  };
 }
 
 async function runBench(suite: string, json: boolean, out: (s: string) => void): Promise<void> {
@@ -71,6 +121,16 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       options: {
         ram: { type: 'string' },
         nolowmem: { type: 'string' },
+        'nic-bits': { type: 'string' },
+        strategy: { type: 'string' },
+        iommu: { type: 'string' },
+        bytes: { type: 'string' },
+        seed: { type: 'string' },
+        verifier: { type: 'string' },
+        report: { type: 'string' },
+        trace: { type: 'string' },
+        fuzz: { type: 'string' },
+        'sweep-limit': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -80,18 +140,41 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       out(USAGE);
       return command || values.help ? 0 : 2;
     }
+    const json = values.json === true;
     switch (command) {
-      case 'demo':
+      case 'demo': {
+        const options = demoOptions(values);
+        const bar = json ? null : new ProgressBar('transfer');
+        const details = await runDemoDetailed({ ...options, ...(bar ? { onProgress: (d: number, t: number) => bar.update(d, t) } : {}) });
+        bar?.finish();
+        const result = details.result;
+        out(json ? JSON.stringify(result) : formatDemoSummary(result, options, { path: details.transfer.path, messages: details.transfer.messages, wallMs: details.wallMs }));
+        return result.transfer.verified && Object.values(result.leaks).every((n) => n === 0) ? 0 : 1;
+      }
       case 'map': {
-        const opts = hostOptions(values);
-        const k = Kernel.boot({ ramBytes: opts.ramBytes, nolowmem: opts.nolowmem, name: 'host-a' });
-        out(values.json ? JSON.stringify(memoryMapJson(k)) : formatMemoryMap(k));
+        const ramBytes = size('ram', values.ram, 8 * GIB, 64 * 1024 * 1024, 1024 * GIB);
+        const k = Kernel.boot({ ramBytes, nolowmem: onOff('nolowmem', values.nolowmem, true), name: 'host-a' });
+        out(json ? JSON.stringify(memoryMapJson(k)) : formatMemoryMap(k));
         return 0;
       }
       case 'bench': {
         if (rest.length !== 1) throw new UsageError('bench: name one suite or "all"');
-        await runBench(rest[0]!, values.json!, out);
+        await runBench(rest[0]!, json, out);
         return 0;
+      }
+      case 'faults': {
+        const bar = json ? null : new ProgressBar('faults');
+        const summary = await runFaults({
+          json,
+          seed: integer('seed', values.seed, 0x5a17),
+          ...(values.fuzz !== undefined ? { fuzzCases: integer('fuzz', values.fuzz, 0) } : {}),
+          ...(values['sweep-limit'] !== undefined ? { sweepLimit: integer('sweep-limit', values['sweep-limit'], 1, 1) } : {}),
+          ...(bar ? { onProgress: (d: number, t: number) => bar.update(d, t) } : {}),
+        });
+        bar?.finish();
+        out(json ? JSON.stringify(summary) : Object.entries(summary).map(([k, v]) => `${k.padEnd(16)} ${v}`).join('\n'));
+        const clean = summary.bugChecks === 0 && summary.leaks === 0 && summary.fuzzCrashes === 0 && summary.forgedSucceeded === 0 && summary.killLeaks === 0;
+        return clean ? 0 : 1;
       }
       default:
         throw new UsageError(`unknown command "${command}"`);

@@ -68,11 +68,16 @@ export class BugCheck extends Error {
  */
 export class BugCheckState {
   crashed: BugCheck | null = null;
+  /** The verifier records every stop as a finding before it is thrown. */
+  onBugCheck: ((stop: BugCheck) => void) | null = null;
 
   /** KeBugCheckEx: record the stop and throw it. */
   KeBugCheckEx(code: number, p1 = 0, p2 = 0, p3 = 0, p4 = 0, detail = ''): never {
     const stop = new BugCheck(code, p1, p2, p3, p4, detail);
-    if (!this.crashed) this.crashed = stop;
+    if (!this.crashed) {
+      this.crashed = stop;
+      this.onBugCheck?.(stop);
+    }
     throw stop;
   }
 

@@ -5,6 +5,7 @@
  * Node process and a bug check stops only its own host.
  */
 import { PhysicalMemory } from '../bus/index.ts';
+import type { TraceSink } from '../bus/trace.ts';
 import { BugCheckState } from './bugcheck.ts';
 import { FaultInjector } from './fault-injection.ts';
 import { Hal } from './hal/hal.ts';
@@ -15,6 +16,7 @@ import { ProcessManager } from './ps/process-manager.ts';
 import { IoManager } from './io/io-manager.ts';
 import { IpAddressTable } from './net/ip-addresses.ts';
 import { Registry } from './registry.ts';
+import { Verifier } from './verifier/verifier.ts';
 
 export interface KernelConfig {
   /** Installed RAM, e.g. 8 * GIB; laid out PC-like (see mm/ram-layout.ts). */
@@ -49,10 +51,14 @@ export class Kernel {
   readonly registry = new Registry();
   /** The host's IP addresses and their change notifications. */
   readonly net = new IpAddressTable();
+  /** Driver Verifier for this host (KernelConfig.verifier), else null. */
+  readonly verifier: Verifier | null;
   /** Current IRQL of the (single) emulated CPU. */
   irql: number = PASSIVE_LEVEL;
   /** The driver whose code is running (set by the I/O manager around dispatch calls). */
   currentDriver: string | null = null;
+  /** Where spans and events go (src/report's Tracer); null = tracing off. */
+  trace: TraceSink | null = null;
 
   private constructor(config: KernelConfig) {
     const layout = computeRamLayout(config.ramBytes, {
@@ -64,6 +70,8 @@ export class Kernel {
     this.memory = new PhysicalMemory(layout.topOfMemory);
     this.mm = new MemoryManager(this, layout);
     this.ps = new ProcessManager(this);
+    this.verifier = config.verifier ? new Verifier(this) : null;
+    this.verifier?.install();
   }
 
   /** Boot a host. Throws RangeError on an impossible configuration (quoting the value). */

@@ -7,7 +7,7 @@
  * The run lists are scratch typed arrays reused by every transfer (no object per run or per
  * request); a nested call (an observer that starts a DMA) gets its own.
  */
-import { DMA_OK, DmaRunList, copyDmaRunList, type DeviceDmaView, type DmaStatus } from '../bus/index.ts';
+import { DMA_OK, DmaRunList, copyDmaRun, copyDmaRunList, type DeviceDmaView, type DmaStatus } from '../bus/index.ts';
 import type { SegmentList } from './segments.ts';
 
 export interface DmaResult {
@@ -20,6 +20,8 @@ const OK: DmaResult = Object.freeze({ status: DMA_OK, side: null }) as DmaResult
 
 const scratchFrom = new DmaRunList(64);
 const scratchTo = new DmaRunList(64);
+/** The scratch lists are in use (a nested transfer allocates its own). Left set if a copy
+ *  throws — a model bug that stops the fabric — which costs speed, never correctness. */
 let scratchBusy = false;
 
 function resolveAll(view: DeviceDmaView, segs: SegmentList, write: boolean, out: DmaRunList): DmaStatus {
@@ -37,18 +39,24 @@ export function moveBytes(
   targetView: DeviceDmaView,
   target: SegmentList,
 ): DmaResult {
+  if (source.count === 1 && target.count === 1 && source.total === target.total) {
+    // The common case: one contiguous run on each side, nothing to translate.
+    const from = sourceView.resolveContiguous(source.address[0]!, source.length[0]!);
+    const to = from < 0 ? -1 : targetView.resolveContiguous(target.address[0]!, target.length[0]!);
+    if (to >= 0) {
+      copyDmaRun(sourceView, from, targetView, to, source.total);
+      return OK;
+    }
+  }
   const nested = scratchBusy;
   const from = nested ? new DmaRunList(source.count) : scratchFrom;
   const to = nested ? new DmaRunList(target.count) : scratchTo;
   scratchBusy = true;
-  try {
-    const fromStatus = resolveAll(sourceView, source, false, from);
-    if (fromStatus !== DMA_OK) return { status: fromStatus, side: 'source' };
-    const toStatus = resolveAll(targetView, target, true, to);
-    if (toStatus !== DMA_OK) return { status: toStatus, side: 'target' };
-    copyDmaRunList(sourceView, from, targetView, to);
-    return OK;
-  } finally {
-    if (!nested) scratchBusy = false;
-  }
+  const fromStatus = resolveAll(sourceView, source, false, from);
+  const toStatus = fromStatus === DMA_OK ? resolveAll(targetView, target, true, to) : DMA_OK;
+  if (fromStatus === DMA_OK && toStatus === DMA_OK) copyDmaRunList(sourceView, from, targetView, to);
+  scratchBusy = nested;
+  if (fromStatus !== DMA_OK) return { status: fromStatus, side: 'source' };
+  if (toStatus !== DMA_OK) return { status: toStatus, side: 'target' };
+  return OK;
 }

@@ -10,6 +10,7 @@ export type {
   RdmaWorkRequest,
   NicCounters,
   EndpointInfo,
+  NicTraceHook,
 } from './san-nic.ts';
 export { Fabric } from './fabric.ts';
 export { DEFAULT_NIC_CAPABILITIES, type NicCapabilities } from './capabilities.ts';

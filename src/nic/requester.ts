@@ -129,8 +129,40 @@ function executeHead(nic: SanNic, ep: Endpoint): void {
  */
 function finish(nic: SanNic, ep: Endpoint, seq: number, status: WcStatusCode, syndrome: SyndromeCode, bytes: number): void {
   if (status !== WcStatus.SUCCESS) nic.enterError(ep, 'error');
-  nic.fabric!.enqueue(() => completeRequest(nic, ep, seq, status, syndrome, bytes));
+  const ack = spareAcks.pop() ?? new Acknowledgement();
+  ack.nic = nic;
+  ack.ep = ep;
+  ack.seq = seq;
+  ack.status = status;
+  ack.syndrome = syndrome;
+  ack.bytes = bytes;
+  nic.fabric!.enqueue(ack.deliver);
 }
+
+/**
+ * An acknowledgement in flight on the fabric: a reusable record whose `deliver` is the task,
+ * so the data path allocates no closure per request. Each record is queued at most once at
+ * a time and goes back to the spare list when delivered (one left in an abandoned fabric's
+ * queue is simply never reused).
+ */
+class Acknowledgement {
+  nic: SanNic | null = null;
+  ep: Endpoint | null = null;
+  seq = 0;
+  status: WcStatusCode = WcStatus.SUCCESS;
+  syndrome: SyndromeCode = Syndrome.NONE;
+  bytes = 0;
+  readonly deliver = (): void => {
+    const { nic, ep, seq, status, syndrome, bytes } = this;
+    this.nic = null;
+    this.ep = null;
+    if (spareAcks.length < MAX_SPARE_ACKS) spareAcks.push(this);
+    completeRequest(nic!, ep!, seq, status, syndrome, bytes);
+  };
+}
+
+const MAX_SPARE_ACKS = 1024;
+const spareAcks: Acknowledgement[] = [];
 
 /** Completer: the acknowledgement of send-queue request `seq` arrived. */
 export function completeRequest(

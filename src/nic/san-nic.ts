@@ -104,6 +104,17 @@ export interface EndpointInfo {
   recvOutstanding: number;
 }
 
+/**
+ * Observer of the NIC's work for traces (src/report attaches one; null = off, one check per
+ * call). Called after the action succeeded, never on an immediate error.
+ */
+export interface NicTraceHook {
+  posted(nic: SanNic, owner: number, endpoint: number, opcode: number, wr: WorkRequest): void;
+  completed(nic: SanNic, owner: number, endpoint: number, status: number, opcode: number, bytes: number, context: number): void;
+  registered(nic: SanNic, owner: number, handle: number, pages: number, length: number): void;
+  deregistered(nic: SanNic, handle: number): void;
+}
+
 interface Listener {
   owner: number;
   pending: { address: number; endpoint: number }[];
@@ -134,6 +145,8 @@ export class SanNic {
   };
   fabric: Fabric | null = null;
   sanAddress = 0;
+  /** Trace observer (see NicTraceHook). */
+  trace: NicTraceHook | null = null;
   private readonly endpoints: ObjectTable<Endpoint>;
   private readonly cqs: ObjectTable<CompletionQueue>;
   private readonly listeners = new Map<number, Listener>();
@@ -181,6 +194,7 @@ export class SanNic {
     const index = this.tpt.register(request.owner, request);
     if (index < 0) return failed(NicStatus.INSUFFICIENT_RESOURCES);
     this.logHanded(request.pages);
+    if (this.trace !== null) this.trace.registered(this, request.owner, this.tpt.handleOf(index), request.pages.length, request.length);
     return { status: NicStatus.SUCCESS, handle: this.tpt.handleOf(index), remoteKey: this.tpt.remoteKeyOf(index) };
   }
 
@@ -188,6 +202,7 @@ export class SanNic {
     const index = this.tpt.indexOfHandle(handle);
     if (index < 0) return NicStatus.INVALID_HANDLE;
     this.tpt.deregister(index);
+    if (this.trace !== null) this.trace.deregistered(this, handle);
     return NicStatus.SUCCESS;
   }
 
@@ -458,6 +473,7 @@ export class SanNic {
     if (rq.full) return NicStatus.QUEUE_FULL;
     this.store(rq, rq.slot(rq.posted), Opcode.RECV, wr);
     rq.posted++;
+    if (this.trace !== null) this.trace.posted(this, owner, endpoint, Opcode.RECV, wr);
     if (ep.flushing) this.schedule(ep);
     else if (ep.state === 'connected' || ep.state === 'connecting') this.nudgePeer(ep);
     return NicStatus.SUCCESS;
@@ -496,6 +512,7 @@ export class SanNic {
   complete(ep: Endpoint, status: WcStatusCode, syndrome: SyndromeCode, opcode: number, bytes: number, context: number): void {
     this.counters.completions++;
     if (status !== WcStatus.SUCCESS) this.counters.completionErrors++;
+    if (this.trace !== null) this.trace.completed(this, ep.owner, ep.handle, status, opcode, bytes, context);
     if (!ep.cq.push(status, syndrome, opcode, bytes, context, ep.handle)) this.enterError(ep, 'cq-overrun');
   }
 
@@ -609,6 +626,7 @@ export class SanNic {
       sq.remoteLength[slot] = remote.length;
     }
     sq.posted++;
+    if (this.trace !== null) this.trace.posted(this, owner, endpoint, opcode, wr);
     this.schedule(ep);
     return NicStatus.SUCCESS;
   }

@@ -62,6 +62,10 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 
 export class TranslationProtectionTable {
   private readonly generation: Uint16Array;
+  /** Current handle and remote key of each slot (derived from `generation`, kept so the
+   *  access check compares instead of recomputing). */
+  private readonly handle: Float64Array;
+  private readonly remoteKey: Float64Array;
   private readonly state: Uint8Array;
   private readonly owner: Float64Array;
   private readonly access: Uint8Array;
@@ -82,6 +86,8 @@ export class TranslationProtectionTable {
     readonly maxRegionBytes: number,
   ) {
     this.generation = new Uint16Array(capacity);
+    this.handle = new Float64Array(capacity);
+    this.remoteKey = new Float64Array(capacity);
     this.state = new Uint8Array(capacity);
     this.owner = new Float64Array(capacity);
     this.access = new Uint8Array(capacity);
@@ -94,17 +100,23 @@ export class TranslationProtectionTable {
     for (let i = 0; i < capacity; i++) {
       this.freeRing[i] = i;
       // Start every slot at a different generation so first keys are not all index*4096+1.
-      this.generation[i] = (i * 7) % (GENERATION_SPAN - 1) + 1;
+      this.setGeneration(i, (i * 7) % (GENERATION_SPAN - 1) + 1);
     }
     this.freeCount = capacity;
   }
 
   handleOf(index: number): number {
-    return makeKey(index, this.generation[index]!);
+    return this.handle[index]!;
   }
 
   remoteKeyOf(index: number): number {
-    return makeKey(index, remoteGeneration(this.generation[index]!));
+    return this.remoteKey[index]!;
+  }
+
+  private setGeneration(index: number, generation: number): void {
+    this.generation[index] = generation;
+    this.handle[index] = makeKey(index, generation);
+    this.remoteKey[index] = makeKey(index, remoteGeneration(generation));
   }
 
   ownerOf(index: number): number {
@@ -159,7 +171,7 @@ export class TranslationProtectionTable {
   deregister(index: number): void {
     // Hide first (state and generation), then drop the translation.
     this.state[index] = FREE;
-    this.generation[index] = nextGeneration(this.generation[index]!);
+    this.setGeneration(index, nextGeneration(this.generation[index]!));
     this.extents[index] = null;
     this.pageCount[index] = 0;
     this.bound[index] = 0;
@@ -176,7 +188,7 @@ export class TranslationProtectionTable {
   /** New translation and rights in the same slot, with new keys; unbinds. */
   reregister(index: number, spec: RegionSpec): void {
     this.state[index] = INVALID;
-    this.generation[index] = nextGeneration(this.generation[index]!);
+    this.setGeneration(index, nextGeneration(this.generation[index]!));
     this.fill(index, spec);
     this.bound[index] = 0;
     this.state[index] = VALID;
@@ -204,7 +216,7 @@ export class TranslationProtectionTable {
     // 1. entry exists
     if (index < 0 || index >= this.capacity || this.state[index] === FREE) return -Syndrome.NO_ENTRY;
     // 2. the full key (generation included) matches
-    if ((remote ? this.remoteKeyOf(index) : this.handleOf(index)) !== key) return -Syndrome.KEY_MISMATCH;
+    if ((remote ? this.remoteKey[index] : this.handle[index]) !== key) return -Syndrome.KEY_MISMATCH;
     // 3. owner process / bound connection
     if (remote) {
       if (this.bound[index] === 0 || this.bound[index] !== principal) return -Syndrome.BINDING_MISMATCH;

@@ -157,6 +157,13 @@ export class SanServiceProvider {
     };
   }
 
+  /** A socket's NIC objects and state (for the switch's diagnostics and tests); null when unknown. */
+  socketInfo(s: number): { state: string; nicIndex: number; endpoint: number; completionQueue: number } | null {
+    const sock = this.sockets.get(s);
+    return sock === null ? null
+      : { state: sock.state, nicIndex: sock.nicIndex, endpoint: sock.endpoint, completionQueue: sock.completionQueue };
+  }
+
   get localAddresses(): readonly AddressEntry[] {
     return this.addresses;
   }

@@ -7,6 +7,7 @@
  * [network: "Implementing IOCTLs for a SAN Service Provider"; kernel: "Buffer Descriptions for
  * I/O Control Codes", "DispatchCleanup Routines"]
  */
+import { traceSpan } from '../bus/trace.ts';
 import { MM_USER_PROBE_ADDRESS } from '../kernel/mm/index.ts';
 import {
   IO_NO_INCREMENT,
@@ -143,22 +144,38 @@ interface Buffers {
   input: Fields;
   inputLength: number;
   outputLength: number;
-  systemBuffer: number;
 }
+
+const KNOWN_CODES = new Set([
+  IOCTL_SANPROXY_QUERY_ADDRESSES,
+  IOCTL_SANPROXY_TRANSLATE_ADDRESS,
+  IOCTL_SANPROXY_ALLOCATE_MEMORY,
+  IOCTL_SANPROXY_RELEASE_MEMORY,
+  IOCTL_SANPROXY_REGISTER_BUFFER,
+  IOCTL_SANPROXY_DEREGISTER_BUFFER,
+  IOCTL_SANPROXY_SECURE_MEMORY,
+  IOCTL_SANPROXY_UNSECURE_MEMORY,
+  IOCTL_SANPROXY_CREATE_ENDPOINT,
+  IOCTL_SANPROXY_DESTROY_ENDPOINT,
+]);
 
 export function dispatchDeviceControl(state: ProxyDriverState, _device: DEVICE_OBJECT, irp: IRP): NTSTATUS {
   const k = state.k;
   const stack = IoGetCurrentIrpStackLocation(irp);
   const { IoControlCode, InputBufferLength, OutputBufferLength } = stack.Parameters.DeviceIoControl;
   const open = openOf(irp);
-  if (open === null) return complete(k, irp, STATUS_INVALID_DEVICE_REQUEST);
-  const systemBuffer = irp.AssociatedIrp.SystemBuffer ?? 0;
+  // Only our codes, all METHOD_BUFFERED, reach a buffer: any other code (another method, so no
+  // SystemBuffer) is refused before the driver touches memory it was not given.
+  if (open === null || !KNOWN_CODES.has(IoControlCode >>> 0)) return complete(k, irp, STATUS_INVALID_DEVICE_REQUEST);
+  const systemBuffer = irp.AssociatedIrp.SystemBuffer;
+  if (systemBuffer === null && (InputBufferLength > 0 || OutputBufferLength > 0)) return complete(k, irp, STATUS_INVALID_PARAMETER);
   const inputBytes = new Uint8Array(InputBufferLength);
-  if (InputBufferLength > 0) k.mm.system.read(systemBuffer, inputBytes);
-  const b: Buffers = { input: new Fields(inputBytes), inputLength: InputBufferLength, outputLength: OutputBufferLength, systemBuffer };
+  if (InputBufferLength > 0) k.mm.system.read(systemBuffer!, inputBytes);
+  const b: Buffers = { input: new Fields(inputBytes), inputLength: InputBufferLength, outputLength: OutputBufferLength };
   state.counters.ioctls++;
-  const result = handle(state, open, IoControlCode, b);
-  if (result.output) k.mm.system.write(systemBuffer, result.output);
+  const result = traceSpan(k.trace, k.name, open.process.ProcessId, 'ioctl', 'IRP_MJ_DEVICE_CONTROL', { IoControlCode },
+    () => handle(state, open, IoControlCode, b), (r) => ({ status: r.status >>> 0 }));
+  if (result.output) k.mm.system.write(systemBuffer!, result.output);
   return complete(k, irp, result.status, result.output?.length ?? 0);
 }
 
@@ -257,7 +274,7 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const r = registerUserBuffer(k, open, { nic: pnic, address, length, access, bindEndpoint }, state.nextId);
       if (r.registration === null) {
-        if (r.status !== STATUS_SUCCESS) state.counters.registrationFailures++;
+        state.counters.registrationFailures++;
         return fail(r.status);
       }
       state.counters.registrations++;

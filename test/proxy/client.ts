@@ -34,12 +34,14 @@ export class ProxyClient {
   readonly handle: number;
   private readonly scratch: number;
 
+  /** Opens \\.\SanProxy for read and write, or uses `handle` (e.g. one opened read-only). */
   constructor(
     readonly host: Host,
     readonly process: Process,
+    handle?: number,
   ) {
     const k = host.kernel;
-    this.handle = k.ps.runInProcess(process, () => CreateFile(k, SANPROXY_USER_PATH, GENERIC_READ | GENERIC_WRITE, 0, null, OPEN_EXISTING, 0, null));
+    this.handle = handle ?? k.ps.runInProcess(process, () => CreateFile(k, SANPROXY_USER_PATH, GENERIC_READ | GENERIC_WRITE, 0, null, OPEN_EXISTING, 0, null));
     if (this.handle === -1) throw new Error(`CreateFile(${SANPROXY_USER_PATH}) failed: ${process.lastError}`);
     this.scratch = process.VirtualAlloc(0, 8192, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
   }

@@ -161,7 +161,7 @@ describe('SAN proxy driver', () => {
     const k = host.kernel;
     const h = k.ps.runInProcess(p, () => CreateFile(k, SANPROXY_USER_PATH, GENERIC_READ, 0, null, OPEN_EXISTING, 0, null));
     expect(h).not.toBe(-1);
-    const c = Object.assign(Object.create(ProxyClient.prototype) as ProxyClient, { host, process: p, handle: h, scratch: p.VirtualAlloc(0, 8192, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE) });
+    const c = new ProxyClient(host, p, h);
     expect(c.allocate(0, RW, 4096).lastError).toBe(ERROR_ACCESS_DENIED);
     expect(k.ps.runInProcess(p, () => CloseHandle(k, h))).toBe(true);
   });
@@ -260,5 +260,16 @@ describe('SAN proxy driver', () => {
       }
       expect(k.bugcheck.crashed).toBeNull();
     }
+  });
+});
+
+describe('SAN proxy driver: codes it does not own', () => {
+  it('a METHOD_NEITHER code with input bytes is refused before any buffer is touched (no 0x50)', () => {
+    const { host } = oneHost();
+    const c = new ProxyClient(host, host.createProcess('app'));
+    // Function 0x802 (ALLOCATE_MEMORY's) but METHOD_NEITHER: there is no SystemBuffer.
+    const neither = ((0x8053 << 16) | (3 << 14) | (0x802 << 2) | 3) >>> 0;
+    expect(c.ioctl(neither, new Uint8Array(24).fill(7), 32).lastError).toBe(ERROR_INVALID_FUNCTION);
+    expect(host.kernel.bugcheck.crashed).toBeNull();
   });
 });

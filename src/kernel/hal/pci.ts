@@ -71,5 +71,6 @@ export function createPciDevice(k: Kernel, options: PciDeviceOptions): PciDevice
     registers: null,
   };
   k.hal.pciDevices.push(device);
+  k.verifier?.watchDevice(dmaView, device.id);
   return device;
 }

@@ -379,6 +379,7 @@ export class IoManager {
       this.findings.push({ driver: driver.DriverExtension.ServiceKeyName,
         message: `DriverUnload left device object ${hex(d.address)} (${d.DeviceName ?? 'unnamed'}) undeleted` });
     }
+    this.k.verifier?.driverUnloaded(driver.DriverExtension.ServiceKeyName);
   }
 
   /** @internal checks an open of `device` must pass before IRP_MJ_CREATE is built. */

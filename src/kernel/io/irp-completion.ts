@@ -122,6 +122,7 @@ function finishIrp(k: Kernel, irp: IRP): void {
     const next = mdl.Next;
     if ((mdl.MdlFlags & MDL_PAGES_LOCKED) !== 0) MmUnlockPages(k, mdl);
     IoFreeMdl(k, mdl);
+    k.verifier?.irpMdlFreed(mdl);
     io.mdlsOutstanding--;
     mdl = next;
   }

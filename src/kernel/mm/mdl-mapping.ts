@@ -154,6 +154,7 @@ export function MmMapLockedPagesSpecifyCache(
   if (k.faults.shouldFail({ site: 'MmMapLockedPagesSpecifyCache', bytes, driver: k.currentDriver ?? undefined })) {
     return failed('allocation refused (fault injection)');
   }
+  k.verifier?.checkUserMapping(pfns, mdlAddress(mdl), start);
   const vad = new Vad(start, pages, 'locked-pages', mdl);
   vad.pfn.set(pfns);
   vad.protect.fill((Priority & MdlMappingNoWrite) !== 0 ? PAGE_READONLY : PAGE_READWRITE);

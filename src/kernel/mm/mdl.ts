@@ -164,6 +164,7 @@ export function miValidateMdl(k: Kernel, m: unknown, routine: string): asserts m
     k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x99, 0, 0, 0, `${routine}: argument is not an MDL (${String(m)})`);
   }
   if (m.freed) {
+    k.verifier?.freedMdlUsed(m);
     k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x07, 0, mdlAddress(m), 0, `${routine}: MDL ${hex(mdlAddress(m))} was already freed by IoFreeMdl`);
   }
 }

@@ -169,6 +169,7 @@ export class MemoryManager {
     }
     if (existing !== cacheType) {
       this.cacheConflictCount++;
+      this.k.verifier?.cacheConflict(pfn, existing, cacheType, what);
       if (this.cacheConflicts.length < MAX_CONFLICT_RECORDS) {
         this.cacheConflicts.push({ pfn, existing, requested: cacheType, what });
       }

@@ -9,7 +9,7 @@
  *                          0x10 PFN_FLAG_END     last page of an allocation
  *                          0x20 PFN_FLAG_LOWMEM_DIRTY   written while free below 4 GiB (chklowmem)
  *                          0x40 PFN_FLAG_DELETE_PENDING freed by its owner while locked
- *                          0x80 spare
+ *                          0x80 PFN_FLAG_WRITTEN        written since allocated (verifier)
  *   owner     Uint16Array  OwnerId (owners.ts), 0 = none
  *   lockCount Uint16Array  probe-and-lock references (MmProbeAndLockPages)
  * The free-run index (free-run-index.ts) adds 1 bit per page plus its summary tree.
@@ -25,6 +25,8 @@ export const PFN_FLAG_START = 0x08;
 export const PFN_FLAG_END = 0x10;
 export const PFN_FLAG_LOWMEM_DIRTY = 0x20;
 export const PFN_FLAG_DELETE_PENDING = 0x40;
+/** Written since allocated (set on active pages by the verifier's write observer; cleared by the allocator). */
+export const PFN_FLAG_WRITTEN = 0x80;
 
 export const MAX_LOCK_COUNT = 0xffff;
 

@@ -1,0 +1,173 @@
+/**
+ * A user-mode caller of the SAN proxy's IOCTL interface for the reliability suite: it runs in
+ * an emulated process, hands DeviceIoControl real user buffers (a scratch page pair of its
+ * own) and decodes the fixed little-endian replies of src/proxy/interface.ts. Every failure
+ * comes back as the Win32 error GetLastError gives; nothing here throws for a refused request.
+ */
+import { CloseHandle, CreateFile, DeviceIoControl, GENERIC_READ, GENERIC_WRITE, GetLastError, OPEN_EXISTING } from '../../kernel/io/index.ts';
+import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../../kernel/mm/index.ts';
+import type { Process } from '../../kernel/ps/index.ts';
+import { NtStatusError } from '../../kernel/status.ts';
+import { RtlNtStatusToDosError } from '../../kernel/io/index.ts';
+import { ref } from '../../kernel/ref.ts';
+import {
+  Fields,
+  IOCTL_SANPROXY_ALLOCATE_MEMORY,
+  IOCTL_SANPROXY_CREATE_ENDPOINT,
+  IOCTL_SANPROXY_DEREGISTER_BUFFER,
+  IOCTL_SANPROXY_DESTROY_ENDPOINT,
+  IOCTL_SANPROXY_QUERY_ADDRESSES,
+  IOCTL_SANPROXY_REGISTER_BUFFER,
+  IOCTL_SANPROXY_RELEASE_MEMORY,
+  IOCTL_SANPROXY_SECURE_MEMORY,
+  IOCTL_SANPROXY_TRANSLATE_ADDRESS,
+  IOCTL_SANPROXY_UNSECURE_MEMORY,
+  SANPROXY_USER_PATH,
+  SIZES,
+} from '../../proxy/interface.ts';
+import type { Host } from '../host.ts';
+
+export interface IoctlReply {
+  ok: boolean;
+  /** GetLastError after a failure, 0 after success. */
+  lastError: number;
+  output: Fields;
+  bytes: number;
+}
+
+/** Scratch layout: input at +0, output at +SCRATCH_HALF. */
+const SCRATCH_HALF = 4096;
+
+export class RawProxyClient {
+  /** INVALID_HANDLE_VALUE (-1) when the open failed; see `openError`. */
+  readonly handle: number;
+  readonly openError: number;
+  readonly scratch: number;
+
+  constructor(
+    readonly host: Host,
+    readonly process: Process,
+    access: number = GENERIC_READ | GENERIC_WRITE,
+  ) {
+    const k = host.kernel;
+    this.scratch = process.VirtualAlloc(0, 2 * SCRATCH_HALF, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    let error = 0;
+    this.handle = k.ps.runInProcess(process, () => {
+      const h = CreateFile(k, SANPROXY_USER_PATH, access, 0, null, OPEN_EXISTING, 0, null);
+      if (h === -1) error = GetLastError(k);
+      return h;
+    });
+    this.openError = this.scratch === 0 ? -1 : error;
+  }
+
+  get usable(): boolean {
+    return this.handle !== -1 && this.scratch !== 0;
+  }
+
+  /** One request with `input` copied to the scratch page; `outputLength` bytes read back. */
+  ioctl(code: number, input: Uint8Array, outputLength: number, handle = this.handle): IoctlReply {
+    const k = this.host.kernel;
+    const p = this.process;
+    return k.ps.runInProcess(p, () => {
+      const inLen = Math.min(input.length, SCRATCH_HALF);
+      const outLen = Math.min(outputLength, SCRATCH_HALF);
+      if (inLen) {
+        // The scratch page may need a demand-zero page the system cannot give (low resources).
+        try {
+          p.writeMemory(this.scratch, input.subarray(0, inLen));
+        } catch (e) {
+          if (!(e instanceof NtStatusError)) throw e;
+          return { ok: false, lastError: RtlNtStatusToDosError(e.status), output: new Fields(new Uint8Array(0)), bytes: 0 };
+        }
+      }
+      return this.raw(code, inLen ? this.scratch : null, inLen, outLen ? this.scratch + SCRATCH_HALF : null, outLen, handle);
+    });
+  }
+
+  /** DeviceIoControl with caller-chosen pointers and lengths (the fuzzer's entry point). */
+  raw(code: number, inPtr: number | null, inLen: number, outPtr: number | null, outLen: number, handle = this.handle): IoctlReply {
+    const k = this.host.kernel;
+    const p = this.process;
+    return k.ps.runInProcess(p, () => {
+      const returned = ref(0);
+      const ok = DeviceIoControl(k, handle, code, inPtr, inLen, outPtr, outLen, returned, null);
+      const out = new Uint8Array(Math.min(Math.max(0, returned.value), SCRATCH_HALF));
+      if (ok && out.length && outPtr === this.scratch + SCRATCH_HALF) {
+        try {
+          p.readMemory(outPtr, out);
+        } catch (e) {
+          if (!(e instanceof NtStatusError)) throw e;
+          return { ok: false, lastError: RtlNtStatusToDosError(e.status), output: new Fields(new Uint8Array(0)), bytes: 0 };
+        }
+      }
+      return { ok, lastError: ok ? 0 : GetLastError(k), output: new Fields(out), bytes: returned.value };
+    });
+  }
+
+  allocate(nicIndex: number, access: number, bytes: number, bindEndpoint = 0) {
+    const r = this.ioctl(IOCTL_SANPROXY_ALLOCATE_MEMORY,
+      Fields.of(SIZES.allocateIn).putU32(nicIndex).putU32(access).putU64(bytes).putU32(bindEndpoint).putU32(0).bytes, SIZES.allocateOut);
+    if (!r.ok || r.bytes < SIZES.allocateOut) return { ...r, ok: false, userAddress: 0, handle: 0, remoteKey: 0, id: 0 };
+    const userAddress = r.output.u64();
+    r.output.u64();
+    return { ...r, userAddress, handle: r.output.u32(), remoteKey: r.output.u32(), id: r.output.u64() };
+  }
+
+  release(id: number) {
+    return this.ioctl(IOCTL_SANPROXY_RELEASE_MEMORY, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
+  }
+
+  register(nicIndex: number, access: number, address: number, length: number, bindEndpoint = 0) {
+    const r = this.ioctl(IOCTL_SANPROXY_REGISTER_BUFFER,
+      Fields.of(SIZES.registerIn).putU32(nicIndex).putU32(access).putU64(address).putU64(length).putU32(bindEndpoint).putU32(0).bytes,
+      SIZES.registerOut);
+    if (!r.ok || r.bytes < SIZES.registerOut) return { ...r, ok: false, handle: 0, remoteKey: 0, id: 0 };
+    return { ...r, handle: r.output.u32(), remoteKey: r.output.u32(), id: r.output.u64() };
+  }
+
+  deregister(id: number) {
+    return this.ioctl(IOCTL_SANPROXY_DEREGISTER_BUFFER, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
+  }
+
+  secure(address: number, length: number, probeMode: number) {
+    const r = this.ioctl(IOCTL_SANPROXY_SECURE_MEMORY, Fields.of(SIZES.secureIn).putU64(address).putU64(length).putU32(probeMode).putU32(0).bytes,
+      SIZES.secureOut);
+    return { ...r, secureHandle: r.ok && r.bytes >= 8 ? r.output.u64() : 0 };
+  }
+
+  unsecure(secureHandle: number) {
+    return this.ioctl(IOCTL_SANPROXY_UNSECURE_MEMORY, Fields.of(SIZES.idIn).putU64(secureHandle).bytes, 0);
+  }
+
+  createEndpoint(nicIndex: number, sendDepth = 16, recvDepth = 16, completionDepth = 64) {
+    const r = this.ioctl(IOCTL_SANPROXY_CREATE_ENDPOINT,
+      Fields.of(SIZES.createEndpointIn).putU32(nicIndex).putU32(sendDepth).putU32(recvDepth).putU32(completionDepth).bytes, SIZES.createEndpointOut);
+    const ok = r.ok && r.bytes >= SIZES.createEndpointOut;
+    return { ...r, ok, endpoint: ok ? r.output.u32() : 0, completionQueue: ok ? r.output.u32() : 0 };
+  }
+
+  destroyEndpoint(nicIndex: number, endpoint: number) {
+    return this.ioctl(IOCTL_SANPROXY_DESTROY_ENDPOINT, Fields.of(SIZES.destroyEndpointIn).putU32(nicIndex).putU32(endpoint).bytes, 0);
+  }
+
+  queryAddresses() {
+    return this.ioctl(IOCTL_SANPROXY_QUERY_ADDRESSES, new Uint8Array(0), 4 + 4 * SIZES.addressEntry);
+  }
+
+  translate(direction: number, nicIndex: number, value: number) {
+    const r = this.ioctl(IOCTL_SANPROXY_TRANSLATE_ADDRESS, Fields.of(SIZES.translateIn).putU32(direction).putU32(nicIndex).putU64(value).bytes,
+      SIZES.translateOut);
+    const ok = r.ok && r.bytes >= 8;
+    return { ...r, ok, value: ok ? r.output.u64() : 0 };
+  }
+
+  /** Close the handle and give the scratch pages back. */
+  close(): boolean {
+    const k = this.host.kernel;
+    return k.ps.runInProcess(this.process, () => {
+      const closed = this.handle !== -1 ? CloseHandle(k, this.handle) : true;
+      if (this.scratch !== 0 && this.process.state === 'running') this.process.VirtualFree(this.scratch, 0, MEM_RELEASE);
+      return closed;
+    });
+  }
+}

@@ -1,0 +1,429 @@
+/**
+ * The Windows Sockets switch of one process and the socket API its applications call.
+ *
+ * Implementation notes
+ * - Calls block for the application (async here): send resolves with the bytes sent, recv
+ *   with the bytes received (0 at orderly shutdown). Every failure rejects with a SocketError
+ *   carrying the WSA code; argument errors too (WSAENOTSOCK, WSAEFAULT, WSAEINVAL).
+ * - Path choice: connect() tries the SAN provider first — the destination IP translates
+ *   through the proxy only when it is a SAN NIC address — and falls back to the TCP-like
+ *   provider when the SAN cannot reach it (WSAENETUNREACH) or the SAN provider is unavailable
+ *   (no proxy, or `san: false`). listen() listens on the SAN provider when available.
+ *   pathOf(s) tells which one a socket took.
+ * - Listening sockets take pending connection requests into a backlog as soon as they reach
+ *   the NIC (TCP completes the handshake before accept() too); each accepted connection
+ *   starts its session at once so the connector's negotiation completes.
+ * - The registration cache is hooked to the process's secured-range notification at startup.
+ */
+import type { Host } from '../host/index.ts';
+import type { Process } from '../kernel/ps/process.ts';
+import { ref } from '../kernel/ref.ts';
+import type { Fabric } from '../nic/index.ts';
+import {
+  AF_INET, IPPROTO_TCP, NO_ERROR, SOCK_STREAM, SanServiceProvider, WSAEADDRNOTAVAIL, WSAEFAULT, WSAEINVAL, WSAEISCONN,
+  WSAENETUNREACH, WSAENOTCONN, WSAENOTSOCK, WSAEWOULDBLOCK, WSANOTINITIALISED, parseIpv4, type SockAddr, type WSAOVERLAPPED,
+} from '../provider/index.ts';
+import { SD_BOTH, SD_RECEIVE, SD_SEND, SocketError, WSAECONNABORTED } from './errors.ts';
+import { RegistrationCache, type CacheStats, type RegistrationCacheOptions } from './registration-cache.ts';
+import { SAN_SESSION_DEFAULTS, SanSession, type SessionConfig, type SessionHost, type TransferStats } from './san-session.ts';
+import { TcpProvider } from './tcp-provider.ts';
+import { wakerOf, waitUntil, type Waker } from './progress.ts';
+
+export type SocketPath = 'san' | 'tcp';
+
+export interface WindowsSocketsSwitchOptions {
+  host: Host;
+  process: Process;
+  /** Defaults to the host's fabric. */
+  fabric?: Fabric;
+  /** Use the SAN provider when it can reach the peer. Default true. */
+  san?: boolean;
+  session?: Partial<SessionConfig>;
+  tcpSession?: Partial<SessionConfig>;
+  cache?: RegistrationCacheOptions;
+}
+
+/** Socket address as the application gives it: dotted or u32 IPv4. */
+export interface SocketAddress {
+  ip: string | number;
+  port: number;
+}
+
+interface SwitchSocket {
+  handle: number;
+  state: 'created' | 'bound' | 'listening' | 'connecting' | 'connected' | 'closed';
+  path: SocketPath | null;
+  provider: SanServiceProvider | null;
+  ps: number;
+  local: SockAddr | null;
+  session: SanSession | null;
+  backlog: Promise<SwitchSocket | SocketError>[];
+  intake: (() => void) | null;
+}
+
+export interface SwitchCounters extends TransferStats, CacheStats {
+  sockets: number;
+  sanConnections: number;
+  tcpConnections: number;
+}
+
+const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
+
+export class WindowsSocketsSwitch {
+  readonly host: Host;
+  readonly process: Process;
+  readonly fabric: Fabric;
+  readonly san: SanServiceProvider | null;
+  readonly tcp: TcpProvider | null;
+  readonly cache: RegistrationCache | null;
+  readonly stats: TransferStats = { controlBytes: 0, rdmaReadBytes: 0, rdmaWriteBytes: 0, controlMessages: 0 };
+  private readonly waker: Waker;
+  private readonly sockets = new Map<number, SwitchSocket>();
+  private readonly byProviderSocket = new Map<SanServiceProvider, Map<number, SanSession>>();
+  private readonly sessionConfig: SessionConfig;
+  private readonly tcpConfig: Partial<SessionConfig>;
+  private nextHandle = 0x400;
+  private started = true;
+  private connections = { san: 0, tcp: 0 };
+  private readonly sanHost: SessionHost | null;
+  private readonly tcpHost: SessionHost | null;
+
+  constructor(options: WindowsSocketsSwitchOptions) {
+    if (options === null || typeof options !== 'object' || options.host === null || typeof options.host !== 'object' ||
+        options.process === null || typeof options.process !== 'object') {
+      throw new SocketError(WSAEFAULT, 'WindowsSocketsSwitch: options need { host, process }');
+    }
+    this.host = options.host;
+    this.process = options.process;
+    this.fabric = options.fabric ?? options.host.fabric;
+    this.waker = wakerOf(this.fabric);
+    this.sessionConfig = { ...SAN_SESSION_DEFAULTS, ...options.session };
+    this.tcpConfig = options.tcpSession ?? {};
+    const nics = this.host.nics.map((n) => n.nic);
+    const upcall = (provider: () => SanServiceProvider | null) => (s: number, ov: WSAOVERLAPPED, error: number, bytes: number) => {
+      const p = provider();
+      const session = p === null ? undefined : this.byProviderSocket.get(p)?.get(s);
+      session?.onComplete(ov, error, bytes);
+    };
+    let san: SanServiceProvider | null = null;
+    if (options.san !== false) {
+      san = new SanServiceProvider({
+        kernel: this.host.kernel, process: this.process, nics, cacheRegistrations: true, completeOverlapped: upcall(() => this.san),
+      });
+      if (san.WSPStartup() !== NO_ERROR) san = null;
+    }
+    this.san = san;
+    let tcp: TcpProvider | null = new TcpProvider(this.host.kernel, this.process, nics, upcall(() => this.tcp?.provider ?? null));
+    if (tcp.provider.WSPStartup() !== NO_ERROR) tcp = null;
+    this.tcp = tcp;
+    if (this.san === null && this.tcp === null) throw new SocketError(WSANOTINITIALISED, 'no provider could start (is the proxy loaded?)');
+    this.cache = this.san !== null ? new RegistrationCache(this.san, this.process, options.cache) : null;
+    this.cache?.attach();
+    for (const p of [this.san, this.tcp?.provider ?? null]) if (p !== null) this.byProviderSocket.set(p, new Map());
+    const base = {
+      process: this.process, stats: this.stats,
+      wait: (done: () => boolean) => this.wait(done),
+      wake: () => this.waker.wake(),
+    };
+    this.sanHost = this.san === null ? null : { ...base, provider: this.san, cache: this.cache };
+    this.tcpHost = this.tcp === null ? null : { ...base, provider: this.tcp.provider, cache: null };
+    // The process going away takes its sockets with it (DLL_PROCESS_DETACH for the switch).
+    this.host.kernel.ps.addExitHandler((p) => {
+      if (p !== this.process) return;
+      for (const sock of this.sockets.values()) sock.session?.processGone();
+      this.started = false;
+      this.waker.wake();
+    });
+  }
+
+  // ───────────────────────────── socket API ─────────────────────────────
+
+  socket(): number {
+    this.live();
+    const sock: SwitchSocket = {
+      handle: this.nextHandle, state: 'created', path: null, provider: null, ps: 0, local: null, session: null, backlog: [], intake: null,
+    };
+    this.nextHandle += 4;
+    this.sockets.set(sock.handle, sock);
+    return sock.handle;
+  }
+
+  bind(s: number, name: SocketAddress): void {
+    const sock = this.get(s);
+    if (sock.state !== 'created') throw new SocketError(WSAEINVAL, `bind: socket ${s} is ${sock.state}`);
+    sock.local = this.address(name);
+    sock.state = 'bound';
+  }
+
+  listen(s: number, backlog = 8): void {
+    const sock = this.get(s);
+    if (!isU32(backlog)) throw new SocketError(WSAEINVAL, `listen: backlog ${String(backlog)}`);
+    if (sock.state === 'listening') return;
+    if (sock.state !== 'bound') throw new SocketError(sock.state === 'connected' ? WSAEISCONN : WSAEINVAL, `listen: socket ${s} is ${sock.state}`);
+    const provider = this.san ?? this.tcp!.provider;
+    const ps = this.providerSocket(provider);
+    const e = ref(0);
+    if (provider.WSPBind(ps, sock.local!, e) !== 0 || provider.WSPListen(ps, backlog, e) !== 0) {
+      const error = e.value;
+      provider.WSPCloseSocket(ps, ref(0));
+      throw new SocketError(error, `listen on port ${sock.local!.port}`);
+    }
+    sock.provider = provider;
+    sock.ps = ps;
+    sock.path = provider === this.san ? 'san' : 'tcp';
+    sock.state = 'listening';
+    const info = provider.socketInfo(ps)!;
+    const nic = provider.nics[info.nicIndex]!;
+    sock.intake = () => {
+      while (sock.state === 'listening' && nic.pendingConnections(this.process.ProcessId, sock.local!.port) as number > 0) {
+        sock.backlog.push(this.acceptOne(sock));
+      }
+    };
+    this.waker.listeners.add(sock.intake);
+    sock.intake();
+  }
+
+  async accept(s: number): Promise<number> {
+    const sock = this.get(s);
+    if (sock.state !== 'listening') throw new SocketError(WSAEINVAL, `accept: socket ${s} is not listening`);
+    await this.wait(() => sock.backlog.length > 0 || sock.state !== 'listening');
+    const next = sock.backlog.shift();
+    if (next === undefined) throw new SocketError(WSAEINVAL, `accept: socket ${s} stopped listening`);
+    const r = await next;
+    if (r instanceof SocketError) throw r;
+    return r.handle;
+  }
+
+  async connect(s: number, name: SocketAddress): Promise<void> {
+    const sock = this.get(s);
+    const to = this.address(name);
+    if (sock.state === 'connected' || sock.state === 'connecting') throw new SocketError(WSAEISCONN, `connect: socket ${s} is ${sock.state}`);
+    if (sock.state === 'listening') throw new SocketError(WSAEINVAL, `connect: socket ${s} is listening`);
+    if (to.ip === 0 || to.port === 0) throw new SocketError(WSAEADDRNOTAVAIL, 'connect: address 0');
+    sock.state = 'connecting';
+    try {
+      let error = WSAENETUNREACH;
+      if (this.san !== null) {
+        error = await this.connectThrough(sock, this.san, to);
+        if (error === NO_ERROR) return;
+      }
+      if (error === WSAENETUNREACH && this.tcp !== null) {
+        error = await this.connectThrough(sock, this.tcp.provider, to);
+        if (error === NO_ERROR) return;
+      }
+      throw new SocketError(error, `connect to ${to.ip >>> 24}.${(to.ip >>> 16) & 255}.${(to.ip >>> 8) & 255}.${to.ip & 255}:${to.port}`);
+    } catch (error) {
+      if (sock.state === 'connecting') sock.state = sock.local !== null ? 'bound' : 'created';
+      throw error;
+    }
+  }
+
+  send(s: number, va: number, length: number): Promise<number> {
+    try {
+      const session = this.connected(s);
+      this.buffer(va, length);
+      return session.send(va, length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  recv(s: number, va: number, length: number): Promise<number> {
+    try {
+      const session = this.connected(s);
+      this.buffer(va, length);
+      return session.recv(va, length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async shutdown(s: number, how: number): Promise<void> {
+    const session = this.connected(s);
+    if (how !== SD_RECEIVE && how !== SD_SEND && how !== SD_BOTH) throw new SocketError(WSAEINVAL, `shutdown: how ${String(how)}`);
+    await session.shutdown(how !== SD_RECEIVE, how !== SD_SEND);
+  }
+
+  async closesocket(s: number): Promise<void> {
+    const sock = this.get(s);
+    await this.closeSocket(sock);
+  }
+
+  /** WSACleanup: close every socket, empty the registration cache, release both providers. */
+  async WSACleanup(): Promise<void> {
+    if (!this.started) {
+      if (this.process.state !== 'running') return;
+      throw new SocketError(WSANOTINITIALISED, 'WSACleanup: not started');
+    }
+    for (const sock of [...this.sockets.values()]) await this.closeSocket(sock);
+    this.cache?.flush();
+    this.cache?.detach();
+    const e = ref(0);
+    let error = NO_ERROR;
+    if (this.san !== null && this.san.WSPCleanup(e) !== 0) error = e.value;
+    if (this.tcp !== null && this.tcp.provider.WSPCleanup(e) !== 0 && error === NO_ERROR) error = e.value;
+    this.started = false;
+    if (error !== NO_ERROR) throw new SocketError(error, 'WSACleanup');
+  }
+
+  /** Which provider a socket's connection uses (null before connect/listen). */
+  pathOf(s: number): SocketPath | null {
+    return this.get(s).path;
+  }
+
+  /** Whether large sends on `s` go by RDMA read (true) or RDMA write (false); null for TCP. */
+  rdmaReadOf(s: number): boolean | null {
+    const sock = this.get(s);
+    return sock.path === 'san' && sock.session !== null ? sock.session.usesRdmaRead : null;
+  }
+
+  get counters(): SwitchCounters {
+    const c = this.cache?.counters ?? { registrations: 0, cacheHits: 0, evictions: 0, invalidations: 0, cachedBytes: 0, cachedEntries: 0 };
+    return { ...this.stats, ...c, sockets: this.sockets.size, sanConnections: this.connections.san, tcpConnections: this.connections.tcp };
+  }
+
+  // ───────────────────────────── internals ─────────────────────────────
+
+  private live(): void {
+    if (!this.started) throw new SocketError(WSANOTINITIALISED, 'the switch is cleaned up or its process exited');
+  }
+
+  private get(s: unknown): SwitchSocket {
+    this.live();
+    const sock = typeof s === 'number' ? this.sockets.get(s) : undefined;
+    if (sock === undefined) throw new SocketError(WSAENOTSOCK, `socket ${String(s)} is not a socket of this process`);
+    return sock;
+  }
+
+  private connected(s: number): SanSession {
+    const sock = this.get(s);
+    if (sock.state !== 'connected' || sock.session === null) throw new SocketError(WSAENOTCONN, `socket ${s} is not connected`);
+    return sock.session;
+  }
+
+  private address(name: SocketAddress): SockAddr {
+    if (name === null || typeof name !== 'object') throw new SocketError(WSAEFAULT, 'address must be { ip, port }');
+    const ip = typeof name.ip === 'string' ? parseIpv4(name.ip) : name.ip;
+    if (!isU32(ip) || !isU32(name.port) || name.port > 0xffff) {
+      throw new SocketError(WSAEFAULT, `address { ip: ${String(name.ip)}, port: ${String(name.port)} } is not IPv4:port`);
+    }
+    return { ip, port: name.port };
+  }
+
+  private buffer(va: unknown, length: unknown): void {
+    if (typeof va !== 'number' || !Number.isSafeInteger(va) || va <= 0 || !isU32(length)) {
+      throw new SocketError(WSAEFAULT, `buffer (0x${String(va)}, ${String(length)}) is not a user buffer`);
+    }
+  }
+
+  private providerSocket(provider: SanServiceProvider): number {
+    const e = ref(0);
+    const ps = provider.WSPSocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, null, 0, 0, e);
+    if (ps === -1) throw new SocketError(e.value, 'WSPSocket');
+    return ps;
+  }
+
+  private async connectThrough(sock: SwitchSocket, provider: SanServiceProvider, to: SockAddr): Promise<number> {
+    const ps = this.providerSocket(provider);
+    const e = ref(0);
+    if (sock.local !== null && provider.WSPBind(ps, sock.local, e) !== 0) {
+      provider.WSPCloseSocket(ps, ref(0));
+      return e.value === WSAEADDRNOTAVAIL ? WSAENETUNREACH : e.value;
+    }
+    const connecting = provider.WSPConnect(ps, to, e);
+    // Deliver the request and let the listening switch take it into its backlog now.
+    if (!this.fabric.autoDrive || this.fabric.pending > 0) this.fabric.runUntilIdle();
+    this.waker.acceptPending();
+    if (this.fabric.pending > 0) this.fabric.runUntilIdle();
+    if ((await connecting) !== 0) {
+      const error = e.value;
+      provider.WSPCloseSocket(ps, ref(0));
+      return error;
+    }
+    const session = this.startSession(provider, ps);
+    sock.provider = provider;
+    sock.ps = ps;
+    sock.path = provider === this.san ? 'san' : 'tcp';
+    sock.session = session;
+    try {
+      await session.start();
+    } catch (error) {
+      await session.close();
+      this.byProviderSocket.get(provider)!.delete(ps);
+      sock.session = null;
+      sock.path = null;
+      return error instanceof SocketError ? error.code : WSAECONNABORTED;
+    }
+    sock.state = 'connected';
+    this.connections[sock.path]++;
+    return NO_ERROR;
+  }
+
+  private startSession(provider: SanServiceProvider, ps: number): SanSession {
+    const session = provider === this.san
+      ? new SanSession(this.sanHost!, ps, this.sessionConfig)
+      : this.tcp!.session(this.tcpHost!, ps, this.tcpConfig);
+    this.byProviderSocket.get(provider)!.set(ps, session);
+    return session;
+  }
+
+  /** Accept one pending request on a listening socket and start its session. */
+  private async acceptOne(listener: SwitchSocket): Promise<SwitchSocket | SocketError> {
+    const provider = listener.provider!;
+    const e = ref(0);
+    const ps = await provider.WSPAccept(listener.ps, null, e);
+    if (ps === -1) return new SocketError(e.value === WSAEWOULDBLOCK ? WSAECONNABORTED : e.value, 'accept');
+    const sock: SwitchSocket = {
+      handle: this.nextHandle, state: 'connecting', path: listener.path, provider, ps, local: listener.local, session: null, backlog: [], intake: null,
+    };
+    this.nextHandle += 4;
+    this.sockets.set(sock.handle, sock);
+    const session = this.startSession(provider, ps);
+    sock.session = session;
+    try {
+      await session.start();
+    } catch (error) {
+      await this.closeSocket(sock);
+      return error instanceof SocketError ? error : new SocketError(WSAECONNABORTED, String(error));
+    }
+    sock.state = 'connected';
+    this.connections[sock.path!]++;
+    return sock;
+  }
+
+  private async closeSocket(sock: SwitchSocket): Promise<void> {
+    if (sock.state === 'closed') return;
+    const was = sock.state;
+    sock.state = 'closed';
+    this.sockets.delete(sock.handle);
+    if (sock.intake !== null) this.waker.listeners.delete(sock.intake);
+    let error = NO_ERROR;
+    if (sock.session !== null) {
+      error = await sock.session.close();
+      this.byProviderSocket.get(sock.provider!)?.delete(sock.ps);
+    } else if (sock.provider !== null && this.process.state === 'running') {
+      const e = ref(0);
+      if (sock.provider.WSPCloseSocket(sock.ps, e) !== 0) error = e.value;
+    }
+    // Connections already taken into the backlog but never accepted close with the listener.
+    if (was === 'listening') {
+      for (const p of sock.backlog.splice(0)) {
+        const r = await p;
+        if (!(r instanceof SocketError)) await this.closeSocket(r);
+      }
+    }
+    this.waker.wake();
+    if (error !== NO_ERROR && this.process.state === 'running') throw new SocketError(error, `closesocket(${sock.handle})`);
+  }
+
+  private pump(): boolean {
+    if (!this.started) return false;
+    let moved = false;
+    for (const m of this.byProviderSocket.values()) for (const session of m.values()) if (session.poll()) moved = true;
+    return moved;
+  }
+
+  private wait(done: () => boolean): Promise<void> {
+    return waitUntil(this.fabric, this.waker, () => this.pump(), () => done() || !this.started);
+  }
+}
