@@ -46,7 +46,9 @@ import {
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DEREGISTER_BUFFER,
   IOCTL_SANPROXY_DESTROY_ENDPOINT,
+  IOCTL_SANPROXY_INVALIDATE,
   IOCTL_SANPROXY_QUERY_ADDRESSES,
+  IOCTL_SANPROXY_REVALIDATE,
   IOCTL_SANPROXY_REGISTER_BUFFER,
   IOCTL_SANPROXY_RELEASE_MEMORY,
   IOCTL_SANPROXY_SECURE_MEMORY,
@@ -157,6 +159,8 @@ const KNOWN_CODES = new Set([
   IOCTL_SANPROXY_UNSECURE_MEMORY,
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DESTROY_ENDPOINT,
+  IOCTL_SANPROXY_INVALIDATE,
+  IOCTL_SANPROXY_REVALIDATE,
 ]);
 
 export function dispatchDeviceControl(state: ProxyDriverState, _device: DEVICE_OBJECT, irp: IRP): NTSTATUS {
@@ -343,6 +347,48 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       e.nic.nic.destroyCompletionQueue(owner, e.completionQueue);
       open.endpoints.delete(key);
       return { status: STATUS_SUCCESS };
+    }
+    case IOCTL_SANPROXY_INVALIDATE: {
+      const short = needs(b, SIZES.idIn, 0);
+      if (short) return short;
+      const id = b.input.u64();
+      const target = open.registrations.get(id) ?? open.allocations.get(id);
+      if (target === undefined) return fail(STATUS_INVALID_HANDLE);
+      return { status: ntStatusFromNic(target.nic.nic.invalidateRegion(target.handle)) };
+    }
+    case IOCTL_SANPROXY_REVALIDATE: {
+      const short = needs(b, SIZES.revalidateIn, SIZES.revalidateOut);
+      if (short) return short;
+      const id = b.input.u64();
+      const access = b.input.u32();
+      const bindEndpoint = b.input.u32();
+      const target = open.registrations.get(id) ?? open.allocations.get(id);
+      if (target === undefined) return fail(STATUS_INVALID_HANDLE);
+      if (!validAccess(access)) return fail(STATUS_INVALID_PARAMETER);
+      // The pages were locked (or built for nonpaged memory) for the rights they were
+      // registered with; more rights would need a new lock of another kind.
+      if ((access & ~target.access & (SANPROXY_LOCAL_WRITE | SANPROXY_REMOTE_WRITE)) !== 0) return fail(STATUS_ACCESS_VIOLATION);
+      if (bindEndpoint !== 0 && !open.endpoints.has(`${target.nic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
+      const nic = target.nic.nic;
+      const info = nic.queryRegion(target.handle);
+      if (info === null) return fail(STATUS_INVALID_HANDLE);
+      const again = nic.reregisterRegion(target.handle, {
+        pages: target.bus.pages,
+        firstByteOffset: 'mdl' in target && 'address' in target ? target.mdl.ByteOffset : 0,
+        length: 'address' in target ? target.length : target.bytes,
+        access,
+      });
+      if (again.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(again.status));
+      target.handle = again.handle;
+      target.remoteKey = again.remoteKey;
+      if (bindEndpoint !== 0) {
+        const bound = nic.bindRegion(again.handle, bindEndpoint);
+        if (bound !== NicStatus.SUCCESS) {
+          nic.invalidateRegion(again.handle);
+          return fail(ntStatusFromNic(bound));
+        }
+      }
+      return { status: STATUS_SUCCESS, output: Fields.of(SIZES.revalidateOut).putU32(again.handle).putU32(again.remoteKey).bytes };
     }
     default:
       return fail(STATUS_INVALID_DEVICE_REQUEST);

@@ -25,6 +25,13 @@
  *   CREATE_ENDPOINT   in: u32 nicIndex, u32 sendDepth, u32 recvDepth, u32 completionDepth
  *                     out: u32 endpointId, u32 completionQueueId
  *   DESTROY_ENDPOINT  in: u32 nicIndex, u32 endpointId
+ *   INVALIDATE        in: u64 id (a registration or an allocation)
+ *                     The NIC keeps the entry but refuses every access to it; the pages stay
+ *                     locked. For the remote registration cache: the peer must lose access
+ *                     when the switch deregisters RDMA memory it keeps cached.
+ *   REVALIDATE        in: u64 id, u32 access, u32 bindEndpoint   out: u32 handle, u32 remoteKey
+ *                     Register the same pages again under new keys (old keys stay stale), with
+ *                     new rights and binding: a cache hit re-exposes the buffer.
  *
  * Statuses a provider must handle (besides STATUS_INVALID_PARAMETER / STATUS_BUFFER_TOO_SMALL
  * for malformed requests and STATUS_INSUFFICIENT_RESOURCES when memory, registrations or
@@ -67,6 +74,8 @@ export const IOCTL_SANPROXY_SECURE_MEMORY = ctlCode(FILE_DEVICE_SANPROXY, 0x806,
 export const IOCTL_SANPROXY_UNSECURE_MEMORY = ctlCode(FILE_DEVICE_SANPROXY, 0x807, METHOD_BUFFERED, RW);
 export const IOCTL_SANPROXY_CREATE_ENDPOINT = ctlCode(FILE_DEVICE_SANPROXY, 0x808, METHOD_BUFFERED, RW);
 export const IOCTL_SANPROXY_DESTROY_ENDPOINT = ctlCode(FILE_DEVICE_SANPROXY, 0x809, METHOD_BUFFERED, RW);
+export const IOCTL_SANPROXY_INVALIDATE = ctlCode(FILE_DEVICE_SANPROXY, 0x80a, METHOD_BUFFERED, RW);
+export const IOCTL_SANPROXY_REVALIDATE = ctlCode(FILE_DEVICE_SANPROXY, 0x80b, METHOD_BUFFERED, RW);
 
 /** TRANSLATE_ADDRESS directions. */
 export const TRANSLATE_IP_TO_SAN = 0;
@@ -93,6 +102,8 @@ export const SIZES = {
   createEndpointIn: 16,
   createEndpointOut: 8,
   destroyEndpointIn: 8,
+  revalidateIn: 16,
+  revalidateOut: 8,
   addressEntry: 16,
 } as const;
 

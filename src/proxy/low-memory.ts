@@ -173,6 +173,7 @@ export function allocateLowMemory(
     bus: p.bus,
     handle: registered.handle,
     remoteKey: registered.remoteKey,
+    access,
     recordVa,
   };
   open.allocations.set(allocation.id, allocation);

@@ -29,8 +29,9 @@ export interface LowMemoryAllocation {
   readonly mdl: Mdl;
   readonly userVa: number;
   readonly bus: BusMapping;
-  readonly handle: number;
-  readonly remoteKey: number;
+  handle: number;
+  remoteKey: number;
+  access: number;
   readonly recordVa: number;
 }
 
@@ -42,8 +43,9 @@ export interface UserRegistration {
   readonly length: number;
   readonly mdl: Mdl;
   readonly bus: BusMapping;
-  readonly handle: number;
-  readonly remoteKey: number;
+  handle: number;
+  remoteKey: number;
+  access: number;
   readonly recordVa: number;
 }
 

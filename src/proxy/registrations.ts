@@ -105,6 +105,7 @@ export function registerUserBuffer(
     bus,
     handle,
     remoteKey: registered.remoteKey,
+    access,
     recordVa,
   };
   open.registrations.set(registration.id, registration);

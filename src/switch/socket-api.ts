@@ -15,10 +15,10 @@
  *   starts its session at once so the connector's negotiation completes.
  * - The registration cache is hooked to the process's secured-range notification at startup.
  */
-import type { Host } from '../host/index.ts';
+import type { Kernel } from '../kernel/kernel.ts';
 import type { Process } from '../kernel/ps/process.ts';
 import { ref } from '../kernel/ref.ts';
-import type { Fabric } from '../nic/index.ts';
+import type { Fabric, SanNic } from '../nic/index.ts';
 import {
   AF_INET, IPPROTO_TCP, NO_ERROR, SOCK_STREAM, SanServiceProvider, WSAEADDRNOTAVAIL, WSAEFAULT, WSAEINVAL, WSAEISCONN,
   WSAENETUNREACH, WSAENOTCONN, WSAENOTSOCK, WSAEWOULDBLOCK, WSANOTINITIALISED, parseIpv4, type SockAddr, type WSAOVERLAPPED,
@@ -31,8 +31,19 @@ import { wakerOf, waitUntil, type Waker } from './progress.ts';
 
 export type SocketPath = 'san' | 'tcp';
 
+/**
+ * What the switch needs of its machine: the kernel (process API, DeviceIoControl), the NICs'
+ * user-mode queue interfaces (the doorbells its providers use) and the fabric it waits on. A
+ * host (src/host) has this shape; the switch, in user mode, does not import the host layer.
+ */
+export interface SwitchMachine {
+  readonly kernel: Kernel;
+  readonly nics: readonly { readonly nic: SanNic }[];
+  readonly fabric: Fabric;
+}
+
 export interface WindowsSocketsSwitchOptions {
-  host: Host;
+  host: SwitchMachine;
   process: Process;
   /** Defaults to the host's fabric. */
   fabric?: Fabric;
@@ -70,7 +81,7 @@ export interface SwitchCounters extends TransferStats, CacheStats {
 const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 
 export class WindowsSocketsSwitch {
-  readonly host: Host;
+  readonly host: SwitchMachine;
   readonly process: Process;
   readonly fabric: Fabric;
   readonly san: SanServiceProvider | null;

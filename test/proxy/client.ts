@@ -13,6 +13,8 @@ import {
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DEREGISTER_BUFFER,
   IOCTL_SANPROXY_DESTROY_ENDPOINT,
+  IOCTL_SANPROXY_INVALIDATE,
+  IOCTL_SANPROXY_REVALIDATE,
   IOCTL_SANPROXY_QUERY_ADDRESSES,
   IOCTL_SANPROXY_REGISTER_BUFFER,
   IOCTL_SANPROXY_RELEASE_MEMORY,
@@ -112,6 +114,15 @@ export class ProxyClient {
   translate(direction: number, nicIndex: number, value: number) {
     const r = this.ioctl(IOCTL_SANPROXY_TRANSLATE_ADDRESS, Fields.of(16).putU32(direction).putU32(nicIndex).putU64(value).bytes, SIZES.translateOut);
     return { ...r, value: r.ok ? r.output.u64() : 0 };
+  }
+
+  invalidate(id: number) {
+    return this.ioctl(IOCTL_SANPROXY_INVALIDATE, Fields.of(8).putU64(id).bytes, 0);
+  }
+
+  revalidate(id: number, access: number, bindEndpoint = 0) {
+    const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE, Fields.of(SIZES.revalidateIn).putU64(id).putU32(access).putU32(bindEndpoint).bytes, SIZES.revalidateOut);
+    return { ...r, handle: r.ok ? r.output.u32() : 0, remoteKey: r.ok ? r.output.u32() : 0 };
   }
 
   close(): boolean {

@@ -1,0 +1,92 @@
+/**
+ * INVALIDATE / REVALIDATE: the proxy side of the remote registration cache (WSD "Caching
+ * Registered Memory": when RDMA memory is deregistered but kept cached, the peer must lose
+ * access; a later hit re-exposes it).
+ */
+import { describe, expect, it } from 'vitest';
+import { GIB } from '../../src/bus/index.ts';
+import { createCluster, leakedCounters, snapshot, type Host } from '../../src/host/index.ts';
+import { ERROR_INVALID_HANDLE, ERROR_NOACCESS } from '../../src/kernel/io/index.ts';
+import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/index.ts';
+import { NicStatus, WcStatus } from '../../src/nic/index.ts';
+import { SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ } from '../../src/proxy/index.ts';
+import { ProxyClient } from './client.ts';
+
+const N = 16384;
+
+describe('remote registration cache support (INVALIDATE / REVALIDATE)', () => {
+  it('after INVALIDATE the peer reads nothing and the pages stay locked; REVALIDATE gives new keys and the old key stays dead', () => {
+    const cluster = createCluster({
+      hosts: [
+        { name: 'a', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.1' }] },
+        { name: 'b', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.2' }] },
+      ],
+    });
+    const [ha, hb] = cluster.hosts as [Host, Host];
+    ha.loadProxy();
+    hb.loadProxy();
+    const before = snapshot(hb);
+    const a = new ProxyClient(ha, ha.createProcess('reader'));
+    const b = new ProxyClient(hb, hb.createProcess('owner'));
+    const [nicA, nicB] = [ha.nics[0]!.nic, hb.nics[0]!.nic];
+    const epA = a.createEndpoint(0);
+    const epB = b.createEndpoint(0);
+    nicB.listen(b.process.ProcessId, 7000);
+    nicA.connect(a.process.ProcessId, epA.endpoint, nicB.sanAddress, 7000);
+    cluster.fabric.runUntilIdle();
+    expect(nicB.accept(b.process.ProcessId, 7000, epB.endpoint)).toBe(NicStatus.SUCCESS);
+    cluster.fabric.runUntilIdle();
+
+    const bufB = b.process.VirtualAlloc(0, N, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    b.process.writeMemory(bufB, new Uint8Array(N).fill(0x5c));
+    const reg = b.register(0, SANPROXY_LOCAL_READ | SANPROXY_REMOTE_READ, bufB, N, epB.endpoint);
+    expect(reg.ok).toBe(true);
+    const low = a.allocate(0, SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE, N);
+    const read = (remoteKey: number) => {
+      a.process.writeMemory(low.userAddress, new Uint8Array(N));
+      expect(nicA.postRdmaRead(a.process.ProcessId, epA.endpoint, {
+        context: 1, elements: [{ localHandle: low.handle, offset: 0, length: N }], remote: { remoteKey, address: 0, length: N },
+      })).toBe(NicStatus.SUCCESS);
+      cluster.fabric.runUntilIdle();
+      const c = nicA.pollCompletionQueue(a.process.ProcessId, epA.completionQueue, 4).completions;
+      const got = new Uint8Array(N);
+      a.process.readMemory(low.userAddress, got);
+      return { status: c[0]!.status, bytes: got.filter((x) => x === 0x5c).length };
+    };
+    expect(read(reg.remoteKey)).toEqual({ status: WcStatus.SUCCESS, bytes: N });
+
+    const lockedBefore = hb.kernel.mm.counters().lockedPages;
+    expect(b.invalidate(reg.id).ok).toBe(true);
+    expect(hb.kernel.mm.counters().lockedPages).toBe(lockedBefore);
+    const denied = read(reg.remoteKey);
+    expect(denied.status).toBe(WcStatus.REM_ACCESS_ERR);
+    expect(denied.bytes).toBe(0);
+
+    // The reader's endpoint went to error with the failed read: reconnect on fresh endpoints.
+    const epA2 = a.createEndpoint(0);
+    const epB2 = b.createEndpoint(0);
+    nicA.connect(a.process.ProcessId, epA2.endpoint, nicB.sanAddress, 7000);
+    cluster.fabric.runUntilIdle();
+    expect(nicB.accept(b.process.ProcessId, 7000, epB2.endpoint)).toBe(NicStatus.SUCCESS);
+    cluster.fabric.runUntilIdle();
+    Object.assign(epA, epA2);
+
+    // Rights beyond what the pages were locked for are refused; a foreign id is unknown.
+    expect(b.revalidate(reg.id, SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE).lastError).toBe(ERROR_NOACCESS);
+    const intruder = new ProxyClient(hb, hb.createProcess('intruder'));
+    expect(intruder.revalidate(reg.id, SANPROXY_LOCAL_READ).lastError).toBe(ERROR_INVALID_HANDLE);
+    expect(intruder.invalidate(reg.id).lastError).toBe(ERROR_INVALID_HANDLE);
+    expect(intruder.close()).toBe(true);
+    hb.kernel.ps.terminateProcess(intruder.process, 0);
+    const again = b.revalidate(reg.id, SANPROXY_LOCAL_READ | SANPROXY_REMOTE_READ, epB2.endpoint);
+    expect(again.ok).toBe(true);
+    expect(again.remoteKey).not.toBe(reg.remoteKey);
+    expect(read(again.remoteKey)).toEqual({ status: WcStatus.SUCCESS, bytes: N });
+    expect(read(reg.remoteKey).bytes).toBe(0);
+
+    expect(b.close()).toBe(true);
+    expect(a.close()).toBe(true);
+    hb.kernel.ps.terminateProcess(b.process, 0);
+    expect(leakedCounters(before, snapshot(hb))).toEqual([]);
+  });
+});
