@@ -108,10 +108,11 @@ async function runPath(path: 'san' | 'tcp', sizes: number[], minMs: number): Pro
 
 const round = (x: number) => Math.round(x * 10) / 10;
 
-export async function run(opts: { json: boolean; sizes?: number[]; minMs?: number }): Promise<SocketResult> {
+export async function run(opts: { json: boolean; sizes?: number[]; minMs?: number; paths?: ('san' | 'tcp')[] }): Promise<SocketResult> {
   const sizes = opts.sizes ?? SOCKET_SIZES;
   const minMs = opts.minMs ?? 200;
-  const rows = [...(await runPath('san', sizes, minMs)), ...(await runPath('tcp', sizes, minMs))];
+  const rows: SocketRow[] = [];
+  for (const path of opts.paths ?? ['san', 'tcp'] as const) rows.push(...(await runPath(path, sizes, minMs)));
   const result: SocketResult = { suite: 'socket', rows };
   return result;
 }

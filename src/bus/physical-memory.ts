@@ -24,7 +24,7 @@
  */
 import type { PhysicalAddress } from './address.ts';
 
-export const CHUNK_SHIFT = 16;
+export const CHUNK_SHIFT = 18;
 export const CHUNK_SIZE = 1 << CHUNK_SHIFT;
 
 /** Bytes per slab (see the notes: at least glibc's largest mmap threshold). */

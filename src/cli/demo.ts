@@ -18,6 +18,8 @@ export interface DemoOptions {
   nicBits: [32 | 64, 32 | 64];
   strategy: 'contiguous' | 'common-buffer';
   iommu: boolean;
+  /** Whether the NICs serve RDMA read; off shows the RDMA write path of the session protocol. */
+  rdmaRead?: boolean;
   bytes: number;
   seed: number;
   verifier: boolean;
@@ -67,7 +69,7 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
       iommu: o.iommu,
       verifier: o.verifier,
       strategy: o.strategy,
-      nics: [{ addressBits: bits, ip: `10.0.0.${i + 1}` }],
+      nics: [{ addressBits: bits, ip: `10.0.0.${i + 1}`, rdmaRead: o.rdmaRead ?? true }],
     })),
   });
   const tracer = o.trace ? new Tracer().attach(cluster) : null;
@@ -151,7 +153,7 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
 export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?: string | null; messages?: number; wallMs?: number }): string {
   const t = r.transfer;
   const lines = [
-    `sanproxy demo: two hosts, ${formatBytes(o.ramBytes)} each, NOLOWMEM ${o.nolowmem ? 'on' : 'off'}, NICs ${o.nicBits[0]}-bit (host-a) and ${o.nicBits[1]}-bit (host-b), strategy ${o.strategy}, IOMMU ${o.iommu ? 'on' : 'off'}`,
+    `sanproxy demo: two hosts, ${formatBytes(o.ramBytes)} each, NOLOWMEM ${o.nolowmem ? 'on' : 'off'}, NICs ${o.nicBits[0]}-bit (host-a) and ${o.nicBits[1]}-bit (host-b), strategy ${o.strategy}, IOMMU ${o.iommu ? 'on' : 'off'}, RDMA read ${o.rdmaRead === false ? 'off' : 'on'}`,
     '',
     `transfer      ${formatBytes(t.bytes)} ${t.verified ? 'verified byte for byte' : 'NOT VERIFIED'}${extra?.messages ? ` in ${extra.messages} messages` : ''}${extra?.path ? ` over the ${extra.path.toUpperCase()} path` : ''}`,
     `  by path     control messages ${formatBytes(t.controlBytes)}, RDMA read ${formatBytes(t.rdmaReadBytes)}, RDMA write ${formatBytes(t.rdmaWriteBytes)}`,

@@ -32,6 +32,7 @@ options (demo):
   --nic-bits <a>,<b>       NIC DMA width per host, 32 or 64 (default 32,64)
   --strategy <s>           low memory: contiguous | common-buffer (default contiguous)
   --iommu on|off           DMA remapping (default off)
+  --rdma-read on|off       NICs serve RDMA read (default on); off shows the RDMA write path
   --bytes <size>           bytes to transfer (default 256M)
   --seed <n>               message sizes and contents (default 1)
   --verifier on|off        Driver Verifier checks (default on)
@@ -85,6 +86,7 @@ function demoOptions(v: Values): DemoOptions {
     nicBits: [bits[0] as 32 | 64, bits[1] as 32 | 64],
     strategy,
     iommu: onOff('iommu', v.iommu as string | undefined, false),
+    rdmaRead: onOff('rdma-read', v['rdma-read'] as string | undefined, true),
     bytes: size('bytes', v.bytes as string | undefined, 256 * 1024 * 1024, 1, 16 * GIB),
     seed: integer('seed', v.seed as string | undefined, 1),
     verifier: onOff('verifier', v.verifier as string | undefined, true),
@@ -124,6 +126,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         'nic-bits': { type: 'string' },
         strategy: { type: 'string' },
         iommu: { type: 'string' },
+        'rdma-read': { type: 'string' },
         bytes: { type: 'string' },
         seed: { type: 'string' },
         verifier: { type: 'string' },

@@ -86,6 +86,8 @@ export async function runTransfer(apps: DemoApps, w: DemoWorkload): Promise<Demo
   server.sw.bind(listener, { ip: serverIp, port });
   server.sw.listen(listener);
   const accepting = server.sw.accept(listener);
+  // If connect fails, accept fails too; observe it now so it is never an unhandled rejection.
+  accepting.catch(() => {});
   const c = client.sw.socket();
   await client.sw.connect(c, { ip: serverIp, port });
   const s = await accepting;
@@ -97,7 +99,17 @@ export async function runTransfer(apps: DemoApps, w: DemoWorkload): Promise<Demo
   const received = new Uint8Array(RECV_BUFFER);
   let error: string | null = null;
 
-  const sender = (async () => {
+  // An application that fails a call closes its socket, so the peer is not left waiting.
+  const closeOnError = async <T>(sw: WindowsSocketsSwitch, socket: number, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (e) {
+      await sw.closesocket(socket).catch(() => {});
+      throw e;
+    }
+  };
+
+  const sender = closeOnError(client.sw, c, async () => {
     let offset = 0;
     for (const size of plan) {
       const message = staging.subarray(0, size);
@@ -107,9 +119,9 @@ export async function runTransfer(apps: DemoApps, w: DemoWorkload): Promise<Demo
       while (sent < size) sent += await client.sw.send(c, sendVa + sent, size - sent);
       offset += size;
     }
-  })();
+  });
 
-  const receiver = (async () => {
+  const receiver = closeOnError(server.sw, s, async () => {
     const random = seededRandom(w.seed * 31 + 7);
     let got = 0;
     while (got < w.bytes) {
@@ -124,9 +136,13 @@ export async function runTransfer(apps: DemoApps, w: DemoWorkload): Promise<Demo
       w.onProgress?.(got, w.bytes);
     }
     return got;
-  })();
+  });
 
-  const [, got] = await Promise.all([sender, receiver]);
+  // Wait for both sides even when one fails, so neither rejection goes unobserved.
+  const [sent, received_] = await Promise.allSettled([sender, receiver]);
+  if (sent.status === 'rejected') throw sent.reason;
+  if (received_.status === 'rejected') throw received_.reason;
+  const got = received_.value;
   w.atPeak?.();
   const path = client.sw.pathOf(c);
   const rdmaRead = client.sw.rdmaReadOf(c);

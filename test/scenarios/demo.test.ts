@@ -28,7 +28,7 @@ describe('sanproxy demo', () => {
   for (const nicBits of [[32, 64], [64, 32], [32, 32], [64, 64]] as const) {
     for (const strategy of ['contiguous', 'common-buffer'] as const) combos.push({ nicBits: [...nicBits], strategy });
   }
-  combos.push({ nolowmem: false }, { iommu: true }, { iommu: true, nicBits: [32, 32], strategy: 'common-buffer' });
+  combos.push({ nolowmem: false }, { iommu: true }, { iommu: true, nicBits: [32, 32], strategy: 'common-buffer' }, { rdmaRead: false });
   for (const combo of combos) {
     it(`transfers verified bytes and leaks nothing: ${JSON.stringify(combo)}`, async () => {
       const r = await runDemo({ ...base, ...combo });
@@ -42,6 +42,9 @@ describe('sanproxy demo', () => {
       const low = r.lowMemory.contiguousBytes + r.lowMemory.commonBufferBytes;
       // A 32-bit NIC on NOLOWMEM without an IOMMU can only be served through proxy low memory.
       if (nolowmem && !combo.iommu && (combo.nicBits ?? base.nicBits).includes(32)) expect(low).toBeGreaterThan(0);
+      // Large messages go by RDMA read when the NICs offer it, else by RDMA write.
+      if (combo.rdmaRead === false) expect(r.transfer.rdmaReadBytes).toBe(0);
+      expect(combo.rdmaRead === false ? r.transfer.rdmaWriteBytes : r.transfer.rdmaReadBytes).toBeGreaterThan(base.bytes / 2);
       if ((combo.strategy ?? 'contiguous') === 'contiguous') expect(r.lowMemory.commonBufferBytes).toBe(0);
       else expect(r.lowMemory.contiguousBytes).toBe(0);
     });

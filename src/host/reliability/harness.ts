@@ -28,6 +28,40 @@ export interface RunResult {
   stops: string[];
 }
 
+/** A scenario that makes no progress for this long (wall time) is stuck: a defect, not a wait. */
+export const STALL_MS = 10_000;
+
+export class ScenarioStalled extends Error {
+  override readonly name = 'ScenarioStalled';
+}
+
+/**
+ * Await the scenario, but fail with ScenarioStalled when it neither settles nor gives the fabric
+ * any work for STALL_MS: an application left waiting forever after a failure is a defect the
+ * sweep must report, not hang on. The abandoned promise is observed so it cannot surface later.
+ */
+async function settleOrStall(cluster: Cluster, work: Promise<void>): Promise<void> {
+  work.catch(() => {});
+  let lastTasks = -1;
+  let idleSince = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setInterval(() => {
+      if (cluster.fabric.tasksRun !== lastTasks) {
+        lastTasks = cluster.fabric.tasksRun;
+        idleSince = Date.now();
+      } else if (Date.now() - idleSince > STALL_MS) {
+        reject(new ScenarioStalled(`no progress for ${STALL_MS} ms: the scenario is waiting on something that will never happen`));
+      }
+    }, 250);
+  });
+  try {
+    await Promise.race([work, stalled]);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** Boot the cluster with the verifier on every host and load every proxy. */
 export function bootVerified(spec: ClusterSpec): Cluster {
   const cluster = createCluster({ ...spec, hosts: spec.hosts.map((h) => ({ ...h, verifier: true })) });
@@ -52,7 +86,7 @@ export async function runOnce(cluster: Cluster, scenario: ScenarioRun, arm: () =
   let error: string | null = null;
   arm();
   try {
-    await scenario(cluster);
+    await settleOrStall(cluster, scenario(cluster));
   } catch (e) {
     error = describeError(e);
     outcome = e instanceof BugCheck ? 'bugcheck' : e instanceof ScenarioError ? 'clean' : 'unclean';

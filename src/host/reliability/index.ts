@@ -7,9 +7,11 @@ import { forgeDescriptors, type ForgedReport } from './forged.ts';
 import { fuzzIoctls, type FuzzReport } from './fuzz.ts';
 import { killMidTransfer, type KillReport } from './kill.ts';
 import { proxyScenario, type ReliabilityScenario, type ScenarioRun } from './scenario.ts';
+import { demoScenario } from './demo-scenario.ts';
 import { sweep, type SweepReport } from './sweep.ts';
 
 export { RawProxyClient, type IoctlReply } from './client.ts';
+export { demoScenario, DEMO_HOSTS } from './demo-scenario.ts';
 export { bootVerified, runOnce, type RunOutcome, type RunResult } from './harness.ts';
 export { sweep, type SweepReport, type SweepOptions, type SweepFailure } from './sweep.ts';
 export { fuzzIoctls, type FuzzReport, type FuzzOptions } from './fuzz.ts';
@@ -63,7 +65,7 @@ export const DEFAULT_KILL_RUNS = 12;
 /** Everything, with the details behind each figure. */
 export async function runFaultsReport(options: FaultsOptions): Promise<FaultsReport> {
   const seed = options.seed ?? 0x5a17;
-  const scenarios = [proxyScenario, ...(options.scenarios ?? [])];
+  const scenarios = [proxyScenario, demoScenario(), ...(options.scenarios ?? [])];
   const fuzzCases = options.fuzzCases ?? DEFAULT_FUZZ_CASES;
   const forgedAttempts = options.forgedAttempts ?? DEFAULT_FORGED_ATTEMPTS;
   const killRuns = options.killRuns ?? DEFAULT_KILL_RUNS;

@@ -30,7 +30,7 @@ export class ScenarioError extends Error {
     readonly step: string,
     /** Win32 error, NIC status, work-completion status or NTSTATUS, as the API gave it. */
     readonly code: number,
-    readonly kind: 'win32' | 'nic' | 'completion' | 'ntstatus',
+    readonly kind: 'win32' | 'nic' | 'completion' | 'ntstatus' | 'wsa',
   ) {
     super(`${step} failed: ${kind} ${code}`);
   }
