@@ -176,7 +176,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         });
         bar?.finish();
         out(json ? JSON.stringify(summary) : Object.entries(summary).map(([k, v]) => `${k.padEnd(16)} ${v}`).join('\n'));
-        const clean = summary.bugChecks === 0 && summary.leaks === 0 && summary.fuzzCrashes === 0 && summary.forgedSucceeded === 0 && summary.killLeaks === 0;
+        // Every sweep run must end in a clean error the application saw; anything else is a defect.
+        const clean = summary.cleanErrors === summary.runs && summary.bugChecks === 0 && summary.leaks === 0 &&
+          summary.fuzzCrashes === 0 && summary.forgedSucceeded === 0 && summary.killLeaks === 0;
         return clean ? 0 : 1;
       }
       default:

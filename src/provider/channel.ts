@@ -22,9 +22,11 @@ import {
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DEREGISTER_BUFFER,
   IOCTL_SANPROXY_DESTROY_ENDPOINT,
+  IOCTL_SANPROXY_INVALIDATE,
   IOCTL_SANPROXY_QUERY_ADDRESSES,
   IOCTL_SANPROXY_REGISTER_BUFFER,
   IOCTL_SANPROXY_RELEASE_MEMORY,
+  IOCTL_SANPROXY_REVALIDATE,
   IOCTL_SANPROXY_SECURE_MEMORY,
   IOCTL_SANPROXY_TRANSLATE_ADDRESS,
   IOCTL_SANPROXY_UNSECURE_MEMORY,
@@ -170,6 +172,20 @@ export class ProxyChannel {
   deregisterBuffer(id: number): number {
     const r = this.ioctl(IOCTL_SANPROXY_DEREGISTER_BUFFER, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
     return r.ok ? 0 : r.status;
+  }
+
+  /** The NIC refuses every access to registration/allocation `id`; its pages stay locked. */
+  invalidate(id: number): number {
+    const r = this.ioctl(IOCTL_SANPROXY_INVALIDATE, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
+    return r.ok ? 0 : r.status;
+  }
+
+  /** Expose `id` again under new keys with `access`, bound to `bindEndpoint` (0: unbound). */
+  revalidate(id: number, access: number, bindEndpoint: number):
+    { ok: true; handle: number; remoteKey: number } | { ok: false; status: number } {
+    const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE,
+      Fields.of(SIZES.revalidateIn).putU64(id).putU32(access).putU32(bindEndpoint).bytes, SIZES.revalidateOut);
+    return r.ok ? { ok: true, handle: r.out.u32(), remoteKey: r.out.u32() } : r;
   }
 
   secureMemory(address: number, length: number, probeMode: number): { ok: true; handle: number } | { ok: false; status: number } {

@@ -11,12 +11,14 @@
  *   driver objects and NIC state as they were. Errors go to *lpErrno, as WSP routines do.
  * - Connection set-up waits for the fabric (the NIC's messages), so WSPConnect and WSPAccept
  *   return Promises; every other call is synchronous and transfers are overlapped.
- * - Registration cache (A11, A12): with `cacheRegistrations`, WSPDeregisterMemory that drops
- *   the last reference keeps the NIC registration, secures the range through the driver
- *   (MmSecureVirtualMemory) and parks it in a process-wide cache keyed by (NIC, buffer, flags);
- *   a later WSPRegisterMemory of the same buffer reuses it without driver work.
- *   WSPMemoryRegistrationCacheCallback releases cached entries overlapping a range. The switch
- *   decides whether to cache; the provider provides the mechanism.
+ * - Registration caches (A11-A14, region-cache.ts): with `cacheRegistrations`, a registration
+ *   whose last reference goes keeps its driver registration and is secured through the driver
+ *   (MmSecureVirtualMemory); RDMA memory is also invalidated on the NIC so the peer loses
+ *   access. A later registration of any range the cached region contains reuses it: local
+ *   memory with no driver work, RDMA memory with one REVALIDATE (new keys; no page locking).
+ *   WSPMemoryRegistrationCacheCallback releases cached regions overlapping a range; closing a
+ *   socket releases the RDMA regions last exposed on it. The switch decides whether to cache
+ *   and the bounds (setCachePolicy); the provider provides the mechanism.
  */
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Process } from '../kernel/ps/process.ts';
@@ -38,6 +40,7 @@ import {
   RDMA_DESCRIPTOR_BYTES, RegistrationTable, decodeRdmaDescriptor, encodeRdmaDescriptor, type Registration,
   type RegistrationKind,
 } from './registrations.ts';
+import { RegionCache, type CachedRegion } from './region-cache.ts';
 import { SHADOW_TRIGGER_STATUS, ShadowCopier, type Shadow } from './shadow.ts';
 import { SanSocket, SocketTable, type SockAddr } from './socket.ts';
 import {
@@ -77,17 +80,6 @@ export interface SanServiceProviderOptions {
   completeOverlapped?: CompleteOverlappedUpcall;
 }
 
-interface CacheEntry {
-  nicIndex: number;
-  address: number;
-  length: number;
-  flags: number;
-  nicHandle: number;
-  driverId: number;
-  shadow: Shadow | null;
-  secureHandle: number;
-}
-
 /** What a registration made through the driver consists of. */
 interface DriverRegistration {
   nicHandle: number;
@@ -100,7 +92,10 @@ const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInt
 const isAddress = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isSockAddr = (v: unknown): v is SockAddr =>
   typeof v === 'object' && v !== null && isU32((v as SockAddr).ip) && isU32((v as SockAddr).port) && (v as SockAddr).port <= 0xffff;
-const cacheKey = (nicIndex: number, address: number, length: number, flags: number) => `${nicIndex}/${address}/${length}/${flags}`;
+const localAccess = (flags: number) => (flags & MEM_READ ? SANPROXY_LOCAL_READ : 0) | (flags & MEM_WRITE ? SANPROXY_LOCAL_WRITE : 0);
+// Remote write needs local write on the NIC (verbs rule).
+const remoteAccess = (flags: number) =>
+  (flags & MEM_READ ? SANPROXY_REMOTE_READ : 0) | (flags & MEM_WRITE ? SANPROXY_REMOTE_WRITE | SANPROXY_LOCAL_WRITE : 0);
 
 export class SanServiceProvider {
   readonly kernel: Kernel;
@@ -111,11 +106,10 @@ export class SanServiceProvider {
   private readonly channel: ProxyChannel;
   private readonly sockets = new SocketTable();
   private readonly transfers: TransferEngine;
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly regions = new RegionCache();
   /** Secure handles taken for the switch through secureMemory(). */
   private readonly switchSecures = new Set<number>();
-  /** Secure handles of live registrations that came from the cache. */
-  private readonly liveSecure = new Map<Registration, number>();
+  private readonly cacheStats = { hits: 0, rdmaReexposures: 0, evictions: 0 };
   private addresses: AddressEntry[] = [];
   private started = false;
   private nextPort = EPHEMERAL_FIRST;
@@ -150,11 +144,39 @@ export class SanServiceProvider {
     return {
       sockets: this.sockets.size,
       registrations: this.registrations.size,
-      cached: this.cache.size,
+      cached: this.regions.idleCount,
+      cachedBytes: this.regions.idleBytes,
+      cacheHits: this.cacheStats.hits,
+      rdmaReexposures: this.cacheStats.rdmaReexposures,
+      cacheEvictions: this.cacheStats.evictions,
       pendingTransfers: this.transfers.pendingCount,
       driverRequests: this.channel.requests,
       shadowCopyBytes: this.copier.shadowCopyBytes,
     };
+  }
+
+  /**
+   * Local registrations served from the cache so far (each one made no driver request). The
+   * switch reads it around WSPRegisterMemory to count its hits.
+   */
+  get cacheHits(): number {
+    return this.cacheStats.hits;
+  }
+
+  /** RDMA registrations re-exposed from the cache (one REVALIDATE each, no page locking). */
+  get rdmaReexposures(): number {
+    return this.cacheStats.rdmaReexposures;
+  }
+
+  /**
+   * The switch's cache policy: how many idle regions, and how many bytes of them, stay
+   * registered. Returns WSAEINVAL for bounds that are not integers >= 0; shrinking evicts now.
+   */
+  setCachePolicy(maxBytes: number, maxEntries: number): number {
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0 || !Number.isSafeInteger(maxEntries) || maxEntries < 0) return WSAEINVAL;
+    this.regions.policy = { maxBytes, maxEntries };
+    this.enforceBound();
+    return NO_ERROR;
   }
 
   /** A socket's NIC objects and state (for the switch's diagnostics and tests); null when unknown. */
@@ -199,8 +221,8 @@ export class SanServiceProvider {
       const e = this.closeSocket(s, true);
       if (firstError === NO_ERROR) firstError = e;
     }
-    for (const [key, entry] of [...this.cache]) {
-      const e = this.releaseCacheEntry(key, entry);
+    for (const region of this.regions.idleRegions()) {
+      const e = this.releaseRegion(region);
       if (firstError === NO_ERROR && e !== NO_ERROR) firstError = e;
     }
     for (const h of [...this.switchSecures]) {
@@ -395,24 +417,26 @@ export class SanServiceProvider {
       existing.refCount++;
       return existing.handle;
     }
-    const key = cacheKey(sock.nicIndex, lpBuffer, dwBufferLength, dwFlags);
-    const cached = this.cache.get(key);
-    if (cached !== undefined) {
-      // A cache hit: the pages are still locked and registered — no driver work (A11).
-      this.cache.delete(key);
-      const reg = this.registrations.insert({
-        socket: sock.handle, kind: 'local', address: lpBuffer, length: dwBufferLength, flags: dwFlags,
-        nicIndex: cached.nicIndex, nicHandle: cached.nicHandle, remoteKey: 0, driverId: cached.driverId, shadow: cached.shadow,
-      });
-      this.liveSecure.set(reg, cached.secureHandle);
-      return reg.handle;
+    if (this.cacheRegistrations) {
+      const region = this.regions.find('local', sock.nicIndex, lpBuffer, dwBufferLength, dwFlags);
+      if (region !== null) {
+        // A hit: a cached region contains the buffer, its pages locked and registered — no
+        // driver work (A11). The buffer is an offset into it.
+        this.regions.use(region);
+        this.cacheStats.hits++;
+        return this.registrations.insert({
+          socket: sock.handle, kind: 'local', address: lpBuffer, length: dwBufferLength, flags: dwFlags,
+          nicIndex: region.nicIndex, nicHandle: region.nicHandle, remoteKey: 0, driverId: region.driverId, shadow: region.shadow,
+          region, regionOffset: lpBuffer - region.address,
+        }).handle;
+      }
     }
-    const access = (dwFlags & MEM_READ ? SANPROXY_LOCAL_READ : 0) | (dwFlags & MEM_WRITE ? SANPROXY_LOCAL_WRITE : 0);
-    const made = this.driverRegister(sock.nicIndex, access, lpBuffer, dwBufferLength, 0);
+    const made = this.driverRegister(sock.nicIndex, localAccess(dwFlags), lpBuffer, dwBufferLength, 0);
     if (typeof made === 'number') return failNull(lpErrno, made);
     return this.registrations.insert({
       socket: sock.handle, kind: 'local', address: lpBuffer, length: dwBufferLength, flags: dwFlags,
       nicIndex: sock.nicIndex, nicHandle: made.nicHandle, remoteKey: made.remoteKey, driverId: made.driverId, shadow: made.shadow,
+      region: this.track('local', sock, lpBuffer, dwBufferLength, dwFlags, made),
     }).handle;
   }
 
@@ -427,8 +451,7 @@ export class SanServiceProvider {
       reg.refCount--;
       return NO_ERROR;
     }
-    if (this.cacheRegistrations && this.park(reg)) return NO_ERROR;
-    const e = this.releaseRegistration(reg);
+    const e = this.retire(reg);
     return e === NO_ERROR ? NO_ERROR : fail(lpErrno, e);
   }
 
@@ -457,24 +480,14 @@ export class SanServiceProvider {
     if (reg !== null) {
       reg.refCount++;
     } else {
-      const access = (dwFlags & MEM_READ ? SANPROXY_REMOTE_READ : 0) |
-        // Remote write needs local write on the NIC (verbs rule).
-        (dwFlags & MEM_WRITE ? SANPROXY_REMOTE_WRITE | SANPROXY_LOCAL_WRITE : 0);
-      const made = this.driverRegister(sock.nicIndex, access, lpBuffer, dwBufferLength, sock.endpoint);
+      const region = this.cacheRegistrations ? this.regions.find('rdma', sock.nicIndex, lpBuffer, dwBufferLength, dwFlags) : null;
+      const made = region !== null ? this.reexpose(region, sock, lpBuffer, dwBufferLength, dwFlags) : this.exposeNew(sock, lpBuffer, dwBufferLength, dwFlags);
       if (typeof made === 'number') return fail(lpErrno, made);
-      // The peer may read it at once: the shadow must hold the application's bytes now.
-      if (made.shadow !== null && (dwFlags & MEM_READ) !== 0 &&
-          !guarded(() => this.copier.toShadow(this.process, lpBuffer, made.shadow!, 0, dwBufferLength))) {
-        this.releaseDriver(made.shadow, made.driverId);
-        return fail(lpErrno, WSAEFAULT);
-      }
-      reg = this.registrations.insert({
-        socket: sock.handle, kind: 'rdma', address: lpBuffer, length: dwBufferLength, flags: dwFlags,
-        nicIndex: sock.nicIndex, nicHandle: made.nicHandle, remoteKey: made.remoteKey, driverId: made.driverId, shadow: made.shadow,
-      });
+      reg = made;
     }
-    encodeRdmaDescriptor({ remoteKey: reg.remoteKey, offset: 0, length: reg.length, sanAddress: this.nics[reg.nicIndex]!.sanAddress },
-      lpRdmaBufferDescriptor);
+    encodeRdmaDescriptor({
+      remoteKey: reg.remoteKey, offset: reg.regionOffset, length: reg.length, sanAddress: this.nics[reg.nicIndex]!.sanAddress,
+    }, lpRdmaBufferDescriptor);
     lpdwDescriptorLength.value = RDMA_DESCRIPTOR_BYTES;
     return NO_ERROR;
   }
@@ -486,17 +499,17 @@ export class SanServiceProvider {
     if (sock === null) return SOCKET_ERROR;
     const d = decodeRdmaDescriptor(lpRdmaBufferDescriptor, dwDescriptorLength);
     const reg = d === null ? null : this.registrations.findRemote(sock.handle, d.remoteKey);
-    if (reg === null || reg.length !== d!.length) return fail(lpErrno, WSAEINVAL);
+    if (reg === null || reg.length !== d!.length || reg.regionOffset !== d!.offset) return fail(lpErrno, WSAEINVAL);
     if (reg.refCount > 1) {
       reg.refCount--;
       return NO_ERROR;
     }
     // The peer has written into the shadow: the application gets the bytes before it goes.
     if (reg.shadow !== null && (reg.flags & MEM_WRITE) !== 0 &&
-        !guarded(() => this.copier.fromShadow(this.process, reg.address, reg.shadow!, 0, reg.length))) {
+        !guarded(() => this.copier.fromShadow(this.process, reg.address - reg.regionOffset, reg.shadow!, reg.regionOffset, reg.length))) {
       return fail(lpErrno, WSAEFAULT);
     }
-    const e = this.releaseRegistration(reg);
+    const e = this.retire(reg);
     return e === NO_ERROR ? NO_ERROR : fail(lpErrno, e);
   }
 
@@ -510,22 +523,14 @@ export class SanServiceProvider {
     if (!isRef(lpErrno)) return SOCKET_ERROR;
     if (!this.started) return fail(lpErrno, WSANOTINITIALISED);
     if (!isAddress(lpvAddress) || !isAddress(Size) || Size === 0) return fail(lpErrno, WSAEINVAL);
-    const end = lpvAddress + Size;
-    const overlaps = (a: number, n: number) => a < end && a + n > lpvAddress;
     let found = false;
     let error = NO_ERROR;
-    // The cache is small (one entry per idle buffer); a scan keeps the policy simple.
-    for (const [key, entry] of [...this.cache]) {
-      if (!overlaps(entry.address, entry.length)) continue;
+    for (const region of this.regions.overlapping(lpvAddress, Size)) {
+      // A live region never parked was never secured: the callback is not about it.
+      if (region.secureHandle === 0) continue;
       found = true;
-      const e = this.releaseCacheEntry(key, entry);
-      if (e !== NO_ERROR) error = WSAEFAULT;
-    }
-    for (const reg of this.liveSecure.keys()) {
-      if (overlaps(reg.address, reg.length)) {
-        found = true;
-        error = WSAEFAULT;
-      }
+      // Registered and in use again: it cannot go now.
+      if (!this.regions.isIdle(region) || this.releaseRegion(region) !== NO_ERROR) error = WSAEFAULT;
     }
     if (!found) return fail(lpErrno, WSAEINVAL);
     return error === NO_ERROR ? NO_ERROR : fail(lpErrno, error);
@@ -769,47 +774,129 @@ export class SanServiceProvider {
     return status === 0 ? NO_ERROR : wsaErrorOfStatus(status);
   }
 
-  /** Release a registration's driver objects and forget it; nothing changes on failure. */
+  /** Release a registration's driver objects (or its share of a region) and forget it; nothing changes on failure. */
   private releaseRegistration(reg: Registration): number {
-    const e = this.releaseDriver(reg.shadow, reg.driverId);
-    if (e !== NO_ERROR) return e;
-    const secure = this.liveSecure.get(reg);
-    if (secure !== undefined) {
-      this.liveSecure.delete(reg);
-      // The registration is gone already; a failed unsecure leaves only a secured range,
-      // which the process's exit releases. Report it.
-      if (this.channel.unsecureMemory(secure) !== 0) return WSAENETDOWN;
+    const region = reg.region;
+    if (region === null) {
+      const e = this.releaseDriver(reg.shadow, reg.driverId);
+      if (e !== NO_ERROR) return e;
+    } else if (region.users === 1) {
+      const e = this.releaseRegion(region);
+      if (e !== NO_ERROR) return e;
+    } else {
+      region.users--;
     }
     this.registrations.remove(reg);
     return NO_ERROR;
   }
 
-  /** Move an unreferenced local registration into the cache, secured. False: not cached. */
-  private park(reg: Registration): boolean {
-    const key = cacheKey(reg.nicIndex, reg.address, reg.length, reg.flags);
-    if (this.cache.has(key)) return false;
-    let secure = this.liveSecure.get(reg);
-    if (secure === undefined) {
-      const probe = (reg.flags & MEM_WRITE) !== 0 ? PAGE_READWRITE : PAGE_READONLY;
-      const r = this.channel.secureMemory(reg.address, reg.length, probe);
+  /**
+   * The last reference to a registration went (WSPDeregisterMemory / WSPDeregisterRdmaMemory):
+   * its region stays cached when it can, else everything goes.
+   */
+  private retire(reg: Registration): number {
+    const region = reg.region;
+    if (region === null || region.users > 1) return this.releaseRegistration(reg);
+    if (!this.park(region)) return this.releaseRegistration(reg);
+    this.registrations.remove(reg);
+    this.enforceBound();
+    return NO_ERROR;
+  }
+
+  /** With caching on, a region for what the driver just registered (one user); else null. */
+  private track(kind: RegistrationKind, sock: SanSocket, address: number, length: number, flags: number, made: DriverRegistration): CachedRegion | null {
+    if (!this.cacheRegistrations) return null;
+    const region: CachedRegion = {
+      kind, nicIndex: sock.nicIndex, address, length, flags, nicHandle: made.nicHandle, remoteKey: made.remoteKey,
+      driverId: made.driverId, shadow: made.shadow, secureHandle: 0, users: 0, invalidated: false, socket: sock.handle,
+    };
+    this.regions.add(region);
+    this.regions.use(region);
+    return region;
+  }
+
+  /** A new RDMA registration through the driver, bound to the socket's connection. */
+  private exposeNew(sock: SanSocket, address: number, length: number, flags: number): Registration | number {
+    const made = this.driverRegister(sock.nicIndex, remoteAccess(flags), address, length, sock.endpoint);
+    if (typeof made === 'number') return made;
+    // The peer may read it at once: the shadow must hold the application's bytes now.
+    if (made.shadow !== null && (flags & MEM_READ) !== 0 &&
+        !guarded(() => this.copier.toShadow(this.process, address, made.shadow!, 0, length))) {
+      this.releaseDriver(made.shadow, made.driverId);
+      return WSAEFAULT;
+    }
+    return this.registrations.insert({
+      socket: sock.handle, kind: 'rdma', address, length, flags, nicIndex: sock.nicIndex, nicHandle: made.nicHandle,
+      remoteKey: made.remoteKey, driverId: made.driverId, shadow: made.shadow, region: this.track('rdma', sock, address, length, flags, made),
+    });
+  }
+
+  /**
+   * A cached RDMA region contains the buffer: expose it again (A13) — new keys bound to this
+   * socket's connection, only the rights asked for; the keys of its last exposure stay dead.
+   */
+  private reexpose(region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number): Registration | number {
+    const offset = address - region.address;
+    // The peer may read at once: bring the shadow up to date before the keys exist.
+    if (region.shadow !== null && (flags & MEM_READ) !== 0 &&
+        !guarded(() => this.copier.toShadow(this.process, region.address, region.shadow!, offset, length))) {
+      return WSAEFAULT;
+    }
+    const r = this.channel.revalidate(region.driverId, remoteAccess(flags), sock.endpoint);
+    if (!r.ok) return wsaErrorOfStatus(r.status);
+    region.nicHandle = r.handle;
+    region.remoteKey = r.remoteKey;
+    region.invalidated = false;
+    region.socket = sock.handle;
+    this.regions.use(region);
+    this.cacheStats.rdmaReexposures++;
+    return this.registrations.insert({
+      socket: sock.handle, kind: 'rdma', address, length, flags, nicIndex: region.nicIndex, nicHandle: r.handle,
+      remoteKey: r.remoteKey, driverId: region.driverId, shadow: region.shadow, region, regionOffset: offset,
+    });
+  }
+
+  /**
+   * Keep an unused region registered for reuse: secured, so the application cannot change the
+   * range under it unnoticed (A11, A12); an RDMA region also invalidated on the NIC, so the
+   * peer loses access now (A13). False: it cannot be kept (release it instead).
+   */
+  private park(region: CachedRegion): boolean {
+    if (region.kind === 'rdma' && !region.invalidated) {
+      if (this.channel.invalidate(region.driverId) !== 0) return false;
+      region.invalidated = true;
+    }
+    if (region.secureHandle === 0) {
+      const probe = (region.flags & MEM_WRITE) !== 0 ? PAGE_READWRITE : PAGE_READONLY;
+      const r = this.channel.secureMemory(region.address, region.length, probe);
       // Cannot secure (e.g. the range is read-only for a writable registration): release instead.
       if (!r.ok) return false;
-      secure = r.handle;
+      region.secureHandle = r.handle;
     }
-    this.liveSecure.delete(reg);
-    this.registrations.remove(reg);
-    this.cache.set(key, {
-      nicIndex: reg.nicIndex, address: reg.address, length: reg.length, flags: reg.flags,
-      nicHandle: reg.nicHandle, driverId: reg.driverId, shadow: reg.shadow, secureHandle: secure,
-    });
+    region.users = 0;
+    this.regions.park(region);
     return true;
   }
 
-  private releaseCacheEntry(key: string, entry: CacheEntry): number {
-    const e = this.releaseDriver(entry.shadow, entry.driverId);
+  /** Evict least recently used idle regions beyond the policy's bounds. */
+  private enforceBound(): void {
+    for (let victim = this.regions.overBound(); victim !== null; victim = this.regions.overBound()) {
+      if (this.releaseRegion(victim) !== NO_ERROR) return;
+      this.cacheStats.evictions++;
+    }
+  }
+
+  /** Deregister a region from the driver, unsecure it and forget it; nothing changes when the driver refuses. */
+  private releaseRegion(region: CachedRegion): number {
+    const e = this.releaseDriver(region.shadow, region.driverId);
     if (e !== NO_ERROR) return e;
-    this.cache.delete(key);
-    return this.channel.unsecureMemory(entry.secureHandle) === 0 ? NO_ERROR : WSAEFAULT;
+    this.regions.remove(region);
+    if (region.secureHandle === 0) return NO_ERROR;
+    const secure = region.secureHandle;
+    region.secureHandle = 0;
+    // The registration is gone already; a failed unsecure leaves only a secured range, which
+    // the process's exit releases. Report it.
+    return this.channel.unsecureMemory(secure) === 0 ? NO_ERROR : WSAEFAULT;
   }
 
   private createEndpoint(sock: SanSocket, nicIndex: number): number {
@@ -853,6 +940,12 @@ export class SanServiceProvider {
         // Keep the books straight even when the driver refused: the handle dies with the socket.
         if (this.registrations.get(reg.handle) === reg) this.registrations.remove(reg);
       }
+    }
+    // A14: cached RDMA memory last exposed on this connection goes before the connection does.
+    for (const region of this.regions.idleRegions()) {
+      if (region.kind !== 'rdma' || region.socket !== sock.handle) continue;
+      const r = this.releaseRegion(region);
+      if (r !== NO_ERROR && firstError === NO_ERROR) firstError = r;
     }
     this.sockets.remove(sock);
     return firstError;

@@ -15,6 +15,7 @@
  * - The table does no I/O: the provider asks the driver first and inserts only a registration
  *   that exists, so a failure never leaves a half entry.
  */
+import type { CachedRegion } from './region-cache.ts';
 import type { Shadow } from './shadow.ts';
 
 export type RegistrationKind = 'local' | 'rdma';
@@ -37,11 +38,19 @@ export interface Registration {
   readonly driverId: number;
   /** Low staging copy when the NIC cannot reach the user pages. */
   readonly shadow: Shadow | null;
+  /** The cached region behind the registration (caching on), else null. */
+  readonly region: CachedRegion | null;
+  /**
+   * Offset of `address` inside the NIC registration (and the shadow): non-zero when a cached
+   * region larger than the buffer serves it. Scatter elements and descriptors add it.
+   */
+  readonly regionOffset: number;
   refCount: number;
   inUse: number;
 }
 
-export type NewRegistration = Omit<Registration, 'handle' | 'refCount' | 'inUse'>;
+export type NewRegistration = Omit<Registration, 'handle' | 'refCount' | 'inUse' | 'region' | 'regionOffset'> &
+  Partial<Pick<Registration, 'region' | 'regionOffset'>>;
 
 const scopeKey = (socket: number, kind: RegistrationKind, address: number, length: number, flags: number) =>
   `${socket}/${kind}/${address}/${length}/${flags}`;
@@ -88,7 +97,7 @@ export class RegistrationTable {
   insert(r: NewRegistration): Registration {
     const key = scopeKey(r.socket, r.kind, r.address, r.length, r.flags);
     if (this.byScope.has(key)) throw new Error(`registration table invariant: ${key} inserted twice`);
-    const reg: Registration = { ...r, handle: this.nextHandle++, refCount: 1, inUse: 0 };
+    const reg: Registration = { region: null, regionOffset: 0, ...r, handle: this.nextHandle++, refCount: 1, inUse: 0 };
     this.byHandle.set(reg.handle, reg);
     this.byScope.set(key, reg);
     if (reg.kind === 'rdma') this.byRemote.set(remoteKeyOf(reg.socket, reg.remoteKey), reg);

@@ -55,10 +55,13 @@ export type CompleteOverlappedUpcall = (s: number, overlapped: WSAOVERLAPPED, er
 
 interface Segment {
   reg: Registration;
-  /** Offset of the piece inside the registration. */
+  /** Offset of the piece inside the NIC registration (and the shadow). */
   offset: number;
   length: number;
 }
+
+/** Where the NIC registration (and the shadow's offset 0) starts in the application's memory. */
+const regionBase = (reg: Registration) => reg.address - reg.regionOffset;
 
 interface PendingOp {
   context: number;
@@ -129,7 +132,7 @@ export class TransferEngine {
       // The NIC reads the shadow: bring it up to date with what the application wrote.
       for (const g of built) {
         if (g.reg.shadow === null) continue;
-        if (!this.copyGuarded(() => this.host.copier.toShadow(this.host.process, g.reg.address, g.reg.shadow!, g.offset, g.length))) {
+        if (!this.copyGuarded(() => this.host.copier.toShadow(this.host.process, regionBase(g.reg), g.reg.shadow!, g.offset, g.length))) {
           return WSAEFAULT;
         }
       }
@@ -220,7 +223,7 @@ export class TransferEngine {
         const n = Math.min(left, g.length);
         left -= n;
         if (g.reg.shadow === null) continue;
-        if (!this.copyGuarded(() => this.host.copier.fromShadow(this.host.process, g.reg.address, g.reg.shadow!, g.offset, n))) {
+        if (!this.copyGuarded(() => this.host.copier.fromShadow(this.host.process, regionBase(g.reg), g.reg.shadow!, g.offset, n))) {
           e = WSAEFAULT;
           break;
         }
@@ -264,7 +267,7 @@ export class TransferEngine {
       if ((reg.flags & need) === 0) return WSAEFAULT;
       total += b.len;
       if (total >= U32) return WSAEINVAL;
-      out.push({ reg, offset: b.buf - reg.address, length: b.len });
+      out.push({ reg, offset: reg.regionOffset + (b.buf - reg.address), length: b.len });
     }
     return out;
   }
