@@ -116,13 +116,15 @@ export async function run(opts: { json: boolean; ramBytes?: number; seed?: numbe
       roundTripMedianNs: trip.ns,
     });
   }
-  const out = { suite: 'contiguous', ramBytes, fragmentation: Math.round(fragmentation * 1000) / 1000, rows };
-  if (!opts.json) {
-    console.log(`contiguous search on ${ramBytes / GIB} GiB, ${(fragmentation * 100).toFixed(1)}% allocated`);
-    for (const r of rows) {
-      console.log(`  ${String(r.bytes / KIB).padStart(6)} KiB highest=${r.highest.padEnd(3)} ours ${r.medianNs} ns  ` +
-        `linear ${r.baselineMedianNs} ns  x${r.speedup}  ${r.satisfied ? 'found' : 'none'}  round trip ${r.roundTripMedianNs} ns`);
-    }
-  }
-  return out;
+  return { suite: 'contiguous', ramBytes, fragmentation: Math.round(fragmentation * 1000) / 1000, rows };
+}
+
+/** The human-readable table `sanproxy bench contiguous` prints without --json. */
+export function formatTable(result: { ramBytes: number; fragmentation: number; rows: ContiguousRow[] }): string {
+  return [
+    `contiguous search on ${result.ramBytes / GIB} GiB, ${(result.fragmentation * 100).toFixed(1)}% allocated`,
+    ...result.rows.map((r) =>
+      `  ${String(r.bytes / KIB).padStart(8)} KiB highest=${r.highest.padEnd(3)} ours ${r.medianNs} ns  ` +
+      `linear ${r.baselineMedianNs} ns  x${r.speedup}  ${r.satisfied ? 'found' : 'none'}  round trip ${r.roundTripMedianNs} ns`),
+  ].join('\n');
 }

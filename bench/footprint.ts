@@ -22,9 +22,10 @@ export async function run(opts: { json: boolean; ramBytes?: number }): Promise<o
     rssDeltaBytes,
     metadataBytesPerPage: Math.round(k.mm.metadataBytesPerPage * 1000) / 1000,
   };
-  if (!opts.json) {
-    console.log(`${ramBytes / GIB} GiB host: boot ${out.bootMs} ms, RSS +${(rssDeltaBytes / 2 ** 20).toFixed(1)} MiB, ` +
-      `${out.metadataBytesPerPage} B/page (PFN database ${k.mm.pfn.metadataBytesPerPage} + index ${k.mm.index.bytesPerPage.toFixed(3)})`);
-  }
   return out;
+}
+
+/** The human-readable line `sanproxy bench footprint` prints without --json. */
+export function formatTable(r: { ramBytes: number; bootMs: number; rssDeltaBytes: number; metadataBytesPerPage: number }): string {
+  return `${r.ramBytes / GIB} GiB host: boot ${r.bootMs} ms, RSS +${(r.rssDeltaBytes / 2 ** 20).toFixed(1)} MiB, ${r.metadataBytesPerPage} B of metadata per page`;
 }

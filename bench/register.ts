@@ -76,9 +76,14 @@ export async function run(opts: { json: boolean; sizes?: number[]; minMs?: numbe
   k.ps.terminateProcess(app, 0);
   if (checksum === 0x7fff_ffff) console.error('unlikely checksum'); // keeps the PFN reads observable
   const result = { suite: 'register', rows };
-  if (opts.json) console.log(JSON.stringify(result));
-  else for (const r of rows) console.log(`${String(r.bytes).padStart(11)} B  ${r.gbPerSec.toFixed(2).padStart(8)} GB/s  ${r.nsPerPage.toFixed(1).padStart(7)} ns/page  (${r.iterations} iterations)`);
   return result;
+}
+
+/** The human-readable table `sanproxy bench register` prints without --json. */
+export function formatTable(result: { rows: RegisterRow[] }): string {
+  return result.rows
+    .map((r) => `${String(r.bytes).padStart(11)} B  ${r.gbPerSec.toFixed(2).padStart(8)} GB/s  ${r.nsPerPage.toFixed(1).padStart(7)} ns/page  (${r.iterations} iterations)`)
+    .join('\n');
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;

@@ -56,7 +56,14 @@ export function checkScatterList(
 const isLengthSyndrome = (s: number): boolean =>
   s === Syndrome.ZERO_LENGTH || s === Syndrome.TOO_LONG || s === Syndrome.LENGTH_MISMATCH;
 
-/** One fabric task: run the endpoint's next work request, or flush it when in error. */
+/**
+ * Work requests one requester task may execute before it yields the fabric. rxe's requester
+ * likewise runs until its queue is empty or it must yield, then reschedules itself; a small
+ * budget keeps one busy endpoint from holding up the others' tasks and the acknowledgements.
+ */
+const REQUESTER_BUDGET = 16;
+
+/** One fabric task: run the endpoint's next work requests, or flush it when in error. */
 export function processEndpoint(nic: SanNic, ep: Endpoint): void {
   ep.scheduled = false;
   if (!nic.isLive(ep)) return;
@@ -66,7 +73,11 @@ export function processEndpoint(nic: SanNic, ep: Endpoint): void {
   }
   const sq = ep.sq;
   if (ep.state !== 'connected' || ep.waitingForRecv || sq.executed === sq.posted) return;
-  executeHead(nic, ep);
+  for (let budget = REQUESTER_BUDGET; ; ) {
+    executeHead(nic, ep);
+    // Stop at a failure (the endpoint is in error), a receiver-not-ready, an empty queue.
+    if (ep.flushing || ep.waitingForRecv || sq.executed === sq.posted || --budget === 0) break;
+  }
   if (!ep.flushing && !ep.waitingForRecv && sq.executed < sq.posted) nic.schedule(ep);
 }
 

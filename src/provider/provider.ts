@@ -78,7 +78,16 @@ export interface SanServiceProviderOptions {
   cacheRegistrations?: boolean;
   /** WPUCompleteOverlappedRequest, for requests whose hEvent low bit is 0. */
   completeOverlapped?: CompleteOverlappedUpcall;
+  /**
+   * How long WSPConnect waits for the listener to accept (WSAETIMEDOUT after). Default 20 s,
+   * about what a TCP connect waits for its retransmitted SYNs.
+   */
+  connectTimeoutMs?: number;
 }
+
+/** First and largest pause while a connect request waits at a listener (timer back-off, never a spin). */
+const CONNECT_POLL_FIRST_MS = 1;
+const CONNECT_POLL_MAX_MS = 50;
 
 /** What a registration made through the driver consists of. */
 interface DriverRegistration {
@@ -114,6 +123,7 @@ export class SanServiceProvider {
   private started = false;
   private nextPort = EPHEMERAL_FIRST;
   readonly cacheRegistrations: boolean;
+  readonly connectTimeoutMs: number;
 
   constructor(options: SanServiceProviderOptions) {
     if (options === null || typeof options !== 'object' || options.kernel === null || typeof options.kernel !== 'object' ||
@@ -124,6 +134,9 @@ export class SanServiceProvider {
     this.process = options.process;
     this.nics = [...options.nics];
     this.cacheRegistrations = options.cacheRegistrations === true;
+    const timeout = options.connectTimeoutMs ?? 20_000;
+    if (!Number.isSafeInteger(timeout) || timeout < 0) throw new RangeError(`SanServiceProvider: connectTimeoutMs ${String(timeout)} must be an integer >= 0`);
+    this.connectTimeoutMs = timeout;
     this.channel = new ProxyChannel(this.kernel, this.process);
     this.transfers = new TransferEngine({
       process: this.process,
@@ -177,6 +190,16 @@ export class SanServiceProvider {
     this.regions.policy = { maxBytes, maxEntries };
     this.enforceBound();
     return NO_ERROR;
+  }
+
+  /** Release every idle cached region (memory pressure, WSACleanup). Returns the first WSA error. */
+  flushRegistrationCache(): number {
+    let error = NO_ERROR;
+    for (const region of this.regions.idleRegions()) {
+      const e = this.releaseRegion(region);
+      if (e !== NO_ERROR && error === NO_ERROR) error = e;
+    }
+    return error;
   }
 
   /** A socket's NIC objects and state (for the switch's diagnostics and tests); null when unknown. */
@@ -314,6 +337,17 @@ export class SanServiceProvider {
     const previous = sock.state;
     sock.state = 'connecting';
     await this.settle(nic);
+    // The request waits at the listener until it accepts (its backlog): block like a real
+    // connect, pausing on timers with back-off so the acceptor's code gets to run, up to the
+    // connect timeout. A refusal or an unreachable peer ends the wait at once.
+    const deadline = Date.now() + this.connectTimeoutMs;
+    for (let pause = CONNECT_POLL_FIRST_MS; ; pause = Math.min(pause * 2, CONNECT_POLL_MAX_MS)) {
+      const now = nic.endpointInfo(this.owner, sock.endpoint);
+      if (typeof now !== 'object' || now.state !== 'connecting' || sock.state !== 'connecting' || Date.now() >= deadline) break;
+      await new Promise<void>((resolve) => setTimeout(resolve, Math.min(pause, Math.max(0, deadline - Date.now()))));
+      await this.settle(nic);
+    }
+    if (this.sockets.get(sock.handle) !== sock) return fail(lpErrno, WSAENOTSOCK);
     const info = nic.endpointInfo(this.owner, sock.endpoint);
     if (typeof info === 'object' && info.state === 'connected') {
       sock.state = 'connected';
@@ -837,13 +871,16 @@ export class SanServiceProvider {
    */
   private reexpose(region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number): Registration | number {
     const offset = address - region.address;
-    // The peer may read at once: bring the shadow up to date before the keys exist.
-    if (region.shadow !== null && (flags & MEM_READ) !== 0 &&
-        !guarded(() => this.copier.toShadow(this.process, region.address, region.shadow!, offset, length))) {
-      return WSAEFAULT;
-    }
     const r = this.channel.revalidate(region.driverId, remoteAccess(flags), sock.endpoint);
     if (!r.ok) return wsaErrorOfStatus(r.status);
+    // The peer may read as soon as it has the descriptor: the shadow must hold the
+    // application's bytes before the call returns. No fabric task runs in between.
+    if (region.shadow !== null && (flags & MEM_READ) !== 0 &&
+        !guarded(() => this.copier.toShadow(this.process, region.address, region.shadow!, offset, length))) {
+      // Back to refused; when even that fails, the region cannot stay cached.
+      if (this.channel.invalidate(region.driverId) !== 0) this.releaseRegion(region);
+      return WSAEFAULT;
+    }
     region.nicHandle = r.handle;
     region.remoteKey = r.remoteKey;
     region.invalidated = false;

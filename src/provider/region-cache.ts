@@ -17,6 +17,9 @@
  *   the pages without the switch hearing of it first. An idle remote region is also
  *   invalidated on the NIC (IOCTL_SANPROXY_INVALIDATE): the pages stay locked, the peer's key
  *   is refused. A hit on it re-exposes it under new keys (IOCTL_SANPROXY_REVALIDATE).
+ * - A remote region is re-exposed only for a buffer of at least 1/RDMA_MIN_SHARE of its size:
+ *   re-exposure revalidates every page of the region and opens all of it to the peer, so a
+ *   small buffer in a large region is cheaper and safer registered on its own.
  * - Idle regions are kept in LRU order (a Map in use order) with a byte and an entry bound.
  * - Lookups go through a per-(kind, NIC) list kept sorted by start address: a binary search
  *   finds the regions starting at or below the request, and only those that could contain it
@@ -58,6 +61,9 @@ export interface RegionCachePolicy {
 
 export const DEFAULT_REGION_CACHE_POLICY: RegionCachePolicy = Object.freeze({ maxBytes: 64 * 1024 * 1024, maxEntries: 64 });
 
+/** A remote region serves buffers of at least 1/RDMA_MIN_SHARE of its length. */
+export const RDMA_MIN_SHARE = 4;
+
 const listKey = (kind: RegistrationKind, nicIndex: number) => (kind === 'rdma' ? -1 - nicIndex : nicIndex);
 
 export class RegionCache {
@@ -90,7 +96,8 @@ export class RegionCache {
 
   /**
    * The region that serves [address, address+length) with `flags`: of `kind` on `nicIndex`,
-   * containing the range, locked for at least the rights asked; remote regions only when idle.
+   * containing the range, locked for at least the rights asked; remote regions only when idle
+   * and at most RDMA_MIN_SHARE times the buffer's length.
    * The smallest such region wins (it pins the least). Null when none.
    */
   find(kind: RegistrationKind, nicIndex: number, address: number, length: number, flags: number): CachedRegion | null {
@@ -105,7 +112,7 @@ export class RegionCache {
       const r = list[i]!;
       if (r.address + reach < end) break;
       if (r.address + r.length < end || (r.flags & flags) !== flags) continue;
-      if (kind === 'rdma' && r.users > 0) continue;
+      if (kind === 'rdma' && (r.users > 0 || length * RDMA_MIN_SHARE < r.length)) continue;
       if (best === null || r.length < best.length) best = r;
     }
     return best;

@@ -52,14 +52,17 @@ export interface Registration {
 export type NewRegistration = Omit<Registration, 'handle' | 'refCount' | 'inUse' | 'region' | 'regionOffset'> &
   Partial<Pick<Registration, 'region' | 'regionOffset'>>;
 
-const scopeKey = (socket: number, kind: RegistrationKind, address: number, length: number, flags: number) =>
-  `${socket}/${kind}/${address}/${length}/${flags}`;
-const remoteKeyOf = (socket: number, remoteKey: number) => `${socket}/${remoteKey}`;
+// Keys are numbers, not strings, so a lookup on the transfer path allocates nothing. A scope is
+// found in two steps: (socket, kind, flags) → (address, length) → registration. Flags are
+// MEM_READ/MEM_WRITE (1..3) and socket handles far below 2^48, so the scope is one safe integer.
+const scopeOf = (socket: number, kind: RegistrationKind, flags: number) => (socket * 8 + flags) * 2 + (kind === 'rdma' ? 1 : 0);
 
 export class RegistrationTable {
   private readonly byHandle = new Map<number, Registration>();
-  private readonly byScope = new Map<string, Registration>();
-  private readonly byRemote = new Map<string, Registration>();
+  /** scope → address → length → registration. */
+  private readonly byScope = new Map<number, Map<number, Map<number, Registration>>>();
+  /** socket → remote key → registration. */
+  private readonly byRemote = new Map<number, Map<number, Registration>>();
   private readonly bySocket = new Map<number, Set<Registration>>();
   private nextHandle: number;
 
@@ -76,11 +79,11 @@ export class RegistrationTable {
   }
 
   find(socket: number, kind: RegistrationKind, address: number, length: number, flags: number): Registration | null {
-    return this.byScope.get(scopeKey(socket, kind, address, length, flags)) ?? null;
+    return this.byScope.get(scopeOf(socket, kind, flags))?.get(address)?.get(length) ?? null;
   }
 
   findRemote(socket: number, remoteKey: number): Registration | null {
-    return this.byRemote.get(remoteKeyOf(socket, remoteKey)) ?? null;
+    return this.byRemote.get(socket)?.get(remoteKey) ?? null;
   }
 
   /** Registrations of one socket (a copy, safe to iterate while releasing). */
@@ -95,12 +98,22 @@ export class RegistrationTable {
 
   /** Insert a registration the driver has made; it starts with one reference. */
   insert(r: NewRegistration): Registration {
-    const key = scopeKey(r.socket, r.kind, r.address, r.length, r.flags);
-    if (this.byScope.has(key)) throw new Error(`registration table invariant: ${key} inserted twice`);
+    if (this.find(r.socket, r.kind, r.address, r.length, r.flags) !== null) {
+      throw new Error(`registration table invariant: ${r.kind} ${r.address}+${r.length} flags ${r.flags} on socket ${r.socket} inserted twice`);
+    }
     const reg: Registration = { region: null, regionOffset: 0, ...r, handle: this.nextHandle++, refCount: 1, inUse: 0 };
     this.byHandle.set(reg.handle, reg);
-    this.byScope.set(key, reg);
-    if (reg.kind === 'rdma') this.byRemote.set(remoteKeyOf(reg.socket, reg.remoteKey), reg);
+    const scope = scopeOf(reg.socket, reg.kind, reg.flags);
+    let byAddress = this.byScope.get(scope);
+    if (byAddress === undefined) this.byScope.set(scope, (byAddress = new Map()));
+    let byLength = byAddress.get(reg.address);
+    if (byLength === undefined) byAddress.set(reg.address, (byLength = new Map()));
+    byLength.set(reg.length, reg);
+    if (reg.kind === 'rdma') {
+      let keys = this.byRemote.get(reg.socket);
+      if (keys === undefined) this.byRemote.set(reg.socket, (keys = new Map()));
+      keys.set(reg.remoteKey, reg);
+    }
     let set = this.bySocket.get(reg.socket);
     if (!set) this.bySocket.set(reg.socket, (set = new Set()));
     set.add(reg);
@@ -111,8 +124,17 @@ export class RegistrationTable {
   remove(reg: Registration): void {
     if (this.byHandle.get(reg.handle) !== reg) throw new Error(`registration table invariant: unknown handle ${reg.handle}`);
     this.byHandle.delete(reg.handle);
-    this.byScope.delete(scopeKey(reg.socket, reg.kind, reg.address, reg.length, reg.flags));
-    if (reg.kind === 'rdma') this.byRemote.delete(remoteKeyOf(reg.socket, reg.remoteKey));
+    const scope = scopeOf(reg.socket, reg.kind, reg.flags);
+    const byAddress = this.byScope.get(scope)!;
+    const byLength = byAddress.get(reg.address)!;
+    byLength.delete(reg.length);
+    if (byLength.size === 0) byAddress.delete(reg.address);
+    if (byAddress.size === 0) this.byScope.delete(scope);
+    if (reg.kind === 'rdma') {
+      const keys = this.byRemote.get(reg.socket)!;
+      keys.delete(reg.remoteKey);
+      if (keys.size === 0) this.byRemote.delete(reg.socket);
+    }
     const set = this.bySocket.get(reg.socket)!;
     set.delete(reg);
     if (set.size === 0) this.bySocket.delete(reg.socket);

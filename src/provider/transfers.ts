@@ -74,9 +74,12 @@ interface PendingOp {
 const U32 = 0x1_0000_0000;
 const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < U32;
 const isAddress = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-export const isOverlapped = (v: unknown): v is WSAOVERLAPPED =>
-  typeof v === 'object' && v !== null && ['Internal', 'InternalHigh', 'Offset', 'OffsetHigh', 'hEvent']
-    .every((f) => typeof (v as Record<string, unknown>)[f] === 'number');
+export const isOverlapped = (v: unknown): v is WSAOVERLAPPED => {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.Internal === 'number' && typeof o.InternalHigh === 'number' && typeof o.Offset === 'number' &&
+    typeof o.OffsetHigh === 'number' && typeof o.hEvent === 'number';
+};
 export const isRef = (v: unknown): v is Ref<number> => typeof v === 'object' && v !== null && 'value' in v;
 
 export interface TransferHost {

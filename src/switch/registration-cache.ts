@@ -4,23 +4,23 @@
  *
  * Implementation notes
  * - Mechanism and policy are split as WSD splits them. The provider (created with
- *   cacheRegistrations) keeps a buffer registered on the NIC and secured through the proxy
- *   (MmSecureVirtualMemory) when the switch deregisters it; a later WSPRegisterMemory of the
- *   same buffer is a hit with no driver work. This file is the policy: which idle buffers stay
- *   cached (LRU), how many bytes they may pin (size bound), and when they go.
- * - Hits are measured, not assumed: a registration is a hit exactly when the provider's
- *   cached count dropped by one across WSPRegisterMemory (it took the entry back).
- * - Eviction and invalidation both go through WSPMemoryRegistrationCacheCallback: it
- *   deregisters from the NIC and unsecures every cached entry overlapping the range (A7).
+ *   cacheRegistrations) keeps deregistered memory registered and secured through the proxy
+ *   (MmSecureVirtualMemory), RDMA memory invalidated so the peer loses access, and serves any
+ *   later registration of a range a cached region contains (src/provider/region-cache.ts).
+ *   This file is the policy: the LRU bounds (bytes, entries) handed to the provider, when
+ *   everything goes (memory pressure, WSACleanup), and the secured-range notification.
+ * - Hits are measured, not assumed: a local registration is a hit exactly when the provider's
+ *   hit counter moved across WSPRegisterMemory (it made no driver request). An RDMA
+ *   registration served from the cache still costs one driver request (REVALIDATE: new keys,
+ *   no page locking); it is counted as a re-exposure, never as a hit.
  * - The process's secured-range notification (AddSecureMemoryCacheCallback) fires when the
- *   application frees or re-protects memory that is secured; the switch releases the range
- *   before VirtualFree completes, so a reallocated range never reaches stale physical pages.
- * - The LRU is a Map in use order (delete + set on each touch); overlap queries scan it, and it
- *   holds at most `maxEntries` entries.
+ *   application frees or re-protects memory that is secured; the switch calls
+ *   WSPMemoryRegistrationCacheCallback before VirtualFree completes, so a reallocated range
+ *   never reaches stale physical pages (A12, A15).
  */
 import type { Process } from '../kernel/ps/process.ts';
 import { ref } from '../kernel/ref.ts';
-import { NO_ERROR, WSAENOBUFS, type SanServiceProvider } from '../provider/index.ts';
+import { NO_ERROR, RDMA_DESCRIPTOR_BYTES, WSAENOBUFS, type SanServiceProvider } from '../provider/index.ts';
 
 export interface RegistrationCacheOptions {
   /** Bytes idle cached buffers may keep pinned. Default 64 MiB. */
@@ -30,30 +30,27 @@ export interface RegistrationCacheOptions {
 }
 
 export interface CacheStats {
-  /** Registrations that needed the driver (cache misses). */
+  /** Registrations that needed the driver to lock and register pages (cache misses). */
   registrations: number;
+  /** Local registrations served from the cache with no driver request. */
   cacheHits: number;
+  /** RDMA registrations served from the cache with one REVALIDATE (no page locking). */
+  rdmaReexposures: number;
+  /** Idle regions the provider released to stay within the bounds. */
   evictions: number;
-  /** Entries released by the secured-range notification. */
+  /** Idle regions released by the secured-range notification. */
   invalidations: number;
   cachedBytes: number;
   cachedEntries: number;
 }
 
-interface Idle {
-  address: number;
-  length: number;
-}
-
-const keyOf = (nicIndex: number, address: number, length: number, flags: number) => `${nicIndex}/${address}/${length}/${flags}`;
-
 export class RegistrationCache {
   readonly maxBytes: number;
   readonly maxEntries: number;
-  private readonly idle = new Map<string, Idle>();
-  private idleBytes = 0;
-  private readonly stats = { registrations: 0, cacheHits: 0, evictions: 0, invalidations: 0 };
+  private readonly stats = { registrations: 0, cacheHits: 0, rdmaReexposures: 0, invalidations: 0 };
   private readonly onRelease: (Addr: number, Range: number) => boolean;
+  private readonly lpErrno = ref(0);
+  private readonly lpLength = ref(0);
   private hooked = false;
 
   constructor(
@@ -64,7 +61,7 @@ export class RegistrationCache {
     if (!provider.cacheRegistrations) throw new RangeError('RegistrationCache: the provider must be created with cacheRegistrations');
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.maxEntries = options.maxEntries ?? 64;
-    if (!Number.isSafeInteger(this.maxBytes) || this.maxBytes < 0 || !Number.isSafeInteger(this.maxEntries) || this.maxEntries < 0) {
+    if (provider.setCachePolicy(this.maxBytes, this.maxEntries) !== NO_ERROR) {
       throw new RangeError(`RegistrationCache: maxBytes ${this.maxBytes} and maxEntries ${this.maxEntries} must be integers >= 0`);
     }
     this.onRelease = (Addr, Range) => this.securedRangeReleased(Addr, Range);
@@ -83,89 +80,68 @@ export class RegistrationCache {
   }
 
   get counters(): CacheStats {
-    return { ...this.stats, cachedBytes: this.idleBytes, cachedEntries: this.idle.size };
+    const c = this.provider.counters;
+    return { ...this.stats, evictions: c.cacheEvictions, cachedBytes: c.cachedBytes, cachedEntries: c.cached };
   }
 
   /**
-   * WSPRegisterMemory through the cache. On WSAENOBUFS with idle entries pinned, the cache is
+   * WSPRegisterMemory through the cache. On WSAENOBUFS with idle regions pinned, the cache is
    * emptied and the registration tried once more (memory pressure beats caching).
    */
-  register(s: number, nicIndex: number, address: number, length: number, flags: number): { handle: number; hit: boolean } | { error: number } {
-    const first = this.tryRegister(s, nicIndex, address, length, flags);
-    if ('handle' in first || first.error !== WSAENOBUFS || this.idle.size === 0) return first;
+  register(s: number, address: number, length: number, flags: number): { handle: number; hit: boolean } | { error: number } {
+    const first = this.tryRegister(s, address, length, flags);
+    if ('handle' in first || first.error !== WSAENOBUFS || this.provider.counters.cached === 0) return first;
     this.flush();
-    return this.tryRegister(s, nicIndex, address, length, flags);
+    return this.tryRegister(s, address, length, flags);
   }
 
-  /** WSPDeregisterMemory through the cache: the provider parks it; the LRU bound applies. */
-  deregister(s: number, handle: number, nicIndex: number, address: number, length: number, flags: number): number {
-    const before = this.provider.counters.cached;
-    const e = ref(0);
-    if (this.provider.WSPDeregisterMemory(s, handle, e) !== 0) return e.value;
-    if (this.provider.counters.cached === before + 1) {
-      const key = keyOf(nicIndex, address, length, flags);
-      this.idle.set(key, { address, length });
-      this.idleBytes += length;
-      this.enforceBound();
-    }
-    return NO_ERROR;
+  /** WSPDeregisterMemory through the cache: the provider keeps the region within the bounds. */
+  deregister(s: number, handle: number): number {
+    return this.provider.WSPDeregisterMemory(s, handle, this.lpErrno) === 0 ? NO_ERROR : this.lpErrno.value;
   }
 
-  /** Release every idle entry (WSACleanup, memory pressure). */
-  flush(): void {
-    for (const [, entry] of [...this.idle]) {
-      if (this.idle.size === 0) break;
-      this.release(entry.address, entry.length);
+  /**
+   * WSPRegisterRdmaMemory through the cache; the descriptor goes into `descriptor`. Returns
+   * NO_ERROR or the WSA error (after one retry with the cache emptied on WSAENOBUFS).
+   */
+  registerRdma(s: number, address: number, length: number, flags: number, descriptor: Uint8Array): number {
+    let e = this.tryRegisterRdma(s, address, length, flags, descriptor);
+    if (e === WSAENOBUFS && this.provider.counters.cached > 0) {
+      this.flush();
+      e = this.tryRegisterRdma(s, address, length, flags, descriptor);
     }
+    return e;
   }
 
-  private tryRegister(s: number, nicIndex: number, address: number, length: number, flags: number): { handle: number; hit: boolean } | { error: number } {
-    const before = this.provider.counters.cached;
-    const e = ref(0);
-    const handle = this.provider.WSPRegisterMemory(s, address, length, flags, e);
-    if (handle === null) return { error: e.value };
-    const hit = this.provider.counters.cached === before - 1;
-    if (hit) {
-      this.stats.cacheHits++;
-      const key = keyOf(nicIndex, address, length, flags);
-      const entry = this.idle.get(key);
-      if (entry !== undefined) {
-        this.idle.delete(key);
-        this.idleBytes -= entry.length;
-      }
-    } else {
-      this.stats.registrations++;
-    }
+  /** WSPDeregisterRdmaMemory: the peer loses access now; the pages may stay cached. */
+  deregisterRdma(s: number, descriptor: Uint8Array): number {
+    return this.provider.WSPDeregisterRdmaMemory(s, descriptor, RDMA_DESCRIPTOR_BYTES, this.lpErrno) === 0 ? NO_ERROR : this.lpErrno.value;
+  }
+
+  /** Release every idle region (WSACleanup, memory pressure). */
+  flush(): number {
+    return this.provider.flushRegistrationCache();
+  }
+
+  private tryRegister(s: number, address: number, length: number, flags: number): { handle: number; hit: boolean } | { error: number } {
+    const before = this.provider.cacheHits;
+    const handle = this.provider.WSPRegisterMemory(s, address, length, flags, this.lpErrno);
+    if (handle === null) return { error: this.lpErrno.value };
+    const hit = this.provider.cacheHits === before + 1;
+    if (hit) this.stats.cacheHits++;
+    else this.stats.registrations++;
     return { handle, hit };
   }
 
-  private enforceBound(): void {
-    while (this.idle.size > 0 && (this.idleBytes > this.maxBytes || this.idle.size > this.maxEntries)) {
-      const [, oldest] = this.idle.entries().next().value as [string, Idle];
-      this.stats.evictions++;
-      this.release(oldest.address, oldest.length);
+  private tryRegisterRdma(s: number, address: number, length: number, flags: number, descriptor: Uint8Array): number {
+    const before = this.provider.rdmaReexposures;
+    this.lpLength.value = RDMA_DESCRIPTOR_BYTES;
+    if (this.provider.WSPRegisterRdmaMemory(s, address, length, flags, descriptor, this.lpLength, this.lpErrno) !== 0) {
+      return this.lpErrno.value === NO_ERROR ? WSAENOBUFS : this.lpErrno.value;
     }
-  }
-
-  /** WSPMemoryRegistrationCacheCallback for the range; forget every idle entry it overlaps. */
-  private release(address: number, length: number): number {
-    const e = ref(0);
-    const r = this.provider.WSPMemoryRegistrationCacheCallback(address, length, e);
-    this.forget(address, length);
-    return r === 0 ? NO_ERROR : e.value;
-  }
-
-  private forget(address: number, length: number): number {
-    const end = address + length;
-    let n = 0;
-    for (const [key, entry] of [...this.idle]) {
-      if (entry.address < end && entry.address + entry.length > address) {
-        this.idle.delete(key);
-        this.idleBytes -= entry.length;
-        n++;
-      }
-    }
-    return n;
+    if (this.provider.rdmaReexposures === before + 1) this.stats.rdmaReexposures++;
+    else this.stats.registrations++;
+    return NO_ERROR;
   }
 
   /**
@@ -173,9 +149,9 @@ export class RegistrationCache {
    * TRUE when something the switch had secured there was released, so the OS retries.
    */
   private securedRangeReleased(Addr: number, Range: number): boolean {
-    const e = ref(0);
-    const r = this.provider.WSPMemoryRegistrationCacheCallback(Addr, Range, e);
-    this.stats.invalidations += this.forget(Addr, Range);
+    const before = this.provider.counters.cached;
+    const r = this.provider.WSPMemoryRegistrationCacheCallback(Addr, Range, ref(0));
+    this.stats.invalidations += Math.max(0, before - this.provider.counters.cached);
     return r === 0;
   }
 }

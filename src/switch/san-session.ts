@@ -115,6 +115,10 @@ export class SanSession {
   private readonly stream: Item[] = [];
   private readonly codec: MessageCodec;
   private readonly copyBuffer = new Uint8Array(COPY_CHUNK);
+  /** Out parameters of provider calls whose values the session does not keep (no allocation per call). */
+  private readonly outBytes = ref(0);
+  private readonly outFlags = ref(0);
+  private readonly outErrno = ref(0);
   /** Credits: receives the peer has posted for us. */
   private credits = 0;
   /** Buffers reposted since the last message that returned credits. */
@@ -269,7 +273,7 @@ export class SanSession {
     if (this.closed || this.host.process.state !== 'running') return false;
     const first = this.ops.keys().next();
     if (!first.done) {
-      this.host.provider.WSPGetOverlappedResult(this.s, first.value, ref(0), false, ref(0), ref(0));
+      this.host.provider.WSPGetOverlappedResult(this.s, first.value, this.outBytes, false, this.outFlags, this.outErrno);
     }
     return this.drainCompleted();
   }
@@ -467,12 +471,10 @@ export class SanSession {
 
   /** A20: register for read, offer, wait for READ_DONE, deregister. */
   private async sendByRdmaRead(va: number, length: number): Promise<number> {
-    const { provider } = this.host;
+    const cache = this.host.cache!;
     const descriptor = new Uint8Array(RDMA_DESCRIPTOR_BYTES);
-    const e = ref(0);
-    if (provider.WSPRegisterRdmaMemory(this.s, va, length, MEM_READ, descriptor, ref(RDMA_DESCRIPTOR_BYTES), e) !== 0) {
-      throw new SocketError(e.value, `cannot register ${length} bytes at 0x${va.toString(16)} for RDMA read`);
-    }
+    const error = cache.registerRdma(this.s, va, length, MEM_READ, descriptor);
+    if (error !== NO_ERROR) throw new SocketError(error, `cannot register ${length} bytes at 0x${va.toString(16)} for RDMA read`);
     const id = this.nextId++;
     try {
       await this.waitForCredit(false);
@@ -481,7 +483,7 @@ export class SanSession {
       this.check('send');
       this.readDone.delete(id);
     } finally {
-      if (!this.closed) provider.WSPDeregisterRdmaMemory(this.s, descriptor, RDMA_DESCRIPTOR_BYTES, ref(0));
+      if (!this.closed) cache.deregisterRdma(this.s, descriptor);
     }
     return length;
   }
@@ -489,7 +491,7 @@ export class SanSession {
   /** A21: register locally, announce, write into each advertised target, WRITE_DONE. */
   private async sendByRdmaWrite(va: number, length: number): Promise<number> {
     const cache = this.host.cache!;
-    const reg = cache.register(this.s, this.nicIndex, va, length, MEM_READ);
+    const reg = cache.register(this.s, va, length, MEM_READ);
     if ('error' in reg) throw new SocketError(reg.error, `cannot register ${length} bytes at 0x${va.toString(16)}`);
     try {
       await this.waitForCredit(false);
@@ -506,7 +508,7 @@ export class SanSession {
         this.postMessage({ type: MSG_WRITE_DONE, flags: 0, credits: 0, payload: 0, length: t.length, id: 0 }, null, null);
       }
     } finally {
-      if (!this.closed) cache.deregister(this.s, reg.handle, this.nicIndex, va, length, MEM_READ);
+      if (!this.closed) cache.deregister(this.s, reg.handle);
     }
     return length;
   }
@@ -518,7 +520,7 @@ export class SanSession {
     for (let off = 0; off < length; ) {
       const n = Math.min(this.config.maxRdmaSize, length - off);
       const ov = newWsaOverlapped(0);
-      const e = ref(0);
+      const e = this.outErrno;
       const buffers = [{ len: n, buf: va + off, handle }];
       const r = kind === 'read'
         ? provider.WSPRdmaRead(this.s, buffers, 1, descriptor, RDMA_DESCRIPTOR_BYTES, targetOffset + off, null, 0, ov, null, null, e)
@@ -602,12 +604,12 @@ export class SanSession {
   private async recvByRdmaRead(item: Extract<Item, { kind: 'read' }>, va: number, length: number): Promise<number> {
     const cache = this.host.cache!;
     const n = Math.min(length, item.length - item.consumed);
-    const reg = cache.register(this.s, this.nicIndex, va, n, MEM_WRITE);
+    const reg = cache.register(this.s, va, n, MEM_WRITE);
     if ('error' in reg) throw new SocketError(reg.error, `cannot register the ${n}-byte recv buffer at 0x${va.toString(16)}`);
     try {
       await this.rdma('read', va, n, reg.handle, item.descriptor, item.consumed);
     } finally {
-      if (!this.closed) cache.deregister(this.s, reg.handle, this.nicIndex, va, n, MEM_WRITE);
+      if (!this.closed) cache.deregister(this.s, reg.handle);
     }
     this.host.stats.rdmaReadBytes += n;
     item.consumed += n;
@@ -620,12 +622,12 @@ export class SanSession {
   }
 
   private async recvByRdmaWrite(item: Extract<Item, { kind: 'write' }>, va: number, length: number): Promise<number> {
-    const { provider } = this.host;
+    const cache = this.host.cache!;
     const n = Math.min(length, item.length - item.consumed);
     const descriptor = new Uint8Array(RDMA_DESCRIPTOR_BYTES);
-    const e = ref(0);
-    if (provider.WSPRegisterRdmaMemory(this.s, va, n, MEM_WRITE, descriptor, ref(RDMA_DESCRIPTOR_BYTES), e) !== 0) {
-      throw new SocketError(e.value === NO_ERROR ? WSAENOBUFS : e.value, `cannot register the ${n}-byte recv buffer at 0x${va.toString(16)} for RDMA write`);
+    const error = cache.registerRdma(this.s, va, n, MEM_WRITE, descriptor);
+    if (error !== NO_ERROR) {
+      throw new SocketError(error, `cannot register the ${n}-byte recv buffer at 0x${va.toString(16)} for RDMA write`);
     }
     let registered = true;
     try {
@@ -638,11 +640,10 @@ export class SanSession {
       this.writeDone = -1;
       // Deregistering a shadowed target copies what the peer wrote into the application's buffer.
       registered = false;
-      if (provider.WSPDeregisterRdmaMemory(this.s, descriptor, RDMA_DESCRIPTOR_BYTES, e) !== 0) {
-        throw new SocketError(e.value, 'cannot deregister the RDMA write target');
-      }
+      const e = cache.deregisterRdma(this.s, descriptor);
+      if (e !== NO_ERROR) throw new SocketError(e, 'cannot deregister the RDMA write target');
     } finally {
-      if (registered && !this.closed) provider.WSPDeregisterRdmaMemory(this.s, descriptor, RDMA_DESCRIPTOR_BYTES, ref(0));
+      if (registered && !this.closed) cache.deregisterRdma(this.s, descriptor);
     }
     item.consumed += n;
     if (item.consumed === item.length) this.stream.shift();

@@ -289,7 +289,7 @@ export class WindowsSocketsSwitch {
   }
 
   get counters(): SwitchCounters {
-    const c = this.cache?.counters ?? { registrations: 0, cacheHits: 0, evictions: 0, invalidations: 0, cachedBytes: 0, cachedEntries: 0 };
+    const c = this.cache?.counters ?? { registrations: 0, cacheHits: 0, rdmaReexposures: 0, evictions: 0, invalidations: 0, cachedBytes: 0, cachedEntries: 0 };
     return { ...this.stats, ...c, sockets: this.sockets.size, sanConnections: this.connections.san, tcpConnections: this.connections.tcp };
   }
 

@@ -328,7 +328,9 @@ describe('NIC property: random interleavings across two hosts', () => {
         }
         run();
       }),
-      { numRuns: 250 },
+      // A fixed seed: the coverage check below (every kind of completion exercised) must not
+      // depend on luck. The safety property is checked on every run either way.
+      { numRuns: 250, seed: 0x5a9 },
     );
     for (const [kind, n] of Object.entries(tally)) expect(n, `no ${kind} completion was exercised`).toBeGreaterThan(10);
   });
