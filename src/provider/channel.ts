@@ -180,11 +180,14 @@ export class ProxyChannel {
     return r.ok ? 0 : r.status;
   }
 
-  /** Expose `id` again under new keys with `access`, bound to `bindEndpoint` (0: unbound). */
-  revalidate(id: number, access: number, bindEndpoint: number):
+  /**
+   * Expose [offset, offset + length) of `id` again under new keys with `access`, bound to
+   * `bindEndpoint` (0: unbound). The NIC region then starts at that offset.
+   */
+  revalidate(id: number, access: number, bindEndpoint: number, offset: number, length: number):
     { ok: true; handle: number; remoteKey: number } | { ok: false; status: number } {
     const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE,
-      Fields.of(SIZES.revalidateIn).putU64(id).putU32(access).putU32(bindEndpoint).bytes, SIZES.revalidateOut);
+      Fields.of(SIZES.revalidateIn).putU64(id).putU32(access).putU32(bindEndpoint).putU64(offset).putU64(length).bytes, SIZES.revalidateOut);
     return r.ok ? { ok: true, handle: r.out.u32(), remoteKey: r.out.u32() } : r;
   }
 

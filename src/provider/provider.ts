@@ -520,7 +520,7 @@ export class SanServiceProvider {
       reg = made;
     }
     encodeRdmaDescriptor({
-      remoteKey: reg.remoteKey, offset: reg.regionOffset, length: reg.length, sanAddress: this.nics[reg.nicIndex]!.sanAddress,
+      remoteKey: reg.remoteKey, offset: reg.nicOffset, length: reg.length, sanAddress: this.nics[reg.nicIndex]!.sanAddress,
     }, lpRdmaBufferDescriptor);
     lpdwDescriptorLength.value = RDMA_DESCRIPTOR_BYTES;
     return NO_ERROR;
@@ -533,7 +533,7 @@ export class SanServiceProvider {
     if (sock === null) return SOCKET_ERROR;
     const d = decodeRdmaDescriptor(lpRdmaBufferDescriptor, dwDescriptorLength);
     const reg = d === null ? null : this.registrations.findRemote(sock.handle, d.remoteKey);
-    if (reg === null || reg.length !== d!.length || reg.regionOffset !== d!.offset) return fail(lpErrno, WSAEINVAL);
+    if (reg === null || reg.length !== d!.length || reg.nicOffset !== d!.offset) return fail(lpErrno, WSAEINVAL);
     if (reg.refCount > 1) {
       reg.refCount--;
       return NO_ERROR;
@@ -871,7 +871,8 @@ export class SanServiceProvider {
    */
   private reexpose(region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number): Registration | number {
     const offset = address - region.address;
-    const r = this.channel.revalidate(region.driverId, remoteAccess(flags), sock.endpoint);
+    // Only the buffer asked for is exposed, not the whole cached region.
+    const r = this.channel.revalidate(region.driverId, remoteAccess(flags), sock.endpoint, offset, length);
     if (!r.ok) return wsaErrorOfStatus(r.status);
     // The peer may read as soon as it has the descriptor: the shadow must hold the
     // application's bytes before the call returns. No fabric task runs in between.
@@ -889,7 +890,7 @@ export class SanServiceProvider {
     this.cacheStats.rdmaReexposures++;
     return this.registrations.insert({
       socket: sock.handle, kind: 'rdma', address, length, flags, nicIndex: region.nicIndex, nicHandle: r.handle,
-      remoteKey: r.remoteKey, driverId: region.driverId, shadow: region.shadow, region, regionOffset: offset,
+      remoteKey: r.remoteKey, driverId: region.driverId, shadow: region.shadow, region, regionOffset: offset, nicOffset: 0,
     });
   }
 

@@ -16,10 +16,11 @@
  *   (MmSecureVirtualMemory through the driver), so the application cannot free or re-protect
  *   the pages without the switch hearing of it first. An idle remote region is also
  *   invalidated on the NIC (IOCTL_SANPROXY_INVALIDATE): the pages stay locked, the peer's key
- *   is refused. A hit on it re-exposes it under new keys (IOCTL_SANPROXY_REVALIDATE).
+ *   is refused. A hit on it re-exposes exactly the buffer asked for under new keys
+ *   (IOCTL_SANPROXY_REVALIDATE with an offset and length): the peer reaches no other byte.
  * - A remote region is re-exposed only for a buffer of at least 1/RDMA_MIN_SHARE of its size:
- *   re-exposure revalidates every page of the region and opens all of it to the peer, so a
- *   small buffer in a large region is cheaper and safer registered on its own.
+ *   a small buffer in a large region would keep many pages locked for little use, so it is
+ *   registered on its own.
  * - Idle regions are kept in LRU order (a Map in use order) with a byte and an entry bound.
  * - Lookups go through a per-(kind, NIC) list kept sorted by start address: a binary search
  *   finds the regions starting at or below the request, and only those that could contain it

@@ -45,12 +45,16 @@ export interface Registration {
    * region larger than the buffer serves it. Scatter elements and descriptors add it.
    */
   readonly regionOffset: number;
+  /** Offset of the buffer's first byte in the NIC region its handle and key name (what the
+   *  peer's descriptor and local work requests use): regionOffset for a shared local region,
+   *  0 for RDMA memory re-exposed as exactly the buffer. */
+  readonly nicOffset: number;
   refCount: number;
   inUse: number;
 }
 
-export type NewRegistration = Omit<Registration, 'handle' | 'refCount' | 'inUse' | 'region' | 'regionOffset'> &
-  Partial<Pick<Registration, 'region' | 'regionOffset'>>;
+export type NewRegistration = Omit<Registration, 'handle' | 'refCount' | 'inUse' | 'region' | 'regionOffset' | 'nicOffset'> &
+  Partial<Pick<Registration, 'region' | 'regionOffset' | 'nicOffset'>>;
 
 // Keys are numbers, not strings, so a lookup on the transfer path allocates nothing. A scope is
 // found in two steps: (socket, kind, flags) → (address, length) → registration. Flags are
@@ -101,7 +105,7 @@ export class RegistrationTable {
     if (this.find(r.socket, r.kind, r.address, r.length, r.flags) !== null) {
       throw new Error(`registration table invariant: ${r.kind} ${r.address}+${r.length} flags ${r.flags} on socket ${r.socket} inserted twice`);
     }
-    const reg: Registration = { region: null, regionOffset: 0, ...r, handle: this.nextHandle++, refCount: 1, inUse: 0 };
+    const reg: Registration = { region: null, regionOffset: 0, ...r, nicOffset: r.nicOffset ?? r.regionOffset ?? 0, handle: this.nextHandle++, refCount: 1, inUse: 0 };
     this.byHandle.set(reg.handle, reg);
     const scope = scopeOf(reg.socket, reg.kind, reg.flags);
     let byAddress = this.byScope.get(scope);

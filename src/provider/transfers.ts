@@ -270,7 +270,7 @@ export class TransferEngine {
       if ((reg.flags & need) === 0) return WSAEFAULT;
       total += b.len;
       if (total >= U32) return WSAEINVAL;
-      out.push({ reg, offset: reg.regionOffset + (b.buf - reg.address), length: b.len });
+      out.push({ reg, offset: reg.nicOffset + (b.buf - reg.address), length: b.len });
     }
     return out;
   }

@@ -8,6 +8,7 @@
  * I/O Control Codes", "DispatchCleanup Routines"]
  */
 import { traceSpan } from '../bus/trace.ts';
+import { PAGE_SIZE } from '../bus/index.ts';
 import { MM_USER_PROBE_ADDRESS } from '../kernel/mm/index.ts';
 import {
   IO_NO_INCREMENT,
@@ -362,20 +363,28 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       const id = b.input.u64();
       const access = b.input.u32();
       const bindEndpoint = b.input.u32();
+      const offset = b.input.u64();
+      const requested = b.input.u64();
       const target = open.registrations.get(id) ?? open.allocations.get(id);
       if (target === undefined) return fail(STATUS_INVALID_HANDLE);
       if (!validAccess(access)) return fail(STATUS_INVALID_PARAMETER);
+      const total = 'address' in target ? target.length : target.bytes;
+      const length = requested === 0 ? total : requested;
+      if (offset < 0 || length <= 0 || offset + length > total) return fail(STATUS_INVALID_PARAMETER);
       // The pages were locked (or built for nonpaged memory) for the rights they were
       // registered with; more rights would need a new lock of another kind.
       if ((access & ~target.access & (SANPROXY_LOCAL_WRITE | SANPROXY_REMOTE_WRITE)) !== 0) return fail(STATUS_ACCESS_VIOLATION);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${target.nic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const nic = target.nic.nic;
-      const info = nic.queryRegion(target.handle);
-      if (info === null) return fail(STATUS_INVALID_HANDLE);
+      if (nic.queryRegion(target.handle) === null) return fail(STATUS_INVALID_HANDLE);
+      // Only the pages of [offset, offset + length): the peer must reach no other byte.
+      const firstByte = ('address' in target ? target.mdl.ByteOffset : 0) + offset;
+      const firstPage = Math.floor(firstByte / PAGE_SIZE);
+      const lastPage = Math.floor((firstByte + length - 1) / PAGE_SIZE);
       const again = nic.reregisterRegion(target.handle, {
-        pages: target.bus.pages,
-        firstByteOffset: 'mdl' in target && 'address' in target ? target.mdl.ByteOffset : 0,
-        length: 'address' in target ? target.length : target.bytes,
+        pages: target.bus.pages.subarray(firstPage, lastPage + 1),
+        firstByteOffset: firstByte - firstPage * PAGE_SIZE,
+        length,
         access,
       });
       if (again.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(again.status));

@@ -29,9 +29,12 @@
  *                     The NIC keeps the entry but refuses every access to it; the pages stay
  *                     locked. For the remote registration cache: the peer must lose access
  *                     when the switch deregisters RDMA memory it keeps cached.
- *   REVALIDATE        in: u64 id, u32 access, u32 bindEndpoint   out: u32 handle, u32 remoteKey
- *                     Register the same pages again under new keys (old keys stay stale), with
- *                     new rights and binding: a cache hit re-exposes the buffer.
+ *   REVALIDATE        in: u64 id, u32 access, u32 bindEndpoint, u64 offset, u64 length
+ *                     out: u32 handle, u32 remoteKey
+ *                     Register the pages again under new keys (old keys stay stale), with new
+ *                     rights and binding, covering only [offset, offset + length) of the
+ *                     registration (length 0: all of it): a cache hit re-exposes exactly the
+ *                     buffer asked for, and the peer reaches no other byte of the region.
  *
  * Statuses a provider must handle (besides STATUS_INVALID_PARAMETER / STATUS_BUFFER_TOO_SMALL
  * for malformed requests and STATUS_INSUFFICIENT_RESOURCES when memory, registrations or
@@ -102,7 +105,7 @@ export const SIZES = {
   createEndpointIn: 16,
   createEndpointOut: 8,
   destroyEndpointIn: 8,
-  revalidateIn: 16,
+  revalidateIn: 32,
   revalidateOut: 8,
   addressEntry: 16,
 } as const;

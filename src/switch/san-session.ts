@@ -18,11 +18,15 @@
  * - Large sends (> rdmaThreshold). Read path, when both providers support WSPRdmaRead: the
  *   sender registers the whole buffer with WSPRegisterRdmaMemory(MEM_READ), sends its
  *   descriptor, and waits for READ_DONE; the receiver WSPRdmaReads straight into the
- *   application's recv buffer (registered through the cache) in chunks <= maxRdmaSize. Write
- *   path otherwise: the sender registers its buffer (through the cache) and announces the
- *   length; each recv registers the application's buffer with WSPRegisterRdmaMemory(MEM_WRITE)
- *   and advertises it (WRITE_TARGET); the sender WSPRdmaWrites, waits for completion, and
- *   sends WRITE_DONE; the receiver deregisters and returns. Registration failure fails the
+ *   application's recv buffer in chunks <= maxRdmaSize. Write path otherwise: the sender
+ *   registers its buffer and announces the length; each recv registers the application's
+ *   buffer with WSPRegisterRdmaMemory(MEM_WRITE) and advertises it (WRITE_TARGET); the sender
+ *   WSPRdmaWrites, waits for completion, and sends WRITE_DONE; the receiver deregisters and
+ *   returns. Every registration goes through the cache (registration-cache.ts): local ones hit
+ *   with no driver request when a cached region contains the buffer; RDMA ones are re-exposed
+ *   from a cached region (one REVALIDATE) and lose the peer's access at deregistration.
+ * - Control slots post with an overlapped, buffer array and op made once per slot, so a control
+ *   message allocates no objects on the way to the provider. Registration failure fails the
  *   call with the provider's error (WSAENOBUFS) and changes nothing in the stream.
  * - Completions reach the session through the provider's WPUCompleteOverlappedRequest upcall
  *   (hEvent low bit 0); poll() asks WSPGetOverlappedResult on one pending request, which makes
@@ -93,6 +97,16 @@ type Op =
   | { kind: 'send'; slot: number }
   | { kind: 'rdma'; batch: RdmaBatch };
 
+/**
+ * What one control slot posts: its overlapped, its one-element WSABUFEX array and its op, made
+ * once per slot (a slot has at most one request in flight), so a message allocates nothing.
+ */
+interface SlotIo {
+  readonly ov: WSAOVERLAPPED;
+  readonly bufs: [{ len: number; buf: number; handle: number }];
+  readonly op: Op;
+}
+
 interface RdmaBatch {
   outstanding: number;
   error: number;
@@ -119,6 +133,10 @@ export class SanSession {
   private readonly outBytes = ref(0);
   private readonly outFlags = ref(0);
   private readonly outErrno = ref(0);
+  /** lpFlags of WSPRecv: in/out, must be 0 on entry. */
+  private readonly recvFlags = ref(0);
+  private recvIo: SlotIo[] = [];
+  private sendIo: SlotIo[] = [];
   /** Credits: receives the peer has posted for us. */
   private credits = 0;
   /** Buffers reposted since the last message that returned credits. */
@@ -176,6 +194,10 @@ export class SanSession {
     }
     this.recvPool = recv;
     this.sendPool = send;
+    const io = (pool: ControlBufferPool, kind: 'recv' | 'send') => Array.from({ length: pool.count }, (_, slot): SlotIo =>
+      ({ ov: newWsaOverlapped(0), bufs: [pool.buffer(slot)], op: { kind, slot } }));
+    this.recvIo = io(recv, 'recv');
+    this.sendIo = io(send, 'send');
     for (let i = 0; i < this.config.recvBuffers; i++) {
       const e = this.postRecv(recv.acquire());
       if (e !== NO_ERROR) throw new SocketError(e, 'cannot post the control receives');
@@ -387,11 +409,12 @@ export class SanSession {
   // ───────────────────────────── posting ─────────────────────────────
 
   private postRecv(slot: number): number {
-    const ov = newWsaOverlapped(0);
-    const e = ref(0);
-    const r = this.host.provider.WSPRecv(this.s, [this.recvPool!.buffer(slot)], 1, null, ref(0), ov, null, null, e);
+    const io = this.recvIo[slot]!;
+    const e = this.outErrno;
+    this.recvFlags.value = 0;
+    const r = this.host.provider.WSPRecv(this.s, io.bufs, 1, null, this.recvFlags, io.ov, null, null, e);
     if (r !== SOCKET_ERROR || e.value !== WSA_IO_PENDING) return r === SOCKET_ERROR ? e.value : NO_ERROR;
-    this.ops.set(ov, { kind: 'recv', slot });
+    this.ops.set(io.ov, io.op);
     return NO_ERROR;
   }
 
@@ -430,14 +453,15 @@ export class SanSession {
       h.credits -= this.toReturn;
       throw new SocketError(10014 /* WSAEFAULT */, `send buffer at 0x${(payloadVa ?? at).toString(16)} is not readable: ${String(error)}`);
     }
-    const ov = newWsaOverlapped(0);
-    const e = ref(0);
-    const r = this.host.provider.WSPSend(this.s, [pool.buffer(slot, HEADER_BYTES + h.payload)], 1, null, 0, ov, null, null, e);
+    const io = this.sendIo[slot]!;
+    io.bufs[0].len = HEADER_BYTES + h.payload;
+    const e = this.outErrno;
+    const r = this.host.provider.WSPSend(this.s, io.bufs, 1, null, 0, io.ov, null, null, e);
     if (r !== SOCKET_ERROR || e.value !== WSA_IO_PENDING) {
       pool.release(slot);
       throw new SocketError(e.value, `WSPSend of a control message failed`);
     }
-    this.ops.set(ov, { kind: 'send', slot });
+    this.ops.set(io.ov, io.op);
     this.toReturn = 0;
     if (this.config.creditBased) this.credits--;
     this.host.stats.controlMessages++;

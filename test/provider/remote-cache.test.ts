@@ -92,7 +92,7 @@ for (const bits of [64, 32] as const) {
       expect(zeros(stale.data)).toBe(true);
     });
 
-    it('containment: a cached RDMA region serves a buffer inside it, at its offset, with only the rights asked for; a small share registers on its own', async () => {
+    it('containment: a cached RDMA region serves a buffer inside it, exposing exactly that buffer with only the rights asked for; a small share registers on its own', async () => {
       const pair = await make();
       const { b } = pair;
       const va = userBuffer(b.process, N);
@@ -103,7 +103,8 @@ for (const bits of [64, 32] as const) {
       const part = exposeRdma(b, va + 1000, 20_000, MEM_READ);
       expect(b.provider.counters.driverRequests).toBe(requests + 1);
       expect(b.provider.rdmaReexposures).toBe(1);
-      expect(decodeRdmaDescriptor(part, RDMA_DESCRIPTOR_BYTES)).toMatchObject({ offset: 1000, length: 20_000 });
+      // Re-exposed as exactly the buffer: the NIC region starts at its first byte.
+      expect(decodeRdmaDescriptor(part, RDMA_DESCRIPTOR_BYTES)).toMatchObject({ offset: 0, length: 20_000 });
       const got = readFrom(pair, part, 20_000);
       expect(got.error).toBe(0);
       expect(got.data).toEqual(pattern(N, 4).subarray(1000, 21_000));
@@ -113,7 +114,7 @@ for (const bits of [64, 32] as const) {
       expect(b.provider.WSPDeregisterRdmaMemory(b.s, other, RDMA_DESCRIPTOR_BYTES, ref(0))).toBe(0);
       // The descriptor of a contained buffer must come back as it was given: another offset is refused.
       const forged = new Uint8Array(RDMA_DESCRIPTOR_BYTES);
-      encodeRdmaDescriptor({ ...decodeRdmaDescriptor(part, RDMA_DESCRIPTOR_BYTES)!, offset: 0 }, forged);
+      encodeRdmaDescriptor({ ...decodeRdmaDescriptor(part, RDMA_DESCRIPTOR_BYTES)!, offset: 1000 }, forged);
       const e = ref(0);
       expect(b.provider.WSPDeregisterRdmaMemory(b.s, forged, RDMA_DESCRIPTOR_BYTES, e)).toBe(SOCKET_ERROR);
       expect(e.value).toBe(WSAEINVAL);

@@ -120,8 +120,8 @@ export class ProxyClient {
     return this.ioctl(IOCTL_SANPROXY_INVALIDATE, Fields.of(8).putU64(id).bytes, 0);
   }
 
-  revalidate(id: number, access: number, bindEndpoint = 0) {
-    const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE, Fields.of(SIZES.revalidateIn).putU64(id).putU32(access).putU32(bindEndpoint).bytes, SIZES.revalidateOut);
+  revalidate(id: number, access: number, bindEndpoint = 0, offset = 0, length = 0) {
+    const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE, Fields.of(SIZES.revalidateIn).putU64(id).putU32(access).putU32(bindEndpoint).putU64(offset).putU64(length).bytes, SIZES.revalidateOut);
     return { ...r, handle: r.ok ? r.output.u32() : 0, remoteKey: r.ok ? r.output.u32() : 0 };
   }
 

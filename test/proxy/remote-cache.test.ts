@@ -90,3 +90,60 @@ describe('remote registration cache support (INVALIDATE / REVALIDATE)', () => {
     expect(leakedCounters(before, snapshot(hb))).toEqual([]);
   });
 });
+
+describe('REVALIDATE of a sub-range', () => {
+  it('exposes exactly [offset, offset + length): the peer reads inside and is refused one byte outside', () => {
+    const cluster = createCluster({
+      hosts: [
+        { name: 'a', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.1' }] },
+        { name: 'b', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.2' }] },
+      ],
+    });
+    const [ha, hb] = cluster.hosts as [Host, Host];
+    ha.loadProxy();
+    hb.loadProxy();
+    const a = new ProxyClient(ha, ha.createProcess('reader'));
+    const b = new ProxyClient(hb, hb.createProcess('owner'));
+    const [nicA, nicB] = [ha.nics[0]!.nic, hb.nics[0]!.nic];
+    const epA = a.createEndpoint(0);
+    const epB = b.createEndpoint(0);
+    nicB.listen(b.process.ProcessId, 7001);
+    const connect = () => {
+      const ea = a.createEndpoint(0);
+      const eb = b.createEndpoint(0);
+      nicA.connect(a.process.ProcessId, ea.endpoint, nicB.sanAddress, 7001);
+      cluster.fabric.runUntilIdle();
+      expect(nicB.accept(b.process.ProcessId, 7001, eb.endpoint)).toBe(NicStatus.SUCCESS);
+      cluster.fabric.runUntilIdle();
+      return { ea, eb };
+    };
+    expect(epA.ok && epB.ok).toBe(true);
+    const buf = b.process.VirtualAlloc(0, 3 * N, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    const bytes = new Uint8Array(3 * N).map((_, i) => (i * 13) & 0xff);
+    b.process.writeMemory(buf, bytes);
+    const reg = b.register(0, SANPROXY_LOCAL_READ | SANPROXY_REMOTE_READ, buf, 3 * N);
+    expect(b.invalidate(reg.id).ok).toBe(true);
+    const low = a.allocate(0, SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE, 3 * N);
+    const read = (ea: { endpoint: number; completionQueue: number }, remoteKey: number, address: number, length: number) => {
+      expect(nicA.postRdmaRead(a.process.ProcessId, ea.endpoint, {
+        context: 1, elements: [{ localHandle: low.handle, offset: 0, length }], remote: { remoteKey, address, length },
+      })).toBe(NicStatus.SUCCESS);
+      cluster.fabric.runUntilIdle();
+      return nicA.pollCompletionQueue(a.process.ProcessId, ea.completionQueue, 4).completions[0]!.status;
+    };
+    // Re-expose only the middle third, at an unaligned offset.
+    const offset = N + 100;
+    const { ea, eb } = connect();
+    const sub = b.revalidate(reg.id, SANPROXY_LOCAL_READ | SANPROXY_REMOTE_READ, eb.endpoint, offset, N);
+    expect(sub.ok).toBe(true);
+    expect(read(ea, sub.remoteKey, 0, N)).toBe(WcStatus.SUCCESS);
+    const got = new Uint8Array(N);
+    a.process.readMemory(low.userAddress, got);
+    expect(Buffer.compare(got, bytes.subarray(offset, offset + N))).toBe(0);
+    const second = connect();
+    expect(read(second.ea, sub.remoteKey, 0, N + 1)).toBe(WcStatus.REM_ACCESS_ERR);
+    // Ranges that do not fit the registration are refused by the driver.
+    expect(b.revalidate(reg.id, SANPROXY_LOCAL_READ, 0, 2 * N, N + 1).lastError).toBe(87);
+    expect(a.close() && b.close()).toBe(true);
+  });
+});
