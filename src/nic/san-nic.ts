@@ -152,6 +152,10 @@ export class SanNic {
   private readonly listeners = new Map<number, Listener>();
   private handed = new Float64Array(256);
   private handedCount = 0;
+  /** Page addresses handed to the NIC, in all (the log keeps only the first HANDED_LOG_LIMIT). */
+  handedPages = 0;
+  /** The highest page address the NIC was ever handed (-1: none). */
+  highestHanded = -1;
   /** Pages handed to the NIC at or above 2^addressBits (they truncate on the bus). */
   handedAboveLimit = 0;
   private ipv4 = new Set<number>();
@@ -273,7 +277,10 @@ export class SanNic {
     return this.fabric?.resolveIp(address) ?? 0;
   }
 
-  /** Every page address the NIC was handed by registrations, in order (a copy). */
+  /**
+   * Page addresses the NIC was handed by registrations, in order (a copy): the first
+   * HANDED_LOG_LIMIT of them. `handedPages`, `highestHanded` and `handedAboveLimit` count all.
+   */
   handedAddresses(): Float64Array {
     return this.handed.slice(0, this.handedCount);
   }
@@ -657,6 +664,19 @@ export class SanNic {
   }
 
   private logHanded(pages: Float64Array): void {
+    const limit = 2 ** this.capabilities.addressBits;
+    let highest = this.highestHanded;
+    for (let i = 0; i < pages.length; i++) {
+      const p = pages[i]!;
+      if (p >= limit) this.handedAboveLimit++;
+      if (p > highest) highest = p;
+    }
+    this.highestHanded = highest;
+    this.handedPages += pages.length;
+    // The log is for tests and reports; a long run (cache re-exposures hand the same pages
+    // again and again) must not grow it without bound. The counters above stay exact.
+    if (this.handedCount >= HANDED_LOG_LIMIT) return;
+    if (this.handedCount + pages.length > HANDED_LOG_LIMIT) pages = pages.subarray(0, HANDED_LOG_LIMIT - this.handedCount);
     if (this.handedCount + pages.length > this.handed.length) {
       let size = this.handed.length * 2;
       while (size < this.handedCount + pages.length) size *= 2;
@@ -666,10 +686,11 @@ export class SanNic {
     }
     this.handed.set(pages, this.handedCount);
     this.handedCount += pages.length;
-    const limit = 2 ** this.capabilities.addressBits;
-    for (let i = 0; i < pages.length; i++) if (pages[i]! >= limit) this.handedAboveLimit++;
   }
 }
+
+/** Entries kept in the handed-address log (8 bytes each). */
+export const HANDED_LOG_LIMIT = 1 << 20;
 
 function failed(status: NicStatusCode): RegisterResult {
   return { status, handle: 0, remoteKey: 0 };
