@@ -14,17 +14,23 @@ import { ProxyClient } from './client.ts';
 
 const N = 16384;
 
+/** Two hosts with 64-bit NICs on one fabric, the proxy loaded on each. */
+function twoHosts() {
+  const cluster = createCluster({
+    hosts: [
+      { name: 'a', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.1' }] },
+      { name: 'b', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.2' }] },
+    ],
+  });
+  const [ha, hb] = cluster.hosts as [Host, Host];
+  expect(ha.loadProxy()).toBe(0);
+  expect(hb.loadProxy()).toBe(0);
+  return { cluster, ha, hb };
+}
+
 describe('remote registration cache support (INVALIDATE / REVALIDATE)', () => {
   it('after INVALIDATE the peer reads nothing and the pages stay locked; REVALIDATE gives new keys and the old key stays dead', () => {
-    const cluster = createCluster({
-      hosts: [
-        { name: 'a', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.1' }] },
-        { name: 'b', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.2' }] },
-      ],
-    });
-    const [ha, hb] = cluster.hosts as [Host, Host];
-    ha.loadProxy();
-    hb.loadProxy();
+    const { cluster, ha, hb } = twoHosts();
     const before = snapshot(hb);
     const a = new ProxyClient(ha, ha.createProcess('reader'));
     const b = new ProxyClient(hb, hb.createProcess('owner'));
@@ -93,15 +99,7 @@ describe('remote registration cache support (INVALIDATE / REVALIDATE)', () => {
 
 describe('REVALIDATE of a sub-range', () => {
   it('exposes exactly [offset, offset + length): the peer reads inside and is refused one byte outside', () => {
-    const cluster = createCluster({
-      hosts: [
-        { name: 'a', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.1' }] },
-        { name: 'b', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.2' }] },
-      ],
-    });
-    const [ha, hb] = cluster.hosts as [Host, Host];
-    ha.loadProxy();
-    hb.loadProxy();
+    const { cluster, ha, hb } = twoHosts();
     const a = new ProxyClient(ha, ha.createProcess('reader'));
     const b = new ProxyClient(hb, hb.createProcess('owner'));
     const [nicA, nicB] = [ha.nics[0]!.nic, hb.nics[0]!.nic];
