@@ -124,3 +124,24 @@ describe('FreeRunIndex', () => {
     }));
   });
 });
+
+describe('FreeRunIndex: runs that fit exactly, across word boundaries', () => {
+  it('findRunDown finds the highest run when it is exactly n pages and starts or ends anywhere in a word', () => {
+    const pages = 64 * 32;
+    for (let n = 1; n <= 70; n++) {
+      for (let offset = 0; offset < 40; offset++) {
+        const idx = new FreeRunIndex(pages);
+        // Everything used, then: an exact-fit run high up, and a longer one a little lower —
+        // inside the top-down scan's window, so a scan that missed the upper run would return it.
+        const top = pages - 100 - offset - n;
+        const lower = top - 10 - (n + 5);
+        idx.setRange(top, n, true);
+        idx.setRange(lower, n + 5, true);
+        expect(idx.findRunDown(n, 0, pages - 1, 0), `n=${n} offset=${offset}`).toBe(top);
+        // Bounded at the run's last page: still the answer; one page less: the lower run's top fit.
+        expect(idx.findRunDown(n, 0, top + n - 1, 0)).toBe(top);
+        expect(idx.findRunDown(n, 0, top + n - 2, 0)).toBe(lower + 5);
+      }
+    }
+  });
+});
