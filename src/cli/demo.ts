@@ -5,7 +5,6 @@
  * page working: bytes by path, registrations and cache hits, low memory by strategy,
  * !chklowmem, verifier findings, and leaks after teardown (which must be zero).
  */
-import { writeFileSync } from 'node:fs';
 import { formatBytes } from '../bus/index.ts';
 import { createCluster, difference, snapshot, type Cluster, type ResourceSnapshot } from '../host/index.ts';
 import { runTransfer, startApps, type DemoTransfer } from '../host/demo-scenario.ts';
@@ -146,7 +145,6 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
     writeTrace(o.trace, tracer);
     tracer.detach();
   }
-  if (!transfer.verified && transfer.error) result.transfer.verified = false;
   return { result, transfer, cluster, wallMs: performance.now() - started };
 }
 
@@ -171,8 +169,3 @@ export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?
 }
 
 const pct = (a: number, b: number) => (b === 0 ? '0%' : `${Math.round((100 * a) / b)}%`);
-
-/** Save the JSON next to a report (used by tests). */
-export function saveJson(path: string, r: DemoResult): void {
-  writeFileSync(path, JSON.stringify(r));
-}

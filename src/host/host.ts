@@ -5,8 +5,7 @@
  */
 import { GIB } from '../bus/index.ts';
 import { createPciDevice, type PciDevice } from '../kernel/hal/index.ts';
-import { IoUnloadDriver, PnpAddDevice, type DEVICE_OBJECT } from '../kernel/io/index.ts';
-import { IoLoadDriver } from '../kernel/io/index.ts';
+import { IoLoadDriver, IoUnloadDriver, PnpAddDevice, type DEVICE_OBJECT } from '../kernel/io/index.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import { parseIpv4 } from '../kernel/net/ip-addresses.ts';
 import type { Process } from '../kernel/ps/index.ts';

@@ -4,16 +4,8 @@ import { BAD_POOL_CALLER, BugCheck, DRIVER_VERIFIER_DMA_VIOLATION } from '../../
 import { DMA_VIOLATION_COMMON_BUFFER_DOUBLE_FREE, DMA_VIOLATION_INVALID_BUFFER } from '../../src/kernel/hal/index.ts';
 import { bootHost, getAdapter, memorySnapshot, v3Description } from '../../src/kernel/hal/test-fixtures.ts';
 import { ref } from '../../src/kernel/ref.ts';
+import { bugCheckOf as stopOf } from '../bug-check.ts';
 
-function stopOf(fn: () => void): BugCheck {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BugCheck) return e;
-    throw e;
-  }
-  throw new Error('expected a bug check');
-}
 
 function setup(o: { verifier?: boolean; iommu?: boolean } = {}) {
   const host = bootHost(o);

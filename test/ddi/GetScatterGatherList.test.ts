@@ -18,6 +18,7 @@ import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/vir
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import { ref } from '../../src/kernel/ref.ts';
 import { STATUS_BUFFER_TOO_SMALL, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_SUCCESS } from '../../src/kernel/status.ts';
+import { bugCheckOf as stopOf } from '../bug-check.ts';
 
 function pattern(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -70,15 +71,6 @@ function capture(k: Kernel): { c: Captured; routine: (d: unknown, irp: unknown, 
   };
 }
 
-function stopOf(fn: () => void): BugCheck {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BugCheck) return e;
-    throw e;
-  }
-  throw new Error('expected a bug check');
-}
 
 const deviceObject = { name: 'fdo' };
 

@@ -9,16 +9,8 @@ import {
 import { STATUS_PENDING } from '../../src/kernel/status.ts';
 import { IOCTL_COMPLETE_TWICE, IOCTL_LEAVE_IRQL_RAISED, IOCTL_OVERREPORT, IOCTL_PEND } from '../io/sample-driver.ts';
 import { rig } from '../io/helpers.ts';
+import { bugCheckOf as crash } from '../bug-check.ts';
 
-function crash(fn: () => unknown): BugCheck {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BugCheck) return e;
-    throw e;
-  }
-  throw new Error('expected a bug check');
-}
 
 describe('IoCompleteRequest', () => {
   it('completing an IRP twice is bug check MULTIPLE_IRP_COMPLETE_REQUESTS (0x44) with P1 = the IRP', () => {

@@ -10,16 +10,8 @@ import {
 import { bootHost, getAdapter, memorySnapshot, v3Description } from '../../src/kernel/hal/test-fixtures.ts';
 import { ref } from '../../src/kernel/ref.ts';
 import { STATUS_INVALID_PARAMETER } from '../../src/kernel/status.ts';
+import { bugCheckOf as stopOf } from '../bug-check.ts';
 
-function stopOf(fn: () => void): BugCheck {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BugCheck) return e;
-    throw e;
-  }
-  throw new Error('expected a bug check');
-}
 
 describe('PutDmaAdapter', () => {
   it('PutDmaAdapter with common buffers outstanding is 0xE6/0x07 (P2 adapter id, P3 count) with the verifier on', () => {

@@ -5,8 +5,6 @@ import { describe, expect, it } from 'vitest';
 import { GIB, PAGE_SIZE } from '../../src/bus/index.ts';
 import { createCluster, leakedCounters, snapshot, type Host } from '../../src/host/index.ts';
 import {
-  CloseHandle,
-  CreateFile,
   DO_DEVICE_INITIALIZING,
   DO_DIRECT_IO,
   ERROR_ACCESS_DENIED,
@@ -20,7 +18,6 @@ import {
   ERROR_NO_SYSTEM_RESOURCES,
   ERROR_WORKING_SET_QUOTA,
   GENERIC_READ,
-  OPEN_EXISTING,
 } from '../../src/kernel/io/index.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, MM_SYSTEM_RANGE_START, PAGE_READWRITE } from '../../src/kernel/mm/index.ts';
 import { parseIpv4 } from '../../src/kernel/net/ip-addresses.ts';
@@ -30,7 +27,6 @@ import {
   SANPROXY_LOCAL_WRITE,
   SANPROXY_REMOTE_WRITE,
   SANPROXY_SERVICE,
-  SANPROXY_USER_PATH,
   TAG_ALLOCATION,
   TAG_OPEN,
   TAG_REGISTRATION,
@@ -38,7 +34,7 @@ import {
   TRANSLATE_SAN_TO_IP,
   sanProxyState,
 } from '../../src/proxy/index.ts';
-import { ProxyClient } from './client.ts';
+import { RawProxyClient as ProxyClient } from '../../src/host/reliability/index.ts';
 
 const RW = SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE;
 
@@ -159,11 +155,10 @@ describe('SAN proxy driver', () => {
     const { host } = oneHost();
     const p = host.createProcess('reader');
     const k = host.kernel;
-    const h = k.ps.runInProcess(p, () => CreateFile(k, SANPROXY_USER_PATH, GENERIC_READ, 0, null, OPEN_EXISTING, 0, null));
-    expect(h).not.toBe(-1);
-    const c = new ProxyClient(host, p, h);
+    const c = new ProxyClient(host, p, GENERIC_READ);
+    expect(c.usable).toBe(true);
     expect(c.allocate(0, RW, 4096).lastError).toBe(ERROR_ACCESS_DENIED);
-    expect(k.ps.runInProcess(p, () => CloseHandle(k, h))).toBe(true);
+    expect(c.close()).toBe(true);
   });
 
   it('ids are per handle: another process cannot release, deregister or unsecure what it did not create', () => {

@@ -10,7 +10,7 @@ import { ERROR_INVALID_HANDLE, ERROR_NOACCESS } from '../../src/kernel/io/index.
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/index.ts';
 import { NicStatus, WcStatus } from '../../src/nic/index.ts';
 import { SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ } from '../../src/proxy/index.ts';
-import { ProxyClient } from './client.ts';
+import { RawProxyClient as ProxyClient } from '../../src/host/reliability/index.ts';
 
 const N = 16384;
 

@@ -4,6 +4,7 @@ import { BugCheck } from '../../src/kernel/bugcheck.ts';
 import { NtStatusError } from '../../src/kernel/status.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/virtual-memory.ts';
 import type { Process } from '../../src/kernel/ps/process.ts';
+export { bugCheckOf } from '../bug-check.ts';
 
 export const MIB = 1024 * 1024;
 export const GIB = 1024 * MIB;
@@ -30,16 +31,6 @@ export function raisedStatus(fn: () => unknown): number {
   throw new Error('expected a raised NTSTATUS, nothing was raised');
 }
 
-/** Run fn and return the bug check it caused. */
-export function bugCheckOf(fn: () => unknown): BugCheck {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BugCheck) return e;
-    throw e;
-  }
-  throw new Error('expected a bug check, none happened');
-}
 
 /** The memory counters that must return to their boot values after a clean teardown. */
 export function bootState(k: Kernel) {

@@ -19,7 +19,7 @@ import {
   sanProxyState,
 } from '../../src/proxy/index.ts';
 import { Tracer, captureSnapshot, type HostSnapshot, type ReportRun } from '../../src/report/index.ts';
-import { ProxyClient } from '../proxy/client.ts';
+import { RawProxyClient as ProxyClient } from '../../src/host/reliability/index.ts';
 
 const ALL = SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE | SANPROXY_REMOTE_READ | SANPROXY_REMOTE_WRITE;
 

@@ -20,7 +20,7 @@ import {
   TRANSLATE_IP_TO_SAN,
   sanProxyState,
 } from '../../src/proxy/index.ts';
-import { ProxyClient } from './../proxy/client.ts';
+import { RawProxyClient as ProxyClient } from '../../src/host/reliability/index.ts';
 
 const BYTES = 64 * 1024 + 123;
 const ALL = SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE | SANPROXY_REMOTE_READ | SANPROXY_REMOTE_WRITE;

@@ -4,6 +4,7 @@ import { leakedCounters, snapshot } from '../../src/host/index.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/virtual-memory.ts';
 import { SocketError, WSAENOBUFS } from '../../src/switch/index.ts';
 import { connect, firstDifference, pattern, readUser, recvAll, switchPair, userBuffer, type SwitchPair } from './harness.ts';
+import { teardownWithoutLeaks } from './harness.ts';
 
 const MIB = 1024 * 1024;
 
@@ -20,17 +21,6 @@ async function transfer(p: SwitchPair, c: number, s: number, n: number, seed: nu
   p.b.process.VirtualFree(dst, 0, MEM_RELEASE);
 }
 
-async function teardownWithoutLeaks(p: SwitchPair): Promise<void> {
-  await p.a.sw.WSACleanup();
-  await p.b.sw.WSACleanup();
-  for (const [i, app] of [p.a, p.b].entries()) {
-    expect(app.process.lockedPages).toBe(0);
-    expect(app.process.secureEntries.size).toBe(0);
-    expect(app.sw.san!.counters).toMatchObject({ sockets: 0, registrations: 0, cached: 0, pendingTransfers: 0 });
-    expect(app.host.kernel.ps.terminateProcess(app.process, 0)).toBe(0);
-    expect(leakedCounters(p.baseline[i]!, snapshot(app.host))).toEqual([]);
-  }
-}
 
 describe('session protocol over the SAN provider', () => {
   it('64-bit NICs, NOLOWMEM: small sends by control message, large by RDMA read; nothing leaks', async () => {

@@ -7,20 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { leakedCounters, snapshot } from '../../src/host/index.ts';
 import { MEM_RELEASE } from '../../src/kernel/mm/virtual-memory.ts';
 import { connect, firstDifference, pattern, readUser, recvAll, switchPair, userBuffer, type SwitchPair } from './harness.ts';
+import { teardownWithoutLeaks } from './harness.ts';
 
 const MIB = 1024 * 1024;
 
-async function teardownWithoutLeaks(p: SwitchPair): Promise<void> {
-  await p.a.sw.WSACleanup();
-  await p.b.sw.WSACleanup();
-  for (const [i, app] of [p.a, p.b].entries()) {
-    expect(app.process.lockedPages).toBe(0);
-    expect(app.process.secureEntries.size).toBe(0);
-    expect(app.sw.san!.counters).toMatchObject({ sockets: 0, registrations: 0, cached: 0, pendingTransfers: 0 });
-    expect(app.host.kernel.ps.terminateProcess(app.process, 0)).toBe(0);
-    expect(leakedCounters(p.baseline[i]!, snapshot(app.host))).toEqual([]);
-  }
-}
 
 /** Messages of `sizes` from the start of one send buffer, received with recv sizes `recvSizes` (cycled) into one buffer. */
 async function stream(p: SwitchPair, c: number, s: number, sizes: number[], recvSizes: number[]): Promise<void> {

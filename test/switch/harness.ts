@@ -1,6 +1,6 @@
 /** Two hosts with the proxy loaded and one switch (application process) on each. */
 import { expect } from 'vitest';
-import { createCluster, snapshot, type Cluster, type Host, type NicSpec, type ResourceSnapshot } from '../../src/host/index.ts';
+import { createCluster, leakedCounters, snapshot, type Cluster, type Host, type NicSpec, type ResourceSnapshot } from '../../src/host/index.ts';
 import type { Process } from '../../src/kernel/ps/process.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/virtual-memory.ts';
 import { WindowsSocketsSwitch, type WindowsSocketsSwitchOptions } from '../../src/switch/index.ts';
@@ -104,4 +104,17 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   if (Buffer.compare(a, b) === 0) return -1;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
   return -1;
+}
+
+/** WSACleanup on both sides, both processes exit, and every host counter is back at its baseline. */
+export async function teardownWithoutLeaks(p: SwitchPair): Promise<void> {
+  await p.a.sw.WSACleanup();
+  await p.b.sw.WSACleanup();
+  for (const [i, app] of [p.a, p.b].entries()) {
+    expect(app.process.lockedPages).toBe(0);
+    expect(app.process.secureEntries.size).toBe(0);
+    expect(app.sw.san!.counters).toMatchObject({ sockets: 0, registrations: 0, cached: 0, pendingTransfers: 0 });
+    expect(app.host.kernel.ps.terminateProcess(app.process, 0)).toBe(0);
+    expect(leakedCounters(p.baseline[i]!, snapshot(app.host))).toEqual([]);
+  }
 }

@@ -21,18 +21,10 @@ import {
   VERIFIER_POOL_LEAKED_AT_UNLOAD,
 } from '../../src/kernel/verifier/index.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
+import { bugCheckOf as stopOf } from '../bug-check.ts';
 
 const TAG = poolTag('Bug!');
 
-function stopOf(fn: () => unknown): BugCheck {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BugCheck) return e;
-    throw e;
-  }
-  throw new Error('expected a bug check');
-}
 
 function load(k: Kernel, name: string, entry: (d: DRIVER_OBJECT) => void, unload: (d: DRIVER_OBJECT) => void = () => {}): void {
   expect(IoLoadDriver(k, name, (_k, d) => {

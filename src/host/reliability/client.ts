@@ -16,6 +16,8 @@ import {
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DEREGISTER_BUFFER,
   IOCTL_SANPROXY_DESTROY_ENDPOINT,
+  IOCTL_SANPROXY_INVALIDATE,
+  IOCTL_SANPROXY_REVALIDATE,
   IOCTL_SANPROXY_QUERY_ADDRESSES,
   IOCTL_SANPROXY_REGISTER_BUFFER,
   IOCTL_SANPROXY_RELEASE_MEMORY,
@@ -92,7 +94,8 @@ export class RawProxyClient {
       const returned = ref(0);
       const ok = DeviceIoControl(k, handle, code, inPtr, inLen, outPtr, outLen, returned, null);
       const out = new Uint8Array(Math.min(Math.max(0, returned.value), SCRATCH_HALF));
-      if (ok && out.length && outPtr === this.scratch + SCRATCH_HALF) {
+      // Read back whatever was returned: a partial reply (ERROR_MORE_DATA) carries data too.
+      if (out.length && outPtr === this.scratch + SCRATCH_HALF) {
         try {
           p.readMemory(outPtr, out);
         } catch (e) {
@@ -150,8 +153,27 @@ export class RawProxyClient {
     return this.ioctl(IOCTL_SANPROXY_DESTROY_ENDPOINT, Fields.of(SIZES.destroyEndpointIn).putU32(nicIndex).putU32(endpoint).bytes, 0);
   }
 
-  queryAddresses() {
-    return this.ioctl(IOCTL_SANPROXY_QUERY_ADDRESSES, new Uint8Array(0), 4 + 4 * SIZES.addressEntry);
+  /** QUERY_ADDRESSES: `count` is the total; `entries` those that fit in `outputLength`. */
+  queryAddresses(outputLength = 4 + 4 * SIZES.addressEntry) {
+    const r = this.ioctl(IOCTL_SANPROXY_QUERY_ADDRESSES, new Uint8Array(0), outputLength);
+    const count = r.bytes >= 4 ? r.output.u32() : 0;
+    const entries: { ip: number; nicIndex: number; sanAddress: number }[] = [];
+    for (let i = 0; i < Math.floor((r.bytes - 4) / SIZES.addressEntry); i++) {
+      entries.push({ ip: r.output.u32(), nicIndex: r.output.u32(), sanAddress: r.output.u64() });
+    }
+    return { ...r, count, entries };
+  }
+
+  invalidate(id: number) {
+    return this.ioctl(IOCTL_SANPROXY_INVALIDATE, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
+  }
+
+  /** REVALIDATE [offset, offset + length) of `id` (length 0: all of it) under new keys. */
+  revalidate(id: number, access: number, bindEndpoint = 0, offset = 0, length = 0) {
+    const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE,
+      Fields.of(SIZES.revalidateIn).putU64(id).putU32(access).putU32(bindEndpoint).putU64(offset).putU64(length).bytes, SIZES.revalidateOut);
+    const ok = r.ok && r.bytes >= SIZES.revalidateOut;
+    return { ...r, ok, handle: ok ? r.output.u32() : 0, remoteKey: ok ? r.output.u32() : 0 };
   }
 
   translate(direction: number, nicIndex: number, value: number) {
