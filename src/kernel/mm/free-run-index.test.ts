@@ -145,3 +145,68 @@ describe('FreeRunIndex: runs that fit exactly, across word boundaries', () => {
     }
   });
 });
+
+describe('FreeRunIndex: next-fit hints under allocation and free', () => {
+  // The hint for n says no run of n free pages lies above it; it must be forgotten on any free
+  // (a free can create such a run anywhere) and never skip a fit after allocations.
+  it('interleaved searches, allocations and frees always give the naive model answer', () => {
+    // A few sizes only, so that hints are learned and reused often.
+    const size = fc.constantFrom(1, 2, 5, 16, 33, 64);
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('alloc' as const), n: size, hiBack: fc.nat(300) }),
+      fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('query' as const), n: size, lo: fc.nat(1500), hiBack: fc.nat(1500) }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 64, max: 1600 }), fc.array(op, { minLength: 10, maxLength: 150, size: 'large' }), (pages, ops) => {
+        const idx = new FreeRunIndex(pages);
+        idx.bootSetFree(0, pages);
+        idx.rebuild();
+        const free = new Array<boolean>(pages).fill(true);
+        const held: [number, number][] = [];
+        for (const o of ops) {
+          if (o.kind === 'free') {
+            if (held.length === 0) continue;
+            const [f, n] = held.splice(o.pick % held.length, 1)[0]!;
+            idx.setRange(f, n, true);
+            for (let p = f; p < f + n; p++) free[p] = true;
+            continue;
+          }
+          const hi = o.kind === 'alloc' && o.hiBack % 3 === 0 ? pages - 1 : pages - 1 - o.hiBack;
+          const lo = o.kind === 'query' ? o.lo : 0;
+          const got = idx.findRunDown(o.n, lo, hi, 0);
+          expect(got).toBe(naiveRunDown(free, o.n, lo, hi, 0));
+          if (o.kind === 'alloc' && got !== FIND_FAILED) {
+            idx.setRange(got, o.n, false);
+            for (let p = got; p < got + o.n; p++) free[p] = false;
+            held.push([got, o.n]);
+          }
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('a burst of same-size allocations takes the same runs as searching from the top each time', () => {
+    const pages = 4096;
+    const idx = new FreeRunIndex(pages);
+    const free = new Array<boolean>(pages).fill(false);
+    for (let p = 0; p + 40 <= pages; p += 97) {
+      idx.setRange(p, 40, true);
+      for (let q = p; q < p + 40; q++) free[q] = true;
+    }
+    for (let i = 0; i < 200; i++) {
+      const got = idx.findRunDown(16, 0, pages - 1, 0);
+      expect(got).toBe(naiveRunDown(free, 16, 0, pages - 1, 0));
+      if (got === FIND_FAILED) break;
+      idx.setRange(got, 16, false);
+      for (let q = got; q < got + 16; q++) free[q] = false;
+    }
+    expect(idx.findRunDown(16, 0, pages - 1, 0)).toBe(FIND_FAILED);
+    // Free the first run the burst took, at the top: the hint must not hide it.
+    const top = Math.floor((pages - 40) / 97) * 97 + 24;
+    expect(free[top]).toBe(false);
+    idx.setRange(top, 16, true);
+    expect(idx.findRunDown(16, 0, pages - 1, 0)).toBe(top);
+  });
+});

@@ -7,19 +7,26 @@
  * - Over the words, a complete binary segment tree in heap order (root 1, leaf of word w at
  *   `leaves + w`) whose nodes keep, for the pages they cover: `pre` (free run starting at the
  *   node's first page), `suf` (free run ending at its last page) and `max` (longest free run
- *   inside). Three Int32Arrays of 2 × leaves entries: 0.75 bytes per page.
- * - findRunDown (contiguous memory) walks the tree right to left, i.e. from the highest
- *   addresses down, as Windows does to keep low memory for those who need it. It carries the
- *   length of the free run that starts at the left edge of the part already processed; a node
- *   wholly inside [lo, hi] either completes a run with its suffix, holds one (max >= n: descend,
- *   guaranteed to succeed), or is skipped in O(1). A boundary B (pages, power of two) splits
- *   memory in windows a run may not cross: nodes larger than B are always descended, and the
- *   carry is reset at every multiple of B. An unsatisfiable request stops at the root (max < n)
- *   or after O(log) partial nodes.
+ *   inside), interleaved in one Int32Array (3 entries per node, 2 × leaves nodes): 0.75 bytes
+ *   per page.
+ * - findRunDown (contiguous memory) returns the highest fit, as Windows places contiguous
+ *   memory high to keep low memory for those who need it. Without a boundary it starts at the
+ *   word holding hi and climbs, looking at the left sibling of each node on the way (the memory
+ *   just below what has been searched) with the free run carried across the edge; the first
+ *   sibling that completes or holds a run is descended. The cost is about log(distance from
+ *   hi to the answer): on fragmented memory a fit near the top takes a few levels. A next-fit
+ *   hint per size (see hintTop) starts a burst of same-size allocations where the last ended.
+ * - With a boundary B (pages, power of two) a run may not cross a multiple of B: a recursive
+ *   walk from the root, right to left, descends every node larger than B and resets the carry
+ *   at each multiple of B. An unsatisfiable request stops at the root (max < n) or after
+ *   O(log) partial nodes.
  * - findFirstFree (single pages) walks left to right to the lowest free page in a range.
  * - Updates touch the changed words and then their ancestors level by level: O(words + log).
  */
 export const FIND_FAILED = -1;
+
+/** Request sizes (pages) that keep a next-fit hint: up to 4 MiB. */
+const HINT_SIZES = 1025;
 
 const CONTINUE = 0;
 const FOUND = 1;
@@ -46,13 +53,23 @@ export class FreeRunIndex {
   readonly leaves: number;
   private readonly depth: number;
   readonly bitmap: Uint32Array;
-  private readonly pre: Int32Array;
-  private readonly suf: Int32Array;
-  private readonly mx: Int32Array;
+  /** Node i's summary at 3i: pre, suf, max (interleaved so one node is one cache line). */
+  private readonly t: Int32Array;
   /** Number of free pages. */
   freeCount = 0;
 
   // Search state (kept on the instance so the recursive walk allocates nothing).
+  /**
+   * Next-fit hints, the free-area cache of old Linux top-down mmap: for a request of n pages
+   * (n < HINT_SIZES), hintTop[n] is a page above which no run of n free pages exists. It holds
+   * while nothing has been freed since it was learned (hintEpoch[n] === freeEpoch): taking
+   * pages only shortens runs. A burst of same-size allocations then starts each search where
+   * the last one ended instead of at hi. Any free invalidates every hint in O(1).
+   */
+  private readonly hintTop = new Int32Array(HINT_SIZES);
+  private readonly hintEpoch = new Float64Array(HINT_SIZES);
+  private freeEpoch = 1;
+
   private qN = 0;
   private qLo = 0;
   private qHi = 0;
@@ -74,14 +91,12 @@ export class FreeRunIndex {
     this.leaves = leaves;
     this.depth = depth;
     this.bitmap = new Uint32Array(this.words);
-    this.pre = new Int32Array(2 * leaves);
-    this.suf = new Int32Array(2 * leaves);
-    this.mx = new Int32Array(2 * leaves);
+    this.t = new Int32Array(3 * 2 * leaves);
   }
 
   /** Bytes of index per page frame (bitmap + tree). */
   get bytesPerPage(): number {
-    return (this.bitmap.byteLength + this.pre.byteLength * 3) / this.pageCount;
+    return (this.bitmap.byteLength + this.t.byteLength) / this.pageCount;
   }
 
   isFree(pfn: number): boolean {
@@ -114,6 +129,7 @@ export class FreeRunIndex {
       this.bitmap[w] = free ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
     }
     this.freeCount += free ? count : -count;
+    if (free) this.freeEpoch++;
     this.refresh(w0, w1);
   }
 
@@ -154,18 +170,18 @@ export class FreeRunIndex {
   private leafSummary(i: number): void {
     const w = i - this.leaves < this.words ? this.bitmap[i - this.leaves]! : 0;
     if (w === 0xffffffff) {
-      this.pre[i] = 32;
-      this.suf[i] = 32;
-      this.mx[i] = 32;
+      this.t[3 * i] = 32;
+      this.t[3 * i + 1] = 32;
+      this.t[3 * i + 2] = 32;
     } else if (w === 0) {
-      this.pre[i] = 0;
-      this.suf[i] = 0;
-      this.mx[i] = 0;
+      this.t[3 * i] = 0;
+      this.t[3 * i + 1] = 0;
+      this.t[3 * i + 2] = 0;
     } else {
       const inv = ~w >>> 0;
-      this.pre[i] = ctz32(inv);
-      this.suf[i] = Math.clz32(inv);
-      this.mx[i] = longestRun(w);
+      this.t[3 * i] = ctz32(inv);
+      this.t[3 * i + 1] = Math.clz32(inv);
+      this.t[3 * i + 2] = longestRun(w);
     }
   }
 
@@ -173,17 +189,18 @@ export class FreeRunIndex {
   private combine(i: number, half: number): void {
     const l = 2 * i;
     const r = l + 1;
-    const pl = this.pre[l]!;
-    const sr = this.suf[r]!;
-    this.pre[i] = pl === half ? half + this.pre[r]! : pl;
-    this.suf[i] = sr === half ? half + this.suf[l]! : sr;
-    const m = Math.max(this.mx[l]!, this.mx[r]!);
-    const across = this.suf[l]! + this.pre[r]!;
-    this.mx[i] = across > m ? across : m;
+    const pl = this.t[3 * l]!;
+    const sr = this.t[3 * r + 1]!;
+    this.t[3 * i] = pl === half ? half + this.t[3 * r]! : pl;
+    this.t[3 * i + 1] = sr === half ? half + this.t[3 * l + 1]! : sr;
+    const m = Math.max(this.t[3 * l + 2]!, this.t[3 * r + 2]!);
+    const across = this.t[3 * l + 1]! + this.t[3 * r]!;
+    this.t[3 * i + 2] = across > m ? across : m;
   }
 
   /** Rebuild every summary from the bitmap in O(words) (boot). */
   rebuild(): void {
+    this.freeEpoch++;
     let free = 0;
     for (let w = 0; w < this.words; w++) {
       const v = this.bitmap[w]!;
@@ -201,7 +218,7 @@ export class FreeRunIndex {
 
   /** Longest free run anywhere (ignoring bounds). */
   get longestFreeRun(): number {
-    return this.mx[1]!;
+    return this.t[3 * 1 + 2]!;
   }
 
   /**
@@ -212,8 +229,9 @@ export class FreeRunIndex {
   findRunDown(n: number, lo: number, hi: number, boundary: number): number {
     if (hi > this.pageCount - 1) hi = this.pageCount - 1;
     if (lo < 0) lo = 0;
-    if (n <= 0 || lo > hi || hi - lo + 1 < n || this.mx[1]! < n) return FIND_FAILED;
-    if (boundary !== 0 && (boundary < n || (boundary & (boundary - 1)) !== 0)) {
+    if (n <= 0 || lo > hi || hi - lo + 1 < n || this.t[3 * 1 + 2]! < n) return FIND_FAILED;
+    if (boundary === 0) return this.findRunDownHinted(n, lo, hi);
+    if (boundary < n || (boundary & (boundary - 1)) !== 0) {
       throw new RangeError(`findRunDown: boundary ${boundary} must be 0 or a power of two >= ${n}`);
     }
     this.qN = n;
@@ -224,6 +242,94 @@ export class FreeRunIndex {
     this.found = FIND_FAILED;
     this.down(1, 0, this.leaves * 32);
     return this.found;
+  }
+
+  /** climbDown below the next-fit hint for n, learning a new hint when the search saw the top. */
+  private findRunDownHinted(n: number, lo: number, hi: number): number {
+    if (n >= HINT_SIZES) return this.climbDown(n, lo, hi);
+    let sawTop = hi === this.pageCount - 1;
+    if (this.hintEpoch[n] === this.freeEpoch) {
+      const top = this.hintTop[n]!;
+      if (hi >= top) {
+        hi = top;
+        sawTop = true;
+      }
+    }
+    const f = lo > hi || hi - lo + 1 < n ? FIND_FAILED : this.climbDown(n, lo, hi);
+    if (sawTop && (f !== FIND_FAILED || lo === 0)) {
+      this.hintTop[n] = f === FIND_FAILED ? -1 : f + n - 1;
+      this.hintEpoch[n] = this.freeEpoch;
+    }
+    return f;
+  }
+
+  /**
+   * The search without a boundary, bottom-up from `hi`: scan the word holding hi, then climb
+   * the tree, looking at the left sibling of each node on the way (the memory just below what
+   * has been searched). The first sibling whose top run, joined to the carry, is long enough
+   * gives the answer directly; the first that holds a long enough run is descended. The cost
+   * grows with log(distance from hi to the answer), not log(memory): on fragmented memory a
+   * fit near the top is found after a few levels. Only the lowest answer is checked against
+   * lo: the highest fit below hi lies under lo only if nothing fits in [lo, hi].
+   */
+  private climbDown(n: number, lo: number, hi: number): number {
+    const t = this.t;
+    const w = hi >>> 5;
+    const topBit = hi & 31;
+    let x = this.bitmap[w]! | 0; // int32 arithmetic throughout: the JIT keeps it in registers
+    if (topBit !== 31) x &= (1 << (topBit + 1)) - 1;
+    let edge = w * 32; // everything in [edge, hi] has been searched
+    if (n <= 32) {
+      const s = highestRunStart(x, n);
+      if (s >= 0) return edge + s >= lo ? edge + s : FIND_FAILED;
+    }
+    // Free pages from edge upwards: the run a lower fit may continue into.
+    let carry = x === -1 ? 32 : ctz32(~x);
+    let i = this.leaves + w;
+    let len = 32;
+    while (i > 1) {
+      if ((i & 1) === 1) {
+        if (edge <= lo) return FIND_FAILED;
+        const j = i - 1; // covers [edge - len, edge - 1]
+        let f = FIND_FAILED;
+        if (t[3 * j + 1]! + carry >= n) f = edge + carry - n;
+        else if (t[3 * j + 2]! >= n) f = this.descendDown(j, edge - len, len, carry, n);
+        else {
+          const p = t[3 * j]!;
+          carry = p === len ? len + carry : p;
+          edge -= len;
+        }
+        if (f !== FIND_FAILED) return f >= lo ? f : FIND_FAILED;
+      }
+      i >>>= 1;
+      len *= 2;
+    }
+    return FIND_FAILED;
+  }
+
+  /**
+   * Highest fit inside node j (first page a, `len` pages) given `carry` free pages just above
+   * it. Precondition: t[3 * j + 2] >= n or t[3 * j + 1] + carry >= n, so the walk always ends in a fit.
+   */
+  private descendDown(j: number, a: number, len: number, carry: number, n: number): number {
+    const { t, leaves } = this;
+    while (j < leaves) {
+      const h = len >>> 1;
+      const r = 2 * j + 1;
+      if (t[3 * r + 1]! + carry >= n) return a + len + carry - n;
+      if (t[3 * r + 2]! >= n) {
+        j = r;
+        a += h;
+      } else {
+        const p = t[3 * r]!;
+        carry = p === h ? h + carry : p;
+        j = r - 1;
+      }
+      len = h;
+    }
+    const x = this.bitmap[j - leaves]! | 0;
+    if (Math.clz32(~x) + carry >= n) return a + 32 + carry - n;
+    return a + highestRunStart(x, n);
   }
 
   private down(i: number, a: number, len: number): number {
@@ -239,17 +345,17 @@ export class FreeRunIndex {
     const big = B !== 0 && len > B;
     if (inside) {
       if (!big) {
-        if (this.suf[i]! + this.carry >= n) {
+        if (this.t[3 * i + 1]! + this.carry >= n) {
           this.found = a + len + this.carry - n;
           return FOUND;
         }
-        if (this.mx[i]! < n) {
-          const p = this.pre[i]!;
+        if (this.t[3 * i + 2]! < n) {
+          const p = this.t[3 * i]!;
           this.carry = p === len ? len + this.carry : p;
           if (B !== 0 && a % B === 0) this.carry = 0;
           return CONTINUE;
         }
-      } else if (this.mx[i]! < n) {
+      } else if (this.t[3 * i + 2]! < n) {
         this.carry = 0; // a is a multiple of len > B, hence of B
         return CONTINUE;
       }
@@ -284,13 +390,13 @@ export class FreeRunIndex {
   findFirstFree(lo: number, hi: number): number {
     if (hi > this.pageCount - 1) hi = this.pageCount - 1;
     if (lo < 0) lo = 0;
-    if (lo > hi || this.mx[1]! === 0) return FIND_FAILED;
+    if (lo > hi || this.t[3 * 1 + 2]! === 0) return FIND_FAILED;
     return this.up(1, 0, this.leaves * 32, lo, hi);
   }
 
   private up(i: number, a: number, len: number, lo: number, hi: number): number {
     const b = a + len - 1;
-    if (b < lo || a > hi || this.mx[i]! === 0) return FIND_FAILED;
+    if (b < lo || a > hi || this.t[3 * i + 2]! === 0) return FIND_FAILED;
     if (i >= this.leaves) {
       const w = i - this.leaves;
       let word = this.bitmap[w]!;
@@ -303,6 +409,21 @@ export class FreeRunIndex {
     if (l !== FIND_FAILED) return l;
     return this.up(2 * i + 1, a + h, h, lo, hi);
   }
+}
+
+/**
+ * Bit index of the highest run of n set bits in x (n in 1..32), or -1. Doubling: after the
+ * loop, bit i of y says bits i..i+s-1 of x are set; one more shift covers i..i+n-1.
+ */
+export function highestRunStart(x: number, n: number): number {
+  let y = x;
+  let s = 1;
+  while (s * 2 <= n) {
+    y &= y >>> s;
+    s *= 2;
+  }
+  if (s < n) y &= y >>> (n - s);
+  return y === 0 ? -1 : 31 - Math.clz32(y);
 }
 
 export function popcount(v: number): number {
