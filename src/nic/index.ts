@@ -14,7 +14,7 @@ export type {
 } from './san-nic.ts';
 export { Fabric } from './fabric.ts';
 export { DEFAULT_NIC_CAPABILITIES, type NicCapabilities } from './capabilities.ts';
-export { NicAccess, type RegionSpec, type RegionInfo, type RegionState } from './tpt.ts';
+export { NicAccess, type RegionSpec, type RegionInfo, type RegionState, type WindowInfo, type WindowState } from './tpt.ts';
 export type { Completion } from './completion-queue.ts';
 export type { EndpointState } from './endpoint.ts';
 export {

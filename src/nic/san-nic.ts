@@ -7,10 +7,13 @@
  *   the IOMMU when there is one. It never sees a virtual address or the PFN database.
  * - Two interfaces, as on real adapters:
  *   privileged (driver, kernel mode): registerRegion / deregisterRegion / invalidateRegion /
- *   reregisterRegion / bindRegion / unbindRegion — the TPT (tpt.ts);
+ *   reregisterRegion / bindRegion / unbindRegion / allocateWindow / freeWindow — the TPT
+ *   (tpt.ts);
  *   user queues (kernel bypass): completion queues, endpoints, connect/listen/accept/
- *   disconnect and postSend / postRecv / postRdmaWrite / postRdmaRead. Every user call names
- *   the calling process (`owner`) and is checked against the owner of the object it names.
+ *   disconnect, postSend / postRecv / postRdmaWrite / postRdmaRead, and bindWindow /
+ *   invalidateWindow (memory windows, IB type 2: a user-mode way to expose part of a
+ *   registered region to one connection and to take it back). Every user call names the
+ *   calling process (`owner`) and is checked against the owner of the object it names.
  * - Posts validate the shape of the request, store it in the endpoint's typed-array ring and
  *   return at once; the work runs later as fabric tasks (requester.ts, responder.ts) and
  *   completes on the completion queue. Immediate errors (NicStatus) change nothing.
@@ -36,7 +39,12 @@ import {
   type SyndromeCode,
   type WcStatusCode,
 } from './status.ts';
-import { TranslationProtectionTable, type RegionInfo, type RegionSpec } from './tpt.ts';
+import { NicAccess, TranslationProtectionTable, type RegionInfo, type RegionSpec, type WindowInfo } from './tpt.ts';
+
+const NOTHING_COMPLETED: { status: NicStatusCode; completions: Completion[] } = Object.freeze({
+  status: NicStatus.SUCCESS,
+  completions: Object.freeze([]) as unknown as Completion[],
+});
 
 export interface SanNicOptions {
   name: string;
@@ -249,10 +257,40 @@ export class SanNic {
     return NicStatus.SUCCESS;
   }
 
-  /** A copy of a registration's state, or null for an unknown handle. */
+  /** A copy of a registration's state, or null for an unknown handle (or a window's). */
   queryRegion(handle: number): RegionInfo | null {
     const index = this.tpt.indexOfHandle(handle);
     return index < 0 ? null : this.tpt.info(index);
+  }
+
+  /** Windows in the table, bound or not (`regionCount` counts regions only). */
+  get windowCount(): number {
+    return this.tpt.windowCount;
+  }
+
+  /**
+   * A memory window (ibv_alloc_mw, IB type 2) owned by process `owner`, unbound: it grants
+   * nothing until the owner binds it (bindWindow). Takes a TPT slot, like a region.
+   */
+  allocateWindow(owner: number): { status: NicStatusCode; handle: number } {
+    if (!isCount(owner)) return { status: NicStatus.INVALID_PARAMETER, handle: 0 };
+    const index = this.tpt.allocateWindow(owner);
+    if (index < 0) return { status: NicStatus.INSUFFICIENT_RESOURCES, handle: 0 };
+    return { status: NicStatus.SUCCESS, handle: this.tpt.handleOf(index) };
+  }
+
+  /** Free a window (ibv_dealloc_mw); a bound window dies with it. Region handles are refused. */
+  freeWindow(handle: number): NicStatusCode {
+    const index = this.tpt.indexOfWindow(handle);
+    if (index < 0) return NicStatus.INVALID_HANDLE;
+    this.tpt.freeWindow(index);
+    return NicStatus.SUCCESS;
+  }
+
+  /** A copy of a window's state, or null when `handle` is not a live window. */
+  queryWindow(handle: number): WindowInfo | null {
+    const index = this.tpt.indexOfWindow(handle);
+    return index < 0 ? null : this.tpt.windowInfo(index);
   }
 
   /**
@@ -312,6 +350,8 @@ export class SanNic {
     if (q === null) return { status: NicStatus.INVALID_HANDLE, completions: [] };
     if (q.owner !== owner) return { status: NicStatus.ACCESS_DENIED, completions: [] };
     if (!isCount(max) || max < 1) return { status: NicStatus.INVALID_PARAMETER, completions: [] };
+    // An empty queue is the common answer to a poll: one shared, frozen result, no allocation.
+    if (q.count === 0) return NOTHING_COMPLETED;
     return { status: NicStatus.SUCCESS, completions: q.poll(max) };
   }
 
@@ -483,6 +523,76 @@ export class SanNic {
     if (this.trace !== null) this.trace.posted(this, owner, endpoint, Opcode.RECV, wr);
     if (ep.flushing) this.schedule(ep);
     else if (ep.state === 'connected' || ep.state === 'connecting') this.nudgePeer(ep);
+    return NicStatus.SUCCESS;
+  }
+
+  // Memory windows, user side. In IB hardware a type 2 bind (IBV_WR_BIND_MW) and a local
+  // invalidate (IBV_WR_LOCAL_INV) are work requests on the send queue. Here both execute at
+  // the doorbell, synchronously inside the call, so they take effect ahead of any work posted
+  // on the endpoint after them — the only order the protocol needs (bind, then send the key;
+  // invalidate, then reuse the memory). Neither completes on the completion queue.
+
+  /**
+   * Bind `window` to [offset, offset+length) of `region` for remote access arriving on
+   * `endpoint` only, granting `access` (REMOTE_READ and/or REMOTE_WRITE). Returns a new
+   * remote key, never one this window had before. Remote offsets are from the window's start.
+   * Checks, in order (nothing changes on failure): arguments are integers, access is non-zero
+   * and remote-only, length non-zero (INVALID_PARAMETER); the window is a live window of
+   * `owner` and not bound (INVALID_HANDLE, ACCESS_DENIED, INVALID_STATE); the endpoint exists,
+   * is `owner`'s and connected (INVALID_HANDLE, ACCESS_DENIED, INVALID_STATE); the region is a
+   * live region of `owner`, valid, registered with MW_BIND and with the local right behind
+   * each remote right (INVALID_HANDLE, ACCESS_DENIED, INVALID_STATE, ACCESS_DENIED); the range
+   * lies inside the region (INVALID_PARAMETER).
+   */
+  bindWindow(
+    owner: number,
+    endpoint: number,
+    window: number,
+    region: number,
+    offset: number,
+    length: number,
+    access: number,
+  ): { status: NicStatusCode; remoteKey: number } {
+    if (!isCount(owner) || !isCount(offset) || !isCount(length) || length === 0 || !isCount(access) ||
+        access === 0 || (access & ~WINDOW_ACCESS) !== 0) {
+      return bindFailed(NicStatus.INVALID_PARAMETER);
+    }
+    const tpt = this.tpt;
+    const w = tpt.indexOfWindow(window);
+    if (w < 0) return bindFailed(NicStatus.INVALID_HANDLE);
+    if (tpt.ownerOf(w) !== owner) return bindFailed(NicStatus.ACCESS_DENIED);
+    // Type 2: a bound window must be invalidated before it is bound again.
+    if (tpt.isBound(w)) return bindFailed(NicStatus.INVALID_STATE);
+    const ep = this.endpoints.get(endpoint);
+    if (ep === null) return bindFailed(NicStatus.INVALID_HANDLE);
+    if (ep.owner !== owner) return bindFailed(NicStatus.ACCESS_DENIED);
+    if (ep.state !== 'connected') return bindFailed(NicStatus.INVALID_STATE);
+    const r = tpt.indexOfHandle(region);
+    if (r < 0) return bindFailed(NicStatus.INVALID_HANDLE);
+    if (tpt.ownerOf(r) !== owner) return bindFailed(NicStatus.ACCESS_DENIED);
+    if (!tpt.isValid(r)) return bindFailed(NicStatus.INVALID_STATE);
+    const granted = tpt.accessOf(r);
+    if ((granted & NicAccess.MW_BIND) === 0) return bindFailed(NicStatus.ACCESS_DENIED);
+    // verbs: a window may not grant the peer more than the region lets the owner do.
+    if ((access & NicAccess.REMOTE_WRITE) !== 0 && (granted & NicAccess.LOCAL_WRITE) === 0) {
+      return bindFailed(NicStatus.ACCESS_DENIED);
+    }
+    if ((access & NicAccess.REMOTE_READ) !== 0 && (granted & NicAccess.LOCAL_READ) === 0) {
+      return bindFailed(NicStatus.ACCESS_DENIED);
+    }
+    if (!tpt.inRange(r, offset, length)) return bindFailed(NicStatus.INVALID_PARAMETER);
+    tpt.bindWindow(w, endpoint, r, offset, length, access);
+    return { status: NicStatus.SUCCESS, remoteKey: tpt.remoteKeyOf(w) };
+  }
+
+  /** Take a window's binding back (IBV_WR_LOCAL_INV): its remote key fails from now on. */
+  invalidateWindow(owner: number, window: number): NicStatusCode {
+    if (!isCount(owner)) return NicStatus.INVALID_PARAMETER;
+    const w = this.tpt.indexOfWindow(window);
+    if (w < 0) return NicStatus.INVALID_HANDLE;
+    if (this.tpt.ownerOf(w) !== owner) return NicStatus.ACCESS_DENIED;
+    if (!this.tpt.isBound(w)) return NicStatus.INVALID_STATE;
+    this.tpt.invalidateWindow(w);
     return NicStatus.SUCCESS;
   }
 
@@ -691,6 +801,13 @@ export class SanNic {
 
 /** Entries kept in the handed-address log (8 bytes each). */
 export const HANDED_LOG_LIMIT = 1 << 20;
+
+/** The rights a window can grant: remote only (a window is a remote key and nothing else). */
+const WINDOW_ACCESS = NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE;
+
+function bindFailed(status: NicStatusCode): { status: NicStatusCode; remoteKey: number } {
+  return { status, remoteKey: 0 };
+}
 
 function failed(status: NicStatusCode): RegisterResult {
   return { status, handle: 0, remoteKey: 0 };

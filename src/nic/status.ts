@@ -59,7 +59,7 @@ export const Syndrome = {
   BINDING_MISMATCH: 4,
   /** TPT check 4: a requested right is missing. */
   ACCESS_DENIED: 5,
-  /** TPT check 5: the region was invalidated. */
+  /** TPT check 5: the region was invalidated (for a window: the window's region was). */
   REGION_INVALID: 6,
   /** Range check: the bytes do not lie inside the region (includes wrapped ranges). */
   OUT_OF_RANGE: 7,
@@ -78,6 +78,11 @@ export const Syndrome = {
   DMA_IOMMU_FAULT: 15,
   /** The endpoint's completion queue overflowed. */
   CQ_OVERRUN: 16,
+  /** TPT check 5 for a memory window: it is not bound (invalidated since the key was given). */
+  WINDOW_INVALID: 17,
+  /** TPT check 6 for a memory window: the region it was bound to was deregistered or
+   *  re-registered (that registration is gone even if the slot holds a new one). */
+  WINDOW_REGION_GONE: 18,
 } as const;
 export type SyndromeCode = (typeof Syndrome)[keyof typeof Syndrome];
 

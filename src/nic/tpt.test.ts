@@ -43,7 +43,9 @@ describe('TranslationProtectionTable.validateSpec (registration command)', () =>
     expect(t.validateSpec(spec(1, RW, 100, 4000))).toBe(NicStatus.INVALID_PARAMETER); // spans 2 pages, 1 given
     expect(t.validateSpec(spec(2, RW, 0, 10))).toBe(NicStatus.INVALID_PARAMETER); // 1 page needed, 2 given
     expect(t.validateSpec(spec(1, 0))).toBe(NicStatus.INVALID_PARAMETER);
-    expect(t.validateSpec(spec(1, 0x10))).toBe(NicStatus.INVALID_PARAMETER);
+    expect(t.validateSpec(spec(1, 0x20))).toBe(NicStatus.INVALID_PARAMETER);
+    expect(t.validateSpec(spec(1, RW | NicAccess.MW_BIND))).toBe(NicStatus.SUCCESS);
+    expect(t.validateSpec(spec(1, NicAccess.MW_BIND))).toBe(NicStatus.SUCCESS);
     expect(t.validateSpec(spec(1, NicAccess.REMOTE_WRITE | NicAccess.LOCAL_READ))).toBe(NicStatus.INVALID_PARAMETER);
     expect(t.validateSpec(spec(9))).toBe(NicStatus.REGION_TOO_LARGE);
     expect(t.validateSpec(spec(8))).toBe(NicStatus.SUCCESS);
@@ -149,5 +151,106 @@ describe('TranslationProtectionTable property: keys of live entries resolve, eve
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('TranslationProtectionTable — keys never collide inside a slot', () => {
+  it('a region remote key never equals its handle, through every generation of the slot', () => {
+    const t = new TranslationProtectionTable(1, 1 << 20);
+    const i = t.register(1, spec());
+    for (let n = 0; n < 2 * GENERATION_SPAN; n++) {
+      expect(t.remoteKeyOf(i)).not.toBe(t.handleOf(i));
+      t.reregister(i, spec());
+    }
+  });
+  it('a window gets a new remote key at every bind: never its handle, never 0, never the previous one', () => {
+    const t = new TranslationProtectionTable(2, 1 << 20);
+    const r = t.register(1, spec(1, RW | NicAccess.MW_BIND));
+    const w = t.allocateWindow(1);
+    const handle = t.handleOf(w);
+    let previous = 0;
+    for (let n = 0; n < 2 * GENERATION_SPAN; n++) {
+      t.bindWindow(w, 99, r, 0, 10, NicAccess.REMOTE_READ);
+      const key = t.remoteKeyOf(w);
+      expect(key).not.toBe(handle);
+      expect(key).not.toBe(previous);
+      expect(key).toBeGreaterThan(0);
+      expect(keyIndex(key)).toBe(w);
+      expect(t.handleOf(w)).toBe(handle);
+      previous = key;
+      t.invalidateWindow(w);
+    }
+  });
+  it('the slot of a freed window never gives its next occupant the window handle, whatever the bind count', () => {
+    for (let binds = GENERATION_SPAN - 4; binds <= GENERATION_SPAN + 1; binds++) {
+      const t = new TranslationProtectionTable(2, 1 << 20);
+      const r = t.register(1, spec(1, RW | NicAccess.MW_BIND));
+      const w = t.allocateWindow(1);
+      const handle = t.handleOf(w);
+      for (let n = 0; n < binds; n++) {
+        t.bindWindow(w, 99, r, 0, 10, NicAccess.REMOTE_READ);
+        t.invalidateWindow(w);
+      }
+      t.freeWindow(w);
+      const next = t.register(1, spec());
+      expect(next).toBe(w);
+      expect(t.handleOf(next)).not.toBe(handle);
+      expect(t.indexOfWindow(handle)).toBe(-1);
+    }
+  });
+});
+
+describe('TranslationProtectionTable — memory windows in lookup', () => {
+  const MW = RW | NicAccess.MW_BIND;
+  it('reports the first failed check for a window key: exists, key, binding, rights, bound, region same, region valid', () => {
+    const t = new TranslationProtectionTable(4, 1 << 20);
+    const r = t.register(7, spec(2, MW));
+    const w = t.allocateWindow(7);
+    expect(t.count).toBe(1);
+    expect(t.windowCount).toBe(1);
+    // Unbound: no remote key at all.
+    expect(t.windowInfo(w)).toMatchObject({ state: 'unbound', remoteKey: 0, reachable: false });
+    t.bindWindow(w, 99, r, 100, 50, NicAccess.REMOTE_READ);
+    const key = t.remoteKeyOf(w);
+    const handle = t.handleOf(w);
+    expect(t.lookup(key, true, 99, NicAccess.REMOTE_READ)).toBe(w);
+    expect(t.lookup(handle, true, 99, NicAccess.REMOTE_READ)).toBe(-Syndrome.KEY_MISMATCH);
+    expect(t.lookup(key ^ 1, true, 99, NicAccess.REMOTE_READ)).toBe(-Syndrome.KEY_MISMATCH);
+    expect(t.lookup(key, true, 98, NicAccess.REMOTE_READ)).toBe(-Syndrome.BINDING_MISMATCH);
+    expect(t.lookup(key, true, 99, NicAccess.REMOTE_WRITE)).toBe(-Syndrome.ACCESS_DENIED);
+    // A window is never a local key, by handle (it grants no local right, even asked for
+    // none) or by remote key.
+    expect(t.lookup(handle, false, 7, NicAccess.LOCAL_READ)).toBe(-Syndrome.ACCESS_DENIED);
+    expect(t.lookup(handle, false, 7, NicAccess.LOCAL_WRITE)).toBe(-Syndrome.ACCESS_DENIED);
+    expect(t.lookup(handle, false, 7, 0)).toBe(-Syndrome.ACCESS_DENIED);
+    expect(t.lookup(handle, false, 8, NicAccess.LOCAL_READ)).toBe(-Syndrome.OWNER_MISMATCH);
+    expect(t.lookup(key, false, 7, NicAccess.LOCAL_READ)).toBe(-Syndrome.KEY_MISMATCH);
+    // Range and translation are the window's.
+    expect(t.inRange(w, 0, 50)).toBe(true);
+    expect(t.inRange(w, 1, 50)).toBe(false);
+    const out = new SegmentList(1);
+    t.translate(w, 10, 20, out);
+    expect(out.address[0]).toBe(3 * 4096 + 110);
+    expect(out.length[0]).toBe(20);
+    t.invalidate(r);
+    expect(t.lookup(key, true, 99, NicAccess.REMOTE_READ)).toBe(-Syndrome.REGION_INVALID);
+    t.reregister(r, spec(2, MW));
+    expect(t.lookup(key, true, 99, NicAccess.REMOTE_READ)).toBe(-Syndrome.WINDOW_REGION_GONE);
+    expect(t.windowInfo(w)).toMatchObject({ state: 'bound', reachable: false });
+    t.invalidateWindow(w);
+    expect(t.lookup(key, true, 99, NicAccess.REMOTE_READ)).toBe(-Syndrome.WINDOW_INVALID);
+    t.freeWindow(w);
+    expect(t.lookup(key, true, 99, NicAccess.REMOTE_READ)).toBe(-Syndrome.NO_ENTRY);
+    expect(t.windowCount).toBe(0);
+    expect(t.count).toBe(1);
+  });
+  it('region and window handles name only their own kind', () => {
+    const t = new TranslationProtectionTable(4, 1 << 20);
+    const r = t.register(7, spec(1, MW));
+    const w = t.allocateWindow(7);
+    expect(t.indexOfHandle(t.handleOf(w))).toBe(-1);
+    expect(t.indexOfWindow(t.handleOf(r))).toBe(-1);
+    expect(t.indexOfWindow(t.handleOf(w))).toBe(w);
+    expect(t.indexOfWindow('x')).toBe(-1);
   });
 });

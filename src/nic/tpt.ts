@@ -9,10 +9,23 @@
  *   O(log extents + runs) instead of a walk over every page, and a contiguous region of any
  *   size costs one entry. `info` rebuilds the page list from the extents.
  * - Keys are slot index + generation (keys.ts). The handle (local key) and the remote key are
- *   different values; both change on re-registration and on deregistration.
+ *   different values; both change on re-registration and on deregistration. Every event that
+ *   changes a key advances the slot's generation, so within 4095 such events of a slot no key
+ *   of it comes back; generations whose remote key would equal the handle are skipped.
+ * - Memory windows (IB type 2, rxe_mw.c) share the slots with regions; the slot state says
+ *   which (a window's state is never a region's VALID). A window's
+ *   handle is fixed for its life; each bind advances the slot's generation and gives the
+ *   window a new remote key (never its handle, never 0), bound to one endpoint and to
+ *   [base, base+length) of one region. The window remembers the region's slot and the handle
+ *   that region had at bind time: deregistering or re-registering the region changes that
+ *   handle, so the window dies without the table keeping lists of windows per region.
  * - `lookup` is the ONE place that decides whether a key may be used, in rxe's fixed order:
  *   entry exists, full key matches, owner (local) / bound connection (remote) matches, all
- *   requested rights present, region valid. `inRange` is the separate range check.
+ *   requested rights present, region valid / window bound; for a window then its region is
+ *   still the same registration, and valid. A window grants no local right, so it never
+ *   passes as a local key. `inRange` is the separate range check (a window's own length);
+ *   `translate` serves regions and windows alike (a bound window holds its region's extents
+ *   and a first-byte offset moved to the window's start).
  * - Free slots are reused in FIFO order, so a just-freed slot (and its stale keys' index) is
  *   the last to come back.
  * - The table never touches memory and never fails half-way: every call validates first.
@@ -28,13 +41,19 @@ export const NicAccess = {
   LOCAL_WRITE: 2,
   REMOTE_READ: 4,
   REMOTE_WRITE: 8,
+  /** Memory windows may be bound to the region (IBV_ACCESS_MW_BIND). */
+  MW_BIND: 0x10,
 } as const;
-const ALL_ACCESS = 0xf;
+const ALL_ACCESS = 0x1f;
 
+/** Slot states: free; a region, valid or invalidated; a window, unbound or bound. */
 const FREE = 0;
 const VALID = 1;
 const INVALID = 2;
+const WINDOW_UNBOUND = 3;
+const WINDOW_BOUND = 4;
 export type RegionState = 'valid' | 'invalid';
+export type WindowState = 'bound' | 'unbound';
 
 export interface RegionSpec {
   /** Page-aligned bus addresses, one per page the region spans. */
@@ -58,6 +77,24 @@ export interface RegionInfo {
   state: RegionState;
 }
 
+export interface WindowInfo {
+  handle: number;
+  owner: number;
+  state: WindowState;
+  /** Remote key of the current binding (0 when unbound). */
+  remoteKey: number;
+  /** Endpoint handle the binding is tied to (0 when unbound). */
+  boundEndpoint: number;
+  /** Handle the region had when the window was bound to it (0 when unbound). */
+  region: number;
+  /** The window's first byte in the region, its length and its rights (0 when unbound). */
+  offset: number;
+  length: number;
+  access: number;
+  /** Bound, and its region is still that registration and valid: remote access can succeed. */
+  reachable: boolean;
+}
+
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 export class TranslationProtectionTable {
@@ -70,16 +107,25 @@ export class TranslationProtectionTable {
   private readonly owner: Float64Array;
   private readonly access: Uint8Array;
   private readonly bound: Float64Array;
-  private readonly firstByteOffset: Uint16Array;
+  /** Offset of byte 0 in the first page's extent (a window: its region's, plus the window's start). */
+  private readonly firstByteOffset: Float64Array;
   private readonly length: Float64Array;
-  /** Per slot: [start0, bus0, start1, bus1, …], starts in bytes from the first page's base. */
+  /** Per slot: [start0, bus0, start1, bus1, …], starts in bytes from the first page's base.
+   *  A bound window shares its region's array (frozen: re-registration makes a new one). */
   private readonly extents: (Float64Array | null)[];
   private readonly pageCount: Float64Array;
+  /** Window slots: the slot of the region of the binding, the handle that region had at
+   *  bind time, and the window's first byte in the region. */
+  private readonly parent: Int32Array;
+  private readonly parentHandle: Float64Array;
+  private readonly base: Float64Array;
   private readonly freeRing: Int32Array;
   private freeHead = 0;
   private freeCount: number;
-  /** Registrations in the table (valid or invalidated). */
+  /** Registrations in the table (valid or invalidated); windows are not counted. */
   count = 0;
+  /** Windows in the table (bound or not). */
+  windowCount = 0;
 
   constructor(
     readonly capacity: number,
@@ -92,15 +138,20 @@ export class TranslationProtectionTable {
     this.owner = new Float64Array(capacity);
     this.access = new Uint8Array(capacity);
     this.bound = new Float64Array(capacity);
-    this.firstByteOffset = new Uint16Array(capacity);
+    this.firstByteOffset = new Float64Array(capacity);
     this.length = new Float64Array(capacity);
     this.extents = new Array<Float64Array | null>(capacity).fill(null);
     this.pageCount = new Float64Array(capacity);
+    this.parent = new Int32Array(capacity).fill(-1);
+    this.parentHandle = new Float64Array(capacity);
+    this.base = new Float64Array(capacity);
     this.freeRing = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) {
       this.freeRing[i] = i;
       // Start every slot at a different generation so first keys are not all index*4096+1.
-      this.setGeneration(i, (i * 7) % (GENERATION_SPAN - 1) + 1);
+      let g = (i * 7) % (GENERATION_SPAN - 1) + 1;
+      if (remoteGeneration(g) === g) g = nextGeneration(g);
+      this.setGeneration(i, g);
     }
     this.freeCount = capacity;
   }
@@ -111,6 +162,19 @@ export class TranslationProtectionTable {
 
   remoteKeyOf(index: number): number {
     return this.remoteKey[index]!;
+  }
+
+  /**
+   * The slot's next generation for a new handle: differs from the current one and from
+   * `avoid` (the handle generation of a window leaving the slot, whose binds moved the
+   * generation on), and is not a fixed point of remoteGeneration (three generations would
+   * give a region a remote key equal to its handle).
+   */
+  private nextHandleGeneration(index: number, avoid: number): number {
+    let g = this.generation[index]!;
+    do g = nextGeneration(g);
+    while (remoteGeneration(g) === g || g === avoid);
+    return g;
   }
 
   private setGeneration(index: number, generation: number): void {
@@ -145,12 +209,24 @@ export class TranslationProtectionTable {
     return NicStatus.SUCCESS;
   }
 
-  /** Register; the caller validated `spec` and `owner`. Returns the slot index or -1 when full. */
-  register(owner: number, spec: RegionSpec): number {
+  /** Take the oldest free slot, or -1 when the table is full. */
+  private takeSlot(): number {
     if (this.freeCount === 0) return -1;
     const index = this.freeRing[this.freeHead]!;
     this.freeHead = (this.freeHead + 1) % this.capacity;
     this.freeCount--;
+    return index;
+  }
+
+  private releaseSlot(index: number): void {
+    this.freeRing[(this.freeHead + this.freeCount) % this.capacity] = index;
+    this.freeCount++;
+  }
+
+  /** Register; the caller validated `spec` and `owner`. Returns the slot index or -1 when full. */
+  register(owner: number, spec: RegionSpec): number {
+    const index = this.takeSlot();
+    if (index < 0) return -1;
     this.fill(index, spec);
     this.owner[index] = owner;
     this.bound[index] = 0;
@@ -160,8 +236,19 @@ export class TranslationProtectionTable {
     return index;
   }
 
-  /** Slot of a live registration named by its handle (driver interface), else -1. */
+  /** Slot of a live registration (a region, not a window) named by its handle, else -1. */
   indexOfHandle(handle: unknown): number {
+    const index = this.indexOfLive(handle);
+    return index >= 0 && this.state[index]! < WINDOW_UNBOUND ? index : -1;
+  }
+
+  /** Slot of a live window named by its handle, else -1. */
+  indexOfWindow(handle: unknown): number {
+    const index = this.indexOfLive(handle);
+    return index >= 0 && this.state[index]! >= WINDOW_UNBOUND ? index : -1;
+  }
+
+  private indexOfLive(handle: unknown): number {
     if (typeof handle !== 'number') return -1;
     const index = keyIndex(handle);
     if (index < 0 || index >= this.capacity || this.state[index] === FREE) return -1;
@@ -169,14 +256,14 @@ export class TranslationProtectionTable {
   }
 
   deregister(index: number): void {
-    // Hide first (state and generation), then drop the translation.
+    // Hide first (state and generation), then drop the translation. Windows bound to the
+    // region die with it: their recorded region handle no longer matches (see lookup).
     this.state[index] = FREE;
-    this.setGeneration(index, nextGeneration(this.generation[index]!));
+    this.setGeneration(index, this.nextHandleGeneration(index, 0));
     this.extents[index] = null;
     this.pageCount[index] = 0;
     this.bound[index] = 0;
-    this.freeRing[(this.freeHead + this.freeCount) % this.capacity] = index;
-    this.freeCount++;
+    this.releaseSlot(index);
     this.count--;
   }
 
@@ -188,10 +275,24 @@ export class TranslationProtectionTable {
   /** New translation and rights in the same slot, with new keys; unbinds. */
   reregister(index: number, spec: RegionSpec): void {
     this.state[index] = INVALID;
-    this.setGeneration(index, nextGeneration(this.generation[index]!));
+    this.setGeneration(index, this.nextHandleGeneration(index, 0));
     this.fill(index, spec);
     this.bound[index] = 0;
     this.state[index] = VALID;
+  }
+
+  /** A region slot is valid (not invalidated). */
+  isValid(index: number): boolean {
+    return this.state[index] === VALID;
+  }
+
+  /** A window slot is bound. */
+  isBound(index: number): boolean {
+    return this.state[index] === WINDOW_BOUND;
+  }
+
+  accessOf(index: number): number {
+    return this.access[index]!;
   }
 
   boundEndpointOf(index: number): number {
@@ -206,10 +307,105 @@ export class TranslationProtectionTable {
     this.bound[index] = 0;
   }
 
+  // ─────────────── memory windows (the caller validated every argument) ───────────────
+
+  /** A new unbound window of `owner`; returns the slot index or -1 when the table is full. */
+  allocateWindow(owner: number): number {
+    const index = this.takeSlot();
+    if (index < 0) return -1;
+    this.owner[index] = owner;
+    // No remote key until bound: key 0 never matches (keyIndex refuses it).
+    this.remoteKey[index] = 0;
+    this.clearBinding(index);
+    this.state[index] = WINDOW_UNBOUND;
+    this.windowCount++;
+    return index;
+  }
+
+  /**
+   * Bind an unbound window to [offset, offset+length) of region slot `region` for requests
+   * arriving on `endpoint`, with a new remote key.
+   */
+  bindWindow(index: number, endpoint: number, region: number, offset: number, length: number, access: number): void {
+    // Always-on invariant: a window grants remote rights only, which is also what keeps a
+    // window handle from ever passing lookup as a local key.
+    if (access === 0 || (access & ~(NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE)) !== 0) {
+      throw new Error(`TPT bindWindow: window rights 0x${access.toString(16)} are not remote-only`);
+    }
+    const handleGeneration = this.handle[index]! % GENERATION_SPAN;
+    let g = nextGeneration(this.generation[index]!);
+    // remoteGeneration is a bijection: exactly one generation would give the handle back.
+    if (remoteGeneration(g) === handleGeneration) g = nextGeneration(g);
+    this.generation[index] = g;
+    this.remoteKey[index] = makeKey(index, remoteGeneration(g));
+    this.parent[index] = region;
+    this.parentHandle[index] = this.handle[region]!;
+    this.base[index] = offset;
+    // The window's translation is its region's, shifted: `translate` needs no window case.
+    // lookup refuses the window once the region is deregistered or re-registered, so the
+    // shared extents are never used after the region let them go.
+    this.extents[index] = this.extents[region]!;
+    this.pageCount[index] = this.pageCount[region]!;
+    this.firstByteOffset[index] = this.firstByteOffset[region]! + offset;
+    this.length[index] = length;
+    this.access[index] = access;
+    this.bound[index] = endpoint;
+    // Visible to lookups only now, fully set up.
+    this.state[index] = WINDOW_BOUND;
+  }
+
+  /** Local invalidate (IBV_WR_LOCAL_INV): the current remote key stops working. */
+  invalidateWindow(index: number): void {
+    this.state[index] = WINDOW_UNBOUND;
+    this.extents[index] = null;
+  }
+
+  freeWindow(index: number): void {
+    const handleGeneration = this.handle[index]! % GENERATION_SPAN;
+    // Hide first; the next handle of the slot is never the one this window had.
+    this.state[index] = FREE;
+    this.setGeneration(index, this.nextHandleGeneration(index, handleGeneration));
+    this.clearBinding(index);
+    this.releaseSlot(index);
+    this.windowCount--;
+  }
+
+  private clearBinding(index: number): void {
+    this.extents[index] = null;
+    this.pageCount[index] = 0;
+    this.firstByteOffset[index] = 0;
+    this.parent[index] = -1;
+    this.parentHandle[index] = 0;
+    this.base[index] = 0;
+    this.length[index] = 0;
+    this.access[index] = 0;
+    this.bound[index] = 0;
+  }
+
+  windowInfo(index: number): WindowInfo {
+    const bound = this.state[index] === WINDOW_BOUND;
+    const parent = this.parent[index]!;
+    return {
+      handle: this.handleOf(index),
+      owner: this.owner[index]!,
+      state: bound ? 'bound' : 'unbound',
+      remoteKey: bound ? this.remoteKey[index]! : 0,
+      boundEndpoint: bound ? this.bound[index]! : 0,
+      region: bound ? this.parentHandle[index]! : 0,
+      offset: bound ? this.base[index]! : 0,
+      length: bound ? this.length[index]! : 0,
+      access: bound ? this.access[index]! : 0,
+      reachable: bound && this.handle[parent] === this.parentHandle[index] && this.state[parent] === VALID,
+    };
+  }
+
   /**
    * THE access check. `principal` is the calling process (local) or the endpoint handle the
-   * request arrived on (remote). Returns the slot index, or minus the syndrome of the first
-   * failed check.
+   * request arrived on (remote). Returns the slot index (a region's or a window's: `inRange`
+   * and `translate` take either), or minus the syndrome of the first failed check.
+   * A window slot runs the same checks on its own key, binding and rights; its state is never
+   * VALID, so it leaves the regions' path only at check 5 (lookupNotValid) and the hot path
+   * of a region has no extra test.
    */
   lookup(key: number, remote: boolean, principal: number, rights: number): number {
     const index = keyIndex(key);
@@ -221,20 +417,40 @@ export class TranslationProtectionTable {
     if (remote) {
       if (this.bound[index] === 0 || this.bound[index] !== principal) return -Syndrome.BINDING_MISMATCH;
     } else if (this.owner[index] !== principal) return -Syndrome.OWNER_MISMATCH;
-    // 4. every requested right
+    // 4. every requested right — a window grants remote rights only, so a window handle used
+    //    as a local key fails here (rxe keeps windows in their own pool: an lkey never finds one)
     if ((this.access[index]! & rights) !== rights) return -Syndrome.ACCESS_DENIED;
     // 5. region valid
-    if (this.state[index] !== VALID) return -Syndrome.REGION_INVALID;
+    if (this.state[index] !== VALID) return this.lookupNotValid(index, remote);
     return index;
   }
 
-  /** Range check: [offset, offset+length) inside the region; written so it cannot overflow. */
+  /**
+   * `lookup` from check 5 on for a slot that is not a valid region: an invalidated region, or
+   * a window (checks 1-4 passed on the window's own key, binding and rights). Out of line so
+   * the regions' path stays as small as it was (callers inline it; V8's budget is by size).
+   */
+  private lookupNotValid(index: number, remote: boolean): number {
+    if (this.state[index] === INVALID) return -Syndrome.REGION_INVALID;
+    // A window has no local right at all (reached only by a local lookup asking for none).
+    if (!remote) return -Syndrome.ACCESS_DENIED;
+    // 5. the window is bound
+    if (this.state[index] !== WINDOW_BOUND) return -Syndrome.WINDOW_INVALID;
+    // 6. its region is still the registration it was bound to (deregister and re-register
+    //    change the handle), and 7. that region is valid.
+    const parent = this.parent[index]!;
+    if (this.handle[parent] !== this.parentHandle[index]) return -Syndrome.WINDOW_REGION_GONE;
+    if (this.state[parent] !== VALID) return -Syndrome.REGION_INVALID;
+    return index;
+  }
+
+  /** Range check: [offset, offset+length) inside the region or window; cannot overflow. */
   inRange(index: number, offset: number, length: number): boolean {
     const size = this.length[index]!;
     return offset >= 0 && length >= 0 && offset <= size && length <= size - offset;
   }
 
-  /** Append the bus segments of [offset, +length) of a looked-up, range-checked region. */
+  /** Append the bus segments of [offset, +length) of a looked-up, range-checked region or window. */
   translate(index: number, offset: number, length: number, out: SegmentList): void {
     const ext = this.extents[index]!;
     const extentCount = ext.length >> 1;

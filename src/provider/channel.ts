@@ -31,6 +31,7 @@ import {
   IOCTL_SANPROXY_TRANSLATE_ADDRESS,
   IOCTL_SANPROXY_UNSECURE_MEMORY,
   SANPROXY_USER_PATH,
+  SANPROXY_WINDOW_BIND,
   SIZES,
 } from '../proxy/interface.ts';
 
@@ -58,6 +59,8 @@ export interface BufferRegistration {
   handle: number;
   remoteKey: number;
   id: number;
+  /** The memory window that came with it (access had SANPROXY_WINDOW_BIND), else 0. */
+  window: number;
 }
 
 export class ProxyChannel {
@@ -164,9 +167,13 @@ export class ProxyChannel {
     const r = this.ioctl(IOCTL_SANPROXY_REGISTER_BUFFER,
       Fields.of(SIZES.registerIn).putU32(nicIndex).putU32(access).putU64(address).putU64(length)
         .putU32(bindEndpoint).putU32(0).bytes,
-      SIZES.registerOut);
+      (access & SANPROXY_WINDOW_BIND) !== 0 ? SIZES.registerWindowOut : SIZES.registerOut);
     if (!r.ok) return r;
-    return { ok: true, registration: { handle: r.out.u32(), remoteKey: r.out.u32(), id: r.out.u64() } };
+    const handle = r.out.u32();
+    const remoteKey = r.out.u32();
+    const id = r.out.u64();
+    const window = (access & SANPROXY_WINDOW_BIND) !== 0 ? r.out.u32() : 0;
+    return { ok: true, registration: { handle, remoteKey, id, window } };
   }
 
   deregisterBuffer(id: number): number {

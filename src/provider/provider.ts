@@ -13,9 +13,11 @@
  *   return Promises; every other call is synchronous and transfers are overlapped.
  * - Registration caches (A11-A14, region-cache.ts): with `cacheRegistrations`, a registration
  *   whose last reference goes keeps its driver registration and is secured through the driver
- *   (MmSecureVirtualMemory); RDMA memory is also invalidated on the NIC so the peer loses
- *   access. A later registration of any range the cached region contains reuses it: local
- *   memory with no driver work, RDMA memory with one REVALIDATE (new keys; no page locking).
+ *   (MmSecureVirtualMemory); the peer loses access to RDMA memory at once. A later registration
+ *   of any range the cached region contains reuses it: local memory with no driver work; RDMA
+ *   memory under a new remote key with no page locking — a memory window the provider binds
+ *   and invalidates itself on the NIC (no driver request), or for a low shadow one
+ *   REVALIDATE / INVALIDATE request to the driver.
  *   WSPMemoryRegistrationCacheCallback releases cached regions overlapping a range; closing a
  *   socket releases the RDMA regions last exposed on it. The switch decides whether to cache
  *   and the bounds (setCachePolicy); the provider provides the mechanism.
@@ -25,9 +27,9 @@ import type { Process } from '../kernel/ps/process.ts';
 import type { Ref } from '../kernel/ref.ts';
 import { NtStatusError } from '../kernel/status.ts';
 import { PAGE_READONLY, PAGE_READWRITE } from '../kernel/ps/address-space.ts';
-import { NicStatus, type SanNic } from '../nic/index.ts';
+import { NicAccess, NicStatus, type SanNic } from '../nic/index.ts';
 import {
-  SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ, SANPROXY_REMOTE_WRITE, TRANSLATE_IP_TO_SAN,
+  SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ, SANPROXY_REMOTE_WRITE, SANPROXY_WINDOW_BIND, TRANSLATE_IP_TO_SAN,
   TRANSLATE_SAN_TO_IP,
 } from '../proxy/interface.ts';
 import { ProxyChannel, type AddressEntry } from './channel.ts';
@@ -95,6 +97,8 @@ interface DriverRegistration {
   remoteKey: number;
   driverId: number;
   shadow: Shadow | null;
+  /** Memory window that came with the registration, 0 when none. */
+  window: number;
 }
 
 const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < U32;
@@ -105,6 +109,8 @@ const localAccess = (flags: number) => (flags & MEM_READ ? SANPROXY_LOCAL_READ :
 // Remote write needs local write on the NIC (verbs rule).
 const remoteAccess = (flags: number) =>
   (flags & MEM_READ ? SANPROXY_REMOTE_READ : 0) | (flags & MEM_WRITE ? SANPROXY_REMOTE_WRITE | SANPROXY_LOCAL_WRITE : 0);
+/** A window's rights: remote only (the NIC's REMOTE_READ / REMOTE_WRITE have the proxy's values). */
+const windowAccess = (flags: number) => (flags & MEM_READ ? NicAccess.REMOTE_READ : 0) | (flags & MEM_WRITE ? NicAccess.REMOTE_WRITE : 0);
 
 export class SanServiceProvider {
   readonly kernel: Kernel;
@@ -176,7 +182,7 @@ export class SanServiceProvider {
     return this.cacheStats.hits;
   }
 
-  /** RDMA registrations re-exposed from the cache (one REVALIDATE each, no page locking). */
+  /** RDMA registrations re-exposed from the cache (a window bind, or a REVALIDATE for a shadow; no page locking). */
   get rdmaReexposures(): number {
     return this.cacheStats.rdmaReexposures;
   }
@@ -650,10 +656,10 @@ export class SanServiceProvider {
     if (sock === null) return false;
     if (!isOverlapped(lpOverlapped) || typeof fWait !== 'boolean') return (lpErrno.value = WSAEINVAL, false);
     if (!isRef(lpcbTransfer) || !isRef(lpdwFlags)) return (lpErrno.value = WSAEFAULT, false);
-    const r = this.transfers.result(sock, lpOverlapped, fWait);
-    if (r.error !== NO_ERROR) return (lpErrno.value = r.error, false);
-    lpcbTransfer.value = r.bytes;
-    lpdwFlags.value = r.flags;
+    const error = this.transfers.result(sock, lpOverlapped, fWait);
+    if (error !== NO_ERROR) return (lpErrno.value = error, false);
+    lpcbTransfer.value = lpOverlapped.InternalHigh;
+    lpdwFlags.value = lpOverlapped.Offset;
     return true;
   }
 
@@ -790,16 +796,26 @@ export class SanServiceProvider {
    * REGISTER_BUFFER, or — when the driver answers that the NIC cannot reach the pages — a
    * low shadow from ALLOCATE_MEMORY (shadow.ts). Returns the WSA error on failure.
    */
-  private driverRegister(nicIndex: number, access: number, address: number, length: number, bind: number): DriverRegistration | number {
+  /**
+   * Register through the driver; when the NIC cannot reach the pages, a low shadow instead,
+   * registered with `shadowAccess` and `shadowBind` (a shadow comes without a window).
+   */
+  private driverRegister(
+    nicIndex: number, access: number, address: number, length: number, bind: number,
+    shadowAccess = access, shadowBind = bind,
+  ): DriverRegistration | number {
     const r = this.channel.registerBuffer(nicIndex, access, address, length, bind);
-    if (r.ok) return { nicHandle: r.registration.handle, remoteKey: r.registration.remoteKey, driverId: r.registration.id, shadow: null };
+    if (r.ok) {
+      const g = r.registration;
+      return { nicHandle: g.handle, remoteKey: g.remoteKey, driverId: g.id, shadow: null, window: g.window };
+    }
     if (r.status >>> 0 !== SHADOW_TRIGGER_STATUS) return wsaErrorOfStatus(r.status);
-    const a = this.channel.allocateMemory(nicIndex, access, length, bind);
+    const a = this.channel.allocateMemory(nicIndex, shadowAccess, length, shadowBind);
     if (!a.ok) return wsaErrorOfStatus(a.status);
     const m = a.allocation;
     return {
       nicHandle: m.handle, remoteKey: m.remoteKey, driverId: m.id,
-      shadow: { userAddress: m.userAddress, bytes: m.bytes, id: m.id },
+      shadow: { userAddress: m.userAddress, bytes: m.bytes, id: m.id }, window: 0,
     };
   }
 
@@ -842,17 +858,33 @@ export class SanServiceProvider {
     if (!this.cacheRegistrations) return null;
     const region: CachedRegion = {
       kind, nicIndex: sock.nicIndex, address, length, flags, nicHandle: made.nicHandle, remoteKey: made.remoteKey,
-      driverId: made.driverId, shadow: made.shadow, secureHandle: 0, users: 0, invalidated: false, socket: sock.handle,
+      driverId: made.driverId, shadow: made.shadow, window: made.window, secureHandle: 0, users: 0, invalidated: false, socket: sock.handle,
     };
     this.regions.add(region);
     this.regions.use(region);
     return region;
   }
 
-  /** A new RDMA registration through the driver, bound to the socket's connection. */
+  /**
+   * A new RDMA registration through the driver. With caching, the NIC region gets local rights
+   * only and a memory window; the window, bound to the socket's connection over the buffer,
+   * is what the peer reaches, so the region can later be hidden and re-exposed from user mode
+   * (A13) with no driver request. Without caching (or for a shadow), the region itself carries
+   * the remote rights, bound to the connection.
+   */
   private exposeNew(sock: SanSocket, address: number, length: number, flags: number): Registration | number {
-    const made = this.driverRegister(sock.nicIndex, remoteAccess(flags), address, length, sock.endpoint);
+    const made = this.cacheRegistrations
+      ? this.driverRegister(sock.nicIndex, localAccess(flags) | SANPROXY_WINDOW_BIND, address, length, 0, remoteAccess(flags), sock.endpoint)
+      : this.driverRegister(sock.nicIndex, remoteAccess(flags), address, length, sock.endpoint);
     if (typeof made === 'number') return made;
+    if (made.window !== 0) {
+      const b = this.nics[sock.nicIndex]!.bindWindow(this.owner, sock.endpoint, made.window, made.nicHandle, 0, length, windowAccess(flags));
+      if (b.status !== NicStatus.SUCCESS) {
+        this.releaseDriver(null, made.driverId);
+        return wsaErrorOfNicStatus(b.status);
+      }
+      made.remoteKey = b.remoteKey;
+    }
     // The peer may read it at once: the shadow must hold the application's bytes now.
     if (made.shadow !== null && (flags & MEM_READ) !== 0 &&
         !guarded(() => this.copier.toShadow(this.process, address, made.shadow!, 0, length))) {
@@ -871,6 +903,7 @@ export class SanServiceProvider {
    */
   private reexpose(region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number): Registration | number {
     const offset = address - region.address;
+    if (region.window !== 0) return this.rebindWindow(region, sock, address, length, flags, offset);
     // Only the buffer asked for is exposed, not the whole cached region.
     const r = this.channel.revalidate(region.driverId, remoteAccess(flags), sock.endpoint, offset, length);
     if (!r.ok) return wsaErrorOfStatus(r.status);
@@ -894,6 +927,21 @@ export class SanServiceProvider {
     });
   }
 
+  /** reexpose for a window-backed region: bind its window over the buffer, from user mode. */
+  private rebindWindow(region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number, offset: number): Registration | number {
+    const b = this.nics[region.nicIndex]!.bindWindow(this.owner, sock.endpoint, region.window, region.nicHandle, offset, length, windowAccess(flags));
+    if (b.status !== NicStatus.SUCCESS) return wsaErrorOfNicStatus(b.status);
+    region.remoteKey = b.remoteKey;
+    region.invalidated = false;
+    region.socket = sock.handle;
+    this.regions.use(region);
+    this.cacheStats.rdmaReexposures++;
+    return this.registrations.insert({
+      socket: sock.handle, kind: 'rdma', address, length, flags, nicIndex: region.nicIndex, nicHandle: region.nicHandle,
+      remoteKey: b.remoteKey, driverId: region.driverId, shadow: null, region, regionOffset: offset, nicOffset: 0,
+    });
+  }
+
   /**
    * Keep an unused region registered for reuse: secured, so the application cannot change the
    * range under it unnoticed (A11, A12); an RDMA region also invalidated on the NIC, so the
@@ -901,7 +949,10 @@ export class SanServiceProvider {
    */
   private park(region: CachedRegion): boolean {
     if (region.kind === 'rdma' && !region.invalidated) {
-      if (this.channel.invalidate(region.driverId) !== 0) return false;
+      const hidden = region.window !== 0
+        ? this.nics[region.nicIndex]!.invalidateWindow(this.owner, region.window) === NicStatus.SUCCESS
+        : this.channel.invalidate(region.driverId) === 0;
+      if (!hidden) return false;
       region.invalidated = true;
     }
     if (region.secureHandle === 0) {

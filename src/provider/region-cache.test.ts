@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { RDMA_MIN_SHARE, RegionCache, type CachedRegion } from './region-cache.ts';
 
 const region = (kind: 'local' | 'rdma', nicIndex: number, address: number, length: number, flags: number): CachedRegion => ({
-  kind, nicIndex, address, length, flags, nicHandle: 1, remoteKey: 1, driverId: 1, shadow: null, secureHandle: 1, users: 0,
+  kind, nicIndex, address, length, flags, nicHandle: 1, remoteKey: 1, driverId: 1, shadow: null, window: 0, secureHandle: 1, users: 0,
   invalidated: false, socket: 1,
 });
 

@@ -86,6 +86,13 @@ export class RegistrationTable {
     return this.byScope.get(scopeOf(socket, kind, flags))?.get(address)?.get(length) ?? null;
   }
 
+  /** Maps kept for sockets and buffers (tests: they go with a socket's last registration). */
+  get indexMaps(): number {
+    let n = this.byScope.size + this.byRemote.size;
+    for (const byAddress of this.byScope.values()) n += byAddress.size;
+    return n;
+  }
+
   findRemote(socket: number, remoteKey: number): Registration | null {
     return this.byRemote.get(socket)?.get(remoteKey) ?? null;
   }
@@ -105,7 +112,13 @@ export class RegistrationTable {
     if (this.find(r.socket, r.kind, r.address, r.length, r.flags) !== null) {
       throw new Error(`registration table invariant: ${r.kind} ${r.address}+${r.length} flags ${r.flags} on socket ${r.socket} inserted twice`);
     }
-    const reg: Registration = { region: null, regionOffset: 0, ...r, nicOffset: r.nicOffset ?? r.regionOffset ?? 0, handle: this.nextHandle++, refCount: 1, inUse: 0 };
+    // Every field written out (no spread): one object shape for all registrations.
+    const regionOffset = r.regionOffset ?? 0;
+    const reg: Registration = {
+      handle: this.nextHandle++, socket: r.socket, kind: r.kind, address: r.address, length: r.length, flags: r.flags,
+      nicIndex: r.nicIndex, nicHandle: r.nicHandle, remoteKey: r.remoteKey, driverId: r.driverId, shadow: r.shadow,
+      region: r.region ?? null, regionOffset, nicOffset: r.nicOffset ?? regionOffset, refCount: 1, inUse: 0,
+    };
     this.byHandle.set(reg.handle, reg);
     const scope = scopeOf(reg.socket, reg.kind, reg.flags);
     let byAddress = this.byScope.get(scope);
@@ -124,24 +137,23 @@ export class RegistrationTable {
     return reg;
   }
 
-  /** Forget a registration (its count reached zero, or its socket closed). */
+  /**
+   * Forget a registration (its count reached zero, or its socket closed). The per-scope and
+   * per-address maps stay while the socket has registrations (a buffer registered again and
+   * again reuses them: no Map made and dropped per send); they go with its last one.
+   */
   remove(reg: Registration): void {
     if (this.byHandle.get(reg.handle) !== reg) throw new Error(`registration table invariant: unknown handle ${reg.handle}`);
     this.byHandle.delete(reg.handle);
-    const scope = scopeOf(reg.socket, reg.kind, reg.flags);
-    const byAddress = this.byScope.get(scope)!;
-    const byLength = byAddress.get(reg.address)!;
-    byLength.delete(reg.length);
-    if (byLength.size === 0) byAddress.delete(reg.address);
-    if (byAddress.size === 0) this.byScope.delete(scope);
-    if (reg.kind === 'rdma') {
-      const keys = this.byRemote.get(reg.socket)!;
-      keys.delete(reg.remoteKey);
-      if (keys.size === 0) this.byRemote.delete(reg.socket);
-    }
+    this.byScope.get(scopeOf(reg.socket, reg.kind, reg.flags))!.get(reg.address)!.delete(reg.length);
+    if (reg.kind === 'rdma') this.byRemote.get(reg.socket)!.delete(reg.remoteKey);
     const set = this.bySocket.get(reg.socket)!;
     set.delete(reg);
-    if (set.size === 0) this.bySocket.delete(reg.socket);
+    if (set.size === 0) {
+      this.bySocket.delete(reg.socket);
+      this.byRemote.delete(reg.socket);
+      for (const kind of ['local', 'rdma'] as const) for (let flags = 0; flags <= 3; flags++) this.byScope.delete(scopeOf(reg.socket, kind, flags));
+    }
   }
 }
 
@@ -172,26 +184,44 @@ function fnv1a(bytes: Uint8Array, end: number): number {
   return h;
 }
 
+// Little-endian fields written byte by byte: no DataView or BigInt per descriptor (one is
+// encoded and decoded for every large send).
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = (v >>> 24) & 0xff;
+}
+const getU32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+const TWO_32 = 0x1_0000_0000;
+/** A u64 field of a safe integer: low word, then high word. */
+function putU64(b: Uint8Array, at: number, v: number): void {
+  putU32(b, at, v % TWO_32);
+  putU32(b, at + 4, Math.floor(v / TWO_32));
+}
+/** A u64 field as a number, or -1 when it is 2^53 or more. */
+function getU64(b: Uint8Array, at: number): number {
+  const high = getU32(b, at + 4);
+  return high >= 0x20_0000 ? -1 : high * TWO_32 + getU32(b, at);
+}
+
 /** Write `d` into `into` (at least RDMA_DESCRIPTOR_BYTES long). */
 export function encodeRdmaDescriptor(d: RdmaDescriptor, into: Uint8Array): void {
-  const v = new DataView(into.buffer, into.byteOffset, RDMA_DESCRIPTOR_BYTES);
-  v.setUint32(0, MAGIC, true);
-  v.setUint32(4, d.remoteKey >>> 0, true);
-  v.setBigUint64(8, BigInt(d.offset), true);
-  v.setBigUint64(16, BigInt(d.length), true);
-  v.setUint32(24, d.sanAddress >>> 0, true);
-  v.setUint32(28, fnv1a(into, 28), true);
+  putU32(into, 0, MAGIC);
+  putU32(into, 4, d.remoteKey >>> 0);
+  putU64(into, 8, d.offset);
+  putU64(into, 16, d.length);
+  putU32(into, 24, d.sanAddress >>> 0);
+  putU32(into, 28, fnv1a(into, 28));
 }
 
 /** The descriptor in `bytes[0..length)`, or null when it is not one this provider wrote. */
 export function decodeRdmaDescriptor(bytes: unknown, length: unknown): RdmaDescriptor | null {
   if (!(bytes instanceof Uint8Array) || typeof length !== 'number' || !Number.isInteger(length)) return null;
   if (length < RDMA_DESCRIPTOR_BYTES || bytes.length < RDMA_DESCRIPTOR_BYTES) return null;
-  const v = new DataView(bytes.buffer, bytes.byteOffset, RDMA_DESCRIPTOR_BYTES);
-  if (v.getUint32(0, true) !== MAGIC || v.getUint32(28, true) !== fnv1a(bytes, 28)) return null;
-  const offset = v.getBigUint64(8, true);
-  const len = v.getBigUint64(16, true);
-  const max = BigInt(Number.MAX_SAFE_INTEGER);
-  if (offset > max || len > max) return null;
-  return { remoteKey: v.getUint32(4, true), offset: Number(offset), length: Number(len), sanAddress: v.getUint32(24, true) };
+  if (getU32(bytes, 0) !== MAGIC || getU32(bytes, 28) !== fnv1a(bytes, 28)) return null;
+  const offset = getU64(bytes, 8);
+  const len = getU64(bytes, 16);
+  if (offset < 0 || len < 0) return null;
+  return { remoteKey: getU32(bytes, 4), offset, length: len, sanAddress: getU32(bytes, 24) };
 }

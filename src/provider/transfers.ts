@@ -16,7 +16,7 @@
  * - An immediate failure changes nothing: no request posted, no count taken, the overlapped
  *   untouched.
  */
-import type { SanNic, WorkRequest } from '../nic/index.ts';
+import type { RemoteDescriptor, SanNic, ScatterElement } from '../nic/index.ts';
 import { NicStatus } from '../nic/index.ts';
 import type { Process } from '../kernel/ps/process.ts';
 import { NtStatusError } from '../kernel/status.ts';
@@ -92,6 +92,9 @@ export interface TransferHost {
 
 export class TransferEngine {
   private readonly ops = new Map<number, PendingOp>();
+  /** The work request every post fills (see post). */
+  private readonly wr: { context: number; elements: ScatterElement[]; remote: RemoteDescriptor } =
+    { context: 0, elements: [], remote: { remoteKey: 0, address: 0, length: 0 } };
   private readonly inFlight = new Set<WSAOVERLAPPED>();
   private nextContext = 1;
 
@@ -123,7 +126,8 @@ export class TransferEngine {
     const need = kind === 'send' || kind === 'rdma-write' ? MEM_READ : MEM_WRITE;
     const built = this.segmentsOf(s, lpBuffers, dwBufferCount, need, nic.capabilities.maxScatterElements);
     if (typeof built === 'number') return built;
-    const total = built.reduce((n, g) => n + g.length, 0);
+    let total = 0;
+    for (const g of built) total += g.length;
     let remote: { remoteKey: number; address: number; length: number } | null = null;
     if (target !== null) {
       const d = decodeRdmaDescriptor(target.descriptor, target.descriptorLength);
@@ -141,10 +145,24 @@ export class TransferEngine {
       }
     }
     const context = this.nextContext++;
-    const wr: WorkRequest = {
-      context,
-      elements: built.map((g) => ({ localHandle: g.reg.nicHandle, offset: g.offset, length: g.length })),
-    };
+    // The NIC copies a work request into its queue at the post (the doorbell), so one request
+    // object and one element array serve every post.
+    const elements = this.wr.elements;
+    elements.length = built.length;
+    for (let i = 0; i < built.length; i++) {
+      const g = built[i]!;
+      const e = (elements[i] ??= { localHandle: 0, offset: 0, length: 0 });
+      e.localHandle = g.reg.nicHandle;
+      e.offset = g.offset;
+      e.length = g.length;
+    }
+    const wr = this.wr;
+    wr.context = context;
+    if (remote !== null) {
+      wr.remote.remoteKey = remote.remoteKey;
+      wr.remote.address = remote.address;
+      wr.remote.length = remote.length;
+    }
     let status: number;
     switch (kind) {
       case 'send':
@@ -154,10 +172,10 @@ export class TransferEngine {
         status = nic.postRecv(this.owner, s.endpoint, wr);
         break;
       case 'rdma-write':
-        status = nic.postRdmaWrite(this.owner, s.endpoint, { ...wr, remote: remote! });
+        status = nic.postRdmaWrite(this.owner, s.endpoint, wr);
         break;
       case 'rdma-read':
-        status = nic.postRdmaRead(this.owner, s.endpoint, { ...wr, remote: remote! });
+        status = nic.postRdmaRead(this.owner, s.endpoint, wr);
         break;
     }
     if (status !== NicStatus.SUCCESS) return wsaErrorOfNicStatus(status);
@@ -173,11 +191,12 @@ export class TransferEngine {
   }
 
   /**
-   * WSPGetOverlappedResult's work: take the socket's completions, then read the overlapped.
+   * WSPGetOverlappedResult's work: take the socket's completions, then read the overlapped;
+   * returns its WSA error (WSA_IO_INCOMPLETE while pending).
    * fWait TRUE lets the fabric run until idle (the thread sleeping while the hardware works);
    * a request still pending after that would wait forever and reports WSA_IO_INCOMPLETE.
    */
-  result(s: SanSocket, overlapped: WSAOVERLAPPED, fWait: boolean): { error: number; bytes: number; flags: number } {
+  result(s: SanSocket, overlapped: WSAOVERLAPPED, fWait: boolean): number {
     this.poll(s);
     if (overlapped.Internal === WSS_OPERATION_IN_PROGRESS && fWait && s.nicIndex >= 0) {
       const fabric = this.host.nics[s.nicIndex]!.fabric;
@@ -186,8 +205,9 @@ export class TransferEngine {
         this.poll(s);
       }
     }
-    if (overlapped.Internal === WSS_OPERATION_IN_PROGRESS) return { error: WSA_IO_INCOMPLETE, bytes: 0, flags: 0 };
-    return { error: overlapped.OffsetHigh, bytes: overlapped.InternalHigh, flags: overlapped.Offset };
+    // The byte count and flags are in the overlapped (InternalHigh, Offset): no result object.
+    if (overlapped.Internal === WSS_OPERATION_IN_PROGRESS) return WSA_IO_INCOMPLETE;
+    return overlapped.OffsetHigh;
   }
 
   /** Take every completion waiting on the socket's queue and finish its operation. */

@@ -58,6 +58,7 @@ import {
   SANPROXY_ACCESS_MASK,
   SANPROXY_LOCAL_WRITE,
   SANPROXY_REMOTE_WRITE,
+  SANPROXY_WINDOW_BIND,
   SIZES,
   TRANSLATE_IP_TO_SAN,
   TRANSLATE_SAN_TO_IP,
@@ -274,7 +275,9 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       const address = b.input.u64();
       const length = b.input.u64();
       const bindEndpoint = b.input.u32();
-      if (pnic === null || !validAccess(access) || length > pnic.nic.capabilities.maxRegionBytes) return fail(STATUS_INVALID_PARAMETER);
+      const window = (access & SANPROXY_WINDOW_BIND) !== 0;
+      if (window && b.outputLength < SIZES.registerWindowOut) return fail(STATUS_BUFFER_TOO_SMALL);
+      if (pnic === null || !validAccess(access & ~SANPROXY_WINDOW_BIND) || length > pnic.nic.capabilities.maxRegionBytes) return fail(STATUS_INVALID_PARAMETER);
       if (!validUserRange(address, length)) return fail(address > 0 && length > 0 ? STATUS_ACCESS_VIOLATION : STATUS_INVALID_PARAMETER);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const r = registerUserBuffer(k, open, { nic: pnic, address, length, access, bindEndpoint }, state.nextId);
@@ -284,7 +287,9 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       }
       state.counters.registrations++;
       const g = r.registration;
-      return { status: STATUS_SUCCESS, output: Fields.of(SIZES.registerOut).putU32(g.handle).putU32(g.remoteKey).putU64(g.id).bytes };
+      const out = Fields.of(window ? SIZES.registerWindowOut : SIZES.registerOut).putU32(g.handle).putU32(g.remoteKey).putU64(g.id);
+      if (window) out.putU32(g.window).putU32(0);
+      return { status: STATUS_SUCCESS, output: out.bytes };
     }
     case IOCTL_SANPROXY_DEREGISTER_BUFFER: {
       const short = needs(b, SIZES.idIn, 0);

@@ -19,6 +19,12 @@
  *   RELEASE_MEMORY    in: u64 id
  *   REGISTER_BUFFER   in: u32 nicIndex, u32 access, u64 address, u64 length, u32 bindEndpoint, u32 0
  *                     out: u32 handle, u32 remoteKey, u64 id
+ *                     With SANPROXY_WINDOW_BIND in access the region may back memory windows and
+ *                     comes with one window of the caller's, unbound; out has 8 more bytes:
+ *                     u32 windowHandle, u32 0. The provider then exposes and hides the buffer
+ *                     from user mode (the NIC's bindWindow / invalidateWindow on its own
+ *                     connection), with no request to the driver per exposure; DEREGISTER_BUFFER
+ *                     frees the window with the registration.
  *   DEREGISTER_BUFFER in: u64 id
  *   SECURE_MEMORY     in: u64 address, u64 length, u32 probeMode, u32 0   out: u64 secureHandle
  *   UNSECURE_MEMORY   in: u64 secureHandle
@@ -90,6 +96,8 @@ export const SANPROXY_LOCAL_WRITE = 0x2;
 export const SANPROXY_REMOTE_READ = 0x4;
 export const SANPROXY_REMOTE_WRITE = 0x8;
 export const SANPROXY_ACCESS_MASK = 0xf;
+/** REGISTER_BUFFER only: the region may back memory windows, and one window comes with it. */
+export const SANPROXY_WINDOW_BIND = 0x10;
 
 /** Size of each request's input and output, in bytes. */
 export const SIZES = {
@@ -100,6 +108,7 @@ export const SIZES = {
   idIn: 8,
   registerIn: 32,
   registerOut: 16,
+  registerWindowOut: 24,
   secureIn: 24,
   secureOut: 8,
   createEndpointIn: 16,

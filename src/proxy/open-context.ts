@@ -47,6 +47,8 @@ export interface UserRegistration {
   remoteKey: number;
   access: number;
   readonly recordVa: number;
+  /** The memory window that came with it (SANPROXY_WINDOW_BIND), 0 when none. */
+  readonly window: number;
 }
 
 export interface EndpointRecord {

@@ -28,10 +28,12 @@ import {
   type Mdl,
 } from '../kernel/mm/index.ts';
 import { NtStatusError, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS } from '../kernel/status.ts';
-import { NicStatus } from '../nic/index.ts';
+import { NicAccess, NicStatus } from '../nic/index.ts';
 import { mapForNic, unmapForNic } from './bus-addresses.ts';
 import { TAG_REGISTRATION } from './constants.ts';
-import { SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ, SANPROXY_REMOTE_WRITE, SANPROXY_LOCAL_READ } from './interface.ts';
+import {
+  SANPROXY_ACCESS_MASK, SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ, SANPROXY_REMOTE_WRITE, SANPROXY_WINDOW_BIND,
+} from './interface.ts';
 import type { ProxyNic } from './nic-adapter.ts';
 import { ntStatusFromNic } from './nic-status.ts';
 import type { BusMapping, ProxyOpen, UserRegistration } from './open-context.ts';
@@ -58,7 +60,9 @@ export function registerUserBuffer(
   let locked = false;
   let bus: BusMapping | null = null;
   let handle = 0;
+  let window = 0;
   const fail = (status: NTSTATUS) => {
+    if (window !== 0) pnic.nic.freeWindow(window);
     if (handle !== 0) pnic.nic.deregisterRegion(handle);
     if (bus !== null) unmapForNic(k, pnic, bus);
     if (locked) MmUnlockPages(k, mdl!);
@@ -88,10 +92,17 @@ export function registerUserBuffer(
     pages: bus.pages,
     firstByteOffset: mdl.ByteOffset,
     length,
-    access,
+    access: (access & SANPROXY_ACCESS_MASK) | ((access & SANPROXY_WINDOW_BIND) !== 0 ? NicAccess.MW_BIND : 0),
   });
   if (registered.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(registered.status));
   handle = registered.handle;
+  if ((access & SANPROXY_WINDOW_BIND) !== 0) {
+    // Windows are a protection-domain resource: allocated by the driver for the process, so
+    // they go with the registration (and with the handle at cleanup), never outlive it.
+    const w = pnic.nic.allocateWindow(open.process.ProcessId);
+    if (w.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(w.status));
+    window = w.handle;
+  }
   if (bindEndpoint !== 0) {
     const bound = pnic.nic.bindRegion(handle, bindEndpoint);
     if (bound !== NicStatus.SUCCESS) return fail(ntStatusFromNic(bound));
@@ -107,6 +118,7 @@ export function registerUserBuffer(
     remoteKey: registered.remoteKey,
     access,
     recordVa,
+    window,
   };
   open.registrations.set(registration.id, registration);
   return { status: STATUS_SUCCESS, registration };
@@ -114,6 +126,9 @@ export function registerUserBuffer(
 
 /** The NIC forgets the pages first; then they are unmapped from its domain and unlocked. */
 export function deregisterUserBuffer(k: Kernel, open: ProxyOpen, r: UserRegistration): void {
+  if (r.window !== 0 && r.nic.nic.freeWindow(r.window) !== NicStatus.SUCCESS) {
+    throw new Error(`SanProxy invariant: NIC window ${r.window} was not allocated`);
+  }
   const status = r.nic.nic.deregisterRegion(r.handle);
   if (status !== NicStatus.SUCCESS) throw new Error(`SanProxy invariant: NIC handle ${r.handle} was not registered`);
   unmapForNic(k, r.nic, r.bus);

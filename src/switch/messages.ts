@@ -55,16 +55,21 @@ export class MessageCodec {
   }
 
   write(h: Header, descriptor: Uint8Array | null): void {
-    const v = this.view;
-    v.setUint8(0, h.type);
-    v.setUint8(1, h.flags);
-    v.setUint16(2, h.credits, true);
-    v.setUint32(4, h.payload, true);
-    v.setFloat64(8, h.length, true);
-    v.setUint32(16, h.id, true);
-    v.setUint32(20, 0, true);
-    if (descriptor !== null) this.bytes.set(descriptor.subarray(0, RDMA_DESCRIPTOR_BYTES), 24);
-    else this.bytes.fill(0, 24, HEADER_BYTES);
+    // Byte stores rather than DataView calls: one header is written per control message.
+    const b = this.bytes;
+    b[0] = h.type;
+    b[1] = h.flags;
+    b[2] = h.credits & 0xff;
+    b[3] = (h.credits >>> 8) & 0xff;
+    putU32(b, 4, h.payload);
+    this.view.setFloat64(8, h.length, true);
+    putU32(b, 16, h.id);
+    putU32(b, 20, 0);
+    if (descriptor !== null) {
+      for (let i = 0; i < RDMA_DESCRIPTOR_BYTES; i++) b[24 + i] = descriptor[i]!;
+    } else {
+      for (let i = 24; i < HEADER_BYTES; i++) b[i] = 0;
+    }
   }
 
   read(): Header {
@@ -82,4 +87,11 @@ export class MessageCodec {
   descriptor(): Uint8Array {
     return this.bytes.slice(24, HEADER_BYTES);
   }
+}
+
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = (v >>> 24) & 0xff;
 }

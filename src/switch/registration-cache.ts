@@ -11,8 +11,9 @@
  *   everything goes (memory pressure, WSACleanup), and the secured-range notification.
  * - Hits are measured, not assumed: a local registration is a hit exactly when the provider's
  *   hit counter moved across WSPRegisterMemory (it made no driver request). An RDMA
- *   registration served from the cache still costs one driver request (REVALIDATE: new keys,
- *   no page locking); it is counted as a re-exposure, never as a hit.
+ *   registration served from the cache is re-exposed under a new remote key (a memory-window
+ *   bind from user mode; one REVALIDATE request for a shadow), with no page locking; it is
+ *   counted as a re-exposure, never as a hit.
  * - The process's secured-range notification (AddSecureMemoryCacheCallback) fires when the
  *   application frees or re-protects memory that is secured; the switch calls
  *   WSPMemoryRegistrationCacheCallback before VirtualFree completes, so a reallocated range
@@ -34,7 +35,7 @@ export interface CacheStats {
   registrations: number;
   /** Local registrations served from the cache with no driver request. */
   cacheHits: number;
-  /** RDMA registrations served from the cache with one REVALIDATE (no page locking). */
+  /** RDMA registrations re-exposed from the cache under a new key (no page locking). */
   rdmaReexposures: number;
   /** Idle regions the provider released to stay within the bounds. */
   evictions: number;

@@ -24,7 +24,8 @@
  *   WSPRdmaWrites, waits for completion, and sends WRITE_DONE; the receiver deregisters and
  *   returns. Every registration goes through the cache (registration-cache.ts): local ones hit
  *   with no driver request when a cached region contains the buffer; RDMA ones are re-exposed
- *   from a cached region (one REVALIDATE) and lose the peer's access at deregistration.
+ *   from a cached region (a window bind from user mode) and lose the peer's access at
+ *   deregistration (the window invalidated).
  * - Control slots post with an overlapped, buffer array and op made once per slot, so a control
  *   message allocates no objects on the way to the provider. Registration failure fails the
  *   call with the provider's error (WSAENOBUFS) and changes nothing in the stream.
@@ -129,6 +130,7 @@ export class SanSession {
   private readonly stream: Item[] = [];
   private readonly codec: MessageCodec;
   private readonly copyBuffer = new Uint8Array(COPY_CHUNK);
+  private readonly sendDescriptor = new Uint8Array(RDMA_DESCRIPTOR_BYTES);
   /** Out parameters of provider calls whose values the session does not keep (no allocation per call). */
   private readonly outBytes = ref(0);
   private readonly outFlags = ref(0);
@@ -237,7 +239,7 @@ export class SanSession {
       await this.sendChain;
       this.sendShut = true;
       if (this.broken === 0 && !this.closed) {
-        await this.waitForCredit(false);
+        if (!this.creditReady(false)) await this.waitForCredit(false);
         this.postMessage({ type: MSG_SHUTDOWN, flags: 0, credits: 0, payload: 0, length: 0, id: 0 }, null, null);
       }
     }
@@ -424,6 +426,11 @@ export class SanSession {
     return this.credits >= (control ? 1 : 2);
   }
 
+  /** A message can go now on a healthy connection (callers skip the wait, and its promise). */
+  private creditReady(control: boolean): boolean {
+    return this.broken === 0 && !this.closed && this.canSend(control);
+  }
+
   private async waitForCredit(control: boolean): Promise<void> {
     await this.host.wait(() => this.broken !== 0 || this.closed || this.canSend(control));
     this.check('send');
@@ -483,7 +490,7 @@ export class SanSession {
       const max = this.config.bufferBytes - HEADER_BYTES;
       for (let done = 0; done < length; ) {
         const n = Math.min(max, length - done);
-        await this.waitForCredit(false);
+        if (!this.creditReady(false)) await this.waitForCredit(false);
         this.postMessage({ type: MSG_DATA, flags: 0, credits: 0, payload: n, length: 0, id: 0 }, null, va + done);
         this.host.stats.controlBytes += n;
         done += n;
@@ -496,12 +503,13 @@ export class SanSession {
   /** A20: register for read, offer, wait for READ_DONE, deregister. */
   private async sendByRdmaRead(va: number, length: number): Promise<number> {
     const cache = this.host.cache!;
-    const descriptor = new Uint8Array(RDMA_DESCRIPTOR_BYTES);
+    // Sends run one at a time (sendChain): one descriptor buffer serves them all.
+    const descriptor = this.sendDescriptor;
     const error = cache.registerRdma(this.s, va, length, MEM_READ, descriptor);
     if (error !== NO_ERROR) throw new SocketError(error, `cannot register ${length} bytes at 0x${va.toString(16)} for RDMA read`);
     const id = this.nextId++;
     try {
-      await this.waitForCredit(false);
+      if (!this.creditReady(false)) await this.waitForCredit(false);
       this.postMessage({ type: MSG_RDMA_READ_OFFER, flags: 0, credits: 0, payload: 0, length, id }, descriptor, null);
       await this.host.wait(() => this.readDone.has(id) || this.broken !== 0 || this.closed);
       this.check('send');
@@ -518,7 +526,7 @@ export class SanSession {
     const reg = cache.register(this.s, va, length, MEM_READ);
     if ('error' in reg) throw new SocketError(reg.error, `cannot register ${length} bytes at 0x${va.toString(16)}`);
     try {
-      await this.waitForCredit(false);
+      if (!this.creditReady(false)) await this.waitForCredit(false);
       this.postMessage({ type: MSG_LARGE_WRITE, flags: 0, credits: 0, payload: 0, length, id: this.nextId++ }, null, null);
       for (let sent = 0; sent < length; ) {
         await this.host.wait(() => this.writeTargets.length > 0 || this.broken !== 0 || this.closed);
@@ -528,7 +536,7 @@ export class SanSession {
         await this.rdma('write', va + sent, t.length, reg.handle, t.descriptor);
         this.host.stats.rdmaWriteBytes += t.length;
         sent += t.length;
-        await this.waitForCredit(false);
+        if (!this.creditReady(false)) await this.waitForCredit(false);
         this.postMessage({ type: MSG_WRITE_DONE, flags: 0, credits: 0, payload: 0, length: t.length, id: 0 }, null, null);
       }
     } finally {
@@ -639,7 +647,7 @@ export class SanSession {
     item.consumed += n;
     if (item.consumed === item.length) {
       this.stream.shift();
-      await this.waitForCredit(false);
+      if (!this.creditReady(false)) await this.waitForCredit(false);
       this.postMessage({ type: MSG_READ_DONE, flags: 0, credits: 0, payload: 0, length: 0, id: item.id }, null, null);
     }
     return n;
@@ -655,7 +663,7 @@ export class SanSession {
     }
     let registered = true;
     try {
-      await this.waitForCredit(false);
+      if (!this.creditReady(false)) await this.waitForCredit(false);
       this.writeDone = -1;
       this.postMessage({ type: MSG_WRITE_TARGET, flags: 0, credits: 0, payload: 0, length: n, id: item.id }, descriptor, null);
       await this.host.wait(() => this.writeDone >= 0 || this.broken !== 0 || this.closed);

@@ -80,6 +80,8 @@ export interface SwitchCounters extends TransferStats, CacheStats {
 
 const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 export class WindowsSocketsSwitch {
   readonly host: SwitchMachine;
   readonly process: Process;
@@ -427,6 +429,8 @@ export class WindowsSocketsSwitch {
     if (error !== NO_ERROR && this.process.state === 'running') throw new SocketError(error, `closesocket(${sock.handle})`);
   }
 
+  private readonly pumpFn = (): boolean => this.pump();
+
   private pump(): boolean {
     if (!this.started) return false;
     let moved = false;
@@ -435,6 +439,8 @@ export class WindowsSocketsSwitch {
   }
 
   private wait(done: () => boolean): Promise<void> {
-    return waitUntil(this.fabric, this.waker, () => this.pump(), () => done() || !this.started);
+    // Already true (often: a credit is free, a completion came in with the last poll): no loop.
+    if (done() || !this.started) return RESOLVED;
+    return waitUntil(this.fabric, this.waker, this.pumpFn, () => done() || !this.started);
   }
 }

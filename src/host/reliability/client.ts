@@ -25,6 +25,7 @@ import {
   IOCTL_SANPROXY_TRANSLATE_ADDRESS,
   IOCTL_SANPROXY_UNSECURE_MEMORY,
   SANPROXY_USER_PATH,
+  SANPROXY_WINDOW_BIND,
   SIZES,
 } from '../../proxy/interface.ts';
 import type { Host } from '../host.ts';
@@ -120,12 +121,17 @@ export class RawProxyClient {
     return this.ioctl(IOCTL_SANPROXY_RELEASE_MEMORY, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
   }
 
-  register(nicIndex: number, access: number, address: number, length: number, bindEndpoint = 0) {
+  /** REGISTER_BUFFER; with SANPROXY_WINDOW_BIND in access the reply's window handle too (0 otherwise). */
+  register(nicIndex: number, access: number, address: number, length: number, bindEndpoint = 0,
+    outputLength = (access & SANPROXY_WINDOW_BIND) !== 0 ? SIZES.registerWindowOut : SIZES.registerOut) {
     const r = this.ioctl(IOCTL_SANPROXY_REGISTER_BUFFER,
       Fields.of(SIZES.registerIn).putU32(nicIndex).putU32(access).putU64(address).putU64(length).putU32(bindEndpoint).putU32(0).bytes,
-      SIZES.registerOut);
-    if (!r.ok || r.bytes < SIZES.registerOut) return { ...r, ok: false, handle: 0, remoteKey: 0, id: 0 };
-    return { ...r, handle: r.output.u32(), remoteKey: r.output.u32(), id: r.output.u64() };
+      outputLength);
+    if (!r.ok || r.bytes < SIZES.registerOut) return { ...r, ok: false, handle: 0, remoteKey: 0, id: 0, window: 0 };
+    const handle = r.output.u32();
+    const remoteKey = r.output.u32();
+    const id = r.output.u64();
+    return { ...r, handle, remoteKey, id, window: r.bytes >= SIZES.registerWindowOut ? r.output.u32() : 0 };
   }
 
   deregister(id: number) {

@@ -294,14 +294,17 @@ export function miRunsAllow(runs: readonly VadRun[], write: boolean): boolean {
  * all pages were resident) — `miUndoResident` takes them back — or null when memory ran out
  * (or the fault injector said so); nothing changed then.
  */
+/** What miMakeResident returns when every page was resident (shared: it is never written). */
+const NO_FRAMES = new Int32Array(0);
+
 export function miMakeResident(k: Kernel, process: Process, runs: readonly VadRun[], site: string): Int32Array | null {
   let need = 0;
   for (const { vad, first, last } of runs) {
     const pfn = vad.pfn;
     for (let i = first; i < last; i++) if (pfn[i]! < 0) need++;
   }
+  if (need === 0) return NO_FRAMES;
   const frames = new Int32Array(need);
-  if (need === 0) return frames;
   const owner = process.pageOwner;
   for (let n = 0; n < need; n++) {
     const f = k.mm.allocatePage(owner, site);
@@ -340,6 +343,9 @@ export function miUndoResident(k: Kernel, runs: readonly VadRun[], frames: Int32
   }
 }
 
+const accessText = (site: string, va: number, length: number): string =>
+  `${site} [0x${Number(va).toString(16)}, +0x${length.toString(16)})`;
+
 function accessRuns(k: Kernel, process: Process, va: number, length: number, write: boolean, site: string): VadRun[] | null {
   k.bugcheck.assertRunning();
   if (!(process instanceof Process)) ExRaiseStatus(STATUS_INVALID_PARAMETER, `${site}: not a process`);
@@ -347,12 +353,12 @@ function accessRuns(k: Kernel, process: Process, va: number, length: number, wri
   if (!isSize(length)) ExRaiseStatus(STATUS_INVALID_PARAMETER, `${site}: length ${String(length)} is not a size`);
   if (length === 0) return null;
   const runs = miUserRuns(process, va, length);
-  const what = `${site} [0x${Number(va).toString(16)}, +0x${length.toString(16)})`;
-  if (!runs) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: not wholly inside allocated user space`);
+  // Messages are built only on failure: this runs for every access a process makes.
+  if (!runs) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${accessText(site, va, length)}: not wholly inside allocated user space`);
   if (!miRunsAllow(runs, write)) {
-    ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: a page is not committed or not ${write ? 'writable' : 'readable'}`);
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${accessText(site, va, length)}: a page is not committed or not ${write ? 'writable' : 'readable'}`);
   }
-  if (!miMakeResident(k, process, runs, site)) ExRaiseStatus(STATUS_NO_MEMORY, `${what}: no free page for a demand-zero fault`);
+  if (!miMakeResident(k, process, runs, site)) ExRaiseStatus(STATUS_NO_MEMORY, `${accessText(site, va, length)}: no free page for a demand-zero fault`);
   return runs;
 }
 
