@@ -117,6 +117,13 @@ export function poolTag(text: string): number {
 }
 
 const isPaged = (poolType: number) => poolType === PagedPool;
+const slabLabels = new Map<number, string>();
+/** The system-space label of a slab of one size class (made once per class). */
+function slabLabel(classSize: number): string {
+  let label = slabLabels.get(classSize);
+  if (label === undefined) slabLabels.set(classSize, (label = `pool slab ${classSize}`));
+  return label;
+}
 
 export class Pool {
   private readonly slabs = new Map<number, Slab>();
@@ -299,7 +306,7 @@ export class Pool {
   private newSlab(poolType: number, classSize: number): Slab | null {
     const pfn = this.takePoolPage(poolType);
     if (pfn === FIND_FAILED) return null;
-    const va = this.mm.system.map([pfn], 1, 'pool', `pool slab ${classSize}`);
+    const va = this.mm.system.map([pfn], 1, 'pool', slabLabel(classSize));
     if (va === 0) {
       this.givePoolPage(pfn, poolType);
       return null;
@@ -402,6 +409,12 @@ export class Pool {
   }
 }
 
+/** ExAllocatePool2's failure: null, or the raise POOL_FLAG_RAISE_ON_FAILURE asks for. */
+function poolAllocationFailed(raise: boolean, why: string): null {
+  if (raise) ExRaiseStatus(STATUS_INSUFFICIENT_RESOURCES, `ExAllocatePool2: ${why}`);
+  return null;
+}
+
 /**
  * ExAllocatePool2 [ddi/wdm nf-wdm-exallocatepool2]. Returns the block's VA, or null when
  * memory is short, the tag is 0, the flags are invalid, or NumberOfBytes is 0 — raising
@@ -410,22 +423,18 @@ export class Pool {
 export function ExAllocatePool2(k: Kernel, Flags: number, NumberOfBytes: number, Tag: number): number | null {
   k.bugcheck.assertRunning();
   const raise = Number.isSafeInteger(Flags) && Flags >= 0 && (Flags % TWO_32 & POOL_FLAG_RAISE_ON_FAILURE) !== 0;
-  const fail = (why: string): null => {
-    if (raise) ExRaiseStatus(STATUS_INSUFFICIENT_RESOURCES, `ExAllocatePool2: ${why}`);
-    return null;
-  };
-  if (!Number.isSafeInteger(Flags) || Flags < 0) return fail(`invalid Flags ${String(Flags)}`);
+  if (!Number.isSafeInteger(Flags) || Flags < 0) return poolAllocationFailed(raise, `invalid Flags ${String(Flags)}`);
   const low = Flags % TWO_32;
   const high = Math.floor(Flags / TWO_32);
   // Only POOL_FLAG_SPECIAL_POOL is known among the optional (high) flags.
   if ((low & ~MODELLED_REQUIRED_FLAGS) !== 0 || (high & ~1) !== 0) {
-    return fail(`invalid or unsupported Flags 0x${Flags.toString(16)}`);
+    return poolAllocationFailed(raise, `invalid or unsupported Flags 0x${Flags.toString(16)}`);
   }
   const typeBits = low & (POOL_FLAG_NON_PAGED | POOL_FLAG_NON_PAGED_EXECUTE | POOL_FLAG_PAGED);
   const poolType = typeBits === POOL_FLAG_NON_PAGED ? NonPagedPoolNx
     : typeBits === POOL_FLAG_NON_PAGED_EXECUTE ? NonPagedPool
     : typeBits === POOL_FLAG_PAGED ? PagedPool : -1;
-  if (poolType < 0) return fail(`Flags 0x${Flags.toString(16)} must name exactly one pool type`);
+  if (poolType < 0) return poolAllocationFailed(raise, `Flags 0x${Flags.toString(16)} must name exactly one pool type`);
   const tagOk = Number.isInteger(Tag) && Tag >= 0 && Tag <= 0xffffffff;
   const sizeOk = Number.isSafeInteger(NumberOfBytes) && NumberOfBytes >= 0;
   if (k.config.verifier) {
@@ -436,20 +445,20 @@ export function ExAllocatePool2(k: Kernel, Flags: number, NumberOfBytes: number,
       k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DETECTED_VIOLATION, 0x00, k.irql, poolType, 0, 'zero-byte pool allocation');
     }
   }
-  if (!tagOk || Tag === 0) return fail(`invalid Tag ${String(Tag)}`);
-  if (!sizeOk || NumberOfBytes === 0) return fail(`invalid NumberOfBytes ${String(NumberOfBytes)}`);
+  if (!tagOk || Tag === 0) return poolAllocationFailed(raise, `invalid Tag ${String(Tag)}`);
+  if (!sizeOk || NumberOfBytes === 0) return poolAllocationFailed(raise, `invalid NumberOfBytes ${String(NumberOfBytes)}`);
   if (k.irql > DISPATCH_LEVEL) {
     k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x08, k.irql, poolType, NumberOfBytes, `pool allocation at IRQL ${k.irql}`);
   }
   // B16: at DISPATCH_LEVEL only nonpaged pool can be had.
-  if (poolType === PagedPool && k.irql === DISPATCH_LEVEL) return fail('paged pool requested at DISPATCH_LEVEL');
-  if (NumberOfBytes > k.mm.index.freeCount * PAGE_SIZE) return fail(`${NumberOfBytes} bytes exceed free memory`);
+  if (poolType === PagedPool && k.irql === DISPATCH_LEVEL) return poolAllocationFailed(raise, 'paged pool requested at DISPATCH_LEVEL');
+  if (NumberOfBytes > k.mm.index.freeCount * PAGE_SIZE) return poolAllocationFailed(raise, `${NumberOfBytes} bytes exceed free memory`);
   if (k.faults.shouldFail({ site: 'ExAllocatePool2', tag: Tag, bytes: NumberOfBytes, driver: k.currentDriver ?? undefined })) {
-    return fail('injected failure (low resources simulation)');
+    return poolAllocationFailed(raise, 'injected failure (low resources simulation)');
   }
   const va = k.mm.pool.allocate(poolType, NumberOfBytes, Tag, (low & POOL_FLAG_CACHE_ALIGNED) !== 0,
     (low & POOL_FLAG_UNINITIALIZED) === 0);
-  return va === 0 ? fail('insufficient memory') : va;
+  return va === 0 ? poolAllocationFailed(raise, 'insufficient memory') : va;
 }
 
 /** ExFreePoolWithTag [ddi/wdm nf-wdm-exfreepoolwithtag]: the tag must be the allocation's. */
