@@ -96,4 +96,30 @@ describe('registration caches under the switch', () => {
     expect(p.a.sw.counters).toMatchObject({ registrations: 2, rdmaReexposures: 0 });
     await teardownWithoutLeaks(p);
   });
+
+  // A13 with memory windows: once the buffers are cached, a large send makes no driver request
+  // on either host (the window is bound and invalidated from user mode), for both RDMA paths.
+  for (const rdmaRead of [true, false]) {
+    it(`warm large sends reach no driver: no IRP on either host per send (${rdmaRead ? 'RDMA read' : 'RDMA write'} path)`, async () => {
+      const p = switchPair({ rdmaRead });
+      const { c, s } = await connect(p);
+      const n = MIB;
+      const src = userBuffer(p.a.process, n);
+      const dst = userBuffer(p.b.process, n);
+      const once = async (k: number) => {
+        p.a.process.writeMemory(src, pattern(n, k));
+        await Promise.all([p.a.sw.send(c, src, n), recvAll(p.b.sw, s, dst, n)]);
+        expect(firstDifference(readUser(p.b.process, dst, n), pattern(n, k))).toBe(-1);
+      };
+      await once(1);
+      await once(2);
+      const irps = () => [p.a.host.kernel.io.irpsAllocated, p.b.host.kernel.io.irpsAllocated];
+      const before = irps();
+      for (let k = 3; k < 8; k++) await once(k);
+      expect(irps()).toEqual(before);
+      const reexposed = rdmaRead ? p.a.sw.counters.rdmaReexposures : p.b.sw.counters.rdmaReexposures;
+      expect(reexposed).toBeGreaterThanOrEqual(5);
+      await teardownWithoutLeaks(p);
+    });
+  }
 });

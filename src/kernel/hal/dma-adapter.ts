@@ -17,6 +17,10 @@
  *   (0x0A, P2 adapter id, P3 count) outstanding stops the host with the verifier on. With it off the
  *   adapter is released anyway and what it still held stays allocated — leaked, as on Windows —
  *   and is listed by `k.hal.counters()` (leakedAdapters, byAdapter) and a finding.
+ * - PutDmaAdapter with scatter/gather requests still waiting for map registers: each holds an
+ *   adapter channel request, so 0xE6/0x08 (P2 adapter id, P3 count) with the verifier on; with
+ *   it off a finding, and the requests are dropped with their records freed (their
+ *   ExecutionRoutines never run), so nothing is leaked by them.
  */
 import type { Kernel } from '../kernel.ts';
 import { DISPATCH_LEVEL, PASSIVE_LEVEL } from '../irql.ts';
@@ -32,6 +36,7 @@ import { createDeviceDescription, interpretDeviceDescription, type DEVICE_DESCRI
 import {
   DMA_VIOLATION_BAD_DESCRIPTION_VERSION,
   DMA_VIOLATION_IRQL,
+  DMA_VIOLATION_PUT_ADAPTER_WITH_CHANNELS,
   DMA_VIOLATION_PUT_ADAPTER_WITH_COMMON_BUFFERS,
   DMA_VIOLATION_PUT_ADAPTER_WITH_SG_LISTS,
   type AdapterState,
@@ -41,8 +46,10 @@ import type { PciDevice } from './pci.ts';
 import {
   buildScatterGatherList,
   calculateScatterGatherList,
+  dropQueuedRequests,
   getScatterGatherList,
   putScatterGatherList,
+  serveWaitQueue,
 } from './scatter-gather.ts';
 import {
   DMA_ADAPTER_INFO_VERSION1,
@@ -141,6 +148,11 @@ export function IoGetDmaAdapter(
     commonOwner,
     bounceOwner,
     put: false,
+    waitHead: null,
+    waitTail: null,
+    waitCount: 0,
+    nextWaiting: null,
+    waiting: false,
   };
   hal.adapters.set(id, state);
   hal.byObject.set(adapter, state);
@@ -160,9 +172,15 @@ export function putDmaAdapter(k: Kernel, DmaAdapter: unknown): void {
   }
   const buffers = state.commonBuffers.size;
   const lists = state.sgLists.size;
+  const queued = state.waitCount;
   if (buffers > 0) {
     hal.misuse(DMA_VIOLATION_PUT_ADAPTER_WITH_COMMON_BUFFERS, state.id, buffers, 0, routine, state.id, 'put-with-common-buffers',
       `adapter ${state.id} still has ${buffers} common buffer(s) (${state.commonBufferBytes} bytes); they are leaked`);
+  }
+  if (queued > 0) {
+    hal.misuse(DMA_VIOLATION_PUT_ADAPTER_WITH_CHANNELS, state.id, queued, 0, routine, state.id, 'put-with-queued-sg-requests',
+      `adapter ${state.id} still has ${queued} scatter/gather request(s) waiting for map registers; they are dropped and ` +
+      'their ExecutionRoutines will never run');
   }
   if (lists > 0) {
     hal.misuse(DMA_VIOLATION_PUT_ADAPTER_WITH_SG_LISTS, state.id, lists, 0, routine, state.id, 'put-with-sg-lists',
@@ -174,6 +192,8 @@ export function putDmaAdapter(k: Kernel, DmaAdapter: unknown): void {
     k.mm.owners.release(state.bounceOwner);
     hal.adapters.delete(state.id);
   }
+  // The dropped requests may have held the head of the host's wait queue: serve what now fits.
+  if (queued > 0 && dropQueuedRequests(k, state) > 0 && hal.waitingHead !== null) serveWaitQueue(k);
 }
 
 /** DMA_OPERATIONS.GetDmaAlignment (PASSIVE_LEVEL): x86/x64 DMA needs no alignment beyond a byte. */

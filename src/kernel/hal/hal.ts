@@ -14,6 +14,11 @@
  *   failure value (NULL, an NTSTATUS, or nothing for VOID routines) without touching any state and
  *   records a finding, so the bug is visible without crashing the host. Windows itself would
  *   dereference a NULL or freed adapter (undefined behaviour); we do not emulate that.
+ * - Scatter/gather requests that wait for map registers (scatter-gather.ts) sit on a FIFO per
+ *   adapter (`waitHead`/`waitTail`, linked through `SgRequest.next`) and the adapters that have
+ *   waiters sit on one host-wide FIFO (`waitingHead`/`waitingTail`, linked through
+ *   `AdapterState.nextWaiting`), as Windows queues adapters on the master adapter: every queue
+ *   operation is O(1), nothing is scanned.
  * - Nothing here allocates per page or per byte; per-page DMA state is in typed arrays.
  */
 import { DRIVER_VERIFIER_DMA_VIOLATION } from '../bugcheck.ts';
@@ -21,12 +26,14 @@ import type { Kernel } from '../kernel.ts';
 import type { DEVICE_DESCRIPTION } from './device-description.ts';
 import { DEFAULT_MAP_REGISTER_COUNT, MapRegisterFile } from './map-registers.ts';
 import type { PciDevice } from './pci.ts';
-import type { DMA_ADAPTER, DMA_OPERATIONS, SCATTER_GATHER_LIST } from './types.ts';
+import type { DMA_ADAPTER, DMA_OPERATIONS, DRIVER_LIST_CONTROL, SCATTER_GATHER_LIST } from './types.ts';
 
 /** 0xE6 Parameter 1 values used here (debugger: Bug Check 0xE6; contracts §E5). */
 export const DMA_VIOLATION_COMMON_BUFFER_DOUBLE_FREE = 0x03;
 export const DMA_VIOLATION_SG_LIST_DOUBLE_FREE = 0x06;
 export const DMA_VIOLATION_PUT_ADAPTER_WITH_COMMON_BUFFERS = 0x07;
+/** PutDmaAdapter with adapter channels outstanding; a queued GetScatterGatherList is one (P3 = count). */
+export const DMA_VIOLATION_PUT_ADAPTER_WITH_CHANNELS = 0x08;
 export const DMA_VIOLATION_PUT_ADAPTER_WITH_SG_LISTS = 0x0a;
 export const DMA_VIOLATION_BUFFER_NOT_LOCKED = 0x0e;
 export const DMA_VIOLATION_IRQL = 0x13;
@@ -84,6 +91,44 @@ export interface SgRecord {
   put: boolean;
 }
 
+/** One MDL's share of a transfer; the PFNs are read from the MDL when the transfer is mapped. */
+export interface SgSegment {
+  readonly mdl: object;
+  /** Index in the MDL's PFN array of the transfer's first page in this MDL. */
+  readonly firstPage: number;
+  /** Offset of the first byte within that page. */
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+/**
+ * A GetScatterGatherList / BuildScatterGatherList request, validated and holding its list record
+ * (its id), waiting on its adapter's queue for map registers. It holds no map register, bounce
+ * page or IOMMU mapping until it is served.
+ */
+export interface SgRequest {
+  readonly id: number;
+  readonly adapter: AdapterState;
+  readonly routine: 'GetScatterGatherList' | 'BuildScatterGatherList';
+  readonly segments: readonly SgSegment[];
+  /** Pages spanned (counted against NumberOfMapRegisters). */
+  readonly mapRegisterCount: number;
+  readonly writeToDevice: boolean;
+  /** System VA of the driver's buffer for BuildScatterGatherList, or 0. */
+  readonly builtIn: number;
+  readonly executionRoutine: DRIVER_LIST_CONTROL;
+  readonly deviceObject: unknown;
+  /** DeviceObject->CurrentIrp when the request was made (the HAL's wait block captures it then). */
+  readonly irp: unknown;
+  readonly context: unknown;
+  readonly driver: string | null;
+  /** Hal.mapRegisterReleases when the request was queued. */
+  readonly queuedAt: number;
+  next: SgRequest | null;
+  /** A stall (nothing left to release) was already reported for this request. */
+  stallNoted: boolean;
+}
+
 export interface AdapterState {
   readonly id: number;
   readonly adapter: DMA_ADAPTER;
@@ -103,6 +148,13 @@ export interface AdapterState {
   commonOwner: number;
   bounceOwner: number;
   put: boolean;
+  /** This adapter's scatter/gather requests waiting for map registers, oldest first. */
+  waitHead: SgRequest | null;
+  waitTail: SgRequest | null;
+  waitCount: number;
+  /** Next adapter on the host's queue of adapters with waiters; `waiting` = on that queue. */
+  nextWaiting: AdapterState | null;
+  waiting: boolean;
 }
 
 export interface AdapterCounters {
@@ -116,6 +168,8 @@ export interface AdapterCounters {
   commonBufferBytes: number;
   sgLists: number;
   mapRegistersInUse: number;
+  /** Scatter/gather requests of this adapter waiting for map registers. */
+  sgRequestsQueued: number;
 }
 
 export interface HalCounters {
@@ -128,6 +182,14 @@ export interface HalCounters {
   bouncePages: number;
   /** Adapters put while still holding common buffers or lists (verifier off). */
   leakedAdapters: number;
+  /** Scatter/gather requests waiting for map registers now. */
+  sgRequestsQueued: number;
+  /** Scatter/gather requests ever queued on this host. */
+  sgRequestsQueuedTotal: number;
+  /** Longest wait of a queued request (served, dropped or still waiting), in map-register releases. */
+  sgLongestWaitReleases: number;
+  /** Releases of map registers (PutScatterGatherList of a list that held some). */
+  mapRegisterReleases: number;
   byAdapter: AdapterCounters[];
 }
 
@@ -152,7 +214,18 @@ export class Hal {
   nextAdapterId = 1;
   nextCommonBufferId = 1;
   nextSgId = 1;
+  /** List records reserved and not yet freed: mapped lists and queued requests. */
   liveSgLists = 0;
+  /** The host's FIFO of adapters with scatter/gather requests waiting for map registers. */
+  waitingHead: AdapterState | null = null;
+  waitingTail: AdapterState | null = null;
+  sgRequestsQueued = 0;
+  sgRequestsQueuedTotal = 0;
+  /** Longest wait among requests that left the queue (served or dropped). */
+  sgLongestWaitServed = 0;
+  mapRegisterReleases = 0;
+  /** Set while the wait queue is being served, so a release inside an ExecutionRoutine does not recurse. */
+  servingWaitQueue = false;
   private mapRegisterFile: MapRegisterFile | null = null;
   private mapRegisterCount = DEFAULT_MAP_REGISTER_COUNT;
 
@@ -257,7 +330,13 @@ export class Hal {
         commonBufferBytes: a.commonBufferBytes,
         sgLists: a.sgLists.size,
         mapRegistersInUse: a.mapRegistersInUse,
+        sgRequestsQueued: a.waitCount,
       });
+    }
+    // The head of each adapter's queue is its oldest waiter, so the heads bound the open waits.
+    let longest = this.sgLongestWaitServed;
+    for (let a = this.waitingHead; a !== null; a = a.nextWaiting) {
+      longest = Math.max(longest, this.mapRegisterReleases - a.waitHead!.queuedAt);
     }
     const file = this.mapRegisterFile;
     return {
@@ -269,6 +348,10 @@ export class Hal {
       mapRegisterCapacity: this.mapRegisterCount,
       bouncePages: file ? file.inUse : 0,
       leakedAdapters,
+      sgRequestsQueued: this.sgRequestsQueued,
+      sgRequestsQueuedTotal: this.sgRequestsQueuedTotal,
+      sgLongestWaitReleases: longest,
+      mapRegisterReleases: this.mapRegisterReleases,
       byAdapter,
     };
   }

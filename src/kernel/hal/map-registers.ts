@@ -21,11 +21,20 @@
  *   of the run request fails the whole request: fault injection must never be absorbed by a
  *   fallback. `runLength` marks the register holding a run's first page with the run's length
  *   (1 for a single page, 0 for the other members), so release frees each run once, whole.
+ * - A failed `allocate` says why (`lastFailure`): a shortage of registers or bounce pages is
+ *   waited out by the scatter/gather wait queue (scatter-gather.ts); an injected failure is not.
  */
 import { PAGE_SIZE } from '../../bus/index.ts';
 import type { Kernel } from '../kernel.ts';
 
 export const DEFAULT_MAP_REGISTER_COUNT = 4096;
+
+/**
+ * Why the last `allocate` returned null: the file has too few free registers, memory has no
+ * bounce page in reach, or fault injection failed a bounce request. The first two are the
+ * momentary shortage a scatter/gather request waits out; an injected failure is not.
+ */
+export type MapRegisterFailure = 'registers' | 'bounce-pages' | 'injected';
 
 export class MapRegisterFile {
   readonly capacity: number;
@@ -35,6 +44,8 @@ export class MapRegisterFile {
   private readonly runLength: Int32Array;
   private readonly freeStack: Int32Array;
   private freeTop: number;
+  /** Reason of the last failed `allocate` (meaningful only right after it returned null). */
+  lastFailure: MapRegisterFailure | null = null;
 
   constructor(
     private readonly k: Kernel,
@@ -64,12 +75,16 @@ export class MapRegisterFile {
 
   /**
    * Take `targets.length` registers for list `holderId`, each backed by a bounce page whose
-   * frame number is at most `highestPfn`. Returns the register numbers, or null (nothing taken)
-   * when registers or bounce pages run out.
+   * frame number is at most `highestPfn`. Returns the register numbers, or null (nothing taken,
+   * `lastFailure` says why) when registers or bounce pages run out.
    */
   allocate(targets: ArrayLike<number>, highestPfn: number, holderId: number, owner: number, site: string): Int32Array | null {
     const n = targets.length;
-    if (n > this.freeTop) return null;
+    this.lastFailure = null;
+    if (n > this.freeTop) {
+      this.lastFailure = 'registers';
+      return null;
+    }
     const regs = new Int32Array(n);
     if (n === 0) return regs;
     const injectedBefore = this.k.faults.injected.length;
@@ -78,11 +93,15 @@ export class MapRegisterFile {
       for (let i = 0; i < n; i++) regs[i] = this.take(run + i, targets[i]!, holderId, i === 0 ? n : 0);
       return regs;
     }
-    if (this.k.faults.injected.length !== injectedBefore) return null;
+    if (this.k.faults.injected.length !== injectedBefore) {
+      this.lastFailure = 'injected';
+      return null;
+    }
     for (let i = 0; i < n; i++) {
       const bounce = this.k.mm.allocateRun(1, 0, highestPfn, 0, owner, site);
       if (bounce < 0) {
         this.releaseRegisters(regs.subarray(0, i));
+        this.lastFailure = this.k.faults.injected.length !== injectedBefore ? 'injected' : 'bounce-pages';
         return null;
       }
       regs[i] = this.take(bounce, targets[i]!, holderId, 1);

@@ -17,11 +17,35 @@
  * - With the IOMMU on, each MDL's pages are mapped into the device's domain (read-only for
  *   WriteToDevice, write-only otherwise) and removed at PutScatterGatherList; no bouncing.
  * - The map registers a transfer needs = pages it spans, and must not exceed the adapter's
- *   NumberOfMapRegisters (STATUS_INSUFFICIENT_RESOURCES, as documented). When the host's map
- *   registers or bounce pages run out the routine returns STATUS_INSUFFICIENT_RESOURCES instead
- *   of queueing the request until registers are freed (Windows queues; we do not model the
- *   wait) — nothing is left allocated.
- * - The ExecutionRoutine runs at DISPATCH_LEVEL, before GetScatterGatherList returns.
+ *   NumberOfMapRegisters (STATUS_INSUFFICIENT_RESOURCES, as documented: it can never be satisfied).
+ * - Waiting for map registers (nc-wdm-pget_scatter_gather_list: the list is built "as soon as"
+ *   the channel and map registers are available; nc-wdm-pallocate_adapter_channel queues the
+ *   request when they are busy). Every check, the verifier codes and fault injection for the
+ *   list come first and the list record (its id) is reserved; only then, when the host's map
+ *   registers or bounce pages are momentarily all in use, the request is queued and the routine
+ *   returns STATUS_SUCCESS without calling the ExecutionRoutine. A queued request holds no map
+ *   register, bounce page or IOMMU mapping. Each release of map registers (PutScatterGatherList
+ *   of a list that held some) serves the queue: adapters with waiters form one FIFO, each
+ *   adapter's requests another; the head request is mapped if it fits (bounce bytes copied for
+ *   WriteToDevice), then its ExecutionRoutine runs at DISPATCH_LEVEL with the DeviceObject, Irp
+ *   (DeviceObject->CurrentIrp when it was queued) and Context it was given, and its adapter goes
+ *   to the back of the FIFO. A head that does not fit stops the serving: no request overtakes an
+ *   earlier one of its adapter, nor one of another adapter (no starvation of large requests).
+ *   While an adapter has waiters all its requests queue, even those that need no map register.
+ * - A shortage with no map register held anywhere has nothing to wait for (bounce pages come
+ *   from the memory manager and only a release serves the queue): that is
+ *   STATUS_INSUFFICIENT_RESOURCES, as a failed pool allocation. An injected failure of the
+ *   bounce pages fails the call when it is made; at serving time (the driver was already told
+ *   STATUS_SUCCESS) it leaves the request at the head until the next release.
+ * - PutDmaAdapter with queued requests: 0xE6/0x08 with the verifier on (an outstanding adapter
+ *   channel: GetScatterGatherList allocates one), else a finding and the requests are dropped,
+ *   their records freed, their ExecutionRoutines never called (dma-adapter.ts).
+ * - CancelAdapterChannel exists only for the DMA v3 transfer-context family
+ *   (AllocateAdapterChannelEx, GetScatterGatherListEx, BuildScatterGatherListEx), which this
+ *   model does not provide, so a queued request cannot be cancelled; it is not added here.
+ * - A queued request's MDLs must stay locked until it is served; one unlocked or freed
+ *   meanwhile is 0xE6/0x0E (verifier on) or a finding and the request is dropped.
+ * - The ExecutionRoutine runs before GetScatterGatherList returns when nothing waits.
  * - Misuse (verifier on → 0xE6): unlocked MDL 0x0E, CurrentVa outside the MDL 0x1B, zero Length
  *   0x21, a list put twice 0x06, an unknown list 0x1F. Verifier off: STATUS_INVALID_PARAMETER
  *   (or nothing, for PutScatterGatherList) and a finding; a GetScatterGatherList list put twice
@@ -50,7 +74,10 @@ import {
   DMA_VIOLATION_VA_NOT_IN_MDL,
   DMA_VIOLATION_ZERO_LENGTH,
   type AdapterState,
+  type Hal,
   type SgRecord,
+  type SgRequest,
+  type SgSegment,
 } from './hal.ts';
 import { mapLogical, rightsFor, unmapLogical } from './iommu-mapping.ts';
 import {
@@ -62,31 +89,32 @@ import {
   type SCATTER_GATHER_LIST,
 } from './types.ts';
 
-/** One MDL's share of a transfer. */
-interface Segment {
-  pfns: Int32Array;
-  /** Index in `pfns` of the transfer's first page in this MDL. */
-  firstPage: number;
-  /** Offset of the first byte within that page. */
-  offset: number;
-  bytes: number;
+interface Plan {
+  segments: SgSegment[];
+  /** Pages spanned: counted against NumberOfMapRegisters. */
+  mapRegisters: number;
+  /** Pages out of the adapter's reach (no IOMMU): each needs a map register and a bounce page now. */
+  bouncePages: number;
 }
-
-type Plan = { segments: Segment[]; mapRegisters: number } | NTSTATUS;
 
 const isUlong = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 /** A live MDL of the memory manager (IoFreeMdl'd ones are not). */
 const isMdl = (m: unknown): m is MDL => m instanceof MDL && !m.freed;
+const isLockedMdl = (m: unknown): boolean => isMdl(m) && (m.MdlFlags & (MDL_PAGES_LOCKED | MDL_SOURCE_IS_NONPAGED_POOL)) !== 0;
 
 /** Bytes of a list with room for `pages` elements (the worst case: one element per page). */
 export const scatterGatherListSize = (pages: number): number =>
   SCATTER_GATHER_LIST_HEADER_SIZE + pages * SCATTER_GATHER_ELEMENT_SIZE;
 
+/** First frame number the adapter cannot reach without a map register (none with an IOMMU). */
+const reachPfnOf = (state: AdapterState): number =>
+  state.pci.iommuDomain ? Number.POSITIVE_INFINITY : Math.floor(state.reach / PAGE_SIZE);
+
 /**
  * Split [CurrentVa, +Length) over the MDL chain, checking every MDL on the way. Returns a
  * status (after handling misuse) when the request cannot be mapped. Changes nothing.
  */
-function planTransfer(k: Kernel, state: AdapterState, routine: string, Mdl: unknown, CurrentVa: unknown, Length: unknown, requireLocked: boolean): Plan {
+function planTransfer(k: Kernel, state: AdapterState, routine: string, Mdl: unknown, CurrentVa: unknown, Length: unknown, requireLocked: boolean): Plan | NTSTATUS {
   const hal = k.hal;
   if (Length === 0) {
     hal.misuse(DMA_VIOLATION_ZERO_LENGTH, state.id, 0, 0, routine, state.id, 'zero-length', 'Length is 0');
@@ -107,8 +135,10 @@ function planTransfer(k: Kernel, state: AdapterState, routine: string, Mdl: unkn
       `CurrentVa ${hexAddress(CurrentVa)} is outside the MDL [${hexAddress(firstVa)}, +${first.ByteCount})`);
     return STATUS_INVALID_PARAMETER;
   }
-  const segments: Segment[] = [];
+  const reachPfn = reachPfnOf(state);
+  const segments: SgSegment[] = [];
   let mapRegisters = 0;
+  let bouncePages = 0;
   let remaining = Length;
   let m: MDL | null = first;
   let va = CurrentVa;
@@ -120,7 +150,7 @@ function planTransfer(k: Kernel, state: AdapterState, routine: string, Mdl: unkn
       return STATUS_INVALID_PARAMETER;
     }
     seen.add(m);
-    if (requireLocked && (m.MdlFlags & (MDL_PAGES_LOCKED | MDL_SOURCE_IS_NONPAGED_POOL)) === 0) {
+    if (requireLocked && !isLockedMdl(m)) {
       hal.misuse(DMA_VIOLATION_BUFFER_NOT_LOCKED, state.id, m.StartVa, m.ByteCount, routine, state.id, 'mdl-not-locked',
         `MDL for ${hexAddress(m.StartVa + m.ByteOffset)} is neither locked nor built for nonpaged memory`);
       return STATUS_INVALID_PARAMETER;
@@ -128,31 +158,38 @@ function planTransfer(k: Kernel, state: AdapterState, routine: string, Mdl: unkn
     const mdlVa = m.StartVa + m.ByteOffset;
     const n = Math.min(mdlVa + m.ByteCount - va, remaining);
     if (n > 0) {
-      const pfns = requireLocked ? MmGetMdlPfnArray(m) : new Int32Array(0);
       const firstPage = Math.floor((va - m.StartVa) / PAGE_SIZE);
       const span = spanPages(va, n);
-      if (requireLocked && firstPage + span > pfns.length) {
-        hal.note('invalid-parameter', routine, state.id, 'MDL PFN array is shorter than its ByteCount');
-        return STATUS_INVALID_PARAMETER;
+      if (requireLocked) {
+        const pfns = MmGetMdlPfnArray(m);
+        if (firstPage + span > pfns.length) {
+          hal.note('invalid-parameter', routine, state.id, 'MDL PFN array is shorter than its ByteCount');
+          return STATUS_INVALID_PARAMETER;
+        }
+        for (let i = firstPage; i < firstPage + span; i++) if (pfns[i]! >= reachPfn) bouncePages++;
       }
-      segments.push({ pfns, firstPage, offset: va % PAGE_SIZE, bytes: n });
+      segments.push({ mdl: m, firstPage, offset: va % PAGE_SIZE, bytes: n });
       mapRegisters += span;
       remaining -= n;
     }
     m = (m.Next as MDL | null) ?? null;
     if (m !== null && isMdl(m)) va = m.StartVa + m.ByteOffset;
   }
-  return { segments, mapRegisters };
+  return { segments, mapRegisters, bouncePages };
 }
 
+/** Why a transfer could not be mapped now: a momentary shortage of map registers / bounce pages, or a failure. */
+type MapFailure = 'shortage' | 'failed';
+
 /**
- * Map the planned transfer for the device: elements, map registers, IOMMU mappings and the
- * WriteToDevice copy to bounce pages. Returns the record, or null with nothing held.
+ * Map a request's transfer for the device: elements, map registers, IOMMU mappings and the
+ * WriteToDevice copy to bounce pages; the record is registered under the request's id. Returns
+ * the record, or why not with nothing held. The MDLs must be locked (checked by the caller).
  */
-function mapTransfer(k: Kernel, state: AdapterState, routine: string, segments: Segment[], mapRegisterCount: number,
-                     writeToDevice: boolean, builtIn: number): SgRecord | null {
+function mapTransfer(k: Kernel, request: SgRequest): SgRecord | MapFailure {
   const hal = k.hal;
-  const id = hal.nextSgId;
+  const state = request.adapter;
+  const { segments, writeToDevice } = request;
   const addresses: number[] = [];
   const lengths: number[] = [];
   const push = (address: number, length: number) => {
@@ -171,28 +208,30 @@ function mapTransfer(k: Kernel, state: AdapterState, routine: string, segments: 
     const rights = rightsFor(writeToDevice);
     for (const s of segments) {
       const span = spanPages(s.offset, s.bytes);
-      const base = mapLogical(domain, s.pfns.subarray(s.firstPage, s.firstPage + span), rights, state.reach);
+      const pfns = MmGetMdlPfnArray(s.mdl as MDL);
+      const base = mapLogical(domain, pfns.subarray(s.firstPage, s.firstPage + span), rights, state.reach);
       if (base === null) {
         for (const b of iovaBases) unmapLogical(domain, b);
-        return null;
+        return 'failed';
       }
       iovaBases.push(base);
       push(base + s.offset, s.bytes);
     }
   } else {
     // Pass 1: the out-of-reach pages, in transfer order.
-    const reachPfn = Math.floor(state.reach / PAGE_SIZE);
+    const reachPfn = reachPfnOf(state);
     const targets: number[] = [];
     for (const s of segments) {
+      const pfns = MmGetMdlPfnArray(s.mdl as MDL);
       const span = spanPages(s.offset, s.bytes);
       for (let i = 0; i < span; i++) {
-        const p = s.pfns[s.firstPage + i]!;
+        const p = pfns[s.firstPage + i]!;
         if (p >= reachPfn) targets.push(p);
       }
     }
     if (targets.length > 0) {
-      const regs = hal.mapRegisters.allocate(targets, reachPfn - 1, id, state.bounceOwner, `${routine}:bounce`);
-      if (!regs) return null;
+      const regs = hal.mapRegisters.allocate(targets, reachPfn - 1, request.id, state.bounceOwner, `${request.routine}:bounce`);
+      if (!regs) return hal.mapRegisters.lastFailure === 'injected' ? 'failed' : 'shortage';
       registers = regs;
       bounced = new Float64Array(targets.length * 3);
     }
@@ -201,11 +240,12 @@ function mapTransfer(k: Kernel, state: AdapterState, routine: string, segments: 
     let r = 0;
     let triples = 0;
     for (const s of segments) {
+      const pfns = MmGetMdlPfnArray(s.mdl as MDL);
       let left = s.bytes;
       let offset = s.offset;
       for (let page = s.firstPage; left > 0; page++) {
         const n = Math.min(PAGE_SIZE - offset, left);
-        const p = s.pfns[page]!;
+        const p = pfns[page]!;
         const physical = p * PAGE_SIZE + offset;
         if (p >= reachPfn) {
           const bounce = hal.mapRegisters.bounceOf(registers[r]!) * PAGE_SIZE + offset;
@@ -233,23 +273,21 @@ function mapTransfer(k: Kernel, state: AdapterState, routine: string, segments: 
   const Elements: SCATTER_GATHER_ELEMENT[] = new Array(addresses.length);
   for (let i = 0; i < addresses.length; i++) Elements[i] = Object.freeze({ Address: addresses[i]!, Length: lengths[i]!, Reserved: 0 });
   const list: SCATTER_GATHER_LIST = Object.freeze({ NumberOfElements: Elements.length, Reserved: 0, Elements: Object.freeze(Elements) });
-  hal.nextSgId++;
   const record: SgRecord = {
-    id,
+    id: request.id,
     adapter: state,
     list,
     writeToDevice,
     registers,
     bounced,
     iovaBases,
-    mapRegisterCount,
-    builtIn,
+    mapRegisterCount: request.mapRegisterCount,
+    builtIn: request.builtIn,
     put: false,
   };
   hal.sgByList.set(list, record);
   state.sgLists.add(record);
   state.mapRegistersInUse += registers.length;
-  hal.liveSgLists++;
   return record;
 }
 
@@ -269,16 +307,181 @@ function enterMap(k: Kernel, DmaAdapter: unknown, routine: string, ExecutionRout
   return state;
 }
 
-/** Run the driver's AdapterListControl routine at DISPATCH_LEVEL. */
-function callExecutionRoutine(k: Kernel, routine: DRIVER_LIST_CONTROL, DeviceObject: unknown, list: SCATTER_GATHER_LIST, Context: unknown): void {
-  const old = k.irql;
-  if (old < DISPATCH_LEVEL) k.irql = DISPATCH_LEVEL;
-  const irp = DeviceObject !== null && typeof DeviceObject === 'object' ? (DeviceObject as { CurrentIrp?: unknown }).CurrentIrp ?? null : null;
+/**
+ * Hand a mapped list to the driver: BuildScatterGatherList's image goes into the driver's
+ * buffer, then the AdapterListControl routine runs at DISPATCH_LEVEL, in the requesting
+ * driver's name (a served request may run inside another driver's PutScatterGatherList).
+ */
+function completeRequest(k: Kernel, request: SgRequest, record: SgRecord): void {
+  if (request.builtIn !== 0) k.mm.system.write(request.builtIn, encodeScatterGatherList(record.list));
+  const oldIrql = k.irql;
+  const oldDriver = k.currentDriver;
+  if (oldIrql < DISPATCH_LEVEL) k.irql = DISPATCH_LEVEL;
+  k.currentDriver = request.driver;
   try {
-    routine(DeviceObject, irp, list, Context);
+    request.executionRoutine(request.deviceObject, request.irp, record.list, request.context);
   } finally {
-    k.irql = old;
+    k.irql = oldIrql;
+    k.currentDriver = oldDriver;
   }
+}
+
+/**
+ * The validated request, with its list record reserved: map it and call the ExecutionRoutine
+ * now, or queue it when map registers / bounce pages are momentarily short. Returns the status
+ * GetScatterGatherList / BuildScatterGatherList return; after a failure nothing changed.
+ */
+function startRequest(k: Kernel, state: AdapterState, routine: SgRequest['routine'], plan: Plan, ExecutionRoutine: DRIVER_LIST_CONTROL,
+                      DeviceObject: unknown, Context: unknown, WriteToDevice: boolean, builtIn: number): NTSTATUS {
+  const hal = k.hal;
+  const irp = DeviceObject !== null && typeof DeviceObject === 'object' ? (DeviceObject as { CurrentIrp?: unknown }).CurrentIrp ?? null : null;
+  const request: SgRequest = {
+    id: hal.nextSgId,
+    adapter: state,
+    routine,
+    segments: plan.segments,
+    mapRegisterCount: plan.mapRegisters,
+    writeToDevice: WriteToDevice,
+    builtIn,
+    executionRoutine: ExecutionRoutine,
+    deviceObject: DeviceObject,
+    irp,
+    context: Context,
+    driver: k.currentDriver ?? null,
+    queuedAt: hal.mapRegisterReleases,
+    next: null,
+    stallNoted: false,
+  };
+  // Behind earlier waiters: those of this adapter always, those of any adapter when this one
+  // needs map registers too (they all wait for the same registers).
+  if (state.waitHead !== null || (plan.bouncePages > 0 && hal.waitingHead !== null)) {
+    enqueueRequest(hal, request);
+    return STATUS_SUCCESS;
+  }
+  const mapped = mapTransfer(k, request);
+  if (mapped === 'failed') return STATUS_INSUFFICIENT_RESOURCES;
+  if (mapped === 'shortage') {
+    // Only a release serves the queue; with no map register held there is none to come.
+    if (hal.mapRegisters.inUse === 0) return STATUS_INSUFFICIENT_RESOURCES;
+    enqueueRequest(hal, request);
+    return STATUS_SUCCESS;
+  }
+  hal.nextSgId++;
+  hal.liveSgLists++;
+  completeRequest(k, request, mapped);
+  return STATUS_SUCCESS;
+}
+
+function enqueueRequest(hal: Hal, request: SgRequest): void {
+  const a = request.adapter;
+  if (a.waitTail) a.waitTail.next = request;
+  else a.waitHead = request;
+  a.waitTail = request;
+  a.waitCount++;
+  if (!a.waiting) linkWaitingAdapter(hal, a);
+  hal.nextSgId++;
+  hal.liveSgLists++;
+  hal.sgRequestsQueued++;
+  hal.sgRequestsQueuedTotal++;
+}
+
+function linkWaitingAdapter(hal: Hal, a: AdapterState): void {
+  a.waiting = true;
+  a.nextWaiting = null;
+  if (hal.waitingTail) hal.waitingTail.nextWaiting = a;
+  else hal.waitingHead = a;
+  hal.waitingTail = a;
+}
+
+/** Take the host's first waiting adapter off the FIFO. */
+function unlinkFirstWaitingAdapter(hal: Hal): AdapterState {
+  const a = hal.waitingHead!;
+  hal.waitingHead = a.nextWaiting;
+  if (hal.waitingHead === null) hal.waitingTail = null;
+  a.nextWaiting = null;
+  a.waiting = false;
+  return a;
+}
+
+/** Remove the first waiting adapter's oldest request; the adapter goes to the back if it has more. */
+function dequeueHead(hal: Hal): SgRequest {
+  const a = unlinkFirstWaitingAdapter(hal);
+  const request = a.waitHead!;
+  a.waitHead = request.next;
+  if (a.waitHead === null) a.waitTail = null;
+  request.next = null;
+  a.waitCount--;
+  hal.sgRequestsQueued--;
+  hal.sgLongestWaitServed = Math.max(hal.sgLongestWaitServed, hal.mapRegisterReleases - request.queuedAt);
+  if (a.waitHead !== null) linkWaitingAdapter(hal, a);
+  return request;
+}
+
+/**
+ * Serve the host's wait queue after map registers were released: map and complete head
+ * requests in FIFO order while they fit. A release inside an ExecutionRoutine does not recurse:
+ * the loop in progress sees the registers it freed.
+ */
+export function serveWaitQueue(k: Kernel): void {
+  const hal = k.hal;
+  if (hal.servingWaitQueue) return;
+  hal.servingWaitQueue = true;
+  try {
+    for (let a = hal.waitingHead; a !== null; a = hal.waitingHead) {
+      const request = a.waitHead!;
+      const unlocked = request.segments.find((s) => !isLockedMdl(s.mdl));
+      if (unlocked) {
+        // Never map pages the driver gave back: the request is dropped (0xE6/0x0E with the verifier).
+        hal.misuse(DMA_VIOLATION_BUFFER_NOT_LOCKED, a.id, request.id, 0, request.routine, a.id, 'mdl-unlocked-while-queued',
+          `request ${request.id}: an MDL was unlocked or freed while the request waited for map registers; it is dropped and ` +
+          'its ExecutionRoutine is never called');
+        dequeueHead(hal);
+        hal.liveSgLists--;
+        continue;
+      }
+      const mapped = mapTransfer(k, request);
+      if (typeof mapped === 'string') {
+        if (hal.mapRegisters.inUse === 0 && !request.stallNoted) {
+          request.stallNoted = true;
+          hal.note('sg-queue-stalled', request.routine, a.id,
+            `request ${request.id} needs bounce pages the memory manager cannot give now and no map register is held: ` +
+            'it waits until the next release');
+        }
+        return;
+      }
+      dequeueHead(hal);
+      completeRequest(k, request, mapped);
+    }
+  } finally {
+    hal.servingWaitQueue = false;
+  }
+}
+
+/**
+ * Drop an adapter's queued requests (PutDmaAdapter with requests outstanding, verifier off):
+ * their records are freed and their ExecutionRoutines never run. Returns how many. Internal.
+ */
+export function dropQueuedRequests(k: Kernel, state: AdapterState): number {
+  const hal = k.hal;
+  const dropped = state.waitCount;
+  if (dropped === 0) return 0;
+  // Unlink the adapter from the host FIFO (a singly linked list: find its predecessor).
+  let previous: AdapterState | null = null;
+  for (let a = hal.waitingHead; a !== state; a = a!.nextWaiting) previous = a;
+  if (previous) previous.nextWaiting = state.nextWaiting;
+  else hal.waitingHead = state.nextWaiting;
+  if (hal.waitingTail === state) hal.waitingTail = previous;
+  state.nextWaiting = null;
+  state.waiting = false;
+  for (let r = state.waitHead; r !== null; r = r.next) {
+    hal.sgLongestWaitServed = Math.max(hal.sgLongestWaitServed, hal.mapRegisterReleases - r.queuedAt);
+  }
+  state.waitHead = null;
+  state.waitTail = null;
+  state.waitCount = 0;
+  hal.sgRequestsQueued -= dropped;
+  hal.liveSgLists -= dropped;
+  return dropped;
 }
 
 /** DMA_OPERATIONS.GetScatterGatherList (<= DISPATCH_LEVEL). */
@@ -299,13 +502,11 @@ export function getScatterGatherList(
   const plan = planTransfer(k, state, routine, Mdl, CurrentVa, Length, true);
   if (typeof plan === 'number') return plan;
   if (plan.mapRegisters > state.numberOfMapRegisters) return STATUS_INSUFFICIENT_RESOURCES;
+  // The list's pool block: allocated (or failed) now, whether the request then waits or not.
   if (k.faults.shouldFail({ site: routine, bytes: scatterGatherListSize(plan.mapRegisters), driver: k.currentDriver ?? undefined })) {
     return STATUS_INSUFFICIENT_RESOURCES;
   }
-  const record = mapTransfer(k, state, routine, plan.segments, plan.mapRegisters, WriteToDevice, 0);
-  if (!record) return STATUS_INSUFFICIENT_RESOURCES;
-  callExecutionRoutine(k, ExecutionRoutine, DeviceObject, record.list, Context);
-  return STATUS_SUCCESS;
+  return startRequest(k, state, routine, plan, ExecutionRoutine, DeviceObject, Context, WriteToDevice, 0);
 }
 
 /** DMA_OPERATIONS.BuildScatterGatherList (version 2+; <= DISPATCH_LEVEL). The list is written into the driver's buffer. */
@@ -339,11 +540,7 @@ export function buildScatterGatherList(
   // bug-checks 0x50 here, before any map register is taken, if it is not.
   k.mm.system.read(ScatterGatherBuffer, new Uint8Array(size));
   if (k.faults.shouldFail({ site: routine, bytes: size, driver: k.currentDriver ?? undefined })) return STATUS_INSUFFICIENT_RESOURCES;
-  const record = mapTransfer(k, state, routine, plan.segments, plan.mapRegisters, WriteToDevice, ScatterGatherBuffer);
-  if (!record) return STATUS_INSUFFICIENT_RESOURCES;
-  k.mm.system.write(ScatterGatherBuffer, encodeScatterGatherList(record.list));
-  callExecutionRoutine(k, ExecutionRoutine, DeviceObject, record.list, Context);
-  return STATUS_SUCCESS;
+  return startRequest(k, state, routine, plan, ExecutionRoutine, DeviceObject, Context, WriteToDevice, ScatterGatherBuffer);
 }
 
 /** The list's x64 memory image: NumberOfElements, Reserved, then {Address, Length, Reserved} × n. */
@@ -408,16 +605,26 @@ export function putScatterGatherList(k: Kernel, DmaAdapter: unknown, ScatterGath
   releaseSgList(k, record);
 }
 
-/** Release a list's map registers and IOMMU mappings. Internal; the record must be live. */
+/**
+ * Release a list's map registers and IOMMU mappings, then, when map registers were freed, serve
+ * the requests waiting for them (their ExecutionRoutines run inside this call, as they do inside
+ * the releasing PutScatterGatherList on Windows). Internal; the record must be live.
+ */
 export function releaseSgList(k: Kernel, record: SgRecord): void {
+  const hal = k.hal;
   const state = record.adapter;
-  if (record.registers.length > 0) k.hal.mapRegisters.release(record.registers);
+  const freed = record.registers.length;
+  if (freed > 0) hal.mapRegisters.release(record.registers);
   const domain = state.pci.iommuDomain;
   for (const base of record.iovaBases) unmapLogical(domain!, base);
-  state.mapRegistersInUse -= record.registers.length;
+  state.mapRegistersInUse -= freed;
   state.sgLists.delete(record);
   record.put = true;
-  k.hal.liveSgLists--;
+  hal.liveSgLists--;
+  if (freed > 0) {
+    hal.mapRegisterReleases++;
+    if (hal.waitingHead !== null) serveWaitQueue(k);
+  }
 }
 
 /** DMA_OPERATIONS.CalculateScatterGatherList (version 2+; any IRQL). */
