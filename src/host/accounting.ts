@@ -1,8 +1,8 @@
 /**
  * Every counter a leak could show up in, for one host, and the difference between two
  * snapshots. "Nothing leaked" means the difference is zero everywhere: pages, pool, locks,
- * mappings, MDLs, common buffers, scatter/gather lists, map registers, IOMMU ranges and NIC
- * registrations and endpoints.
+ * mappings, MDLs, common buffers, scatter/gather lists (made or waiting for map registers),
+ * map registers, IOMMU ranges, and NIC registrations and memory windows.
  */
 import { outstandingLogicalRanges } from '../kernel/hal/index.ts';
 import { mdlHost } from '../kernel/mm/mdl.ts';
@@ -20,8 +20,11 @@ export interface ResourceSnapshot {
   commonBufferBytes: number;
   sgLists: number;
   mapRegistersInUse: number;
+  /** GetScatterGatherList requests waiting for map registers. */
+  sgRequestsQueued: number;
   iommuRanges: number;
   nicRegistrations: number;
+  nicWindows: number;
 }
 
 export function snapshot(host: Host): ResourceSnapshot {
@@ -41,8 +44,10 @@ export function snapshot(host: Host): ResourceSnapshot {
     commonBufferBytes: hal.commonBufferBytes,
     sgLists: hal.sgLists,
     mapRegistersInUse: hal.mapRegistersInUse,
+    sgRequestsQueued: hal.sgRequestsQueued,
     iommuRanges: outstandingLogicalRanges(k),
     nicRegistrations: host.nics.reduce((s, n) => s + n.nic.regionCount, 0),
+    nicWindows: host.nics.reduce((s, n) => s + n.nic.windowCount, 0),
   };
 }
 

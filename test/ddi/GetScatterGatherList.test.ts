@@ -201,7 +201,7 @@ describe('GetScatterGatherList', () => {
     expect(adapter.DmaOperations.GetScatterGatherList(adapter, deviceObject, buf.mdl, buf.va, 3 * PAGE_SIZE, routine, null, true)).toBe(STATUS_SUCCESS);
   });
 
-  it('out of host map registers is STATUS_INSUFFICIENT_RESOURCES and takes nothing', () => {
+  it('out of host map registers the request waits (as Windows queues it): STATUS_SUCCESS, no call and no register taken until a Put frees them', () => {
     const host = bootHost({ nolowmem: true });
     const { k } = host;
     k.hal.configure({ mapRegisterCount: 8 });
@@ -210,11 +210,16 @@ describe('GetScatterGatherList', () => {
     const { c, routine } = capture(k);
     expect(adapter.DmaOperations.GetScatterGatherList(adapter, deviceObject, buf.mdl, buf.va, 6 * PAGE_SIZE, routine, null, true)).toBe(STATUS_SUCCESS);
     const first = c.list!;
-    const before = memorySnapshot(k);
-    expect(adapter.DmaOperations.GetScatterGatherList(adapter, deviceObject, buf.mdl, buf.va, 6 * PAGE_SIZE, routine, null, true)).toBe(STATUS_INSUFFICIENT_RESOURCES);
-    expect(memorySnapshot(k)).toEqual(before);
+    const registers = k.hal.counters().mapRegistersInUse;
+    expect(adapter.DmaOperations.GetScatterGatherList(adapter, deviceObject, buf.mdl, buf.va, 6 * PAGE_SIZE, routine, 'second', true)).toBe(STATUS_SUCCESS);
+    expect(c.calls).toBe(1);
+    expect(k.hal.counters()).toMatchObject({ mapRegistersInUse: registers, sgRequestsQueued: 1 });
     adapter.DmaOperations.PutScatterGatherList(adapter, first, true);
-    expect(adapter.DmaOperations.GetScatterGatherList(adapter, deviceObject, buf.mdl, buf.va, 6 * PAGE_SIZE, routine, null, true)).toBe(STATUS_SUCCESS);
+    expect(c.calls).toBe(2);
+    expect(c.context).toBe('second');
+    expect(k.hal.counters()).toMatchObject({ mapRegistersInUse: registers, sgRequestsQueued: 0 });
+    adapter.DmaOperations.PutScatterGatherList(adapter, c.list!, true);
+    expect(k.hal.counters().mapRegistersInUse).toBe(0);
   });
 
   it('an injected failure (the list, or its bounce pages) is STATUS_INSUFFICIENT_RESOURCES with nothing held', () => {

@@ -45,7 +45,7 @@
  *   model does not provide, so a queued request cannot be cancelled; it is not added here.
  * - A queued request's MDLs must stay locked until it is served; one unlocked or freed
  *   meanwhile is 0xE6/0x0E (verifier on) or a finding and the request is dropped.
- * - The ExecutionRoutine runs before GetScatterGatherList returns when nothing waits.
+ * - A request that is not queued has its ExecutionRoutine called before the routine returns.
  * - Misuse (verifier on → 0xE6): unlocked MDL 0x0E, CurrentVa outside the MDL 0x1B, zero Length
  *   0x21, a list put twice 0x06, an unknown list 0x1F. Verifier off: STATUS_INVALID_PARAMETER
  *   (or nothing, for PutScatterGatherList) and a finding; a GetScatterGatherList list put twice
