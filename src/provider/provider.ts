@@ -916,29 +916,29 @@ export class SanServiceProvider {
       return WSAEFAULT;
     }
     region.nicHandle = r.handle;
-    region.remoteKey = r.remoteKey;
-    region.invalidated = false;
-    region.socket = sock.handle;
-    this.regions.use(region);
-    this.cacheStats.rdmaReexposures++;
-    return this.registrations.insert({
-      socket: sock.handle, kind: 'rdma', address, length, flags, nicIndex: region.nicIndex, nicHandle: r.handle,
-      remoteKey: r.remoteKey, driverId: region.driverId, shadow: region.shadow, region, regionOffset: offset, nicOffset: 0,
-    });
+    return this.exposedAgain(region, sock, address, length, flags, offset, r.remoteKey);
   }
 
   /** reexpose for a window-backed region: bind its window over the buffer, from user mode. */
   private rebindWindow(region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number, offset: number): Registration | number {
     const b = this.nics[region.nicIndex]!.bindWindow(this.owner, sock.endpoint, region.window, region.nicHandle, offset, length, windowAccess(flags));
     if (b.status !== NicStatus.SUCCESS) return wsaErrorOfNicStatus(b.status);
-    region.remoteKey = b.remoteKey;
+    return this.exposedAgain(region, sock, address, length, flags, offset, b.remoteKey);
+  }
+
+  /** A cached region serves the buffer again under `remoteKey`: in use, and a live registration. */
+  private exposedAgain(
+    region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number, offset: number, remoteKey: number,
+  ): Registration {
+    region.remoteKey = remoteKey;
     region.invalidated = false;
     region.socket = sock.handle;
     this.regions.use(region);
     this.cacheStats.rdmaReexposures++;
+    // The key names exactly the buffer (a window over it, or the re-exposed NIC region): offset 0.
     return this.registrations.insert({
       socket: sock.handle, kind: 'rdma', address, length, flags, nicIndex: region.nicIndex, nicHandle: region.nicHandle,
-      remoteKey: b.remoteKey, driverId: region.driverId, shadow: null, region, regionOffset: offset, nicOffset: 0,
+      remoteKey, driverId: region.driverId, shadow: region.shadow, region, regionOffset: offset, nicOffset: 0,
     });
   }
 

@@ -6,8 +6,7 @@
  * window dies with the registration and with the handle.
  */
 import { describe, expect, it } from 'vitest';
-import { GIB } from '../../src/bus/index.ts';
-import { createCluster, leakedCounters, snapshot, type Host } from '../../src/host/index.ts';
+import { leakedCounters, snapshot } from '../../src/host/index.ts';
 import { RawProxyClient as ProxyClient } from '../../src/host/reliability/index.ts';
 import { ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_PARAMETER } from '../../src/kernel/io/index.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/index.ts';
@@ -15,30 +14,18 @@ import { NicAccess, NicStatus, WcStatus } from '../../src/nic/index.ts';
 import {
   SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ, SANPROXY_WINDOW_BIND,
 } from '../../src/proxy/index.ts';
+import { connectEndpoints, twoHosts } from './two-hosts.ts';
 
 const N = 16384;
 
 function connectedClients() {
-  const cluster = createCluster({
-    hosts: [
-      { name: 'a', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.1' }] },
-      { name: 'b', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.2' }] },
-    ],
-  });
-  const [ha, hb] = cluster.hosts as [Host, Host];
-  expect(ha.loadProxy()).toBe(0);
-  expect(hb.loadProxy()).toBe(0);
+  const { cluster, ha, hb } = twoHosts();
   const before = snapshot(hb);
   const a = new ProxyClient(ha, ha.createProcess('reader'));
   const b = new ProxyClient(hb, hb.createProcess('owner'));
   const [nicA, nicB] = [ha.nics[0]!.nic, hb.nics[0]!.nic];
-  const epA = a.createEndpoint(0);
-  const epB = b.createEndpoint(0);
   nicB.listen(b.process.ProcessId, 7100);
-  nicA.connect(a.process.ProcessId, epA.endpoint, nicB.sanAddress, 7100);
-  cluster.fabric.runUntilIdle();
-  expect(nicB.accept(b.process.ProcessId, 7100, epB.endpoint)).toBe(NicStatus.SUCCESS);
-  cluster.fabric.runUntilIdle();
+  const { ea: epA, eb: epB } = connectEndpoints(cluster, a, b, 7100);
   const low = a.allocate(0, SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE, N);
   /** A RDMA-reads [address, +length) through `remoteKey`: the completion status and the bytes that landed. */
   const read = (remoteKey: number, address = 0, length = N) => {
@@ -88,12 +75,7 @@ describe('REGISTER_BUFFER with SANPROXY_WINDOW_BIND', () => {
     expect(read(first.remoteKey).status).toBe(WcStatus.REM_ACCESS_ERR);
     expect(b.host.kernel.io.irpsAllocated).toBe(requests);
     // The failed read put A's endpoint in error: a new connection for the rest.
-    const ea = a.createEndpoint(0);
-    const eb = b.createEndpoint(0);
-    nicA.connect(a.process.ProcessId, ea.endpoint, nicB.sanAddress, 7100);
-    cluster.fabric.runUntilIdle();
-    expect(nicB.accept(owner, 7100, eb.endpoint)).toBe(NicStatus.SUCCESS);
-    cluster.fabric.runUntilIdle();
+    const { ea, eb } = connectEndpoints(cluster, a, b, 7100);
     Object.assign(epA, ea);
     const again = b.host.kernel.io.irpsAllocated;
     const second = nicB.bindWindow(owner, eb.endpoint, reg.window, reg.handle, 4096, 4096, NicAccess.REMOTE_READ);

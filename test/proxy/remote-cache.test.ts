@@ -4,29 +4,15 @@
  * access; a later hit re-exposes it).
  */
 import { describe, expect, it } from 'vitest';
-import { GIB } from '../../src/bus/index.ts';
-import { createCluster, leakedCounters, snapshot, type Host } from '../../src/host/index.ts';
+import { leakedCounters, snapshot } from '../../src/host/index.ts';
 import { ERROR_INVALID_HANDLE, ERROR_NOACCESS } from '../../src/kernel/io/index.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/index.ts';
 import { NicStatus, WcStatus } from '../../src/nic/index.ts';
 import { SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ } from '../../src/proxy/index.ts';
 import { RawProxyClient as ProxyClient } from '../../src/host/reliability/index.ts';
+import { connectEndpoints, twoHosts } from './two-hosts.ts';
 
 const N = 16384;
-
-/** Two hosts with 64-bit NICs on one fabric, the proxy loaded on each. */
-function twoHosts() {
-  const cluster = createCluster({
-    hosts: [
-      { name: 'a', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.1' }] },
-      { name: 'b', ramBytes: 6 * GIB, nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.2' }] },
-    ],
-  });
-  const [ha, hb] = cluster.hosts as [Host, Host];
-  expect(ha.loadProxy()).toBe(0);
-  expect(hb.loadProxy()).toBe(0);
-  return { cluster, ha, hb };
-}
 
 describe('remote registration cache support (INVALIDATE / REVALIDATE)', () => {
   it('after INVALIDATE the peer reads nothing and the pages stay locked; REVALIDATE gives new keys and the old key stays dead', () => {
@@ -106,15 +92,7 @@ describe('REVALIDATE of a sub-range', () => {
     const epA = a.createEndpoint(0);
     const epB = b.createEndpoint(0);
     nicB.listen(b.process.ProcessId, 7001);
-    const connect = () => {
-      const ea = a.createEndpoint(0);
-      const eb = b.createEndpoint(0);
-      nicA.connect(a.process.ProcessId, ea.endpoint, nicB.sanAddress, 7001);
-      cluster.fabric.runUntilIdle();
-      expect(nicB.accept(b.process.ProcessId, 7001, eb.endpoint)).toBe(NicStatus.SUCCESS);
-      cluster.fabric.runUntilIdle();
-      return { ea, eb };
-    };
+    const connect = () => connectEndpoints(cluster, a, b, 7001);
     expect(epA.ok && epB.ok).toBe(true);
     const buf = b.process.VirtualAlloc(0, 3 * N, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
     const bytes = new Uint8Array(3 * N).map((_, i) => (i * 13) & 0xff);
