@@ -1,12 +1,19 @@
 /**
  * Forged RDMA descriptors from a connected peer: random remote keys, keys one off a real one,
- * real keys with offsets or lengths outside the region. Each attempt must move zero bytes on
+ * real keys with offsets or lengths outside the grant. Each attempt must move zero bytes on
  * the victim: its NIC's DMA byte counters (the verifier's per-device counters) stay put, the
  * victim's memory keeps its bytes, and the attacker's completion is an error.
+ *
+ * The victim's grants are bound to the very connection the attacker uses — a registered
+ * buffer, low memory from ALLOCATE_MEMORY (both re-bound with REVALIDATE at every new
+ * connection) and a memory window over the middle of a third buffer (bound from user mode) — so
+ * the connection binding never helps: only the key, offset and length checks stand between
+ * the attacker and the bytes.
  */
 import { seededRandom } from '../../kernel/fault-injection.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../kernel/mm/index.ts';
-import { WcStatus } from '../../nic/index.ts';
+import { NicAccess, NicStatus, WcStatus } from '../../nic/index.ts';
+import { SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_WINDOW_BIND } from '../../proxy/interface.ts';
 import type { Host } from '../host.ts';
 import { bootVerified, runOnce } from './harness.ts';
 import { ALL_ACCESS, TWO_HOSTS, connectPeers, expectIoctl, openPeer, pattern, type Peer } from './scenario.ts';
@@ -20,6 +27,15 @@ export interface ForgedReport {
 }
 
 const REGION = 16 * 1024;
+/** The window exposes [WINDOW_OFFSET, +WINDOW_BYTES) of its buffer. */
+const WINDOW_OFFSET = 4096;
+const WINDOW_BYTES = 4096;
+
+interface Grant {
+  remoteKey: number;
+  /** Bytes the key reaches (offsets 0..bytes-1 are a valid request). */
+  bytes: number;
+}
 
 export async function forgeDescriptors(options: { attempts: number; seed: number }): Promise<ForgedReport> {
   const r = seededRandom(options.seed);
@@ -37,37 +53,66 @@ export async function forgeDescriptors(options: { attempts: number; seed: number
     expectIoctl('victim register', reg);
     const low = victim.client.allocate(0, ALL_ACCESS, REGION);
     expectIoctl('victim allocate', low);
+    const windowBuf = victim.process.VirtualAlloc(0, REGION, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    const wreg = victim.client.register(0, SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE | SANPROXY_WINDOW_BIND, windowBuf, REGION);
+    expectIoctl('victim register with a window', wreg);
     const secret = pattern(5, REGION);
-    victim.process.writeMemory(userBuf, secret);
-    victim.process.writeMemory(low.userAddress, secret);
+    for (const va of [userBuf, low.userAddress, windowBuf]) victim.process.writeMemory(va, secret);
     victimProcess.writeMemory(victimBuffer, secret);
-    const keys = [reg.remoteKey, low.remoteKey];
     const dma = hb.kernel.verifier!.dmaBytes.get(`${hb.kernel.name}:san0`)!;
 
     let port = 6000;
     let attacker: Peer | null = null;
+    let victimEndpoint: Peer | null = null;
+    let grants: Grant[] = [];
+    let windowBound = false;
     for (let i = 0; i < options.attempts; i++) {
       if (attacker === null) {
         attacker = openPeer(ha, `attacker${i}`);
-        const fresh = openPeer(hb, `victim${i}`);
-        connectPeers(c, attacker, fresh, port++);
+        // A fresh endpoint of the victim's own process, so its grants can be bound to it.
+        if (victimEndpoint !== null) expectIoctl('victim destroy endpoint', victim.client.destroyEndpoint(0, victimEndpoint.endpoint));
+        const ep = victim.client.createEndpoint(0);
+        expectIoctl('victim create endpoint', ep);
+        victimEndpoint = { ...victim, endpoint: ep.endpoint, cq: ep.completionQueue };
+        connectPeers(c, attacker, victimEndpoint, port++);
+        const again = victim.client.revalidate(reg.id, ALL_ACCESS, ep.endpoint);
+        expectIoctl('victim re-bind registration', again);
+        const lowAgain = victim.client.revalidate(low.id, ALL_ACCESS, ep.endpoint);
+        expectIoctl('victim re-bind low memory', lowAgain);
+        if (windowBound && victim.nic.invalidateWindow(victim.owner, wreg.window) !== NicStatus.SUCCESS) {
+          throw new Error('victim: cannot invalidate its window');
+        }
+        const bound = victim.nic.bindWindow(victim.owner, ep.endpoint, wreg.window, wreg.handle, WINDOW_OFFSET, WINDOW_BYTES,
+          NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE);
+        if (bound.status !== NicStatus.SUCCESS) throw new Error(`victim: bindWindow failed with ${bound.status}`);
+        windowBound = true;
+        grants = [
+          { remoteKey: again.remoteKey, bytes: REGION },
+          { remoteKey: lowAgain.remoteKey, bytes: REGION },
+          { remoteKey: bound.remoteKey, bytes: WINDOW_BYTES },
+        ];
       }
       const localLow = attacker.client.allocate(0, ALL_ACCESS, REGION);
       expectIoctl('attacker allocate', localLow);
       const mine = pattern(1000 + i, REGION);
       attacker.process.writeMemory(localLow.userAddress, mine);
       // A forged descriptor: at least one of key, offset, length is not a valid grant.
-      const realKey = keys[int(keys.length)]!;
+      const grant = grants[int(grants.length)]!;
+      const realKey = grant.remoteKey;
+      const size = grant.bytes;
       let remoteKey = realKey;
       let address = 0;
-      let length = 1 + int(REGION);
+      let length = 1 + int(size);
       switch (int(4)) {
         case 0: remoteKey = (r() * 2 ** 32) >>> 0; break;
         case 1: remoteKey = (realKey ^ (1 << int(32))) >>> 0; break;
-        case 2: address = REGION - int(8); length = 16 + int(REGION); break;
-        default: address = [REGION, 2 ** 32, 2 ** 40, Number.MAX_SAFE_INTEGER - 4][int(4)]!; length = 1 + int(64); break;
+        case 2: address = size - int(8); length = 16 + int(REGION); break;
+        default: address = [size, 2 ** 32, 2 ** 40, Number.MAX_SAFE_INTEGER - 4][int(4)]!; length = 1 + int(64); break;
       }
-      if (remoteKey === realKey && address + length <= REGION) address = REGION; // keep it forged
+      // Keep it forged: a real key must overrun its grant.
+      if (remoteKey === realKey && address + length <= size) address = size;
+      // Another real key is a valid grant too: change it.
+      if (remoteKey !== realKey && grants.some((g) => g.remoteKey === remoteKey)) remoteKey = (remoteKey ^ 0x80000000) >>> 0;
       const localLength = Math.min(length, REGION);
       const before = { read: dma.read, write: dma.write };
       const write = r() < 0.5;
@@ -84,13 +129,15 @@ export async function forgeDescriptors(options: { attempts: number; seed: number
       victim.process.readMemory(userBuf, check);
       const userChanged = Buffer.compare(check, secret) !== 0;
       victim.process.readMemory(low.userAddress, check);
-      const lowChanged = Buffer.compare(check, secret) !== 0;
+      let lowChanged = Buffer.compare(check, secret) !== 0;
+      victim.process.readMemory(windowBuf, check);
+      lowChanged ||= Buffer.compare(check, secret) !== 0;
       attacker.process.readMemory(localLow.userAddress, check);
       const leakedIn = Buffer.compare(check, mine) !== 0;
       if (completedOk || moved || userChanged || lowChanged || leakedIn) {
         report.succeeded++;
         if (report.examples.length < 10) {
-          report.examples.push(`${write ? 'write' : 'read'} key 0x${remoteKey.toString(16)} (real 0x${realKey.toString(16)}) at ${address}+${length}: ` +
+          report.examples.push(`${write ? 'write' : 'read'} key 0x${remoteKey.toString(16)} (real 0x${realKey.toString(16)}, ${size} bytes) at ${address}+${length}: ` +
             `post ${status}, ok ${completedOk}, dma ${moved}, victim ${userChanged || lowChanged}, local ${leakedIn}`);
         }
       }
