@@ -452,13 +452,14 @@ export class SanServiceProvider {
     if (sock === null) return null;
     const check = this.checkRegistration(sock, lpBuffer, dwBufferLength, dwFlags, false);
     if (check !== NO_ERROR) return failNull(lpErrno, check);
+    const region = this.cacheRegistrations ? this.regions.find('local', sock.nicIndex, lpBuffer, dwBufferLength, dwFlags) : null;
+    if (!this.pagesUsable(lpBuffer, dwBufferLength, dwFlags, region)) return failNull(lpErrno, WSAEFAULT);
     const existing = this.registrations.find(sock.handle, 'local', lpBuffer, dwBufferLength, dwFlags);
     if (existing !== null) {
       existing.refCount++;
       return existing.handle;
     }
     if (this.cacheRegistrations) {
-      const region = this.regions.find('local', sock.nicIndex, lpBuffer, dwBufferLength, dwFlags);
       if (region !== null) {
         // A hit: a cached region contains the buffer, its pages locked and registered — no
         // driver work (A11). The buffer is an offset into it.
@@ -516,11 +517,12 @@ export class SanServiceProvider {
     }
     const check = this.checkRegistration(sock, lpBuffer, dwBufferLength, dwFlags, true);
     if (check !== NO_ERROR) return fail(lpErrno, check);
+    const region = this.cacheRegistrations ? this.regions.find('rdma', sock.nicIndex, lpBuffer, dwBufferLength, dwFlags) : null;
+    if (!this.pagesUsable(lpBuffer, dwBufferLength, dwFlags, region)) return fail(lpErrno, WSAEFAULT);
     let reg = this.registrations.find(sock.handle, 'rdma', lpBuffer, dwBufferLength, dwFlags);
     if (reg !== null) {
       reg.refCount++;
     } else {
-      const region = this.cacheRegistrations ? this.regions.find('rdma', sock.nicIndex, lpBuffer, dwBufferLength, dwFlags) : null;
       const made = region !== null ? this.reexpose(region, sock, lpBuffer, dwBufferLength, dwFlags) : this.exposeNew(sock, lpBuffer, dwBufferLength, dwFlags);
       if (typeof made === 'number') return fail(lpErrno, made);
       reg = made;
@@ -760,8 +762,19 @@ export class SanServiceProvider {
     if (!isU32(length) || length === 0) return WSAEINVAL;
     if (!sock.hasEndpoint) return WSAENOTCONN;
     if (rdma && !this.isConnected(sock)) return WSAENOTCONN;
-    if (!isAddress(lpBuffer) || !this.wholeUserRange(lpBuffer, length, (flags & MEM_WRITE) !== 0)) return WSAEFAULT;
+    if (!isAddress(lpBuffer) || lpBuffer < USER_LOW || lpBuffer + length > USER_END) return WSAEFAULT;
     return NO_ERROR;
+  }
+
+  /**
+   * The pages of a buffer that passed checkRegistration are usable (else WSAEFAULT, before any
+   * driver request). A cached region that serves it and is secured vouches for them: the
+   * process cannot free or re-protect secured pages without the switch's callback releasing
+   * the region first (A12), so the page walk is skipped on such hits.
+   */
+  private pagesUsable(address: number, length: number, flags: number, region: CachedRegion | null): boolean {
+    if (region !== null && region.secureHandle !== 0) return true;
+    return this.wholeUserRange(address, length, (flags & MEM_WRITE) !== 0);
   }
 
   /**

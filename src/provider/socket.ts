@@ -21,7 +21,6 @@ export class SanSocket {
   local: SockAddr = { ip: 0, port: 0 };
   peer: SockAddr = { ip: 0, port: 0 };
   /** Pending overlapped operations on this socket (contexts). */
-  readonly pending = new Set<number>();
 
   constructor(readonly handle: number) {}
 

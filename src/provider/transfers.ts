@@ -47,6 +47,20 @@ export interface WSABUFEX {
 
 export type TransferKind = 'send' | 'recv' | 'rdma-write' | 'rdma-read';
 
+/**
+ * The provider's mark on an overlapped it has in flight — its own use of the OVERLAPPED, like
+ * the Internal fields Windows reserves for the system — so a second request on it is refused
+ * without a set lookup.
+ */
+const IN_FLIGHT: unique symbol = Symbol('sanproxy.overlappedInFlight');
+type TrackedOverlapped = WSAOVERLAPPED & { [IN_FLIGHT]?: TransferEngine | null };
+
+/** Set the mark; made non-enumerable on first use, so the caller's object compares as before. */
+function markInFlight(o: WSAOVERLAPPED, engine: TransferEngine | null): void {
+  if ((o as TrackedOverlapped)[IN_FLIGHT] !== undefined) (o as TrackedOverlapped)[IN_FLIGHT] = engine;
+  else Object.defineProperty(o, IN_FLIGHT, { value: engine, writable: true, enumerable: false, configurable: true });
+}
+
 /** A fresh WSAOVERLAPPED; hEvent 1 (low bit set) asks for no completion upcall. */
 export const newWsaOverlapped = (hEvent = 1): WSAOVERLAPPED => ({ Internal: 0, InternalHigh: 0, Offset: 0, OffsetHigh: 0, hEvent });
 
@@ -64,7 +78,10 @@ interface Segment {
 const regionBase = (reg: Registration) => reg.address - reg.regionOffset;
 
 interface PendingOp {
+  /** The work request's context: the op's slot in the engine's table. */
   context: number;
+  /** Post order (abort settles a socket's requests in it). */
+  seq: number;
   socket: SanSocket;
   kind: TransferKind;
   overlapped: WSAOVERLAPPED;
@@ -91,18 +108,23 @@ export interface TransferHost {
 }
 
 export class TransferEngine {
-  private readonly ops = new Map<number, PendingOp>();
+  /**
+   * Requests in flight by slot; a request's slot is its work request's context, so a
+   * completion finds its request by index (no hash table per post: posts are the hot path).
+   */
+  private readonly slots: (PendingOp | null)[] = [];
+  private readonly freeSlots: number[] = [];
+  private live = 0;
+  private nextSeq = 1;
   /** The work request every post fills (see post). */
   private readonly wr: { context: number; elements: ScatterElement[]; remote: RemoteDescriptor } =
     { context: 0, elements: [], remote: { remoteKey: 0, address: 0, length: 0 } };
-  private readonly inFlight = new Set<WSAOVERLAPPED>();
-  private nextContext = 1;
 
   constructor(private readonly host: TransferHost) {}
 
   /** Overlapped operations not yet completed. */
   get pendingCount(): number {
-    return this.ops.size;
+    return this.live;
   }
 
   private get owner(): number {
@@ -119,7 +141,10 @@ export class TransferEngine {
   ): number {
     // Transfers are always overlapped and the switch never passes a completion routine (A23).
     if (!isOverlapped(lpOverlapped) || lpCompletionRoutine !== null) return WSAEINVAL;
-    if (this.inFlight.has(lpOverlapped)) return WSAEINVAL;
+    // The provider writes the overlapped (status, byte count): a read-only one faults (A23).
+    if (!Object.isExtensible(lpOverlapped)) return WSAEFAULT;
+    // An overlapped still in flight here cannot start another request.
+    if ((lpOverlapped as TrackedOverlapped)[IN_FLIGHT] === this) return WSAEINVAL;
     if (s.state !== 'connected') return WSAENOTCONN;
     const nic = this.host.nics[s.nicIndex]!;
     // A local read of the buffer sends it out; a local write fills it.
@@ -144,11 +169,13 @@ export class TransferEngine {
         }
       }
     }
-    const context = this.nextContext++;
+    // The slot is taken only once the NIC accepted the request.
+    const context = this.freeSlots.length > 0 ? this.freeSlots[this.freeSlots.length - 1]! : this.slots.length;
     // The NIC copies a work request into its queue at the post (the doorbell), so one request
     // object and one element array serve every post.
     const elements = this.wr.elements;
-    elements.length = built.length;
+    // (Setting an array's length is a runtime call even when it does not change.)
+    if (elements.length !== built.length) elements.length = built.length;
     for (let i = 0; i < built.length; i++) {
       const g = built[i]!;
       const e = (elements[i] ??= { localHandle: 0, offset: 0, length: 0 });
@@ -184,9 +211,11 @@ export class TransferEngine {
     lpOverlapped.InternalHigh = 0;
     lpOverlapped.Offset = 0;
     lpOverlapped.OffsetHigh = 0;
-    this.ops.set(context, { context, socket: s, kind, overlapped: lpOverlapped, segments: built });
-    this.inFlight.add(lpOverlapped);
-    s.pending.add(context);
+    if (context === this.slots.length) this.slots.push(null);
+    else this.freeSlots.pop();
+    this.slots[context] = { context, seq: this.nextSeq++, socket: s, kind, overlapped: lpOverlapped, segments: built };
+    markInFlight(lpOverlapped, this);
+    this.live++;
     return NO_ERROR;
   }
 
@@ -218,8 +247,8 @@ export class TransferEngine {
       const r = nic.pollCompletionQueue(this.owner, s.completionQueue, 64);
       if (r.status !== NicStatus.SUCCESS || r.completions.length === 0) return;
       for (const c of r.completions) {
-        const op = this.ops.get(c.context);
-        if (op !== undefined) this.finish(op, wsaErrorOfCompletion(c.status, c.syndrome), c.bytes);
+        const op = this.slots[c.context];
+        if (op != null && op.socket === s) this.finish(op, wsaErrorOfCompletion(c.status, c.syndrome), c.bytes);
       }
     }
   }
@@ -229,8 +258,10 @@ export class TransferEngine {
    * WSA_OPERATION_ABORTED after releasing the memory it held (A24).
    */
   abort(s: SanSocket): void {
-    for (const context of [...s.pending]) {
-      const op = this.ops.get(context)!;
+    const mine: PendingOp[] = [];
+    for (const op of this.slots) if (op !== null && op.socket === s) mine.push(op);
+    mine.sort((x, y) => x.seq - y.seq);
+    for (const op of mine) {
       this.release(op);
       this.settle(op, WSA_OPERATION_ABORTED, 0);
     }
@@ -261,9 +292,10 @@ export class TransferEngine {
   }
 
   private settle(op: PendingOp, error: number, bytes: number): void {
-    this.ops.delete(op.context);
-    this.inFlight.delete(op.overlapped);
-    op.socket.pending.delete(op.context);
+    this.slots[op.context] = null;
+    this.freeSlots.push(op.context);
+    this.live--;
+    markInFlight(op.overlapped, null);
     const o = op.overlapped;
     o.InternalHigh = bytes;
     o.OffsetHigh = error;

@@ -126,7 +126,16 @@ export class SanSession {
   private sendPool: ControlBufferPool | null = null;
   private recvPool: ControlBufferPool | null = null;
   private readonly ops = new Map<WSAOVERLAPPED, Op>();
-  private readonly completed: { ov: WSAOVERLAPPED; error: number; bytes: number }[] = [];
+  /**
+   * Completions not yet acted on, as parallel queues (no object per completion): entries
+   * [completedHead, completedTail). The arrays keep their length; both indexes go back to 0
+   * once everything is drained.
+   */
+  private readonly completedOv: WSAOVERLAPPED[] = [];
+  private readonly completedError: number[] = [];
+  private readonly completedBytes: number[] = [];
+  private completedHead = 0;
+  private completedTail = 0;
   private readonly stream: Item[] = [];
   private readonly codec: MessageCodec;
   private readonly copyBuffer = new Uint8Array(COPY_CHUNK);
@@ -289,7 +298,10 @@ export class SanSession {
 
   /** WPUCompleteOverlappedRequest for this socket's requests. */
   onComplete(ov: WSAOVERLAPPED, error: number, bytes: number): void {
-    this.completed.push({ ov, error, bytes });
+    const i = this.completedTail++;
+    this.completedOv[i] = ov;
+    this.completedError[i] = error;
+    this.completedBytes[i] = bytes;
   }
 
   /** Take completions; true when anything changed. */
@@ -303,14 +315,18 @@ export class SanSession {
   }
 
   private drainCompleted(): boolean {
-    if (this.completed.length === 0) return false;
-    while (this.completed.length > 0) {
-      const c = this.completed.shift()!;
-      const op = this.ops.get(c.ov);
+    if (this.completedHead === this.completedTail) return false;
+    // Acting on one may complete more (the provider's upcall appends): FIFO until none is left.
+    while (this.completedHead < this.completedTail) {
+      const i = this.completedHead++;
+      const ov = this.completedOv[i]!;
+      const op = this.ops.get(ov);
       if (op === undefined) continue;
-      this.ops.delete(c.ov);
-      this.completeOp(op, c.error, c.bytes);
+      this.ops.delete(ov);
+      this.completeOp(op, this.completedError[i]!, this.completedBytes[i]!);
     }
+    this.completedHead = 0;
+    this.completedTail = 0;
     if (!this.closed) this.returnCredits();
     return true;
   }

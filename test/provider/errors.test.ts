@@ -209,6 +209,22 @@ describe('overlapped transfers', () => {
     const n = ref(0);
     expect(b.provider.WSPGetOverlappedResult(b.s, ov, n, false, ref(0), e)).toBe(true);
     expect(n.value).toBe(3);
+    // Completed, the overlapped is free again and still compares as the caller's plain object.
+    expect(ov).toEqual({ Internal: 0, InternalHigh: 3, Offset: 0, OffsetHigh: 0, hEvent: 1 });
+    expect(b.provider.WSPRecv(b.s, [{ len: 4096, buf: va, handle: h }], 1, null, ref(0), ov, null, 0, e)).toBe(SOCKET_ERROR);
+    expect(e.value).toBe(WSA_IO_PENDING);
+    expect(b.provider.WSPCloseSocket(b.s, e)).toBe(0);
+  });
+
+  it('a read-only (frozen) overlapped is WSAEFAULT and posts nothing (A23: the provider writes it)', async () => {
+    const { b } = await connectedPair();
+    const e = ref(0);
+    const va = userBuffer(b.process, 4096);
+    const h = b.provider.WSPRegisterMemory(b.s, va, 4096, MEM_WRITE, e)!;
+    const ov = Object.freeze(newWsaOverlapped());
+    expect(b.provider.WSPRecv(b.s, [{ len: 4096, buf: va, handle: h }], 1, null, ref(0), ov, null, 0, e)).toBe(SOCKET_ERROR);
+    expect(e.value).toBe(WSAEFAULT);
+    expect(b.provider.counters.pendingTransfers).toBe(0);
     expect(b.provider.WSPDeregisterMemory(b.s, h, e)).toBe(NO_ERROR);
   });
 
