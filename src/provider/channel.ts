@@ -22,11 +22,9 @@ import {
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DEREGISTER_BUFFER,
   IOCTL_SANPROXY_DESTROY_ENDPOINT,
-  IOCTL_SANPROXY_INVALIDATE,
   IOCTL_SANPROXY_QUERY_ADDRESSES,
   IOCTL_SANPROXY_REGISTER_BUFFER,
   IOCTL_SANPROXY_RELEASE_MEMORY,
-  IOCTL_SANPROXY_REVALIDATE,
   IOCTL_SANPROXY_SECURE_MEMORY,
   IOCTL_SANPROXY_TRANSLATE_ADDRESS,
   IOCTL_SANPROXY_UNSECURE_MEMORY,
@@ -53,6 +51,8 @@ export interface Allocation {
   handle: number;
   remoteKey: number;
   id: number;
+  /** The memory window that came with it (access had SANPROXY_WINDOW_BIND), else 0. */
+  window: number;
 }
 
 export interface BufferRegistration {
@@ -151,10 +151,16 @@ export class ProxyChannel {
   allocateMemory(nicIndex: number, access: number, bytes: number, bindEndpoint: number):
     { ok: true; allocation: Allocation } | { ok: false; status: number } {
     const input = Fields.of(SIZES.allocateIn).putU32(nicIndex).putU32(access).putU64(bytes).putU32(bindEndpoint).putU32(0);
-    const r = this.ioctl(IOCTL_SANPROXY_ALLOCATE_MEMORY, input.bytes, SIZES.allocateOut);
+    const window = (access & SANPROXY_WINDOW_BIND) !== 0;
+    const r = this.ioctl(IOCTL_SANPROXY_ALLOCATE_MEMORY, input.bytes, window ? SIZES.allocateWindowOut : SIZES.allocateOut);
     if (!r.ok) return r;
     const o = r.out;
-    return { ok: true, allocation: { userAddress: o.u64(), bytes: o.u64(), handle: o.u32(), remoteKey: o.u32(), id: o.u64() } };
+    const userAddress = o.u64();
+    const allocated = o.u64();
+    const handle = o.u32();
+    const remoteKey = o.u32();
+    const id = o.u64();
+    return { ok: true, allocation: { userAddress, bytes: allocated, handle, remoteKey, id, window: window ? o.u32() : 0 } };
   }
 
   releaseMemory(id: number): number {
@@ -179,23 +185,6 @@ export class ProxyChannel {
   deregisterBuffer(id: number): number {
     const r = this.ioctl(IOCTL_SANPROXY_DEREGISTER_BUFFER, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
     return r.ok ? 0 : r.status;
-  }
-
-  /** The NIC refuses every access to registration/allocation `id`; its pages stay locked. */
-  invalidate(id: number): number {
-    const r = this.ioctl(IOCTL_SANPROXY_INVALIDATE, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
-    return r.ok ? 0 : r.status;
-  }
-
-  /**
-   * Expose [offset, offset + length) of `id` again under new keys with `access`, bound to
-   * `bindEndpoint` (0: unbound). The NIC region then starts at that offset.
-   */
-  revalidate(id: number, access: number, bindEndpoint: number, offset: number, length: number):
-    { ok: true; handle: number; remoteKey: number } | { ok: false; status: number } {
-    const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE,
-      Fields.of(SIZES.revalidateIn).putU64(id).putU32(access).putU32(bindEndpoint).putU64(offset).putU64(length).bytes, SIZES.revalidateOut);
-    return r.ok ? { ok: true, handle: r.out.u32(), remoteKey: r.out.u32() } : r;
   }
 
   secureMemory(address: number, length: number, probeMode: number): { ok: true; handle: number } | { ok: false; status: number } {

@@ -16,8 +16,8 @@
  *   (MmSecureVirtualMemory); the peer loses access to RDMA memory at once. A later registration
  *   of any range the cached region contains reuses it: local memory with no driver work; RDMA
  *   memory under a new remote key with no page locking — a memory window the provider binds
- *   and invalidates itself on the NIC (no driver request), or for a low shadow one
- *   REVALIDATE / INVALIDATE request to the driver.
+ *   and invalidates itself on the NIC (no driver request), for a buffer registered in place and
+ *   for a low shadow alike.
  *   WSPMemoryRegistrationCacheCallback releases cached regions overlapping a range; closing a
  *   socket releases the RDMA regions last exposed on it. The switch decides whether to cache
  *   and the bounds (setCachePolicy); the provider provides the mechanism.
@@ -182,7 +182,7 @@ export class SanServiceProvider {
     return this.cacheStats.hits;
   }
 
-  /** RDMA registrations re-exposed from the cache (a window bind, or a REVALIDATE for a shadow; no page locking). */
+  /** RDMA registrations re-exposed from the cache (a window bind from user mode; no page locking). */
   get rdmaReexposures(): number {
     return this.cacheStats.rdmaReexposures;
   }
@@ -828,7 +828,7 @@ export class SanServiceProvider {
     const m = a.allocation;
     return {
       nicHandle: m.handle, remoteKey: m.remoteKey, driverId: m.id,
-      shadow: { userAddress: m.userAddress, bytes: m.bytes, id: m.id }, window: 0,
+      shadow: { userAddress: m.userAddress, bytes: m.bytes, id: m.id }, window: m.window,
     };
   }
 
@@ -882,12 +882,14 @@ export class SanServiceProvider {
    * A new RDMA registration through the driver. With caching, the NIC region gets local rights
    * only and a memory window; the window, bound to the socket's connection over the buffer,
    * is what the peer reaches, so the region can later be hidden and re-exposed from user mode
-   * (A13) with no driver request. Without caching (or for a shadow), the region itself carries
-   * the remote rights, bound to the connection.
+   * (A13) with no driver request; a low shadow (a NIC that cannot reach the pages) comes with
+   * a window the same way. Without caching the region itself carries the remote rights, bound
+   * to the connection.
    */
   private exposeNew(sock: SanSocket, address: number, length: number, flags: number): Registration | number {
+    const windowed = localAccess(flags) | SANPROXY_WINDOW_BIND;
     const made = this.cacheRegistrations
-      ? this.driverRegister(sock.nicIndex, localAccess(flags) | SANPROXY_WINDOW_BIND, address, length, 0, remoteAccess(flags), sock.endpoint)
+      ? this.driverRegister(sock.nicIndex, windowed, address, length, 0, windowed, 0)
       : this.driverRegister(sock.nicIndex, remoteAccess(flags), address, length, sock.endpoint);
     if (typeof made === 'number') return made;
     if (made.window !== 0) {
@@ -911,47 +913,29 @@ export class SanServiceProvider {
   }
 
   /**
-   * A cached RDMA region contains the buffer: expose it again (A13) — new keys bound to this
-   * socket's connection, only the rights asked for; the keys of its last exposure stay dead.
+   * A cached RDMA region contains the buffer: expose it again (A13) — its window bound over
+   * exactly the buffer, to this socket's connection, with only the rights asked for, from user
+   * mode; the keys of its last exposure stay dead. A shadow is brought up to date first, so the
+   * peer never reads a stale copy through it.
    */
   private reexpose(region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number): Registration | number {
+    if (region.window === 0) throw new Error(`provider invariant: cached RDMA region at 0x${region.address.toString(16)} has no window`);
     const offset = address - region.address;
-    if (region.window !== 0) return this.rebindWindow(region, sock, address, length, flags, offset);
-    // Only the buffer asked for is exposed, not the whole cached region.
-    const r = this.channel.revalidate(region.driverId, remoteAccess(flags), sock.endpoint, offset, length);
-    if (!r.ok) return wsaErrorOfStatus(r.status);
-    // The peer may read as soon as it has the descriptor: the shadow must hold the
-    // application's bytes before the call returns. No fabric task runs in between.
     if (region.shadow !== null && (flags & MEM_READ) !== 0 &&
         !guarded(() => this.copier.toShadow(this.process, region.address, region.shadow!, offset, length))) {
-      // Back to refused; when even that fails, the region cannot stay cached.
-      if (this.channel.invalidate(region.driverId) !== 0) this.releaseRegion(region);
       return WSAEFAULT;
     }
-    region.nicHandle = r.handle;
-    return this.exposedAgain(region, sock, address, length, flags, offset, r.remoteKey);
-  }
-
-  /** reexpose for a window-backed region: bind its window over the buffer, from user mode. */
-  private rebindWindow(region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number, offset: number): Registration | number {
     const b = this.nics[region.nicIndex]!.bindWindow(this.owner, sock.endpoint, region.window, region.nicHandle, offset, length, windowAccess(flags));
     if (b.status !== NicStatus.SUCCESS) return wsaErrorOfNicStatus(b.status);
-    return this.exposedAgain(region, sock, address, length, flags, offset, b.remoteKey);
-  }
-
-  /** A cached region serves the buffer again under `remoteKey`: in use, and a live registration. */
-  private exposedAgain(
-    region: CachedRegion, sock: SanSocket, address: number, length: number, flags: number, offset: number, remoteKey: number,
-  ): Registration {
-    region.remoteKey = remoteKey;
+    region.remoteKey = b.remoteKey;
     region.invalidated = false;
     region.socket = sock.handle;
     this.regions.use(region);
     this.cacheStats.rdmaReexposures++;
-    // The key names exactly the buffer (a window over it, or the re-exposed NIC region): offset 0.
+    // The window's key names exactly the buffer: offset 0 in the descriptor.
     return this.registrations.insert({
       socket: sock.handle, kind: 'rdma', address, length, flags, nicIndex: region.nicIndex, nicHandle: region.nicHandle,
-      remoteKey, driverId: region.driverId, shadow: region.shadow, region, regionOffset: offset, nicOffset: 0,
+      remoteKey: b.remoteKey, driverId: region.driverId, shadow: region.shadow, region, regionOffset: offset, nicOffset: 0,
     });
   }
 
@@ -962,10 +946,7 @@ export class SanServiceProvider {
    */
   private park(region: CachedRegion): boolean {
     if (region.kind === 'rdma' && !region.invalidated) {
-      const hidden = region.window !== 0
-        ? this.nics[region.nicIndex]!.invalidateWindow(this.owner, region.window) === NicStatus.SUCCESS
-        : this.channel.invalidate(region.driverId) === 0;
-      if (!hidden) return false;
+      if (this.nics[region.nicIndex]!.invalidateWindow(this.owner, region.window) !== NicStatus.SUCCESS) return false;
       region.invalidated = true;
     }
     if (region.secureHandle === 0) {

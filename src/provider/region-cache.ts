@@ -16,9 +16,8 @@
  *   (MmSecureVirtualMemory through the driver), so the application cannot free or re-protect
  *   the pages without the switch hearing of it first. The peer loses access to an idle remote
  *   region, and a hit re-exposes exactly the buffer asked for under a new remote key, so the
- *   peer reaches no other byte: with a memory window from user mode (invalidate the window;
- *   bind it over the buffer), else through the driver (IOCTL_SANPROXY_INVALIDATE; REVALIDATE
- *   with an offset and length). The pages stay locked throughout.
+ *   peer reaches no other byte: the region's memory window is invalidated, then bound over the
+ *   buffer, from user mode. The pages stay locked throughout.
  * - A remote region is re-exposed only for a buffer of at least 1/RDMA_MIN_SHARE of its size:
  *   a small buffer in a large region would keep many pages locked for little use, so it is
  *   registered on its own.
@@ -49,9 +48,8 @@ export interface CachedRegion {
   /** Live registrations using the region. */
   users: number;
   /**
-   * Remote region backed by a memory window (its NIC region has local rights only): the peer
-   * reaches it through this window, bound and invalidated from user mode. 0: none (a shadow),
-   * and the region itself is re-exposed and invalidated through the driver.
+   * Remote region: the memory window the peer reaches it through (its NIC region has local
+   * rights only), bound and invalidated from user mode. 0 for a local region.
    */
   readonly window: number;
   /** Remote region: the NIC refuses every access until it is re-exposed. */

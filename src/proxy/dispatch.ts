@@ -249,14 +249,18 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       const access = b.input.u32();
       const bytes = b.input.u64();
       const bindEndpoint = b.input.u32();
-      if (pnic === null || !validAccess(access) || bytes <= 0 || bytes > pnic.nic.capabilities.maxRegionBytes) {
+      const window = (access & SANPROXY_WINDOW_BIND) !== 0;
+      if (pnic === null || !validAccess(access & ~SANPROXY_WINDOW_BIND) || bytes <= 0 || bytes > pnic.nic.capabilities.maxRegionBytes) {
         return fail(STATUS_INVALID_PARAMETER);
       }
+      if (window && b.outputLength < SIZES.allocateWindowOut) return fail(STATUS_BUFFER_TOO_SMALL);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const r = allocateLowMemory(k, open, state.strategy, { nic: pnic, bytes, access, bindEndpoint }, state.nextId, state.lowMemory);
       if (r.allocation === null) return fail(r.status);
       const a = r.allocation;
-      const out = Fields.of(SIZES.allocateOut).putU64(a.userVa).putU64(a.bytes).putU32(a.handle).putU32(a.remoteKey).putU64(a.id);
+      const out = Fields.of(window ? SIZES.allocateWindowOut : SIZES.allocateOut)
+        .putU64(a.userVa).putU64(a.bytes).putU32(a.handle).putU32(a.remoteKey).putU64(a.id);
+      if (window) out.putU32(a.window).putU32(0);
       return { status: STATUS_SUCCESS, output: out.bytes };
     }
     case IOCTL_SANPROXY_RELEASE_MEMORY: {
@@ -276,8 +280,8 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       const length = b.input.u64();
       const bindEndpoint = b.input.u32();
       const window = (access & SANPROXY_WINDOW_BIND) !== 0;
-      if (window && b.outputLength < SIZES.registerWindowOut) return fail(STATUS_BUFFER_TOO_SMALL);
       if (pnic === null || !validAccess(access & ~SANPROXY_WINDOW_BIND) || length > pnic.nic.capabilities.maxRegionBytes) return fail(STATUS_INVALID_PARAMETER);
+      if (window && b.outputLength < SIZES.registerWindowOut) return fail(STATUS_BUFFER_TOO_SMALL);
       if (!validUserRange(address, length)) return fail(address > 0 && length > 0 ? STATUS_ACCESS_VIOLATION : STATUS_INVALID_PARAMETER);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const r = registerUserBuffer(k, open, { nic: pnic, address, length, access, bindEndpoint }, state.nextId);

@@ -16,6 +16,8 @@
  *                     (IP → SAN resolves through NIC nicIndex; SAN → IP ignores it)
  *   ALLOCATE_MEMORY   in: u32 nicIndex, u32 access, u64 bytes, u32 bindEndpoint, u32 0
  *                     out: u64 userAddress, u64 bytes, u32 handle, u32 remoteKey, u64 id
+ *                     With SANPROXY_WINDOW_BIND in access: one window comes with it, as for
+ *                     REGISTER_BUFFER (out has 8 more bytes: u32 windowHandle, u32 0).
  *   RELEASE_MEMORY    in: u64 id
  *   REGISTER_BUFFER   in: u32 nicIndex, u32 access, u64 address, u64 length, u32 bindEndpoint, u32 0
  *                     out: u32 handle, u32 remoteKey, u64 id
@@ -96,7 +98,7 @@ export const SANPROXY_LOCAL_WRITE = 0x2;
 export const SANPROXY_REMOTE_READ = 0x4;
 export const SANPROXY_REMOTE_WRITE = 0x8;
 export const SANPROXY_ACCESS_MASK = 0xf;
-/** REGISTER_BUFFER only: the region may back memory windows, and one window comes with it. */
+/** REGISTER_BUFFER / ALLOCATE_MEMORY: the region may back memory windows, and one window comes with it. */
 export const SANPROXY_WINDOW_BIND = 0x10;
 
 /** Size of each request's input and output, in bytes. */
@@ -105,6 +107,7 @@ export const SIZES = {
   translateOut: 16,
   allocateIn: 24,
   allocateOut: 32,
+  allocateWindowOut: 40,
   idIn: 8,
   registerIn: 32,
   registerOut: 16,

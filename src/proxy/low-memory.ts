@@ -39,7 +39,8 @@ import {
 import { MdlMappingNoExecute, NormalPagePriority } from '../kernel/mm/mdl-mapping.ts';
 import { ref } from '../kernel/ref.ts';
 import { NtStatusError, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS } from '../kernel/status.ts';
-import { NicStatus } from '../nic/index.ts';
+import { NicAccess, NicStatus } from '../nic/index.ts';
+import { SANPROXY_ACCESS_MASK, SANPROXY_WINDOW_BIND } from './interface.ts';
 import { contiguousBusPages, mapForNic, unmapForNic } from './bus-addresses.ts';
 import { TAG_ALLOCATION } from './constants.ts';
 import type { ProxyNic } from './nic-adapter.ts';
@@ -84,6 +85,7 @@ interface Progress {
   userVa: number;
   bus: BusMapping | null;
   handle: number;
+  window: number;
   recordVa: number;
 }
 
@@ -97,7 +99,7 @@ export function allocateLowMemory(
 ): { status: NTSTATUS; allocation: LowMemoryAllocation | null } {
   const { nic: pnic, bytes, access, bindEndpoint } = request;
   const allocatedBytes = bytesToPages(bytes) * PAGE_SIZE;
-  const p: Progress = { systemVa: 0, logicalBase: 0, mdl: null, userVa: 0, bus: null, handle: 0, recordVa: 0 };
+  const p: Progress = { systemVa: 0, logicalBase: 0, mdl: null, userVa: 0, bus: null, handle: 0, window: 0, recordVa: 0 };
   const fail = (status: NTSTATUS) => {
     undo(k, pnic, strategy, allocatedBytes, p);
     return { status, allocation: null };
@@ -151,10 +153,16 @@ export function allocateLowMemory(
     pages: p.bus.pages,
     firstByteOffset: 0,
     length: bytes,
-    access,
+    access: (access & SANPROXY_ACCESS_MASK) | ((access & SANPROXY_WINDOW_BIND) !== 0 ? NicAccess.MW_BIND : 0),
   });
   if (registered.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(registered.status));
   p.handle = registered.handle;
+  if ((access & SANPROXY_WINDOW_BIND) !== 0) {
+    // As for REGISTER_BUFFER: the window is the process's, and goes with the allocation.
+    const w = pnic.nic.allocateWindow(open.process.ProcessId);
+    if (w.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(w.status));
+    p.window = w.handle;
+  }
   if (bindEndpoint !== 0) {
     const bound = pnic.nic.bindRegion(registered.handle, bindEndpoint);
     if (bound !== NicStatus.SUCCESS) return fail(ntStatusFromNic(bound));
@@ -175,6 +183,7 @@ export function allocateLowMemory(
     remoteKey: registered.remoteKey,
     access,
     recordVa,
+    window: p.window,
   };
   open.allocations.set(allocation.id, allocation);
   counters.allocations++;
@@ -197,6 +206,7 @@ export function releaseLowMemory(k: Kernel, open: ProxyOpen, allocation: LowMemo
     userVa: allocation.userVa,
     bus: allocation.bus,
     handle: allocation.handle,
+    window: allocation.window,
     recordVa: allocation.recordVa,
   });
   open.allocations.delete(allocation.id);
@@ -207,6 +217,9 @@ export function releaseLowMemory(k: Kernel, open: ProxyOpen, allocation: LowMemo
 
 /** Reverse order of allocation: the NIC forgets the pages before they can change hands. */
 function undo(k: Kernel, pnic: ProxyNic, strategy: LowMemoryStrategy, allocatedBytes: number, p: Progress): void {
+  if (p.window !== 0 && pnic.nic.freeWindow(p.window) !== NicStatus.SUCCESS) {
+    throw new Error(`SanProxy invariant: NIC window ${p.window} was not allocated`);
+  }
   if (p.handle !== 0) {
     const status = pnic.nic.deregisterRegion(p.handle);
     if (status !== NicStatus.SUCCESS) throw new Error(`SanProxy invariant: NIC handle ${p.handle} was not registered`);

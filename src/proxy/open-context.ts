@@ -33,6 +33,8 @@ export interface LowMemoryAllocation {
   remoteKey: number;
   access: number;
   readonly recordVa: number;
+  /** The memory window that came with it (SANPROXY_WINDOW_BIND), 0 when none. */
+  readonly window: number;
 }
 
 /** A user buffer locked in place and registered with the NIC (zero copy). */

@@ -12,8 +12,8 @@
  * - Hits are measured, not assumed: a local registration is a hit exactly when the provider's
  *   hit counter moved across WSPRegisterMemory (it made no driver request). An RDMA
  *   registration served from the cache is re-exposed under a new remote key (a memory-window
- *   bind from user mode; one REVALIDATE request for a shadow), with no page locking; it is
- *   counted as a re-exposure, never as a hit.
+ *   bind from user mode, no driver request), with no page locking; it is counted as a
+ *   re-exposure, never as a hit.
  * - The process's secured-range notification (AddSecureMemoryCacheCallback) fires when the
  *   application frees or re-protects memory that is secured; the switch calls
  *   WSPMemoryRegistrationCacheCallback before VirtualFree completes, so a reallocated range

@@ -137,4 +137,24 @@ describe('REGISTER_BUFFER with SANPROXY_WINDOW_BIND', () => {
     hb.kernel.ps.terminateProcess(b.process, 0);
     expect(leakedCounters(before, snapshot(hb))).toEqual([]);
   });
+
+  it('ALLOCATE_MEMORY with SANPROXY_WINDOW_BIND: low memory with a window; bound from user mode it reaches the bytes; RELEASE_MEMORY frees it', () => {
+    const { b, nicB, epB, read, hb, a, before } = connectedClients();
+    const windows = nicB.windowCount;
+    const low = b.allocate(0, SANPROXY_LOCAL_READ | SANPROXY_WINDOW_BIND, N);
+    expect(low.ok).toBe(true);
+    expect(low.window).not.toBe(0);
+    expect(nicB.windowCount).toBe(windows + 1);
+    const bytes = new Uint8Array(N).map((_, i) => (i * 11) & 0xff);
+    b.process.writeMemory(low.userAddress, bytes);
+    const bound = nicB.bindWindow(b.process.ProcessId, epB.endpoint, low.window, low.handle, 0, N, NicAccess.REMOTE_READ);
+    expect(bound.status).toBe(NicStatus.SUCCESS);
+    expect(read(bound.remoteKey)).toEqual({ status: WcStatus.SUCCESS, got: bytes });
+    expect(b.release(low.id).ok).toBe(true);
+    expect(nicB.windowCount).toBe(windows);
+    expect(b.close()).toBe(true);
+    expect(a.close()).toBe(true);
+    hb.kernel.ps.terminateProcess(b.process, 0);
+    expect(leakedCounters(before, snapshot(hb))).toEqual([]);
+  });
 });

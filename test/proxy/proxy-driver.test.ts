@@ -136,7 +136,8 @@ describe('SAN proxy driver', () => {
     expect(c.ioctl(IOCTL_SANPROXY_ALLOCATE_MEMORY, new Uint8Array(8), 32).lastError).toBe(ERROR_INSUFFICIENT_BUFFER);
     expect(c.allocate(0, RW, 0).lastError).toBe(ERROR_INVALID_PARAMETER); // zero bytes
     expect(c.allocate(9, RW, 4096).lastError).toBe(ERROR_INVALID_PARAMETER); // no such NIC
-    expect(c.allocate(0, 0x10, 4096).lastError).toBe(ERROR_INVALID_PARAMETER); // unknown access bit
+    expect(c.allocate(0, 0x20, 4096).lastError).toBe(ERROR_INVALID_PARAMETER); // unknown access bit
+    expect(c.allocate(0, 0x10, 4096).lastError).toBe(ERROR_INVALID_PARAMETER); // a window but no rights
     expect(c.allocate(0, SANPROXY_REMOTE_WRITE, 4096).lastError).toBe(ERROR_INVALID_PARAMETER); // remote write without local write
     expect(c.allocate(0, RW, 2 ** 60).lastError).toBe(ERROR_INVALID_PARAMETER); // huge
     expect(c.register(0, RW, MM_SYSTEM_RANGE_START, 4096).lastError).toBe(ERROR_NOACCESS); // kernel address

@@ -108,13 +108,18 @@ export class RawProxyClient {
     });
   }
 
+  /** ALLOCATE_MEMORY; with SANPROXY_WINDOW_BIND in access the reply's window handle too (0 otherwise). */
   allocate(nicIndex: number, access: number, bytes: number, bindEndpoint = 0) {
+    const outputLength = (access & SANPROXY_WINDOW_BIND) !== 0 ? SIZES.allocateWindowOut : SIZES.allocateOut;
     const r = this.ioctl(IOCTL_SANPROXY_ALLOCATE_MEMORY,
-      Fields.of(SIZES.allocateIn).putU32(nicIndex).putU32(access).putU64(bytes).putU32(bindEndpoint).putU32(0).bytes, SIZES.allocateOut);
-    if (!r.ok || r.bytes < SIZES.allocateOut) return { ...r, ok: false, userAddress: 0, handle: 0, remoteKey: 0, id: 0 };
+      Fields.of(SIZES.allocateIn).putU32(nicIndex).putU32(access).putU64(bytes).putU32(bindEndpoint).putU32(0).bytes, outputLength);
+    if (!r.ok || r.bytes < SIZES.allocateOut) return { ...r, ok: false, userAddress: 0, handle: 0, remoteKey: 0, id: 0, window: 0 };
     const userAddress = r.output.u64();
     r.output.u64();
-    return { ...r, userAddress, handle: r.output.u32(), remoteKey: r.output.u32(), id: r.output.u64() };
+    const handle = r.output.u32();
+    const remoteKey = r.output.u32();
+    const id = r.output.u64();
+    return { ...r, userAddress, handle, remoteKey, id, window: r.bytes >= SIZES.allocateWindowOut ? r.output.u32() : 0 };
   }
 
   release(id: number) {
