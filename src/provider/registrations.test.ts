@@ -50,6 +50,21 @@ describe('RegistrationTable', () => {
     }));
   });
 
+  it('index maps stay bounded while a socket registers and releases many distinct buffers', () => {
+    const t = new RegistrationTable();
+    const keep = t.insert({ socket: 1, kind: 'local', address: 0x1000, length: 4096, flags: 3, nicIndex: 0, nicHandle: 1, remoteKey: 0,
+      driverId: 1, shadow: null });
+    for (let i = 0; i < 5000; i++) {
+      const r = t.insert({ socket: 1, kind: 'local', address: 0x100000 + i * 4096, length: 4096, flags: 1, nicIndex: 0, nicHandle: 2,
+        remoteKey: 0, driverId: 2, shadow: null });
+      t.remove(r);
+    }
+    expect(t.size).toBe(1);
+    expect(t.indexMaps).toBeLessThan(100);
+    t.remove(keep);
+    expect(t.indexMaps).toBe(0);
+  });
+
   it('garbage handles find nothing', () => {
     const t = new RegistrationTable();
     for (const h of [undefined, null, '4096', {}, Number.NaN, -1, 0x1000]) expect(t.get(h)).toBeNull();

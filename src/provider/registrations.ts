@@ -61,6 +61,9 @@ export type NewRegistration = Omit<Registration, 'handle' | 'refCount' | 'inUse'
 // MEM_READ/MEM_WRITE (1..3) and socket handles far below 2^48, so the scope is one safe integer.
 const scopeOf = (socket: number, kind: RegistrationKind, flags: number) => (socket * 8 + flags) * 2 + (kind === 'rdma' ? 1 : 0);
 
+/** Emptied per-address maps a scope keeps for reuse, at most (see remove). */
+const KEPT_ADDRESS_MAPS = 64;
+
 export class RegistrationTable {
   private readonly byHandle = new Map<number, Registration>();
   /** scope → address → length → registration. */
@@ -138,14 +141,18 @@ export class RegistrationTable {
   }
 
   /**
-   * Forget a registration (its count reached zero, or its socket closed). The per-scope and
-   * per-address maps stay while the socket has registrations (a buffer registered again and
-   * again reuses them: no Map made and dropped per send); they go with its last one.
+   * Forget a registration (its count reached zero, or its socket closed). An emptied
+   * per-address map stays while its scope has few addresses (a buffer registered again and
+   * again reuses it: no Map made and dropped per send), so what is kept stays bounded; all of a
+   * socket's maps go with its last registration.
    */
   remove(reg: Registration): void {
     if (this.byHandle.get(reg.handle) !== reg) throw new Error(`registration table invariant: unknown handle ${reg.handle}`);
     this.byHandle.delete(reg.handle);
-    this.byScope.get(scopeOf(reg.socket, reg.kind, reg.flags))!.get(reg.address)!.delete(reg.length);
+    const byAddress = this.byScope.get(scopeOf(reg.socket, reg.kind, reg.flags))!;
+    const byLength = byAddress.get(reg.address)!;
+    byLength.delete(reg.length);
+    if (byLength.size === 0 && byAddress.size > KEPT_ADDRESS_MAPS) byAddress.delete(reg.address);
     if (reg.kind === 'rdma') this.byRemote.get(reg.socket)!.delete(reg.remoteKey);
     const set = this.bySocket.get(reg.socket)!;
     set.delete(reg);
