@@ -892,19 +892,20 @@ export class SanServiceProvider {
       ? this.driverRegister(sock.nicIndex, windowed, address, length, 0, windowed, 0)
       : this.driverRegister(sock.nicIndex, remoteAccess(flags), address, length, sock.endpoint);
     if (typeof made === 'number') return made;
-    if (made.window !== 0) {
-      const b = this.nics[sock.nicIndex]!.bindWindow(this.owner, sock.endpoint, made.window, made.nicHandle, 0, length, windowAccess(flags));
-      if (b.status !== NicStatus.SUCCESS) {
-        this.releaseDriver(null, made.driverId);
-        return wsaErrorOfNicStatus(b.status);
-      }
-      made.remoteKey = b.remoteKey;
-    }
-    // The peer may read it at once: the shadow must hold the application's bytes now.
+    // The peer may read it as soon as it is exposed: the shadow must hold the application's
+    // bytes before the window opens.
     if (made.shadow !== null && (flags & MEM_READ) !== 0 &&
         !guarded(() => this.copier.toShadow(this.process, address, made.shadow!, 0, length))) {
       this.releaseDriver(made.shadow, made.driverId);
       return WSAEFAULT;
+    }
+    if (made.window !== 0) {
+      const b = this.nics[sock.nicIndex]!.bindWindow(this.owner, sock.endpoint, made.window, made.nicHandle, 0, length, windowAccess(flags));
+      if (b.status !== NicStatus.SUCCESS) {
+        this.releaseDriver(made.shadow, made.driverId);
+        return wsaErrorOfNicStatus(b.status);
+      }
+      made.remoteKey = b.remoteKey;
     }
     return this.registrations.insert({
       socket: sock.handle, kind: 'rdma', address, length, flags, nicIndex: sock.nicIndex, nicHandle: made.nicHandle,

@@ -10,9 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { MEM_RELEASE } from '../../src/kernel/mm/virtual-memory.ts';
 import { ref } from '../../src/kernel/ref.ts';
 import {
-  MEM_READ, MEM_READWRITE, MEM_WRITE, RDMA_DESCRIPTOR_BYTES, SOCKET_ERROR, WSA_IO_PENDING, WSAEFAULT, WSAEINVAL,
+  MEM_READ, MEM_READWRITE, MEM_WRITE, RDMA_DESCRIPTOR_BYTES, SOCKET_ERROR, WSA_IO_PENDING, WSAEFAULT, WSAEINVAL, WSAENOBUFS,
   decodeRdmaDescriptor, encodeRdmaDescriptor, newWsaOverlapped, type SanServiceProvider, type WSAOVERLAPPED,
 } from '../../src/provider/index.ts';
+import { NicStatus } from '../../src/nic/index.ts';
 import { connectedPair, pattern, readUser, userBuffer, type Pair } from './harness.ts';
 
 const N = 64 * 1024;
@@ -183,6 +184,30 @@ for (const bits of [64, 32] as const) {
       const denied = readFrom(pair, d2, N);
       expect(denied.error).not.toBe(0);
       expect(zeros(denied.data)).toBe(true);
+    });
+
+    it('a window the NIC will not bind fails the registration with its WSA error and leaves nothing behind (no driver registration, shadow or lock)', async () => {
+      const pair = await make();
+      const { b } = pair;
+      const va = userBuffer(b.process, N);
+      b.process.writeMemory(va, pattern(N, 3));
+      const nic = b.host.nics[0]!.nic;
+      const before = { locked: b.process.lockedPages, regions: nic.regionCount, windows: nic.windowCount, counters: b.provider.counters };
+      // The NIC refuses the next bind (its table full, say), after the driver registered the buffer.
+      const bind = nic.bindWindow.bind(nic);
+      nic.bindWindow = () => ({ status: NicStatus.INSUFFICIENT_RESOURCES, remoteKey: 0 });
+      const e = ref(0);
+      const d = new Uint8Array(RDMA_DESCRIPTOR_BYTES);
+      const r = b.provider.WSPRegisterRdmaMemory(b.s, va, N, MEM_READ, d, ref(RDMA_DESCRIPTOR_BYTES), e);
+      nic.bindWindow = bind;
+      expect(r).toBe(SOCKET_ERROR);
+      expect(e.value).toBe(WSAENOBUFS);
+      expect({ locked: b.process.lockedPages, regions: nic.regionCount, windows: nic.windowCount }).toEqual(
+        { locked: before.locked, regions: before.regions, windows: before.windows });
+      expect(b.provider.counters).toMatchObject({ registrations: before.counters.registrations, cached: before.counters.cached });
+      // And the next try works.
+      const d2 = exposeRdma(b, va, N, MEM_READ);
+      expect(readFrom(pair, d2, N)).toEqual({ error: 0, data: pattern(N, 3) });
     });
 
     it('A14: closing the socket releases the RDMA regions cached on it; the callback releases the rest; nothing stays locked', async () => {
