@@ -21,7 +21,8 @@
  * - A remote region is re-exposed only for a buffer of at least 1/RDMA_MIN_SHARE of its size:
  *   a small buffer in a large region would keep many pages locked for little use, so it is
  *   registered on its own.
- * - Idle regions are kept in LRU order (a Map in use order) with a byte and an entry bound.
+ * - Idle regions are kept in LRU order (a list linked through the regions) with a byte and an
+ *   entry bound.
  * - Lookups go through a per-(kind, NIC) list kept sorted by start address: a binary search
  *   finds the regions starting at or below the request, and only those that could contain it
  *   are looked at (the lists hold idle regions, at most `maxEntries`, plus the live ones).
@@ -56,6 +57,10 @@ export interface CachedRegion {
   invalidated: boolean;
   /** Remote region: the provider socket its keys were last bound to. */
   socket: number;
+  /** The idle list's links (RegionCache's own; absent until the region is first tracked). */
+  idlePrev?: CachedRegion | null;
+  idleNext?: CachedRegion | null;
+  idle?: boolean;
 }
 
 export interface RegionCachePolicy {
@@ -74,14 +79,20 @@ const listKey = (kind: RegistrationKind, nicIndex: number) => (kind === 'rdma' ?
 
 export class RegionCache {
   private readonly lists = new Map<number, CachedRegion[]>();
-  private readonly idle = new Map<CachedRegion, true>();
+  /**
+   * Idle regions in LRU order, least recently used first: a list linked through the regions
+   * themselves, so parking and taking a region cost no hash-table work.
+   */
+  private idleHead: CachedRegion | null = null;
+  private idleTail: CachedRegion | null = null;
+  private idleSize = 0;
   private idleBytesTotal = 0;
   /** Longest region per list, to bound the backward walk of a lookup. */
   private readonly longest = new Map<number, number>();
   policy: RegionCachePolicy = { ...DEFAULT_REGION_CACHE_POLICY };
 
   get idleCount(): number {
-    return this.idle.size;
+    return this.idleSize;
   }
 
   get idleBytes(): number {
@@ -97,7 +108,9 @@ export class RegionCache {
 
   /** Idle regions, least recently used first (a copy). */
   idleRegions(): CachedRegion[] {
-    return [...this.idle.keys()];
+    const out: CachedRegion[] = [];
+    for (let r = this.idleHead; r !== null; r = r.idleNext ?? null) out.push(r);
+    return out;
   }
 
   /**
@@ -155,7 +168,7 @@ export class RegionCache {
     const at = list === undefined ? -1 : list.indexOf(r, lowerBound(list, r.address));
     if (list === undefined || at < 0) throw new Error(`region cache invariant: region at 0x${r.address.toString(16)} is not tracked`);
     list.splice(at, 1);
-    if (this.idle.delete(r)) this.idleBytesTotal -= r.length;
+    this.unlinkIdle(r);
     if (list.length === 0) {
       this.lists.delete(key);
       this.longest.delete(key);
@@ -168,26 +181,48 @@ export class RegionCache {
 
   /** A live registration took the region. */
   use(r: CachedRegion): void {
-    if (this.idle.delete(r)) this.idleBytesTotal -= r.length;
+    this.unlinkIdle(r);
     r.users++;
   }
 
   /** The region's last user left and it stays cached: most recently used. */
   park(r: CachedRegion): void {
     if (r.users !== 0) throw new Error(`region cache invariant: parking a region with ${r.users} users`);
-    this.idle.set(r, true);
+    this.unlinkIdle(r); // parked again: it moves to the most recently used end
+    r.idle = true;
+    r.idlePrev = this.idleTail;
+    r.idleNext = null;
+    if (this.idleTail !== null) this.idleTail.idleNext = r;
+    else this.idleHead = r;
+    this.idleTail = r;
+    this.idleSize++;
     this.idleBytesTotal += r.length;
   }
 
   isIdle(r: CachedRegion): boolean {
-    return this.idle.has(r);
+    return r.idle === true;
+  }
+
+  private unlinkIdle(r: CachedRegion): void {
+    if (r.idle !== true) return;
+    const prev = r.idlePrev ?? null;
+    const next = r.idleNext ?? null;
+    if (prev !== null) prev.idleNext = next;
+    else this.idleHead = next;
+    if (next !== null) next.idlePrev = prev;
+    else this.idleTail = prev;
+    r.idle = false;
+    r.idlePrev = null;
+    r.idleNext = null;
+    this.idleSize--;
+    this.idleBytesTotal -= r.length;
   }
 
   /** The least recently used idle region when the bound is exceeded, else null. */
   overBound(): CachedRegion | null {
-    if (this.idle.size === 0) return null;
-    if (this.idle.size <= this.policy.maxEntries && this.idleBytesTotal <= this.policy.maxBytes) return null;
-    return this.idle.keys().next().value as CachedRegion;
+    if (this.idleSize === 0) return null;
+    if (this.idleSize <= this.policy.maxEntries && this.idleBytesTotal <= this.policy.maxBytes) return null;
+    return this.idleHead;
   }
 }
 

@@ -8,6 +8,9 @@
  *   driver) and returns SOCKET_ERROR with WSA_IO_PENDING [completing-data-transfer-requests].
  *   While it is in flight lpOverlapped->Internal is WSS_OPERATION_IN_PROGRESS; when done,
  *   InternalHigh holds the byte count, OffsetHigh the WSA error and Offset the flags (A23).
+ *   That Internal value is also what refuses a second request on an overlapped in flight.
+ * - Requests in flight live in a slot table indexed by their work request's context: no hash
+ *   table on the post and completion path.
  * - Completions are taken from the socket's completion queue when the provider is called
  *   (WSPGetOverlappedResult, WSPCloseSocket): that is the moment the result becomes visible
  *   to the caller, so a shadowed receive / RDMA read is copied back to the user buffer then.
@@ -47,21 +50,21 @@ export interface WSABUFEX {
 
 export type TransferKind = 'send' | 'recv' | 'rdma-write' | 'rdma-read';
 
-/**
- * The provider's mark on an overlapped it has in flight — its own use of the OVERLAPPED, like
- * the Internal fields Windows reserves for the system — so a second request on it is refused
- * without a set lookup.
- */
-const IN_FLIGHT: unique symbol = Symbol('sanproxy.overlappedInFlight');
-type TrackedOverlapped = WSAOVERLAPPED & { [IN_FLIGHT]?: TransferEngine | null };
-
-/** Set the mark; made non-enumerable on first use, so the caller's object compares as before. */
-function markInFlight(o: WSAOVERLAPPED, engine: TransferEngine | null): void {
-  if ((o as TrackedOverlapped)[IN_FLIGHT] !== undefined) (o as TrackedOverlapped)[IN_FLIGHT] = engine;
-  else Object.defineProperty(o, IN_FLIGHT, { value: engine, writable: true, enumerable: false, configurable: true });
+/** A fresh WSAOVERLAPPED; hEvent 1 (low bit set) asks for no completion upcall. */
+/** Write the overlapped's four fields; false when the caller made it read-only. */
+function writeOverlapped(o: WSAOVERLAPPED, internal: number, internalHigh: number, offset: number, offsetHigh: number): boolean {
+  try {
+    o.Internal = internal;
+    o.InternalHigh = internalHigh;
+    o.Offset = offset;
+    o.OffsetHigh = offsetHigh;
+    return true;
+  } catch (e) {
+    if (e instanceof TypeError) return false;
+    throw e;
+  }
 }
 
-/** A fresh WSAOVERLAPPED; hEvent 1 (low bit set) asks for no completion upcall. */
 export const newWsaOverlapped = (hEvent = 1): WSAOVERLAPPED => ({ Internal: 0, InternalHigh: 0, Offset: 0, OffsetHigh: 0, hEvent });
 
 /** The switch's upcall for requests whose hEvent low bit is 0 (WPUCompleteOverlappedRequest). */
@@ -141,10 +144,9 @@ export class TransferEngine {
   ): number {
     // Transfers are always overlapped and the switch never passes a completion routine (A23).
     if (!isOverlapped(lpOverlapped) || lpCompletionRoutine !== null) return WSAEINVAL;
-    // The provider writes the overlapped (status, byte count): a read-only one faults (A23).
-    if (!Object.isExtensible(lpOverlapped)) return WSAEFAULT;
-    // An overlapped still in flight here cannot start another request.
-    if ((lpOverlapped as TrackedOverlapped)[IN_FLIGHT] === this) return WSAEINVAL;
+    // Internal is WSS_OPERATION_IN_PROGRESS while a request is in flight on the overlapped
+    // (A23): it cannot start another one.
+    if (lpOverlapped.Internal === WSS_OPERATION_IN_PROGRESS) return WSAEINVAL;
     if (s.state !== 'connected') return WSAENOTCONN;
     const nic = this.host.nics[s.nicIndex]!;
     // A local read of the buffer sends it out; a local write fills it.
@@ -168,6 +170,13 @@ export class TransferEngine {
           return WSAEFAULT;
         }
       }
+    }
+    // The provider owns the overlapped from here (A23). Written before the post, so a read-only
+    // one faults (WSAEFAULT) with nothing posted.
+    const [w0, w1, w2, w3] = [lpOverlapped.Internal, lpOverlapped.InternalHigh, lpOverlapped.Offset, lpOverlapped.OffsetHigh];
+    if (!writeOverlapped(lpOverlapped, WSS_OPERATION_IN_PROGRESS, 0, 0, 0)) {
+      writeOverlapped(lpOverlapped, w0, w1, w2, w3);
+      return WSAEFAULT;
     }
     // The slot is taken only once the NIC accepted the request.
     const context = this.freeSlots.length > 0 ? this.freeSlots[this.freeSlots.length - 1]! : this.slots.length;
@@ -205,16 +214,14 @@ export class TransferEngine {
         status = nic.postRdmaRead(this.owner, s.endpoint, wr);
         break;
     }
-    if (status !== NicStatus.SUCCESS) return wsaErrorOfNicStatus(status);
+    if (status !== NicStatus.SUCCESS) {
+      writeOverlapped(lpOverlapped, w0, w1, w2, w3); // an immediate failure leaves the overlapped as it was
+      return wsaErrorOfNicStatus(status);
+    }
     for (const g of built) g.reg.inUse++;
-    lpOverlapped.Internal = WSS_OPERATION_IN_PROGRESS;
-    lpOverlapped.InternalHigh = 0;
-    lpOverlapped.Offset = 0;
-    lpOverlapped.OffsetHigh = 0;
     if (context === this.slots.length) this.slots.push(null);
     else this.freeSlots.pop();
     this.slots[context] = { context, seq: this.nextSeq++, socket: s, kind, overlapped: lpOverlapped, segments: built };
-    markInFlight(lpOverlapped, this);
     this.live++;
     return NO_ERROR;
   }
@@ -295,12 +302,10 @@ export class TransferEngine {
     this.slots[op.context] = null;
     this.freeSlots.push(op.context);
     this.live--;
-    markInFlight(op.overlapped, null);
+
     const o = op.overlapped;
-    o.InternalHigh = bytes;
-    o.OffsetHigh = error;
-    o.Offset = 0;
-    o.Internal = 0;
+    // (A caller that froze its overlapped while the request was in flight gets no result in it.)
+    writeOverlapped(o, 0, bytes, 0, error);
     if ((o.hEvent & 1) === 0 && this.host.upcall !== null) this.host.upcall(op.socket.handle, o, error, bytes);
   }
 
