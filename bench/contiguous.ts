@@ -20,7 +20,6 @@ import { Kernel } from '../src/kernel/kernel.ts';
 import {
   MAXULONG64, MmAllocateContiguousMemorySpecifyCache, MmCached, MmFreeContiguousMemory,
 } from '../src/kernel/mm/index.ts';
-import { FIND_FAILED } from '../src/kernel/mm/free-run-index.ts';
 import { linearFindRunDown } from './linear-baseline.ts';
 
 export interface ContiguousRow {

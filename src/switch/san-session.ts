@@ -39,7 +39,7 @@
 import type { Process } from '../kernel/ps/process.ts';
 import { ref } from '../kernel/ref.ts';
 import {
-  MEM_READ, MEM_WRITE, NO_ERROR, RDMA_DESCRIPTOR_BYTES, SOCKET_ERROR, WSA_IO_PENDING, WSAENOBUFS, newWsaOverlapped,
+  MEM_READ, MEM_WRITE, NO_ERROR, RDMA_DESCRIPTOR_BYTES, SOCKET_ERROR, WSA_IO_PENDING, newWsaOverlapped,
   type SanServiceProvider, type WSAOVERLAPPED,
 } from '../provider/index.ts';
 import { ControlBufferPool } from './control-buffers.ts';

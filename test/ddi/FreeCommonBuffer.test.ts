@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../src/bus/index.ts';
-import { BAD_POOL_CALLER, BugCheck, DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
+import { BAD_POOL_CALLER, DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
 import { DMA_VIOLATION_COMMON_BUFFER_DOUBLE_FREE, DMA_VIOLATION_INVALID_BUFFER } from '../../src/kernel/hal/index.ts';
 import { bootHost, getAdapter, memorySnapshot, v3Description } from '../../src/kernel/hal/test-fixtures.ts';
 import { ref } from '../../src/kernel/ref.ts';

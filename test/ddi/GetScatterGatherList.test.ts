@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DMA_IOMMU_FAULT, DMA_OK, FOUR_GIB, PAGE_SIZE } from '../../src/bus/index.ts';
-import { BAD_POOL_CALLER, BugCheck, DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
+import { BAD_POOL_CALLER, DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
 import {
   DMA_VIOLATION_BUFFER_NOT_LOCKED,
   DMA_VIOLATION_PUT_ADAPTER_WITH_SG_LISTS,

@@ -1,7 +1,6 @@
 /** IoCompleteRequest: the rules that crash a host when a driver breaks them. */
 import { describe, expect, it } from 'vitest';
 import { ref } from '../../src/kernel/ref.ts';
-import { BugCheck } from '../../src/kernel/bugcheck.ts';
 import { KeRaiseIrql } from '../../src/kernel/irql.ts';
 import {
   CreateFile, DeviceIoControl, FILE_FLAG_OVERLAPPED, GENERIC_READ, IoCompleteRequest, newOverlapped, OPEN_EXISTING,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../src/bus/index.ts';
-import { BugCheck, DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
+import { DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
 import {
   DMA_VIOLATION_FREED_ADAPTER,
   DMA_VIOLATION_NULL_ADAPTER,

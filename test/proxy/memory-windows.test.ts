@@ -43,7 +43,7 @@ function connectedClients() {
 }
 
 describe('REGISTER_BUFFER with SANPROXY_WINDOW_BIND', () => {
-  it('comes with one window of the caller\'s; the region itself grants no remote access; the window, bound from user mode, reaches exactly its range', () => {
+  it('comes with one unbound window of the caller\'s; bound from user mode over part of the buffer it reads those bytes; the region itself grants no remote access', () => {
     const { b, nicB, epB, read } = connectedClients();
     const buf = b.process.VirtualAlloc(0, N, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
     const bytes = new Uint8Array(N).map((_, i) => (i * 7) & 0xff);
@@ -55,13 +55,16 @@ describe('REGISTER_BUFFER with SANPROXY_WINDOW_BIND', () => {
     expect(nicB.windowCount).toBe(windows + 1);
     expect(nicB.queryWindow(reg.window)).toMatchObject({ owner: b.process.ProcessId, state: 'unbound' });
     expect(nicB.queryRegion(reg.handle)!.access).toBe(NicAccess.LOCAL_READ | NicAccess.MW_BIND);
+    const bound = nicB.bindWindow(b.process.ProcessId, epB.endpoint, reg.window, reg.handle, 4096, 4096, NicAccess.REMOTE_READ);
+    expect(bound.status).toBe(NicStatus.SUCCESS);
+    expect(read(bound.remoteKey, 0, 4096)).toEqual({ status: WcStatus.SUCCESS, got: bytes.subarray(4096, 8192) });
     // The region's own remote key opens nothing (it has no remote right and no binding).
     expect(read(reg.remoteKey).status).toBe(WcStatus.REM_ACCESS_ERR);
   });
 
   it('bind, read, invalidate, rebind over a sub-range: only the current binding works, and no driver request is made', () => {
     const ctx = connectedClients();
-    const { b, nicB, epB, read, cluster, nicA, a, epA } = ctx;
+    const { b, nicB, epB, read, cluster, a, epA } = ctx;
     const buf = b.process.VirtualAlloc(0, N, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
     const bytes = new Uint8Array(N).map((_, i) => (i * 7) & 0xff);
     b.process.writeMemory(buf, bytes);

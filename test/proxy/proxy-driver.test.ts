@@ -155,7 +155,6 @@ describe('SAN proxy driver', () => {
   it('a handle opened without write access cannot allocate (FILE_WRITE_ACCESS in the IOCTL code)', () => {
     const { host } = oneHost();
     const p = host.createProcess('reader');
-    const k = host.kernel;
     const c = new ProxyClient(host, p, GENERIC_READ);
     expect(c.usable).toBe(true);
     expect(c.allocate(0, RW, 4096).lastError).toBe(ERROR_ACCESS_DENIED);

@@ -1,6 +1,5 @@
 /** Shared set-up for the process / MDL / secure memory tests. */
 import { Kernel, type KernelConfig } from '../../src/kernel/kernel.ts';
-import { BugCheck } from '../../src/kernel/bugcheck.ts';
 import { NtStatusError } from '../../src/kernel/status.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/virtual-memory.ts';
 import type { Process } from '../../src/kernel/ps/process.ts';

@@ -19,7 +19,6 @@ import { PFN_FLAG_DELETE_PENDING, PFN_STATE_ACTIVE } from '../../src/kernel/mm/p
 import { ref } from '../../src/kernel/ref.ts';
 
 const PAGE = 4096;
-const PROTECTS = [1, 2, 4] as const;
 
 type Op =
   | { op: 'alloc'; p: number; pages: number; commit: boolean; prot: number }

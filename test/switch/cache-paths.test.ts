@@ -4,7 +4,6 @@
  * with the fabric driven from setImmediate (autoDrive, as the demo runs it).
  */
 import { describe, expect, it } from 'vitest';
-import { leakedCounters, snapshot } from '../../src/host/index.ts';
 import { MEM_RELEASE } from '../../src/kernel/mm/virtual-memory.ts';
 import { connect, firstDifference, pattern, readUser, recvAll, switchPair, userBuffer, type SwitchPair } from './harness.ts';
 import { teardownWithoutLeaks } from './harness.ts';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FOUR_GIB, PAGE_SIZE } from '../../src/bus/index.ts';
-import { BugCheck, DRIVER_VERIFIER_DETECTED_VIOLATION, DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
+import { DRIVER_VERIFIER_DETECTED_VIOLATION, DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
 import { IoGetDmaAdapter } from '../../src/kernel/hal/dma-adapter.ts';
 import { bootHost, v3Description } from '../../src/kernel/hal/test-fixtures.ts';
 import { IoLoadDriver, IoUnloadDriver, type DRIVER_OBJECT } from '../../src/kernel/io/index.ts';

@@ -51,7 +51,6 @@ function longestRun(w: number): number {
 export class FreeRunIndex {
   readonly words: number;
   readonly leaves: number;
-  private readonly depth: number;
   readonly bitmap: Uint32Array;
   /** Node i's summary at 3i: pre, suf, max (interleaved so one node is one cache line). */
   private readonly t: Int32Array;
@@ -83,13 +82,10 @@ export class FreeRunIndex {
     }
     this.words = Math.ceil(pageCount / 32);
     let leaves = 1;
-    let depth = 0;
     while (leaves < this.words) {
       leaves *= 2;
-      depth++;
     }
     this.leaves = leaves;
-    this.depth = depth;
     this.bitmap = new Uint32Array(this.words);
     this.t = new Int32Array(3 * 2 * leaves);
   }
