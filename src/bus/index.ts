@@ -1,5 +1,6 @@
 /** The bus: physical memory contents and each device's DMA view of them (the lowest layer). */
 export * from './address.ts';
+export { getU32LE, getU64LE, putU32LE, putU64LE } from './little-endian.ts';
 export { PhysicalMemory, CHUNK_SIZE, type WriteObserver } from './physical-memory.ts';
 export { IommuDomain, IOMMU_READ, IOMMU_WRITE, type IommuMapping, type Translation } from './iommu.ts';
 export {

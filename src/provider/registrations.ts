@@ -15,6 +15,7 @@
  * - The table does no I/O: the provider asks the driver first and inserts only a registration
  *   that exists, so a failure never leaves a half entry.
  */
+import { getU32LE, getU64LE, putU32LE, putU64LE } from '../bus/index.ts';
 import type { CachedRegion } from './region-cache.ts';
 import type { Shadow } from './shadow.ts';
 
@@ -191,44 +192,23 @@ function fnv1a(bytes: Uint8Array, end: number): number {
   return h;
 }
 
-// Little-endian fields written byte by byte: no DataView or BigInt per descriptor (one is
-// encoded and decoded for every large send).
-function putU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = (v >>> 24) & 0xff;
-}
-const getU32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
-const TWO_32 = 0x1_0000_0000;
-/** A u64 field of a safe integer: low word, then high word. */
-function putU64(b: Uint8Array, at: number, v: number): void {
-  putU32(b, at, v % TWO_32);
-  putU32(b, at + 4, Math.floor(v / TWO_32));
-}
-/** A u64 field as a number, or -1 when it is 2^53 or more. */
-function getU64(b: Uint8Array, at: number): number {
-  const high = getU32(b, at + 4);
-  return high >= 0x20_0000 ? -1 : high * TWO_32 + getU32(b, at);
-}
-
 /** Write `d` into `into` (at least RDMA_DESCRIPTOR_BYTES long). */
 export function encodeRdmaDescriptor(d: RdmaDescriptor, into: Uint8Array): void {
-  putU32(into, 0, MAGIC);
-  putU32(into, 4, d.remoteKey >>> 0);
-  putU64(into, 8, d.offset);
-  putU64(into, 16, d.length);
-  putU32(into, 24, d.sanAddress >>> 0);
-  putU32(into, 28, fnv1a(into, 28));
+  putU32LE(into, 0, MAGIC);
+  putU32LE(into, 4, d.remoteKey >>> 0);
+  putU64LE(into, 8, d.offset);
+  putU64LE(into, 16, d.length);
+  putU32LE(into, 24, d.sanAddress >>> 0);
+  putU32LE(into, 28, fnv1a(into, 28));
 }
 
 /** The descriptor in `bytes[0..length)`, or null when it is not one this provider wrote. */
 export function decodeRdmaDescriptor(bytes: unknown, length: unknown): RdmaDescriptor | null {
   if (!(bytes instanceof Uint8Array) || typeof length !== 'number' || !Number.isInteger(length)) return null;
   if (length < RDMA_DESCRIPTOR_BYTES || bytes.length < RDMA_DESCRIPTOR_BYTES) return null;
-  if (getU32(bytes, 0) !== MAGIC || getU32(bytes, 28) !== fnv1a(bytes, 28)) return null;
-  const offset = getU64(bytes, 8);
-  const len = getU64(bytes, 16);
+  if (getU32LE(bytes, 0) !== MAGIC || getU32LE(bytes, 28) !== fnv1a(bytes, 28)) return null;
+  const offset = getU64LE(bytes, 8);
+  const len = getU64LE(bytes, 16);
   if (offset < 0 || len < 0) return null;
-  return { remoteKey: getU32(bytes, 4), offset, length: len, sanAddress: getU32(bytes, 24) };
+  return { remoteKey: getU32LE(bytes, 4), offset, length: len, sanAddress: getU32LE(bytes, 24) };
 }

@@ -50,7 +50,6 @@ export interface WSABUFEX {
 
 export type TransferKind = 'send' | 'recv' | 'rdma-write' | 'rdma-read';
 
-/** A fresh WSAOVERLAPPED; hEvent 1 (low bit set) asks for no completion upcall. */
 /** Write the overlapped's four fields; false when the caller made it read-only. */
 function writeOverlapped(o: WSAOVERLAPPED, internal: number, internalHigh: number, offset: number, offsetHigh: number): boolean {
   try {
@@ -65,6 +64,7 @@ function writeOverlapped(o: WSAOVERLAPPED, internal: number, internalHigh: numbe
   }
 }
 
+/** A fresh WSAOVERLAPPED; hEvent 1 (low bit set) asks for no completion upcall. */
 export const newWsaOverlapped = (hEvent = 1): WSAOVERLAPPED => ({ Internal: 0, InternalHigh: 0, Offset: 0, OffsetHigh: 0, hEvent });
 
 /** The switch's upcall for requests whose hEvent low bit is 0 (WPUCompleteOverlappedRequest). */
@@ -155,12 +155,15 @@ export class TransferEngine {
     if (typeof built === 'number') return built;
     let total = 0;
     for (const g of built) total += g.length;
-    let remote: { remoteKey: number; address: number; length: number } | null = null;
+    const wr = this.wr;
     if (target !== null) {
       const d = decodeRdmaDescriptor(target.descriptor, target.descriptorLength);
       if (d === null || !isU32(target.offset)) return WSAEINVAL;
       if (target.offset + total > d.length) return WSAEINVAL;
-      remote = { remoteKey: d.remoteKey, address: d.offset + target.offset, length: total };
+      // Into the reused work request (see below); only the RDMA posts read it.
+      wr.remote.remoteKey = d.remoteKey;
+      wr.remote.address = d.offset + target.offset;
+      wr.remote.length = total;
     }
     if (kind === 'send' || kind === 'rdma-write') {
       // The NIC reads the shadow: bring it up to date with what the application wrote.
@@ -173,7 +176,10 @@ export class TransferEngine {
     }
     // The provider owns the overlapped from here (A23). Written before the post, so a read-only
     // one faults (WSAEFAULT) with nothing posted.
-    const [w0, w1, w2, w3] = [lpOverlapped.Internal, lpOverlapped.InternalHigh, lpOverlapped.Offset, lpOverlapped.OffsetHigh];
+    const w0 = lpOverlapped.Internal;
+    const w1 = lpOverlapped.InternalHigh;
+    const w2 = lpOverlapped.Offset;
+    const w3 = lpOverlapped.OffsetHigh;
     if (!writeOverlapped(lpOverlapped, WSS_OPERATION_IN_PROGRESS, 0, 0, 0)) {
       writeOverlapped(lpOverlapped, w0, w1, w2, w3);
       return WSAEFAULT;
@@ -182,7 +188,7 @@ export class TransferEngine {
     const context = this.freeSlots.length > 0 ? this.freeSlots[this.freeSlots.length - 1]! : this.slots.length;
     // The NIC copies a work request into its queue at the post (the doorbell), so one request
     // object and one element array serve every post.
-    const elements = this.wr.elements;
+    const elements = wr.elements;
     // (Setting an array's length is a runtime call even when it does not change.)
     if (elements.length !== built.length) elements.length = built.length;
     for (let i = 0; i < built.length; i++) {
@@ -192,13 +198,7 @@ export class TransferEngine {
       e.offset = g.offset;
       e.length = g.length;
     }
-    const wr = this.wr;
     wr.context = context;
-    if (remote !== null) {
-      wr.remote.remoteKey = remote.remoteKey;
-      wr.remote.address = remote.address;
-      wr.remote.length = remote.length;
-    }
     let status: number;
     switch (kind) {
       case 'send':

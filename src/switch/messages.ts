@@ -11,6 +11,7 @@
  * `credits` on every message returns receive buffers the sender reposted (credit-based flow
  * control: one credit = one posted receive at the peer).
  */
+import { putU32LE } from '../bus/index.ts';
 import { RDMA_DESCRIPTOR_BYTES } from '../provider/index.ts';
 
 export const MSG_NEGOTIATE = 1;
@@ -61,10 +62,10 @@ export class MessageCodec {
     b[1] = h.flags;
     b[2] = h.credits & 0xff;
     b[3] = (h.credits >>> 8) & 0xff;
-    putU32(b, 4, h.payload);
+    putU32LE(b, 4, h.payload);
     this.view.setFloat64(8, h.length, true);
-    putU32(b, 16, h.id);
-    putU32(b, 20, 0);
+    putU32LE(b, 16, h.id);
+    putU32LE(b, 20, 0);
     if (descriptor !== null) {
       for (let i = 0; i < RDMA_DESCRIPTOR_BYTES; i++) b[24 + i] = descriptor[i]!;
     } else {
@@ -87,11 +88,4 @@ export class MessageCodec {
   descriptor(): Uint8Array {
     return this.bytes.slice(24, HEADER_BYTES);
   }
-}
-
-function putU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = (v >>> 24) & 0xff;
 }
