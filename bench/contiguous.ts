@@ -1,6 +1,7 @@
 /**
- * bench contiguous: the indexed contiguous search against the linear PFN walk on a 64 GiB host
- * fragmented to about half by random allocations of 1..512 pages.
+ * bench contiguous: the indexed contiguous search against the linear PFN walk on a host
+ * (64 GiB by default, `ramBytes`) fragmented to about half by random allocations of 1..512
+ * pages (`seed`).
  *
  * Fragmentation, as a long-running machine gets it: contiguous allocations of random size
  * 1..512 pages are made through the allocator (highest addresses first, as Windows places
@@ -11,16 +12,18 @@
  * cost of one search; the linear PFN walk is timed on the same state before every tenth
  * allocation and must return the same PFN. Both are warmed up first. A search of ours costs
  * about as much as reading the clock, so each step's search is repeated on the state before
- * the burst (see timeSteps) and medianNs is the median over the steps. The unsatisfiable row asks for one page more than the
- * longest free run.
+ * the burst (see timeSteps) and medianNs is the median over the steps. The unsatisfiable row
+ * asks for one page more than the longest free run. Times are rounded to 3 significant figures.
  */
-import { FOUR_GIB, GIB, KIB, MIB, PAGE_SIZE } from '../src/bus/index.ts';
+import { FOUR_GIB, KIB, MIB, PAGE_SIZE } from '../src/bus/index.ts';
 import { seededRandom } from '../src/kernel/fault-injection.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
 import {
   MAXULONG64, MmAllocateContiguousMemorySpecifyCache, MmCached, MmFreeContiguousMemory,
 } from '../src/kernel/mm/index.ts';
 import { linearFindRunDown } from './linear-baseline.ts';
+import { median, sig, sizeText } from './stats.ts';
+import { CONTIGUOUS_RAM, CONTIGUOUS_SEED, type ProgressFn } from './suite.ts';
 
 export interface ContiguousRow {
   bytes: number;
@@ -31,16 +34,30 @@ export interface ContiguousRow {
   satisfied: boolean;
   /** Median of a full MmAllocateContiguousMemorySpecifyCache + MmFreeContiguousMemory round trip. */
   roundTripMedianNs: number;
+  /** Allocations the measured burst made (STEPS, fewer when memory ran out, 0 when unsatisfiable). */
+  allocations: number;
+  /** Burst steps whose answer the linear walk checked (and timed): every tenth. */
+  linearChecks: number;
+}
+
+export interface ContiguousOptions {
+  ramBytes?: number;
+  seed?: number;
+  onProgress?: ProgressFn;
+}
+
+export interface ContiguousResult {
+  suite: 'contiguous';
+  ramBytes: number;
+  seed: number;
+  /** Share of usable pages allocated when the rows ran. */
+  fragmentation: number;
+  rows: ContiguousRow[];
 }
 
 /** Allocations per row (a driver building its buffers), and timed repeats of each search. */
 const STEPS = 101;
 const REPEATS = 64;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-};
 
 function timeNs(fn: () => number, repeats: number): { ns: number; result: number } {
   // Round trips of the public routine (fault check, owner, search, PFN marking, mapping).
@@ -54,12 +71,14 @@ function timeNs(fn: () => number, repeats: number): { ns: number; result: number
   return { ns: median(samples), result };
 }
 
-export async function run(opts: { json: boolean; ramBytes?: number; seed?: number }): Promise<object> {
-  const ramBytes = opts.ramBytes ?? 64 * GIB;
+export async function run(opts: ContiguousOptions = {}): Promise<ContiguousResult> {
+  const ramBytes = opts.ramBytes ?? CONTIGUOUS_RAM;
+  const seed = opts.seed ?? CONTIGUOUS_SEED;
+  opts.onProgress?.(0, 1, 'fragmenting memory');
   const k = Kernel.boot({ ramBytes, nolowmem: false, name: 'bench' });
   const mm = k.mm;
   const owner = mm.owners.register('system', 'bench fragmentation');
-  const rnd = seededRandom(opts.seed ?? 0x5a9);
+  const rnd = seededRandom(seed);
   const pageCount = mm.pfn.pageCount;
   const lowLimit = FOUR_GIB / PAGE_SIZE;
   const held: [number, number][] = [];
@@ -122,8 +141,11 @@ export async function run(opts: { json: boolean; ramBytes?: number; seed?: numbe
   // Every row runs twice and only the second pass is kept: the first warms up both searches on
   // exactly the requests timed, so nothing is timed in the interpreter or just after a
   // deoptimisation for a value or branch not seen yet.
+  const steps = 2 * cases.length;
+  let step = 0;
   for (const pass of ['warm-up', 'measured'] as const) {
     for (const { bytes, highest } of cases) {
+      opts.onProgress?.(step++, steps, `${pass} ${sizeText(bytes)}${highest === '4G' ? ' below 4 GiB' : ''}`);
       const pages = bytes / PAGE_SIZE;
       const hi = highest === '4G' ? lowLimit - 1 : pageCount - 1;
       // The burst, checked step by step against the linear walk (timed every 10th step: it is slow).
@@ -138,7 +160,7 @@ export async function run(opts: { json: boolean; ramBytes?: number; seed?: numbe
         }
       });
       const oursNs = timeSteps(pages, hi, answers);
-      const ours = { ns: Math.round(median(oursNs) * 10) / 10, result: answers[0]! };
+      const ours = { ns: median(oursNs), result: answers[0]! };
       const base = { ns: median(baseNs) };
       const h = highest === '4G' ? FOUR_GIB - 1 : MAXULONG64;
       const trip = timeNs(() => {
@@ -149,23 +171,17 @@ export async function run(opts: { json: boolean; ramBytes?: number; seed?: numbe
       if (pass === 'measured') rows.push({
         bytes,
         highest,
-        medianNs: ours.ns,
-        baselineMedianNs: base.ns,
-        speedup: Math.round((base.ns / Math.max(ours.ns, 0.1)) * 10) / 10,
+        medianNs: sig(ours.ns),
+        baselineMedianNs: sig(base.ns),
+        // The quotient of the unrounded medians; ours is never below one clock tick per reading.
+        speedup: sig(base.ns / Math.max(ours.ns, 1 / REPEATS)),
         satisfied: ours.result >= 0,
-        roundTripMedianNs: trip.ns,
+        roundTripMedianNs: sig(trip.ns),
+        allocations: answers.filter((a) => a >= 0).length,
+        linearChecks: baseNs.length,
       });
     }
   }
-  return { suite: 'contiguous', ramBytes, fragmentation: Math.round(fragmentation * 1000) / 1000, rows };
-}
-
-/** The human-readable table `sanproxy bench contiguous` prints without --json. */
-export function formatTable(result: { ramBytes: number; fragmentation: number; rows: ContiguousRow[] }): string {
-  return [
-    `contiguous search on ${result.ramBytes / GIB} GiB, ${(result.fragmentation * 100).toFixed(1)}% allocated`,
-    ...result.rows.map((r) =>
-      `  ${String(r.bytes / KIB).padStart(8)} KiB highest=${r.highest.padEnd(3)} ours ${r.medianNs} ns  ` +
-      `linear ${r.baselineMedianNs} ns  x${r.speedup}  ${r.satisfied ? 'found' : 'none'}  round trip ${r.roundTripMedianNs} ns`),
-  ].join('\n');
+  opts.onProgress?.(steps, steps, 'done');
+  return { suite: 'contiguous', ramBytes, seed, fragmentation: sig(fragmentation), rows };
 }

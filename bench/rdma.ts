@@ -1,10 +1,18 @@
 /**
  * `sanproxy bench rdma`: perftest-style bandwidth (ib_write_bw / ib_read_bw / ib_send_bw
  * columns) between two in-process hosts, with the machine's own Buffer copy of the same
- * sizes measured in the same run. MB = 2^20 bytes, as perftest reports by default.
+ * sizes measured in the same run. MB = 2^20 bytes, as perftest reports by default. Sizes are
+ * perftest's `-a`: every power of two from 2 B to 8 MiB.
+ *
+ * The work is checked, not assumed: before each row the first `bytes` of the source and the
+ * destination get two patterns that differ in every byte and from every other row's; after the
+ * row the destination must hold the source's pattern (write and send: host B's region, read:
+ * host A's). `operations` counts the completions the row polled, warm-up included.
  */
 import { DeviceDmaView, PhysicalMemory } from '../src/bus/index.ts';
 import { Fabric, NicAccess, NicStatus, SanNic, WcStatus } from '../src/nic/index.ts';
+import { sig, sizeText } from './stats.ts';
+import { RDMA_MAX, RDMA_SIZES, type ProgressFn } from './suite.ts';
 
 export type RdmaOp = 'write' | 'read' | 'send';
 
@@ -16,21 +24,36 @@ export interface RdmaRow {
   msgRateMpps: number;
   memcpyMbPerSec: number;
   ratio: number;
+  /** Completions polled in the row: warm-up plus `trials` × `iterations`. */
+  operations: number;
+  /** The destination held the source's bytes after the row (the run throws otherwise). */
+  verified: true;
 }
 
 export interface RdmaResult {
   suite: 'rdma';
+  /** Timed trials per row (each side keeps its best). */
+  trials: number;
   rows: RdmaRow[];
 }
 
+export interface RdmaOptions {
+  sizes?: readonly number[];
+  /** Trials per row (default 7). */
+  trials?: number;
+  /** Operations per trial; by default each row moves about 512 MiB (128 to 20 000 operations). */
+  iterations?: number;
+  onProgress?: ProgressFn;
+}
+
 const MIB = 1024 * 1024;
-const MAX = 8 * MIB;
+const MAX = RDMA_MAX;
 const BASE = 0x100_0000; // 16 MiB into each host's RAM
 const TX_DEPTH = 128;
 const PA = 1;
 const PB = 2;
 
-export const SIZES: readonly number[] = Array.from({ length: 12 }, (_, k) => 2 * 4 ** k); // 2 B … 8 MiB
+export const SIZES: readonly number[] = RDMA_SIZES;
 
 function check(status: number, what: string): void {
   if (status !== NicStatus.SUCCESS) throw new Error(`bench rdma: ${what} failed with NicStatus ${status}`);
@@ -46,8 +69,7 @@ function host(name: string) {
     capabilities: { sendQueueDepth: TX_DEPTH, recvQueueDepth: TX_DEPTH, completionQueueDepth: 4 * TX_DEPTH },
   });
   // Real bytes on both sides, so no copy is skipped as "never written".
-  const fill = new Uint8Array(MAX).map((_, i) => (i * 7 + 1) & 0xff);
-  memory.write(BASE, fill);
+  memory.write(BASE, pattern(MAX, name === 'benchA' ? 1 : 2, 0));
   return { memory, nic };
 }
 
@@ -87,8 +109,38 @@ function iterationsFor(bytes: number): number {
  *  other processes on the machine hits both sides alike. */
 const TRIALS = 7;
 
-/** Run `iterations` operations of `bytes`, TX_DEPTH in flight at most; returns seconds. */
-function measure(w: World, op: RdmaOp, bytes: number, iterations: number): number {
+/** `bytes` of a pattern; `flip` 0xa5 gives one that differs from the plain one in every byte. */
+function pattern(bytes: number, seed: number, flip: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) out[i] = ((i * 7 + seed * 31 + 1) & 0xff) ^ flip;
+  return out;
+}
+
+/** The destination of `op`'s data: write and send place into host B, read into host A. */
+function endsOf(w: World, op: RdmaOp) {
+  return op === 'read' ? { from: w.b.memory, to: w.a.memory } : { from: w.a.memory, to: w.b.memory };
+}
+
+/** Before a row: distinct source and destination bytes (this row's seed). */
+function prepareRow(w: World, op: RdmaOp, bytes: number, seed: number): Uint8Array {
+  const expected = pattern(bytes, seed, 0);
+  const { from, to } = endsOf(w, op);
+  from.write(BASE, expected);
+  to.write(BASE, pattern(bytes, seed, 0xa5));
+  return expected;
+}
+
+/** After a row: the destination holds the source's bytes. */
+function verifyRow(w: World, op: RdmaOp, bytes: number, expected: Uint8Array): void {
+  const got = new Uint8Array(bytes);
+  endsOf(w, op).to.read(BASE, got);
+  for (let i = 0; i < bytes; i++) {
+    if (got[i] !== expected[i]) throw new Error(`bench rdma: ${op} of ${sizeText(bytes)}: byte ${i} is ${got[i]}, the source's is ${expected[i]}`);
+  }
+}
+
+/** Run `iterations` operations of `bytes`, TX_DEPTH in flight at most; returns seconds and completions. */
+function measure(w: World, op: RdmaOp, bytes: number, iterations: number): { seconds: number; completed: number } {
   const elements = [{ localHandle: w.src.handle, offset: 0, length: bytes }];
   const wr = { context: 0, elements, remote: { remoteKey: w.dst.remoteKey, address: 0, length: bytes } };
   const recv = { context: 0, elements: [{ localHandle: w.dst.handle, offset: 0, length: bytes }] };
@@ -115,7 +167,7 @@ function measure(w: World, op: RdmaOp, bytes: number, iterations: number): numbe
     completed += done.length;
     if (op === 'send') w.b.nic.pollCompletionQueue(PB, w.cqB, TX_DEPTH);
   }
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, completed };
 }
 
 /**
@@ -143,54 +195,49 @@ function memcpySeconds(m: { src: Buffer; dst: Buffer }, bytes: number, iteration
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-const round = (v: number, digits = 2): number => Number(v.toFixed(digits));
-
-export async function run(_opts: { json: boolean }): Promise<RdmaResult> {
+export async function run(opts: RdmaOptions = {}): Promise<RdmaResult> {
+  const sizes = opts.sizes ?? SIZES;
+  const trials = opts.trials ?? TRIALS;
+  for (const bytes of sizes) {
+    if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > MAX) throw new Error(`bench rdma: ${bytes}: a message size is 1 B to ${sizeText(MAX)}`);
+  }
   const w = setup();
   const m = memcpyBuffers();
   const rows: RdmaRow[] = [];
-  for (const op of ['write', 'read', 'send'] as const) {
-    for (const bytes of SIZES) {
-      const iterations = iterationsFor(bytes);
-      measure(w, op, bytes, Math.min(iterations, 256)); // warm-up
+  const ops = ['write', 'read', 'send'] as const;
+  for (const [o, op] of ops.entries()) {
+    for (const [i, bytes] of sizes.entries()) {
+      const row = o * sizes.length + i;
+      opts.onProgress?.(row, ops.length * sizes.length, `${op} ${sizeText(bytes)}`);
+      const iterations = opts.iterations ?? iterationsFor(bytes);
+      const expected = prepareRow(w, op, bytes, row + 1);
+      let operations = measure(w, op, bytes, Math.min(iterations, 256)).completed; // warm-up
       memcpySeconds(m, bytes, Math.min(iterations, 256));
       let seconds = Number.POSITIVE_INFINITY;
       let memcpy = Number.POSITIVE_INFINITY;
-      for (let t = 0; t < TRIALS; t++) {
-        seconds = Math.min(seconds, measure(w, op, bytes, iterations));
+      for (let t = 0; t < trials; t++) {
+        const trial = measure(w, op, bytes, iterations);
+        operations += trial.completed;
+        seconds = Math.min(seconds, trial.seconds);
         memcpy = Math.min(memcpy, memcpySeconds(m, bytes, iterations));
       }
+      verifyRow(w, op, bytes, expected);
       const mbPerSec = (bytes * iterations) / seconds / MIB;
       const memcpyMbPerSec = (bytes * iterations) / memcpy / MIB;
       rows.push({
         op,
         bytes,
         iterations,
-        mbPerSec: round(mbPerSec),
-        msgRateMpps: round(iterations / seconds / 1e6, 6),
-        memcpyMbPerSec: round(memcpyMbPerSec),
-        ratio: round(mbPerSec / memcpyMbPerSec, 3),
+        mbPerSec: sig(mbPerSec),
+        msgRateMpps: sig(iterations / seconds / 1e6),
+        memcpyMbPerSec: sig(memcpyMbPerSec),
+        ratio: sig(mbPerSec / memcpyMbPerSec),
+        operations,
+        verified: true,
       });
       await new Promise((r) => setImmediate(r)); // let the event loop breathe between rows
     }
   }
-  return { suite: 'rdma', rows };
-}
-
-/** perftest-like table. */
-export function formatTable(result: RdmaResult): string {
-  const lines: string[] = [];
-  let op = '';
-  for (const r of result.rows) {
-    if (r.op !== op) {
-      op = r.op;
-      lines.push('', `RDMA_${op.toUpperCase()} BW test (two in-process hosts)`);
-      lines.push(' #bytes     #iterations    BW average[MB/sec]   MsgRate[Mpps]   memcpy[MB/sec]   ratio');
-    }
-    lines.push(
-      ` ${String(r.bytes).padEnd(10)} ${String(r.iterations).padEnd(14)} ${r.mbPerSec.toFixed(2).padStart(18)}   ` +
-        `${r.msgRateMpps.toFixed(6).padStart(13)}   ${r.memcpyMbPerSec.toFixed(2).padStart(14)}   ${r.ratio.toFixed(3).padStart(5)}`,
-    );
-  }
-  return lines.join('\n').trimStart();
+  opts.onProgress?.(ops.length * sizes.length, ops.length * sizes.length, 'done');
+  return { suite: 'rdma', trials, rows };
 }

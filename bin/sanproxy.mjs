@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// Entry point for the `sanproxy` command. The sources are TypeScript; tsx compiles them on
-// load so a fresh clone runs with `npm install` alone (no build step, no dist/ to commit).
-import { register } from 'tsx/esm/api';
+// Entry point for the `sanproxy` command: runs the compiled JavaScript in dist/, which
+// `npm install` (the prepare script) or `npm run build` produces from the TypeScript sources.
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const entry = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+if (!existsSync(entry)) {
+  process.stderr.write(`sanproxy: ${entry} is missing: run 'npm install' or 'npm run build' in ${fileURLToPath(new URL('..', import.meta.url))}\n`);
+  process.exit(1);
+}
+const { main } = await import(pathToFileURL(entry).href);
 process.exitCode = await main(process.argv.slice(2));

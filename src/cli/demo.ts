@@ -4,12 +4,18 @@
  * transfer through the Windows Sockets switch, teardown, and the figures that show the WDK
  * page working: bytes by path, registrations and cache hits, low memory by strategy,
  * !chklowmem, verifier findings, and leaks after teardown (which must be zero).
+ *
+ * One registration count everywhere (text, JSON, report, trace): NIC registrations, the
+ * proxy's own counter (ProxyCounters.nicRegistrations) summed over hosts. REGISTER_BUFFER
+ * requests a NIC cannot reach are counted apart as expected refusals, and the switch's cache
+ * hits (registrations that never reached the driver) apart again.
  */
 import { formatBytes } from '../bus/index.ts';
 import { createCluster, difference, snapshot, type Cluster, type ResourceSnapshot } from '../host/index.ts';
 import { runTransfer, startApps, type DemoTransfer } from '../host/demo-scenario.ts';
 import { sanProxyState } from '../proxy/index.ts';
-import { Tracer, captureSnapshot, writeReport, writeTrace, type HostSnapshot } from '../report/index.ts';
+import { Tracer, captureSnapshot, writeReport, writeTrace, type HostSnapshot, type ReportSettings } from '../report/index.ts';
+import { packageVersion } from './context.ts';
 
 export interface DemoOptions {
   ramBytes: number;
@@ -25,6 +31,8 @@ export interface DemoOptions {
   report?: string;
   trace?: string;
   onProgress?: (done: number, total: number) => void;
+  /** When the run happened, for the report's Run panel (default: now). */
+  date?: Date;
 }
 
 export interface DemoFinding {
@@ -39,10 +47,18 @@ export interface DemoFinding {
 
 export interface DemoResult {
   transfer: { bytes: number; verified: boolean; controlBytes: number; rdmaReadBytes: number; rdmaWriteBytes: number };
-  registrations: { count: number; cacheHits: number };
+  /**
+   * `count`: NIC registrations — memory regions the SAN proxy driver registered with a NIC
+   * (REGISTER_BUFFER and ALLOCATE_MEMORY requests that succeeded), summed over hosts.
+   * `refusedExpected`: REGISTER_BUFFER requests refused because the NIC cannot reach the
+   * buffer (a 32-bit NIC, a buffer above 4 GiB); the provider staged them through low memory.
+   * `cacheHits` / `cacheMisses`: the switch's registration cache (a hit makes no driver request).
+   */
+  registrations: { count: number; refusedExpected: number; cacheHits: number; cacheMisses: number };
   lowMemory: { contiguousBytes: number; commonBufferBytes: number };
   chklowmem: { violations: number };
-  verifier: { findings: DemoFinding[] };
+  /** Driver Verifier on both hosts ('off': nothing was checked, so no findings mean nothing). */
+  verifier: { status: 'on' | 'off'; findings: DemoFinding[] };
   leaks: { pages: number; poolBytes: number; commonBuffers: number; lockedPages: number; mappings: number; registrations: number };
 }
 
@@ -51,14 +67,20 @@ export interface DemoDetails {
   transfer: DemoTransfer;
   cluster: Cluster;
   wallMs: number;
+  /** Output files that could not be written (the run's result stands; the CLI reports them). */
+  outputErrors: { flag: 'report' | 'trace'; path: string; error: unknown }[];
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
-  return (await runDemoDetailed(o)).result;
+  const details = await runDemoDetailed(o);
+  const failed = details.outputErrors[0];
+  if (failed !== undefined) throw failed.error;
+  return details.result;
 }
 
 export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
   const started = performance.now();
+  const date = o.date ?? new Date();
   const cluster = createCluster({
     autoDrive: true,
     hosts: o.nicBits.map((bits, i) => ({
@@ -99,6 +121,8 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
   const after = cluster.hosts.map((h) => snapshot(h));
   if (wantReport) for (const h of cluster.hosts) snapshots.push(captureSnapshot(h, 'after teardown'));
 
+  // Read before DriverUnload frees the driver's state.
+  const proxyCounters = cluster.hosts.map((h) => ({ ...sanProxyState(h.kernel)!.counters }));
   const diffs = baseline.map((b, i) => difference(b, after[i]!));
   const sum = (f: (d: ResourceSnapshot) => number) => diffs.reduce((s, d) => s + f(d), 0);
   const findings: DemoFinding[] = cluster.hosts.flatMap((h) =>
@@ -121,15 +145,17 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
       rdmaWriteBytes: transfer.client.rdmaWriteBytes + transfer.server.rdmaWriteBytes,
     },
     registrations: {
-      count: transfer.client.registrations + transfer.server.registrations,
+      count: proxyCounters.reduce((s, c) => s + c.nicRegistrations, 0),
+      refusedExpected: proxyCounters.reduce((s, c) => s + c.registrationsRefusedUnreachable, 0),
       cacheHits: transfer.client.cacheHits + transfer.server.cacheHits,
+      cacheMisses: transfer.client.registrations + transfer.server.registrations,
     },
     lowMemory: {
       contiguousBytes: lowMemory.reduce((s, l) => s + l.contiguousBytes, 0),
       commonBufferBytes: lowMemory.reduce((s, l) => s + l.commonBufferBytes, 0),
     },
     chklowmem: { violations: cluster.hosts.reduce((s, h) => s + h.kernel.mm.chklowmem().violations, 0) },
-    verifier: { findings },
+    verifier: { status: o.verifier ? 'on' : 'off', findings },
     leaks: {
       pages: sum((d) => d.freePages),
       poolBytes: sum((d) => d.poolBytes),
@@ -140,12 +166,49 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
     },
   };
   for (const h of cluster.hosts) h.unloadProxy();
-  if (o.report) writeReport(o.report, { title: 'sanproxy demo', snapshots, ...(tracer ? { tracer } : {}) });
+  const outputErrors: DemoDetails['outputErrors'] = [];
+  const writeOutput = (flag: 'report' | 'trace', path: string, write: () => void) => {
+    try {
+      write();
+    } catch (error) {
+      outputErrors.push({ flag, path, error });
+    }
+  };
+  if (o.report) {
+    const settings: ReportSettings = {
+      version: packageVersion(),
+      date: date.toISOString(),
+      ramBytes: o.ramBytes,
+      nolowmem: o.nolowmem,
+      nicBits: Object.fromEntries(cluster.hosts.map((h, i) => [h.kernel.name, o.nicBits[i]!])),
+      strategy: o.strategy,
+      iommu: o.iommu,
+      verifier: o.verifier,
+      rdmaRead: o.rdmaRead ?? true,
+      seed: o.seed,
+      bytes: o.bytes,
+      result: {
+        bytesTransferred: result.transfer.bytes,
+        verified: result.transfer.verified,
+        cacheHits: result.registrations.cacheHits,
+        cacheMisses: result.registrations.cacheMisses,
+        leaked: Object.values(result.leaks).some((v) => v !== 0),
+        wallMs: performance.now() - started,
+      },
+    };
+    writeOutput('report', o.report, () => writeReport(o.report!, {
+      title: 'sanproxy demo',
+      description: `Two hosts in one process: a verified client/server transfer of ${formatBytes(o.bytes)} through the Windows Sockets switch and the SAN proxy driver, then teardown.`,
+      snapshots,
+      settings,
+      ...(tracer ? { tracer } : {}),
+    }));
+  }
   if (tracer && o.trace) {
-    writeTrace(o.trace, tracer);
+    writeOutput('trace', o.trace, () => writeTrace(o.trace!, tracer));
     tracer.detach();
   }
-  return { result, transfer, cluster, wallMs: performance.now() - started };
+  return { result, transfer, cluster, wallMs: performance.now() - started, outputErrors };
 }
 
 export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?: string | null; messages?: number; wallMs?: number }): string {
@@ -155,10 +218,12 @@ export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?
     '',
     `transfer      ${formatBytes(t.bytes)} ${t.verified ? 'verified byte for byte' : 'NOT VERIFIED'}${extra?.messages ? ` in ${extra.messages} messages` : ''}${extra?.path ? ` over the ${extra.path.toUpperCase()} path` : ''}`,
     `  by path     control messages ${formatBytes(t.controlBytes)}, RDMA read ${formatBytes(t.rdmaReadBytes)}, RDMA write ${formatBytes(t.rdmaWriteBytes)}`,
-    `registrations ${r.registrations.count} through the proxy, ${r.registrations.cacheHits} cache hits (${pct(r.registrations.cacheHits, r.registrations.cacheHits + r.registrations.count)} hit rate)`,
+    `registrations ${r.registrations.count} NIC registrations (memory regions the SAN proxy driver registered with a NIC)`,
+    `  refused     ${r.registrations.refusedExpected} as expected (REGISTER_BUFFER a NIC cannot reach: staged through low memory)`,
+    `  cache       ${r.registrations.cacheHits} hits, ${r.registrations.cacheMisses} misses in the switch's registration cache (${pct(r.registrations.cacheHits, r.registrations.cacheHits + r.registrations.cacheMisses)} hit rate)`,
     `low memory    contiguous ${formatBytes(r.lowMemory.contiguousBytes)}, common buffer ${formatBytes(r.lowMemory.commonBufferBytes)} (allocated by the proxy for RDMA)`,
     `!chklowmem    ${r.chklowmem.violations === 0 ? 'clean' : `${r.chklowmem.violations} low pages written while free`}`,
-    `verifier      ${r.verifier.findings.length === 0 ? 'no findings' : `${r.verifier.findings.length} findings`}`,
+    `verifier      ${r.verifier.status === 'off' ? 'off (--verifier off: nothing was checked)' : r.verifier.findings.length === 0 ? 'no findings' : `${r.verifier.findings.length} findings`}`,
     ...r.verifier.findings.slice(0, 10).map((f) => `  ${f.host}: ${f.rule} 0x${f.code.toString(16)} ${f.detail}`),
     `leaks         ${Object.entries(r.leaks).map(([k, v]) => `${k} ${v}`).join(', ')}${Object.values(r.leaks).every((v) => v === 0) ? ' — nothing leaked' : ' — LEAKED'}`,
   ];

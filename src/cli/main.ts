@@ -1,206 +1,240 @@
 /**
- * The `sanproxy` command line. Node's own util.parseArgs is the parser (no dependency).
+ * The `sanproxy` command line (commander). Every command has its own strict options: an
+ * unknown or inapplicable flag, a stray argument, or a malformed or out-of-range value is one
+ * line naming the flag, the value and what is accepted, then one line pointing at the
+ * command's help, exit status 2 and never a stack trace. Output files are checked before any
+ * work starts. Exit statuses are in context.ts.
  *
- *   sanproxy demo  [options]              the main job (what `npm start` runs)
- *   sanproxy map   [--ram 8G] [--nolowmem on|off] [--json]
- *   sanproxy bench <suite|all> [--json]
- *   sanproxy faults [--json] [--seed N] [--fuzz N] [--sweep-limit N]
+ *   sanproxy demo   [options]     the main job (what `npm start` runs)
+ *   sanproxy map    [options]     one host's physical memory map
+ *   sanproxy bench  <suite|all>   benchmarks, each suite in its own process
+ *   sanproxy faults [options]     fault sweep, IOCTL fuzz, forged descriptors, kills
+ *   sanproxy help [command]
  */
-import { parseArgs } from 'node:util';
-import { GIB, parseSize } from '../bus/index.ts';
-import { formatDemoSummary, runDemoDetailed, type DemoOptions } from './demo.ts';
-import { runFaultsReport } from '../host/reliability/index.ts';
+import { Command, CommanderError, Option } from 'commander';
 import { Kernel } from '../kernel/kernel.ts';
 import { formatMemoryMap, memoryMapJson } from '../report/memory-map-text.ts';
+import { addBenchCommand } from './bench.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, packageVersion, processIo, type CliContext, type CliIo } from './context.ts';
+import { formatDemoSummary, runDemoDetailed, type DemoOptions } from './demo.ts';
+import { addFaultsCommand } from './faults.ts';
+import { checkOutputFiles, describeWriteError } from './output-files.ts';
+import {
+  RAM_RANGE, type SizeRange, UsageError, listOr, rejectArguments, parseChoice, parseOnOff, parseSeedOption, parseSizeOption, quote, rangeText,
+} from './options.ts';
 import { ProgressBar } from './progress.ts';
 
-export const BENCH_SUITES = ['contiguous', 'footprint', 'register', 'rdma', 'socket'] as const;
+/** The demo moves 1 byte to 16 GiB (16 GiB takes minutes on two cores). */
+export const DEMO_BYTES_RANGE: SizeRange = { min: 1, max: 16 * 2 ** 30 };
 
-const USAGE = `usage: sanproxy <command> [options]
+const DEMO_DEFAULTS = {
+  ram: '8G', nolowmem: 'on', nicBits: '32,64', strategy: 'contiguous', iommu: 'off', rdmaRead: 'on', bytes: '256M', seed: '1', verifier: 'on',
+} as const;
 
-commands:
-  demo                 two hosts, the SAN proxy driver on each, a verified client/server transfer
-                       through the Windows Sockets switch, teardown, and a summary (npm start)
-  map                  boot one host and print its physical memory map
-  bench <suite|all>    benchmarks: ${BENCH_SUITES.join(', ')}
-  faults               systematic fault sweep, IOCTL fuzz, forged descriptors, kill mid-transfer
-
-options (demo, map):
-  --ram <size>             RAM per host, e.g. 8G (default 8G)
-  --nolowmem on|off        bcdedit /set nolowmem (default on)
-options (demo):
-  --nic-bits <a>,<b>       NIC DMA width per host, 32 or 64 (default 32,64)
-  --strategy <s>           low memory: contiguous | common-buffer (default contiguous)
-  --iommu on|off           DMA remapping (default off)
-  --rdma-read on|off       NICs serve RDMA read (default on); off shows the RDMA write path
-  --bytes <size>           bytes to transfer (default 256M)
-  --seed <n>               message sizes and contents (default 1)
-  --verifier on|off        Driver Verifier checks (default on)
-  --report <file.html>     write the memory-map report
-  --trace <file.json>      write a Chrome trace (open in Perfetto or chrome://tracing)
-options (faults):
-  --seed <n>  --fuzz <cases>  --sweep-limit <runs>
-common:
-  --json                   one JSON document on stdout and nothing else
-  -h, --help               this text
-`;
-
-export class UsageError extends Error {}
-
-function onOff(name: string, value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  const v = value.toLowerCase();
-  if (v === 'on' || v === 'true') return true;
-  if (v === 'off' || v === 'false') return false;
-  throw new UsageError(`--${name} ${value}: expected on or off`);
+/** `new Option(flags, text)` with its default shown as typed (commander would quote strings). */
+function option(flags: string, description: string, fallback?: string): Option {
+  const o = new Option(flags, description);
+  return fallback === undefined ? o : o.default(fallback, fallback);
 }
 
-function size(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = parseSize(value);
-  if (n === null || n < min || n > max) throw new UsageError(`--${name} ${value}: expected a size from ${min} to ${max} bytes, such as 8G or 256M`);
-  return n;
-}
-
-function integer(name: string, value: string | undefined, fallback: number, min = 0): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} ${value}: expected an integer >= ${min}`);
-  return n;
-}
-
-type Values = Record<string, string | boolean | undefined>;
-
-function demoOptions(v: Values): DemoOptions {
-  const bits = String(v['nic-bits'] ?? '32,64').split(',').map((s) => Number(s.trim()));
-  if (bits.length !== 2 || !bits.every((b) => b === 32 || b === 64)) {
-    throw new UsageError(`--nic-bits ${v['nic-bits']}: expected two widths, 32 or 64, such as 32,64`);
+function parseNicBits(text: string): [32 | 64, 32 | 64] {
+  const parts = text.split(',').map((s) => s.trim());
+  if (parts.length !== 2 || !parts.every((p) => p === '32' || p === '64')) {
+    throw new UsageError(`--nic-bits ${quote(text)}: expected two DMA address widths, 32 or 64 each, such as 32,64 (host-a,host-b)`);
   }
-  const strategy = String(v.strategy ?? 'contiguous');
-  if (strategy !== 'contiguous' && strategy !== 'common-buffer') {
-    throw new UsageError(`--strategy ${strategy}: expected contiguous or common-buffer`);
-  }
-  return {
-    ramBytes: size('ram', v.ram as string | undefined, 8 * GIB, 6 * GIB, 256 * GIB),
-    nolowmem: onOff('nolowmem', v.nolowmem as string | undefined, true),
-    nicBits: [bits[0] as 32 | 64, bits[1] as 32 | 64],
-    strategy,
-    iommu: onOff('iommu', v.iommu as string | undefined, false),
-    rdmaRead: onOff('rdma-read', v['rdma-read'] as string | undefined, true),
-    bytes: size('bytes', v.bytes as string | undefined, 256 * 1024 * 1024, 1, 16 * GIB),
-    seed: integer('seed', v.seed as string | undefined, 1),
-    verifier: onOff('verifier', v.verifier as string | undefined, true),
-    ...(typeof v.report === 'string' ? { report: v.report } : {}),
-    ...(typeof v.trace === 'string' ? { trace: v.trace } : {}),
+  return [Number(parts[0]) as 32 | 64, Number(parts[1]) as 32 | 64];
+}
+
+interface DemoFlags {
+  ram: string; nolowmem: string; nicBits: string; strategy: string; iommu: string; rdmaRead: string; bytes: string; seed: string;
+  verifier: string; report?: string; trace?: string; json?: boolean;
+}
+
+export function demoOptionsFrom(f: DemoFlags): DemoOptions {
+  const options: DemoOptions = {
+    ramBytes: parseSizeOption('ram', f.ram, RAM_RANGE),
+    nolowmem: parseOnOff('nolowmem', f.nolowmem),
+    nicBits: parseNicBits(f.nicBits),
+    strategy: parseChoice('strategy', f.strategy, ['contiguous', 'common-buffer'] as const),
+    iommu: parseOnOff('iommu', f.iommu),
+    rdmaRead: parseOnOff('rdma-read', f.rdmaRead),
+    bytes: parseSizeOption('bytes', f.bytes, DEMO_BYTES_RANGE),
+    seed: parseSeedOption('seed', f.seed),
+    verifier: parseOnOff('verifier', f.verifier),
+    ...(f.report !== undefined ? { report: f.report } : {}),
+    ...(f.trace !== undefined ? { trace: f.trace } : {}),
   };
+  checkOutputFiles([
+    ...(f.report !== undefined ? [{ flag: 'report', path: f.report }] : []),
+    ...(f.trace !== undefined ? [{ flag: 'trace', path: f.trace }] : []),
+  ]);
+  return options;
 }
 
-async function runBench(suite: string, json: boolean, out: (s: string) => void): Promise<void> {
-  const suites = suite === 'all' ? [...BENCH_SUITES] : [suite];
-  for (const s of suites) {
-    if (!(BENCH_SUITES as readonly string[]).includes(s)) {
-      throw new UsageError(`bench ${s}: unknown suite; expected one of ${BENCH_SUITES.join(', ')}, all`);
-    }
-  }
-  const results: unknown[] = [];
-  for (const s of suites) {
-    const mod = (await import(`../../bench/${s}.ts`)) as {
-      run(opts: { json: boolean }): Promise<unknown>;
-      formatTable?(result: unknown): string;
-    };
-    const result = await mod.run({ json });
-    results.push(result);
-    if (!json) out(mod.formatTable ? mod.formatTable(result) : JSON.stringify(result, null, 2));
-  }
-  if (json) out(JSON.stringify(suites.length === 1 ? results[0] : results));
-}
+function addDemoCommand(program: Command, ctx: CliContext): void {
+  const d = DEMO_DEFAULTS;
+  program
+    .command('demo')
+    .summary('two hosts, the SAN proxy driver on each, a verified transfer through the Windows Sockets switch')
+    .description(
+      'Boot two emulated hosts (host-a and host-b), load the SAN proxy driver on each, send a stream of mixed ' +
+      'message sizes from a client on host-a to a server on host-b through the Windows Sockets switch (small ' +
+      'messages in control messages, large ones by RDMA), verify every byte, tear everything down and print ' +
+      'the figures: bytes by path, NIC registrations, low memory by strategy, !chklowmem, verifier findings ' +
+      'and leaks. `npm start` runs it with the defaults.',
+    )
+    .addOption(option('--ram <size>', `RAM per host, ${rangeText(RAM_RANGE)} in whole 4K pages`, d.ram))
+    .addOption(option('--nolowmem <on|off>', 'bcdedit /set nolowmem: keep general allocations above 4 GiB', d.nolowmem))
+    .addOption(option('--nic-bits <a,b>', 'DMA address width of host-a\'s and host-b\'s NIC: 32 or 64 each', d.nicBits))
+    .addOption(option('--strategy <name>', 'how the proxy gets low memory: contiguous (MmAllocateContiguousMemorySpecifyCache) or common-buffer (AllocateCommonBuffer)', d.strategy))
+    .addOption(option('--iommu <on|off>', 'DMA remapping: user pages get logical addresses a 32-bit NIC can reach', d.iommu))
+    .addOption(option('--rdma-read <on|off>', 'NICs serve RDMA read; off shows the RDMA write path', d.rdmaRead))
+    .addOption(option('--bytes <size>', `bytes to transfer, ${rangeText(DEMO_BYTES_RANGE)}`, d.bytes))
+    .addOption(option('--seed <n>', `message sizes and contents, 0..${0xffff_ffff}`, d.seed))
+    .addOption(option('--verifier <on|off>', 'Driver Verifier checks on both hosts', d.verifier))
+    .addOption(option('--report <file.html>', 'write the memory-map report (one self-contained HTML file)'))
+    .addOption(option('--trace <file.json>', 'write a Chrome trace (open it in ui.perfetto.dev or chrome://tracing)'))
+    .addOption(option('--json', 'print one JSON document on stdout and nothing else'))
+    .addHelpText('after', `
+Examples:
+  sanproxy demo                                  the defaults: 8G hosts, NOLOWMEM on, NICs 32,64
+  sanproxy demo --bytes 1G --strategy common-buffer
+  sanproxy demo --nic-bits 32,32 --iommu on      zero-copy for 32-bit NICs through DMA remapping
+  sanproxy demo --report report.html --trace trace.json
+  sanproxy demo --bytes 16M --json
 
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ram: { type: 'string' },
-        nolowmem: { type: 'string' },
-        'nic-bits': { type: 'string' },
-        strategy: { type: 'string' },
-        iommu: { type: 'string' },
-        'rdma-read': { type: 'string' },
-        bytes: { type: 'string' },
-        seed: { type: 'string' },
-        verifier: { type: 'string' },
-        report: { type: 'string' },
-        trace: { type: 'string' },
-        fuzz: { type: 'string' },
-        'sweep-limit': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+Exit status: 0 verified and nothing leaked; 1 not verified, leaked, or failed; 2 usage error.`)
+    .action(async (flags: DemoFlags, command: Command) => {
+      const options = demoOptionsFrom(flags);
+      rejectArguments(command);
+      const json = flags.json === true;
+      const bar = json ? null : new ProgressBar('transfer');
+      const details = await runDemoDetailed({ ...options, ...(bar ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}) });
+      bar?.finish();
+      const result = details.result;
+      ctx.io.out(json ? JSON.stringify(result) : formatDemoSummary(result, options, { path: details.transfer.path, messages: details.transfer.messages, wallMs: details.wallMs }));
+      // The summary is out first: a file that could not be written loses nothing else.
+      for (const f of details.outputErrors) ctx.io.err(`sanproxy demo: ${describeWriteError(f.flag, f.path, f.error)}`);
+      const clean = result.transfer.verified && Object.values(result.leaks).every((n) => n === 0) && details.outputErrors.length === 0;
+      ctx.exitCode = clean ? EXIT_OK : EXIT_FAILED;
     });
-    const [command, ...rest] = positionals;
-    if (values.help || !command) {
-      out(USAGE);
-      return command || values.help ? 0 : 2;
-    }
-    const json = values.json === true;
-    switch (command) {
-      case 'demo': {
-        const options = demoOptions(values);
-        const bar = json ? null : new ProgressBar('transfer');
-        const details = await runDemoDetailed({ ...options, ...(bar ? { onProgress: (d: number, t: number) => bar.update(d, t) } : {}) });
-        bar?.finish();
-        const result = details.result;
-        out(json ? JSON.stringify(result) : formatDemoSummary(result, options, { path: details.transfer.path, messages: details.transfer.messages, wallMs: details.wallMs }));
-        return result.transfer.verified && Object.values(result.leaks).every((n) => n === 0) ? 0 : 1;
-      }
-      case 'map': {
-        const ramBytes = size('ram', values.ram, 8 * GIB, 64 * 1024 * 1024, 1024 * GIB);
-        const k = Kernel.boot({ ramBytes, nolowmem: onOff('nolowmem', values.nolowmem, true), name: 'host-a' });
-        out(json ? JSON.stringify(memoryMapJson(k)) : formatMemoryMap(k));
-        return 0;
-      }
-      case 'bench': {
-        if (rest.length !== 1) throw new UsageError('bench: name one suite or "all"');
-        await runBench(rest[0]!, json, out);
-        return 0;
-      }
-      case 'faults': {
-        const bar = json ? null : new ProgressBar('faults');
-        const report = await runFaultsReport({
-          json,
-          seed: integer('seed', values.seed, 0x5a17),
-          ...(values.fuzz !== undefined ? { fuzzCases: integer('fuzz', values.fuzz, 0) } : {}),
-          ...(values['sweep-limit'] !== undefined ? { sweepLimit: integer('sweep-limit', values['sweep-limit'], 1, 1) } : {}),
-          ...(bar ? { onProgress: (d: number, t: number) => bar.update(d, t) } : {}),
-        });
-        bar?.finish();
-        const summary = report.summary;
-        // A sweep run ends clean (an error the application saw), or completed: the failed
-        // allocation was recovered from (cache flushed and retried, TCP path when the SAN
-        // provider could not start) with every byte verified and nothing leaked. Anything
-        // else — a bug check, a leak, an exception that escaped — is a defect.
-        const completed = report.sweeps.reduce((n, x) => n + x.completed, 0);
-        const unclean = report.sweeps.reduce((n, x) => n + x.unclean, 0);
-        if (json) out(JSON.stringify(summary));
-        else {
-          out(Object.entries(summary).map(([k, v]) => `${k.padEnd(16)} ${v}`).join('\n'));
-          out(`${'recovered'.padEnd(16)} ${completed} (sweep runs that completed, verified, after recovering from the failed allocation)`);
-          out(`${'unclean'.padEnd(16)} ${unclean}`);
-          for (const x of report.sweeps) for (const f of x.failures.slice(0, 5)) out(`  ${x.scenario}: ${f.host} allocation ${f.nth} (${f.site}): ${f.result.outcome} ${f.result.error ?? ''} ${f.result.leaks.join(', ')}`);
-        }
-        const clean = unclean === 0 && summary.bugChecks === 0 && summary.leaks === 0 && summary.fuzzCrashes === 0 &&
-          summary.forgedSucceeded === 0 && summary.killLeaks === 0 && summary.cleanErrors + completed === summary.runs;
-        return clean ? 0 : 1;
-      }
-      default:
-        throw new UsageError(`unknown command "${command}"`);
-    }
+}
+
+function addMapCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('map')
+    .summary('boot one host and print its physical memory map')
+    .description('Boot one emulated host and print its physical memory map: RAM ranges, the MMIO hole, what NOLOWMEM ' +
+      'keeps, and the free memory below and above 4 GiB.')
+    .addOption(option('--ram <size>', `RAM, ${rangeText(RAM_RANGE)} in whole 4K pages`, DEMO_DEFAULTS.ram))
+    .addOption(option('--nolowmem <on|off>', 'bcdedit /set nolowmem', DEMO_DEFAULTS.nolowmem))
+    .addOption(option('--json', 'print one JSON document on stdout and nothing else'))
+    .addHelpText('after', `
+Examples:
+  sanproxy map
+  sanproxy map --ram 64G --nolowmem off --json`)
+    .action((flags: { ram: string; nolowmem: string; json?: boolean }, command: Command) => {
+      const ramBytes = parseSizeOption('ram', flags.ram, RAM_RANGE);
+      const nolowmem = parseOnOff('nolowmem', flags.nolowmem);
+      rejectArguments(command);
+      const k = Kernel.boot({ ramBytes, nolowmem, name: 'host-a' });
+      ctx.io.out(flags.json === true ? JSON.stringify(memoryMapJson(k)) : formatMemoryMap(k));
+      ctx.exitCode = EXIT_OK;
+    });
+}
+
+/** For "unknown option" messages: which other commands have that flag. */
+function ownersOf(program: Command, flag: string): string[] {
+  return program.commands.filter((c) => c.options.some((o) => o.long === flag || o.short === flag)).map((c) => c.name());
+}
+
+function buildProgram(ctx: CliContext): Command {
+  const program = new Command('sanproxy');
+  program
+    .description('An executable model of a Windows Sockets Direct SAN proxy driver\'s memory path on an emulated machine.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .helpCommand('help [command]', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .addHelpText('after', `
+Run 'sanproxy help <command>' for a command's options, defaults and examples.
+Exit status: 0 ok; 1 a run that did not verify, leaked, was unclean, or failed; 2 usage error.`);
+  addDemoCommand(program, ctx);
+  addMapCommand(program, ctx);
+  addBenchCommand(program, ctx);
+  addFaultsCommand(program, ctx);
+  const output = {
+    writeOut: (s: string) => ctx.io.out(s.replace(/\n$/, '')),
+    writeErr: (s: string) => ctx.io.err(s.replace(/\n$/, '')),
+    // Errors are reported by main() in one line; commander's own text is dropped.
+    outputError: () => {},
+  };
+  for (const c of [program, ...program.commands]) {
+    c.configureOutput(output).exitOverride().allowExcessArguments(true).showSuggestionAfterError(true);
+  }
+  return program;
+}
+
+/** commander's message as one line in our words, without its "error: " prefix. */
+function commanderMessage(program: Command, e: CommanderError, command: string | null): string {
+  const text = e.message.replace(/^error: /, '').replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)');
+  if (e.code === 'commander.unknownOption') {
+    const flag = /'([^']+)'/.exec(text)?.[1] ?? '';
+    const [name, value] = flag.split('=');
+    const owners = ownersOf(program, name!);
+    if (value !== undefined && command !== null && owners.includes(command)) return `${flag}: ${name} takes no value`;
+    owners.splice(0, owners.length, ...owners.filter((n) => n !== command));
+    if (owners.length > 0) return `${flag}: not an option of ${command ?? 'sanproxy'}; it belongs to ${listOr(owners)}`;
+  }
+  if (e.code === 'commander.optionMissingArgument') {
+    return text.replace(/^option '([^ ']+)[^']*' argument missing$/, '$1: missing value');
+  }
+  return text;
+}
+
+/** Which subcommand argv names, when it names one (for the help hint). */
+function commandOf(program: Command, argv: readonly string[]): string | null {
+  const first = argv.find((a) => !a.startsWith('-'));
+  return first !== undefined && program.commands.some((c) => c.name() === first) ? first : null;
+}
+
+/**
+ * Run the command line; resolves to the exit status. `io` replaces stdout/stderr (tests);
+ * a plain function is taken as stdout.
+ */
+export async function main(argv: string[], io?: Partial<CliIo> | ((text: string) => void)): Promise<number> {
+  const sink: CliIo = typeof io === 'function'
+    ? { ...processIo, out: io, err: processIo.err }
+    : { out: io?.out ?? processIo.out, err: io?.err ?? processIo.err, errIsTTY: io?.errIsTTY ?? processIo.errIsTTY };
+  const ctx: CliContext = { io: sink, exitCode: EXIT_OK };
+  const program = buildProgram(ctx);
+  const command = commandOf(program, argv);
+  const hint = () => sink.err(`run 'sanproxy help${command ? ` ${command}` : ''}' for usage`);
+  if (argv.length === 0) {
+    sink.err(program.helpInformation().replace(/\n$/, ''));
+    return EXIT_USAGE;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ctx.exitCode;
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`sanproxy: ${(e as Error).message}\n\n${USAGE}`);
-      return 2;
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+        return e.code === 'commander.help' && e.exitCode !== 0 ? EXIT_USAGE : EXIT_OK;
+      }
+      sink.err(`sanproxy${command ? ` ${command}` : ''}: ${commanderMessage(program, e, command)}`);
+      hint();
+      return EXIT_USAGE;
     }
-    throw e;
+    if (e instanceof UsageError) {
+      sink.err(`sanproxy${command ? ` ${command}` : ''}: ${e.message}`);
+      hint();
+      return EXIT_USAGE;
+    }
+    // A run that failed: one line; the stack only when asked for (SANPROXY_DEBUG=1).
+    const message = e instanceof Error ? e.message : String(e);
+    sink.err(`sanproxy${command ? ` ${command}` : ''}: ${message}`);
+    if (process.env.SANPROXY_DEBUG && e instanceof Error && e.stack) sink.err(e.stack);
+    return EXIT_FAILED;
   }
 }

@@ -24,6 +24,13 @@ export class ProgressBar {
     this.stream.write(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(percent).padStart(3)}% ${detail}\x1b[K`);
   }
 
+  /** Erase the bar so a line can be printed; the next update draws it again. */
+  clear(): void {
+    if (!this.enabled || this.last < 0) return;
+    this.stream.write('\r\x1b[K');
+    this.last = -1;
+  }
+
   finish(): void {
     if (this.enabled && this.last >= 0) this.stream.write('\n');
   }

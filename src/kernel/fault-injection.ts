@@ -33,6 +33,9 @@ export interface InjectedFault extends AllocationSite {
   ordinal: number;
 }
 
+/** The largest seed seededRandom distinguishes: it keeps 32 bits, so larger seeds would wrap. */
+export const SEED_MAX = 0xffff_ffff;
+
 /** mulberry32: small, fast, seedable; enough for fault schedules. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;

@@ -36,6 +36,7 @@ import {
   STATUS_INVALID_DEVICE_REQUEST,
   STATUS_INVALID_HANDLE,
   STATUS_INVALID_PARAMETER,
+  STATUS_NOT_SUPPORTED,
   STATUS_SUCCESS,
   type NTSTATUS,
 } from '../kernel/status.ts';
@@ -257,6 +258,7 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const r = allocateLowMemory(k, open, state.strategy, { nic: pnic, bytes, access, bindEndpoint }, state.nextId, state.lowMemory);
       if (r.allocation === null) return fail(r.status);
+      state.counters.nicRegistrations++;
       const a = r.allocation;
       const out = Fields.of(window ? SIZES.allocateWindowOut : SIZES.allocateOut)
         .putU64(a.userVa).putU64(a.bytes).putU32(a.handle).putU32(a.remoteKey).putU64(a.id);
@@ -287,9 +289,12 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       const r = registerUserBuffer(k, open, { nic: pnic, address, length, access, bindEndpoint }, state.nextId);
       if (r.registration === null) {
         state.counters.registrationFailures++;
+        // The only source of this status here is the NIC's reach (bus-addresses.ts).
+        if (r.status === STATUS_NOT_SUPPORTED) state.counters.registrationsRefusedUnreachable++;
         return fail(r.status);
       }
       state.counters.registrations++;
+      state.counters.nicRegistrations++;
       const g = r.registration;
       const out = Fields.of(window ? SIZES.registerWindowOut : SIZES.registerOut).putU32(g.handle).putU32(g.remoteKey).putU64(g.id);
       if (window) out.putU32(g.window).putU32(0);

@@ -1,17 +1,20 @@
 /**
  * The memory-map report: ONE self-contained HTML file (inline CSS, inline script, no fonts,
- * no network). Per host: the physical address space to scale with the MMIO hole and the
- * 4 GiB line, a zoom below 4 GiB, legend and hover details, for each snapshot; then memory by
- * owner across snapshots, the registration timeline, low-memory allocations by strategy,
- * findings and the leak table.
+ * no network). First the Run panel (settings and results, run-panel.ts); then per host: the
+ * physical address space to scale with the MMIO hole and the 4 GiB line, zoom strips where
+ * the run's allocations are (focus.ts), legend and hover details, for each snapshot, and
+ * memory by owner (adding up to installed RAM, the MMIO hole apart); then the registration
+ * timeline, low-memory allocations by strategy, findings and the leak table.
  */
 import { writeFileSync } from 'node:fs';
 import { FOUR_GIB, PAGE_SIZE, formatBytes, hexAddress } from '../bus/index.ts';
 import type { ResourceSnapshot } from '../host/index.ts';
 import { CACHE_TYPE_NAMES, CATEGORIES, categoryOf } from './categories.ts';
+import { focusStrips, type FocusStrip } from './focus.ts';
 import { REPORT_CLIENT_JS } from './report-client.ts';
+import { registrationTotals, runPanel, type ReportSettings } from './run-panel.ts';
 import type { HostSnapshot } from './snapshot.ts';
-import { Tracer } from './tracer.ts';
+import { NIC_REGISTRATIONS_DEFINITION, REFUSED_EXPECTED_TEXT, Tracer } from './tracer.ts';
 
 export interface ReportRun {
   /** Heading of the report. */
@@ -22,9 +25,14 @@ export interface ReportRun {
   snapshots: readonly HostSnapshot[];
   /** The run's tracer, when traced: gives the registration timeline. */
   tracer?: Tracer;
+  /** What the run was and how it ended (the Run panel; `sanproxy demo` fills it). */
+  settings?: ReportSettings;
 }
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** The timeline's own host colours (none of them is an owner category's colour). */
+export const TIMELINE_HOST_COLORS: readonly string[] = ['#7048e8', '#e8590c', '#1c7ed6', '#66a80f', '#ae3ec9'];
 
 interface HostGroup {
   name: string;
@@ -74,43 +82,77 @@ function table(head: string[], rows: string[][], cls = ''): string {
 function legend(): string {
   return `<div class="legend">${CATEGORIES.filter((c) => c.key !== 'unknown')
     .map((c) => `<span><i style="background:${c.key === 'hole' ? 'repeating-linear-gradient(45deg,#d4d4d8 0 3px,#a1a1aa 3px 5px)' : c.color}"></i>${esc(c.name)}</span>`)
-    .join('')}<span><i style="background:#c2255c;width:3px"></i>4 GiB line</span></div>`;
+    .join('')}<span><i style="background:#c2255c;width:3px"></i>4 GiB line</span><span><i style="background:none;border:1.5px solid #18181b"></i>zoomed below</span></div>`;
 }
 
-function hostSection(g: HostGroup, h: number, pagesBySnap: Float64Array[], initial: number): string {
+const HOLE = CATEGORIES.findIndex((c) => c.key === 'hole');
+const MIB = 2 ** 20;
+
+/** Exact enough to add up by eye: MiB with up to three decimals (8,190.996 MiB), smaller in KiB. */
+function ownerBytes(bytes: number): string {
+  if (bytes < MIB) return formatBytes(bytes);
+  const mib = (bytes / MIB).toLocaleString('en-US', { maximumFractionDigits: 3 });
+  return bytes % 2 ** 30 === 0 ? `${mib} MiB (${bytes / 2 ** 30} GiB)` : `${mib} MiB`;
+}
+
+/**
+ * Memory by owner: every category but the MMIO hole, which is no RAM. The owners add up to
+ * installed RAM exactly (asserted); the hole is shown apart, below the total.
+ */
+function ownerTable(g: HostGroup, pagesBySnap: Float64Array[]): string {
+  const owners = CATEGORIES.map((c, ci) => ({ c, ci })).filter(({ ci }) => ci !== HOLE && pagesBySnap.some((p) => p[ci]! > 0));
+  const cell = (bytes: number, strong = false) =>
+    `<td data-bytes="${bytes}" title="${bytes.toLocaleString('en-US')} bytes">${strong ? `<b>${ownerBytes(bytes)}</b>` : ownerBytes(bytes)}</td>`;
+  const totals = g.snapshots.map((s, i) => {
+    let pages = 0;
+    for (let c = 0; c < CATEGORIES.length; c++) if (c !== HOLE) pages += pagesBySnap[i]![c]!;
+    const bytes = pages * PAGE_SIZE;
+    // The runs cover every PFN; all but the hole's are installed RAM (ram-layout.ts).
+    if (bytes !== s.layout.totalRamBytes) {
+      throw new Error(`report invariant: ${s.host} '${s.label}' owners hold ${bytes} bytes, installed RAM is ${s.layout.totalRamBytes}`);
+    }
+    return bytes;
+  });
+  const head = `<thead><tr><th>owner</th>${g.snapshots.map((s) => `<th>${esc(s.label)}</th>`).join('')}</tr></thead>`;
+  const rows = owners.map(({ c, ci }) =>
+    `<tr class="owner" data-owner="${c.key}"><td><i class="sw" style="background:${c.color}"></i>${esc(c.name)}</td>${pagesBySnap.map((p) => cell(p[ci]! * PAGE_SIZE)).join('')}</tr>`);
+  const total = `<tr class="total"><td><b>total = installed RAM</b></td>${totals.map((b) => cell(b, true)).join('')}</tr>`;
+  const apart = (label: string, values: string[], cls: string) => `<tr class="${cls}"><td>${label}</td>${values.map((v) => `<td>${v}</td>`).join('')}</tr>`;
+  const hole = `<tr class="apart hole" data-owner="hole"><td><i class="sw" style="background:repeating-linear-gradient(45deg,#d4d4d8 0 3px,#a1a1aa 3px 5px)"></i>MMIO hole (not RAM, not counted above)</td>${pagesBySnap.map((p) => cell(p[HOLE]! * PAGE_SIZE)).join('')}</tr>`;
+  return `<table class="num owners">${head}<tbody>${rows.join('')}${total}${hole}${
+    apart('free below 4 GiB', g.snapshots.map((s) => ownerBytes(s.counters.freeLowPages * PAGE_SIZE)), 'apart')}${
+    apart('free above 4 GiB', g.snapshots.map((s) => ownerBytes(s.counters.freeHighPages * PAGE_SIZE)), 'apart')}${
+    apart('locked pages', g.snapshots.map((s) => String(s.counters.lockedPages)), 'apart')}</tbody></table>`;
+}
+
+function hostSection(g: HostGroup, h: number, pagesBySnap: Float64Array[], initial: number, strips: readonly FocusStrip[]): string {
   const last = g.snapshots[g.snapshots.length - 1]!;
   const l = last.layout;
   const nic = last.nics.map((n) => `${esc(n.name)} (${n.addressBits}-bit DMA)`).join(', ') || 'no NIC';
   const tabs = g.snapshots
     .map((s, i) => `<button type="button" data-host="${h}" data-snap="${i}" class="${i === initial ? 'on' : ''}">${esc(s.label)}</button>`)
     .join('');
-  const owners = CATEGORIES.map((c, ci) => ({ c, ci })).filter(({ ci }) => pagesBySnap.some((p) => p[ci]! > 0));
-  const byOwner = table(
-    ['', ...g.snapshots.map((s) => esc(s.label))],
-    owners.map(({ c, ci }) => [
-      `<i class="sw" style="background:${c.color}"></i>${esc(c.name)}`,
-      ...pagesBySnap.map((p) => formatBytes(p[ci]! * PAGE_SIZE)),
-    ]).concat([
-      ['free below 4 GiB', ...g.snapshots.map((s) => formatBytes(s.counters.freeLowPages * PAGE_SIZE))],
-      ['free above 4 GiB', ...g.snapshots.map((s) => formatBytes(s.counters.freeHighPages * PAGE_SIZE))],
-      ['locked pages', ...g.snapshots.map((s) => String(s.counters.lockedPages))],
-    ]),
-    'num',
-  );
   return `<section class="host" id="host-${h}">
 <h2>Host ${esc(g.name)} <small>${formatBytes(l.totalRamBytes)} RAM (${formatBytes(l.lowRamBytes)} below 4 GiB, ${formatBytes(l.highRamBytes)} above) · ${esc(l.nolowmemNote)} · low-memory strategy ${esc(last.strategy)} · ${nic}</small></h2>
 <div class="tabs">Snapshot: ${tabs}</div>
 <h3>Physical address space, 0 – ${hexAddress(l.topOfMemory)} (to scale)</h3>
 <div class="mapbox"><svg class="map" id="map-${h}" role="img" aria-label="physical memory map of ${esc(g.name)}"></svg></div>
-<h3>Zoom: below 4 GiB (what a 32-bit NIC can reach)</h3>
-<div class="mapbox"><svg class="map" id="zoom-${h}" role="img" aria-label="memory below 4 GiB on ${esc(g.name)}"></svg></div>
+<h3>Where the run's allocations are: ${strips.length === 0 ? 'nothing to zoom into' : strips.length === 1 ? 'one zoom strip, to its own scale' : `${strips.length} zoom strips, each to its own scale`}</h3>
+<div class="mapbox"><svg class="map focus" id="focus-${h}" role="img" aria-label="zoom strips of ${esc(g.name)}"></svg></div>
 ${legend()}
 <h3>Memory by owner</h3>
-${byOwner}
+${ownerTable(g, pagesBySnap)}
 </section>`;
 }
 
-function timeline(run: ReportRun, hosts: HostGroup[]): string {
+const MAX_TIMELINE_ROWS = 120;
+
+/** The timeline's data for the client, and its heading figures. */
+function timeline(run: ReportRun, hosts: HostGroup[]): { html: string; data: unknown } {
+  const totals = registrationTotals(run.snapshots);
+  const counts = `<p class="counts"><span id="nic-registrations" data-count="${totals.nicRegistrations}"><b>${totals.nicRegistrations}</b> NIC registration${totals.nicRegistrations === 1 ? '' : 's'}</span>` +
+    ` · <span id="refused-expected" data-count="${totals.refusedExpected}">refused (expected): <b>${totals.refusedExpected}</b></span></p>` +
+    `<p class="dim small">${esc(NIC_REGISTRATIONS_DEFINITION)}</p>`;
   if (run.tracer === undefined) {
     const rows: string[][] = [];
     for (const g of hosts) {
@@ -120,30 +162,47 @@ function timeline(run: ReportRun, hosts: HostGroup[]): string {
         }
       }
     }
-    return `<p class="dim">This run was not traced: registrations alive at each snapshot.</p>${
-      rows.length ? table(['host', 'snapshot', 'registration', 'process', 'address', 'length', 'pages below 4 GiB', 'NIC'], rows) : '<p>None.</p>'
-    }`;
+    return {
+      html: `${counts}<p class="dim">This run was not traced: user buffers registered at each snapshot.</p>${
+        rows.length ? table(['host', 'snapshot', 'registration', 'process', 'address', 'length', 'pages below 4 GiB', 'NIC'], rows) : '<p>None.</p>'}`,
+      data: null,
+    };
   }
   const regs = run.tracer.registrationIntervals();
-  if (regs.length === 0) return '<p>No NIC registration happened while tracing.</p>';
-  const t0 = Math.min(...regs.map((r) => r.start));
-  const t1 = Math.max(...regs.map((r) => r.end ?? r.start)) + 1;
-  const shown = regs.slice(0, 80);
-  const W = 1000;
-  const rowH = 14;
-  const hostColor = new Map(hosts.map((g, i) => [g.name, ['#4e79a7', '#e15759', '#59a14f', '#b07aa1', '#f28e2b'][i % 5]!]));
-  const bars = shown
-    .map((r, i) => {
-      const x = ((r.start - t0) / (t1 - t0)) * W;
-      const x2 = r.end === null ? W : ((r.end - t0) / (t1 - t0)) * W;
-      const tipText = esc(`<b>${esc(r.host)} · ${esc(r.process)}</b><div>NIC ${esc(r.nic)} handle ${r.handle}: ${formatBytes(r.bytes)}</div><div>registered at ${((r.start - t0) / 1000).toFixed(3)} ms, ${
-        r.end === null ? 'still registered at the end' : `deregistered at ${((r.end - t0) / 1000).toFixed(3)} ms`}</div>`);
-      return `<rect x="${x.toFixed(1)}" y="${i * rowH + 2}" width="${Math.max(2, x2 - x).toFixed(1)}" height="${rowH - 4}" fill="${hostColor.get(r.host) ?? '#333'}" data-tip="${tipText}"/>` +
-        `<text x="${Math.min(x + 4, W - 200).toFixed(1)}" y="${i * rowH + 11}" class="tl">${esc(r.host)} ${esc(r.process)} ${formatBytes(r.bytes)}</text>`;
-    })
-    .join('');
-  return `<svg class="timeline" viewBox="0 0 ${W} ${shown.length * rowH + 4}" preserveAspectRatio="none" width="100%" height="${shown.length * rowH + 4}">${bars}</svg>
-<p class="dim">${regs.length} NIC registration(s) over ${((t1 - t0) / 1000).toFixed(2)} ms of emulator time${regs.length > shown.length ? `; first ${shown.length} shown` : ''}. Hover a bar for details.</p>`;
+  const refused = run.tracer.refusedRegistrations();
+  const hostIndex = new Map<string, number>();
+  for (const r of [...regs, ...refused]) if (!hostIndex.has(r.host)) hostIndex.set(r.host, hostIndex.size);
+  // Host order as in the report's sections.
+  const names = [...hostIndex.keys()].sort((a, b) => hosts.findIndex((g) => g.name === a) - hosts.findIndex((g) => g.name === b));
+  names.forEach((n, i) => hostIndex.set(n, i));
+  let t1 = run.tracer.elapsedUs;
+  for (const r of regs) t1 = Math.max(t1, r.end ?? r.start);
+  const shown = regs.slice(0, MAX_TIMELINE_ROWS);
+  let t0 = t1;
+  for (const r of regs) t0 = Math.min(t0, r.start);
+  for (const f of refused) t0 = Math.min(t0, f.ts);
+  const data = {
+    t0,
+    t1,
+    hosts: names.map((name, i) => ({ name, color: TIMELINE_HOST_COLORS[i % TIMELINE_HOST_COLORS.length]! })),
+    regs: shown.map((r) => ({ h: hostIndex.get(r.host)!, process: r.process, nic: r.nic, handle: r.handle, bytes: r.bytes, start: r.start, end: r.end, via: r.via })),
+    refused: refused.map((f) => ({ h: hostIndex.get(f.host)!, process: f.process, ts: f.ts })),
+    refusedText: REFUSED_EXPECTED_TEXT,
+    total: regs.length,
+  };
+  const legendHtml = `<div class="legend tl-legend" id="timeline-legend">${data.hosts.map((h) => `<span data-host-color="${h.color}"><i style="background:${h.color}"></i>host ${esc(h.name)}</span>`).join('')}` +
+    `<span><i style="background:#52525b"></i>solid: user buffer registered in place (REGISTER_BUFFER)</span>` +
+    `<span><i style="background:repeating-linear-gradient(45deg,#52525b 0 2px,#d4d4d8 2px 5px)"></i>hatched: proxy low memory (ALLOCATE_MEMORY)</span>` +
+    `<span><b class="x">✕</b>REGISTER_BUFFER refused (expected)</span>` +
+    `<span class="dim">bar: from registration to deregistration</span></div>`;
+  const mismatch = regs.length !== totals.nicRegistrations && run.snapshots.some((s) => s.proxyCounters !== null)
+    ? `<p class="bad">The trace holds ${regs.length} NIC registration span(s), the proxy counted ${totals.nicRegistrations}: tracing did not cover the whole run.</p>`
+    : '';
+  return {
+    html: `${counts}${mismatch}${legendHtml}<div class="tlbox"><svg class="timeline" id="timeline" role="img" aria-label="registration timeline"></svg></div>
+<p class="dim">${regs.length} registration span(s) in the trace over ${(t1 / 1000).toFixed(1)} ms of emulator time${regs.length > shown.length ? `; first ${shown.length} shown` : ''}. Hover a bar or a cross for details.</p>`,
+    data,
+  };
 }
 
 function lowMemory(hosts: HostGroup[]): string {
@@ -208,15 +267,27 @@ const CSS = `
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg);background:#fafafa}
 main{max-width:1400px;margin:0 auto;padding:16px 20px 48px}h1{font-size:22px;margin:4px 0}h2{font-size:18px;margin:28px 0 6px;border-top:2px solid var(--line);padding-top:14px}
 h2 small{display:block;font-weight:400;font-size:13px;color:var(--dim)}h3{font-size:14px;margin:14px 0 4px}
-.dim{color:var(--dim)}.ok{color:#2b8a3e;font-weight:600}.bad{color:#c92a2a}
-.mapbox{width:100%;overflow:hidden;background:#fff;border:1px solid var(--line);border-radius:4px;padding:4px 0}
-svg.map{display:block}svg .addr{font:11px ui-monospace,Menlo,Consolas,monospace;fill:#52525b;text-anchor:end}
+.dim{color:var(--dim)}.small{font-size:13px}.ok{color:#2b8a3e;font-weight:600}.bad{color:#c92a2a}
+.panel{display:flex;flex-wrap:wrap;gap:4px 48px;background:#fff;border:1px solid var(--line);border-radius:4px;padding:6px 14px 10px}
+.panel h3{margin:6px 0 4px;font-size:13px;text-transform:uppercase;letter-spacing:.04em;color:var(--dim)}
+dl.kvs{margin:0;display:grid;grid-template-columns:max-content auto;gap:2px 14px;align-content:start}.kv{display:contents}
+.col.wide dl.kvs{grid-template-columns:max-content auto max-content auto}
+.kv dt{color:var(--dim)}.kv dd{margin:0;font-variant-numeric:tabular-nums}
+.mapbox,.tlbox{width:100%;overflow:hidden;background:#fff;border:1px solid var(--line);border-radius:4px;padding:4px 0}
+svg.map,svg.timeline{display:block}
+svg .addr{font:11px ui-monospace,Menlo,Consolas,monospace;fill:#52525b}
 svg .fourlbl{font:600 11px system-ui,sans-serif;fill:#c2255c}svg .holelbl{font:11px system-ui,sans-serif;fill:#3f3f46;pointer-events:none}
-svg .blk:hover{stroke:#000;stroke-width:1}svg.timeline{background:#fff;border:1px solid var(--line)}svg .tl{font:10px system-ui,sans-serif;fill:#27272a;pointer-events:none}
+svg .striptitle{font:600 12px system-ui,sans-serif;fill:#27272a}svg .stripnote{font:11px system-ui,sans-serif;fill:#52525b}
+svg .strip .blk{stroke:#fff;stroke-width:.6}svg .blk:hover{stroke:#000;stroke-width:1}
+svg .tl{font:11px system-ui,sans-serif;fill:#27272a;pointer-events:none}svg .tlin{fill:#18181b;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}svg .tlrow{font:11px system-ui,sans-serif;fill:#3f3f46}
+svg .tick{font:11px system-ui,sans-serif;fill:#52525b}svg .tltitle{font:600 11px system-ui,sans-serif;fill:#3f3f46}svg .tlbar:hover{stroke-width:2}
 .legend{display:flex;flex-wrap:wrap;gap:6px 16px;margin:8px 0;font-size:13px}.legend i,.sw{display:inline-block;width:14px;height:14px;vertical-align:-2px;margin-right:5px;border:1px solid #0002}
+.legend .x{display:inline-block;width:14px;margin-right:5px;text-align:center;color:#3f3f46}
+.counts{font-size:15px;margin:4px 0}
 .tabs button{font:inherit;margin:0 4px;padding:2px 10px;border:1px solid #a1a1aa;background:#fff;border-radius:12px;cursor:pointer}.tabs button.on{background:#18181b;color:#fff;border-color:#18181b}
 table{border-collapse:collapse;margin:6px 0;background:#fff;font-size:13px}th,td{border:1px solid var(--line);padding:3px 8px;text-align:left}th{background:#f4f4f5}
 table.num td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums}
+table.owners tr.total td{border-top:2px solid #a1a1aa}table.owners tr.apart td{color:var(--dim)}table.owners tr.hole td{border-top:2px solid #a1a1aa}
 #tip{position:fixed;display:none;z-index:10;max-width:460px;background:#18181b;color:#fafafa;padding:8px 10px;border-radius:6px;font-size:12px;pointer-events:none;box-shadow:0 4px 16px #0004}
 #tip .tiph{font-weight:600;color:#fcc419;margin-bottom:2px}#tip .dim{color:#a1a1aa}#tip .note{color:#8ce99a}
 `;
@@ -225,10 +296,12 @@ table.num td:not(:first-child){text-align:right;font-variant-numeric:tabular-num
 export function renderReport(run: ReportRun): string {
   validate(run);
   const hosts = groupByHost(run.snapshots);
+  const tl = timeline(run, hosts);
   const data = {
     categories: CATEGORIES.map((c) => ({ key: c.key, name: c.name, color: c.color, priority: c.priority })),
     cacheTypes: CACHE_TYPE_NAMES,
     hosts: [] as unknown[],
+    timeline: tl.data,
   };
   const sections: string[] = [];
   hosts.forEach((g, h) => {
@@ -238,9 +311,12 @@ export function renderReport(run: ReportRun): string {
     g.snapshots.forEach((s, i) => {
       if (s.counters.activePages > g.snapshots[initial]!.counters.activePages) initial = i;
     });
+    const strips = focusStrips(g.snapshots.map((s, i) => ({ runs: s.runs, cats: perSnap[i]!.cats })),
+      Math.max(...g.snapshots.map((s) => s.layout.topOfMemory)) / PAGE_SIZE);
     data.hosts.push({
       name: g.name,
       initial,
+      strips,
       snapshots: g.snapshots.map((s, i) => ({
         host: s.host, label: s.label, layout: s.layout, owners: s.owners, runNotes: s.runNotes,
         runs: {
@@ -249,7 +325,7 @@ export function renderReport(run: ReportRun): string {
         },
       })),
     });
-    sections.push(hostSection(g, h, perSnap.map((p) => p.pages), initial));
+    sections.push(hostSection(g, h, perSnap.map((p) => p.pages), initial, strips));
   });
   const json = JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
   const title = run.title ?? 'sanproxy memory report';
@@ -260,10 +336,11 @@ export function renderReport(run: ReportRun): string {
 <body><main>
 <h1>${esc(title)}</h1>
 ${run.description ? `<p>${esc(run.description)}</p>` : ''}
-<p class="dim">Physical memory of each emulated host, drawn to scale from the PFN database (runs of pages with the same state, owner, lock and cache type). Runs narrower than a pixel share it; the pixel shows the most significant of them (RDMA memory and locked pages first). The red line is 4 GiB: a 32-bit NIC reaches only the memory before it. Hover any block for its range, owner, driver, tag and cache type.</p>
+${runPanel(run.settings, run.snapshots)}
+<p class="dim small">Each host's physical memory is drawn to scale from the PFN database; a pixel shared by several runs shows the most significant (RDMA memory and locked pages first). The red line is 4 GiB, the reach of a 32-bit NIC. Zoom strips, outlined on the full map, show where the run's allocations are, each to its own scale. Hover any block for its range, owner, driver, pool tag and cache type.</p>
 ${sections.join('\n')}
 <h2>Registration timeline</h2>
-${timeline(run, hosts)}
+${tl.html}
 <h2>Low-memory allocations by strategy</h2>
 ${lowMemory(hosts)}
 <h2>Verifier findings</h2>

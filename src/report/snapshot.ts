@@ -13,7 +13,7 @@ import { Host, snapshot as resourceSnapshot, type ResourceSnapshot } from '../ho
 import { poolTagText } from '../kernel/mm/pool.ts';
 import type { MmCounters } from '../kernel/mm/memory-manager.ts';
 import type { OwnerKind } from '../kernel/mm/owners.ts';
-import { sanProxyState, type LowMemoryCounters } from '../proxy/index.ts';
+import { sanProxyState, type LowMemoryCounters, type ProxyCounters } from '../proxy/index.ts';
 import { PFN_STATE_ACTIVE } from '../kernel/mm/pfn-database.ts';
 import { extractPageRuns, runIndexOf, type PageRuns } from './page-runs.ts';
 
@@ -86,6 +86,8 @@ export interface HostSnapshot {
   strategy: string;
   proxyLoaded: boolean;
   lowMemory: LowMemoryCounters | null;
+  /** The proxy's request counters (NIC registrations, expected refusals, …), or null when not loaded. */
+  proxyCounters: ProxyCounters | null;
   allocations: SnapshotAllocation[];
   registrations: SnapshotRegistration[];
   nics: SnapshotNic[];
@@ -209,6 +211,7 @@ export function captureSnapshot(host: Host, label: string): HostSnapshot {
     strategy: host.strategy,
     proxyLoaded: proxy !== null,
     lowMemory: proxy !== null ? { ...proxy.lowMemory } : null,
+    proxyCounters: proxy !== null ? { ...proxy.counters } : null,
     allocations,
     registrations,
     nics,

@@ -16,9 +16,16 @@
  *   endpoint was destroyed) stays open and is written closed at write time with
  *   `unfinished: true`.
  * - Counters: after each event on a host the tracer samples that host's free pages below and
- *   above 4 GiB (O(1) counters) and writes a 'C' event only when they changed.
- * - Time: microseconds of wall time since the tracer started, forced strictly increasing so
- *   begin < end always holds and events keep their order.
+ *   above 4 GiB and the SAN proxy's registration counters (all O(1)) and writes a 'C' event
+ *   only when they changed. The registration track is the proxy's own counter
+ *   (ProxyCounters.nicRegistrations), so the trace shows the number the demo and the report
+ *   show; its last value is also in `otherData`.
+ * - Registrations a NIC refuses as expected (REGISTER_BUFFER → STATUS_NOT_SUPPORTED: the NIC
+ *   cannot reach the buffer; the provider stages it through low memory) are named and
+ *   labelled as such, so a failed-looking IOCTL in the viewer explains itself.
+ * - Time: `ts` and `dur` are microseconds (the format's unit) of wall time since the tracer
+ *   started — performance.now() is in milliseconds, hence the × 1000 — forced strictly
+ *   increasing so begin < end always holds and events keep their order.
  * Format: "Trace Event Format" (Google doc linked from chromium.org/developers/how-tos/trace-event-profiling-tool).
  */
 import { writeFileSync } from 'node:fs';
@@ -28,6 +35,8 @@ import type { Host } from '../host/index.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { Opcode, WcStatus, type NicTraceHook, type SanNic, type WorkRequest } from '../nic/index.ts';
 import * as proxyInterface from '../proxy/interface.ts';
+import { sanProxyState } from '../proxy/index.ts';
+import { STATUS_NOT_SUPPORTED } from '../kernel/status.ts';
 
 export interface ChromeTraceEvent {
   name: string;
@@ -47,6 +56,25 @@ export interface ChromeTrace {
   displayTimeUnit: 'ms';
   otherData: Record<string, string>;
 }
+
+/** A NIC registration's lifetime on the trace clock (microseconds), for the report's timeline. */
+export interface RegistrationInterval {
+  host: string;
+  tid: number;
+  process: string;
+  start: number;
+  /** null while the registration is still alive. */
+  end: number | null;
+  bytes: number;
+  handle: number;
+  nic: string;
+  /** The IOCTL that made it (IOCTL_SANPROXY_REGISTER_BUFFER or _ALLOCATE_MEMORY), when traced. */
+  via: string | null;
+}
+
+/** The one registration count, in one sentence (README, report, trace). */
+export const NIC_REGISTRATIONS_DEFINITION =
+  'NIC registrations: memory regions the SAN proxy driver registered with a NIC (REGISTER_BUFFER and ALLOCATE_MEMORY requests that succeeded).';
 
 interface OpenSpan {
   host: string;
@@ -76,9 +104,24 @@ const WC_NAMES = new Map<number, string>(Object.entries(WcStatus).map(([k, v]) =
 
 const hex32 = (v: number) => `0x${(v >>> 0).toString(16).toUpperCase().padStart(8, '0')}`;
 
+const REGISTER_BUFFER = ioctlNameOf(proxyInterface.IOCTL_SANPROXY_REGISTER_BUFFER);
+const NOT_SUPPORTED = hex32(STATUS_NOT_SUPPORTED);
+
+/** The name and label of a REGISTER_BUFFER the NIC could not take (interface.ts). */
+export const REFUSED_EXPECTED_NAME = `${REGISTER_BUFFER} refused (expected)`;
+export const REFUSED_EXPECTED_TEXT =
+  'NIC cannot reach a page of the buffer (32-bit DMA, buffer above 4 GiB, no DMA remapping); the provider stages through low memory from ALLOCATE_MEMORY';
+
+/** Name of the proxy's registration counter track (ProxyCounters.nicRegistrations, summed per host). */
+export const REGISTRATION_COUNTER_NAME = 'SAN proxy NIC registrations';
+
+function ioctlNameOf(code: number): string {
+  return IOCTL_NAMES.get(code) ?? `IOCTL ${hex32(code)}`;
+}
+
 /** The name an IOCTL span gets from its control code (IOCTL_SANPROXY_…), or its hex code. */
 export function ioctlName(code: number): string {
-  return IOCTL_NAMES.get(code) ?? `IOCTL ${hex32(code)}`;
+  return ioctlNameOf(code);
 }
 
 function checkTrack(host: unknown, tid: unknown, category: unknown, name: unknown): void {
@@ -106,6 +149,8 @@ export class Tracer implements TraceSink, NicTraceHook {
   private readonly kernels = new Map<string, Kernel>();
   private readonly nicHosts = new Map<SanNic, string>();
   private readonly lastFree = new Map<string, string>();
+  /** Last sampled proxy counters per host: [NIC registrations, refused as expected]. */
+  private readonly lastProxy = new Map<string, [number, number]>();
   private readonly rdmaPending = new Map<string, number[]>();
   private readonly regions = new Map<string, number>();
   private readonly attached: Host[] = [];
@@ -196,7 +241,10 @@ export class Tracer implements TraceSink, NicTraceHook {
   registered(nic: SanNic, owner: number, handle: number, pages: number, length: number): void {
     const host = this.nicHosts.get(nic);
     if (host === undefined) return;
-    const token = this.asyncBegin(host, owner, 'registration', 'NIC registration', { nic: nic.name, handle, pages, bytes: length });
+    // The request that made it: the innermost IOCTL open on the owner's track.
+    const via = this.innermostIoctl(host, owner);
+    const token = this.asyncBegin(host, owner, 'registration', 'NIC registration',
+      { nic: nic.name, handle, pages, bytes: length, ...(via !== null ? { via } : {}) });
     this.regions.set(`${nic.name}:${handle}`, token);
   }
 
@@ -210,10 +258,23 @@ export class Tracer implements TraceSink, NicTraceHook {
 
   // ── counters and output ──
 
-  /** Write a free-memory counter sample for `host` if it changed since the last one. */
+  /** Write counter samples for `host` (free memory, proxy registrations) if they changed since the last ones. */
   sampleCounters(host: string): void {
     const k = this.kernels.get(host);
     if (k === undefined) return;
+    const proxy = sanProxyState(k);
+    if (proxy !== null) {
+      const registered = proxy.counters.nicRegistrations;
+      const refused = proxy.counters.registrationsRefusedUnreachable;
+      const last = this.lastProxy.get(host);
+      if (last === undefined || last[0] !== registered || last[1] !== refused) {
+        this.lastProxy.set(host, [registered, refused]);
+        this.events.push({
+          name: REGISTRATION_COUNTER_NAME, ph: 'C', ts: this.now(), pid: this.pidOf(host), tid: 0,
+          args: { registered, 'refused (expected)': refused },
+        });
+      }
+    }
     const c = k.mm.counters();
     const low = c.freeLowPages * PAGE_SIZE;
     const high = c.freeHighPages * PAGE_SIZE;
@@ -224,6 +285,25 @@ export class Tracer implements TraceSink, NicTraceHook {
       name: 'free memory (MiB)', ph: 'C', ts: this.now(), pid: this.pidOf(host), tid: 0,
       args: { 'below 4 GiB': low / 2 ** 20, 'above 4 GiB': high / 2 ** 20 },
     });
+  }
+
+  /**
+   * The proxy's registration counters as last sampled, summed over hosts: NIC registrations
+   * (ProxyCounters.nicRegistrations) and REGISTER_BUFFER requests refused as expected.
+   */
+  get proxyRegistrations(): { nicRegistrations: number; refusedExpected: number } {
+    let nicRegistrations = 0;
+    let refusedExpected = 0;
+    for (const [registered, refused] of this.lastProxy.values()) {
+      nicRegistrations += registered;
+      refusedExpected += refused;
+    }
+    return { nicRegistrations, refusedExpected };
+  }
+
+  /** Trace time of the latest event, in microseconds since the tracer started. */
+  get elapsedUs(): number {
+    return this.lastTs;
   }
 
   /** Spans still open (RDMA posts never completed, registrations still alive). */
@@ -243,8 +323,8 @@ export class Tracer implements TraceSink, NicTraceHook {
    * Registration lifetimes per host (from the NIC's register/deregister), in microseconds of
    * trace time; `end` is null while the registration is still alive. For the report's timeline.
    */
-  registrationIntervals(): { host: string; tid: number; process: string; start: number; end: number | null; bytes: number; handle: number; nic: string }[] {
-    const out: { host: string; tid: number; process: string; start: number; end: number | null; bytes: number; handle: number; nic: string }[] = [];
+  registrationIntervals(): RegistrationInterval[] {
+    const out: RegistrationInterval[] = [];
     const hostOf = new Map<number, string>();
     for (const [h, pid] of this.pids) hostOf.set(pid, h);
     const begun = new Map<string, ChromeTraceEvent>();
@@ -252,6 +332,7 @@ export class Tracer implements TraceSink, NicTraceHook {
       out.push({
         host: hostOf.get(b.pid)!, tid: b.tid, process: this.threads.get(`${b.pid}:${b.tid}`) ?? String(b.tid), start: b.ts, end,
         bytes: Number(b.args?.['bytes'] ?? 0), handle: Number(b.args?.['handle'] ?? 0), nic: String(b.args?.['nic'] ?? ''),
+        via: typeof b.args?.['via'] === 'string' ? b.args['via'] : null,
       });
     };
     for (const e of this.events) {
@@ -265,6 +346,19 @@ export class Tracer implements TraceSink, NicTraceHook {
     }
     for (const b of begun.values()) push(b, null);
     return out.sort((a, b) => a.start - b.start);
+  }
+
+  /** REGISTER_BUFFER requests refused as expected (the NIC cannot reach the buffer), in time order. */
+  refusedRegistrations(): { host: string; tid: number; process: string; ts: number }[] {
+    const hostOf = new Map<number, string>();
+    for (const [h, pid] of this.pids) hostOf.set(pid, h);
+    const out: { host: string; tid: number; process: string; ts: number }[] = [];
+    for (const e of this.events) {
+      if (e.ph === 'X' && e.cat === 'ioctl' && e.name === REFUSED_EXPECTED_NAME) {
+        out.push({ host: hostOf.get(e.pid)!, tid: e.tid, process: this.threads.get(`${e.pid}:${e.tid}`) ?? String(e.tid), ts: e.ts });
+      }
+    }
+    return out.sort((a, b) => a.ts - b.ts);
   }
 
   /** The trace as Chrome trace-event JSON: open spans are closed now with `unfinished: true`. */
@@ -289,18 +383,38 @@ export class Tracer implements TraceSink, NicTraceHook {
       meta.push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid, args: { name } });
     }
     const events = [...this.events, ...closing].sort((a, b) => a.ts - b.ts);
+    const regs = this.proxyRegistrations;
     return {
       traceEvents: [...meta, ...events],
       displayTimeUnit: 'ms',
-      otherData: { producer: 'sanproxy', clock: 'wall time of the emulator, microseconds since the tracer started' },
+      otherData: {
+        producer: 'sanproxy',
+        clock: 'wall time of the emulator, microseconds since the tracer started',
+        'NIC registrations': String(regs.nicRegistrations),
+        'NIC registrations (definition)': NIC_REGISTRATIONS_DEFINITION,
+        'registrations refused (expected)': String(regs.refusedExpected),
+      },
     };
   }
 
+  /** Microseconds since the tracer started, to the nanosecond, strictly increasing. */
   private now(): number {
-    let t = Math.round((performance.now() - this.origin) * 1000) / 1000;
+    let t = Math.round((performance.now() - this.origin) * 1e6) / 1000;
     if (t <= this.lastTs) t = Math.round((this.lastTs + 0.001) * 1000) / 1000;
     this.lastTs = t;
     return t;
+  }
+
+  private innermostIoctl(host: string, tid: number): string | null {
+    let found: OpenSpan | null = null;
+    let latest = -1;
+    for (const [token, s] of this.spans) {
+      if (!s.async && s.category === 'ioctl' && s.host === host && s.tid === tid && token > latest) {
+        found = s;
+        latest = token;
+      }
+    }
+    return found === null ? null : found.name;
   }
 
   private pidOf(host: string): number {
@@ -346,10 +460,16 @@ export class Tracer implements TraceSink, NicTraceHook {
     }
     this.spans.delete(token);
     const ts = this.now();
+    let name = s.name;
+    const endArgs = copyArgs(args);
+    if (!async && s.category === 'ioctl' && name === REGISTER_BUFFER && endArgs['status'] === NOT_SUPPORTED) {
+      name = REFUSED_EXPECTED_NAME;
+      endArgs['expected'] = REFUSED_EXPECTED_TEXT;
+    }
     if (async) {
-      this.events.push({ name: s.name, cat: s.category, ph: 'e', id: String(token), ts, pid: s.pid, tid: s.tid, args: copyArgs(args) });
+      this.events.push({ name, cat: s.category, ph: 'e', id: String(token), ts, pid: s.pid, tid: s.tid, args: endArgs });
     } else {
-      this.events.push({ name: s.name, cat: s.category, ph: 'X', ts: s.ts, dur: ts - s.ts, pid: s.pid, tid: s.tid, args: copyArgs(args, s.args) });
+      this.events.push({ name, cat: s.category, ph: 'X', ts: s.ts, dur: Math.round((ts - s.ts) * 1000) / 1000, pid: s.pid, tid: s.tid, args: { ...s.args, ...endArgs } });
     }
     this.sampleCounters(s.host);
   }

@@ -1,8 +1,9 @@
 /**
- * A synthetic run for the report and trace tests (until `sanproxy demo` exists): two hosts on
- * one fabric, a traced proxy session — low memory on A, a user buffer registered in place on
- * B (or proxy low memory where a 32-bit NIC cannot reach user pages), an RDMA write and read,
- * teardown — with snapshots at boot, peak and after teardown.
+ * A synthetic run for the report and trace tests (small and deterministic; the browser test
+ * also opens a real demo run): two hosts on one fabric, a traced proxy session — low memory on
+ * A, a user buffer registered in place on B (or proxy low memory where a 32-bit NIC cannot
+ * reach user pages), an RDMA write and read, teardown — with snapshots at boot, peak and after
+ * teardown.
  */
 import { expect } from 'vitest';
 import { GIB } from '../../src/bus/index.ts';

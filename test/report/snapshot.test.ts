@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FOUR_GIB, GIB, PAGE_SIZE } from '../../src/bus/index.ts';
 import { createCluster } from '../../src/host/index.ts';
-import { CATEGORIES, captureSnapshot, categoryOf, renderReport, writeReport, type HostSnapshot } from '../../src/report/index.ts';
+import { CATEGORIES, captureSnapshot, categoryOf, registrationTotals, renderReport, writeReport, type HostSnapshot } from '../../src/report/index.ts';
 import { syntheticRun } from './fixture.ts';
 
 const cat = (key: string) => CATEGORIES.findIndex((c) => c.key === key);
@@ -75,6 +75,34 @@ describe('captureSnapshot', () => {
     const html = renderReport(s.run);
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|@import|url\(https?:|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     expect(html).toContain("default-src 'none'");
+  });
+
+  it('memory by owner adds up to installed RAM exactly in every snapshot; the MMIO hole is shown apart, not as an owner', () => {
+    const html = renderReport(s.run);
+    const tables = [...html.matchAll(/<table class="num owners">([\s\S]*?)<\/table>/g)].map((m) => m[1]!);
+    expect(tables).toHaveLength(2);
+    for (const t of tables) {
+      const sums = [0, 0, 0];
+      for (const row of t.match(/<tr class="owner"[\s\S]*?<\/tr>/g)!) {
+        expect(row).not.toMatch(/data-owner="hole"/);
+        [...row.matchAll(/data-bytes="(\d+)"/g)].forEach((m, i) => (sums[i]! += Number(m[1])));
+      }
+      expect(sums).toEqual([6 * GIB, 6 * GIB, 6 * GIB]);
+      const hole = /<tr class="apart hole"[\s\S]*?<\/tr>/.exec(t)![0];
+      expect([...hole.matchAll(/data-bytes="(\d+)"/g)].map((m) => Number(m[1]))).toEqual([GIB, GIB, GIB]);
+    }
+  });
+
+  it('the snapshot keeps the proxy\'s counters; the Run panel sums NIC registrations over hosts from them', () => {
+    expect(afterA.proxyCounters).toMatchObject({ nicRegistrations: 1, registrationsRefusedUnreachable: 0 });
+    expect(afterB.proxyCounters).toMatchObject({ nicRegistrations: 2, registrationsRefusedUnreachable: 0 });
+    expect(registrationTotals(s.run.snapshots)).toEqual({
+      nicRegistrations: 3, refusedExpected: 0,
+      perHost: [{ host: 'a', nicRegistrations: 1, refusedExpected: 0 }, { host: 'b', nicRegistrations: 2, refusedExpected: 0 }],
+    });
+    const html = renderReport(s.run);
+    expect(html).toContain('id="nic-registrations" data-count="3"');
+    expect(html).toContain('data-key="nicRegistrations" data-value="3"');
   });
 
   it('a leak shows in the leak table', () => {

@@ -1,7 +1,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { traceSpan } from '../../src/bus/trace.ts';
-import { Tracer, writeTrace, type ChromeTrace, type ChromeTraceEvent } from '../../src/report/index.ts';
+import {
+  NIC_REGISTRATIONS_DEFINITION, REGISTRATION_COUNTER_NAME, Tracer, writeTrace, type ChromeTrace, type ChromeTraceEvent,
+} from '../../src/report/index.ts';
 import { syntheticRun } from './fixture.ts';
 
 function load(path: string): ChromeTrace {
@@ -73,7 +75,7 @@ describe('trace: Chrome trace-event JSON checked against the run', () => {
   it('free-memory counters per host, below and above 4 GiB, end on the host\'s true free memory', () => {
     const mib = (pages: number) => (pages * 4096) / 2 ** 20;
     for (const [i, host] of ['a', 'b'].entries()) {
-      const c = ev.filter((e) => e.ph === 'C' && e.pid === pidOf(host));
+      const c = ev.filter((e) => e.ph === 'C' && e.name === 'free memory (MiB)' && e.pid === pidOf(host));
       expect(c.length).toBeGreaterThan(2);
       const first = c[0]!.args!;
       const last = c[c.length - 1]!.args!;
@@ -85,6 +87,21 @@ describe('trace: Chrome trace-event JSON checked against the run', () => {
       expect([after.freeLowPages, after.freeHighPages]).toEqual([boot.freeLowPages, boot.freeHighPages]);
       expect(c.some((e) => e.args!['below 4 GiB'] !== first['below 4 GiB'] || e.args!['above 4 GiB'] !== first['above 4 GiB'])).toBe(true);
     }
+  });
+
+  it('the proxy\'s registration counter track ends on the proxy\'s NIC registrations, which equal the registration spans', () => {
+    for (const host of ['a', 'b']) {
+      const c = ev.filter((e) => e.ph === 'C' && e.name === REGISTRATION_COUNTER_NAME && e.pid === pidOf(host));
+      expect(c.length).toBeGreaterThan(0);
+      expect(c[c.length - 1]!.args).toEqual({ registered: s.registrations.get(host), 'refused (expected)': 0 });
+    }
+    expect(trace.otherData['NIC registrations']).toBe('3');
+    expect(trace.otherData['NIC registrations (definition)']).toBe(NIC_REGISTRATIONS_DEFINITION);
+  });
+
+  it('each NIC registration span names the IOCTL that made it', () => {
+    const via = ev.filter((e) => e.cat === 'registration' && e.ph === 'b').map((e) => `${e.pid === pidOf('a') ? 'a' : 'b'} ${String(e.args?.['via'])}`).sort();
+    expect(via).toEqual(['a IOCTL_SANPROXY_ALLOCATE_MEMORY', 'b IOCTL_SANPROXY_ALLOCATE_MEMORY', 'b IOCTL_SANPROXY_REGISTER_BUFFER']);
   });
 
   it('events are in time order and every async begin has exactly one end', () => {
@@ -140,5 +157,57 @@ describe('Tracer and traceSpan', () => {
     expect(() => writeTrace('', t)).toThrow(TypeError);
     expect(() => writeTrace('x.json', {} as Tracer)).toThrow(TypeError);
     expect(() => t.attach({} as never)).toThrow(TypeError);
+  });
+});
+
+/**
+ * The trace clock is microseconds, the format's unit. No absolute timing is asserted: each
+ * check brackets the traced span between two wall-clock readings of its own (one taken just
+ * inside the span, one just outside), so a slow or loaded machine only widens the bracket.
+ */
+describe('trace time: ts and dur are microseconds of wall time', () => {
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+  it('a span around a 50 ms wait has a dur within its measured wall time (and within 10% of it when the measurement is tight)', async () => {
+    const t = new Tracer();
+    const outerStart = performance.now();
+    const token = t.begin('h', 1, 'session', 'wait');
+    const innerStart = performance.now();
+    await sleep(50);
+    const innerEnd = performance.now();
+    t.end(token);
+    const outerEnd = performance.now();
+    const span = t.toJSON().traceEvents.find((e) => e.ph === 'X' && e.name === 'wait')!;
+    const innerUs = (innerEnd - innerStart) * 1000;
+    const outerUs = (outerEnd - outerStart) * 1000;
+    // 1 µs of slack for the tracer's rounding to the nanosecond.
+    expect(span.dur!).toBeGreaterThanOrEqual(innerUs - 1);
+    expect(span.dur!).toBeLessThanOrEqual(outerUs + 1);
+    // The bracket is tighter than 10% unless the machine stalled between two adjacent statements.
+    // (Milliseconds written as if they were microseconds would be a thousand times too small.)
+    if (outerUs - innerUs <= 0.1 * outerUs) expect(Math.abs(span.dur! - outerUs)).toBeLessThanOrEqual(0.1 * outerUs);
+  });
+
+  it('the whole trace spans the run\'s measured wall time (at most it, at least 90% of it)', async () => {
+    const t = new Tracer();
+    const outerStart = performance.now();
+    t.instant('h', 1, 'session', 'first');
+    const innerStart = performance.now();
+    for (let i = 0; i < 3; i++) {
+      const tok = t.begin('h', 1, 'session', `step ${i}`);
+      await sleep(20);
+      t.end(tok);
+    }
+    const innerEnd = performance.now();
+    t.instant('h', 1, 'session', 'last');
+    const outerEnd = performance.now();
+    const timed = t.toJSON().traceEvents.filter((e) => e.ph !== 'M');
+    const first = Math.min(...timed.map((e) => e.ts));
+    const last = Math.max(...timed.map((e) => e.ts + (e.dur ?? 0)));
+    const spanUs = last - first;
+    const wallUs = (outerEnd - outerStart) * 1000;
+    expect(spanUs).toBeLessThanOrEqual(wallUs + 1);
+    expect(spanUs).toBeGreaterThanOrEqual((innerEnd - innerStart) * 1000 - 1);
+    if ((innerEnd - innerStart) * 1000 >= 0.9 * wallUs) expect(spanUs).toBeGreaterThanOrEqual(0.9 * wallUs);
   });
 });

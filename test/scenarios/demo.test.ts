@@ -58,10 +58,10 @@ describe('sanproxy demo', () => {
     const doc = JSON.parse(lines[0]!);
     expect(Object.keys(doc)).toEqual(['transfer', 'registrations', 'lowMemory', 'chklowmem', 'verifier', 'leaks']);
     expect(Object.keys(doc.transfer)).toEqual(['bytes', 'verified', 'controlBytes', 'rdmaReadBytes', 'rdmaWriteBytes']);
-    expect(Object.keys(doc.registrations)).toEqual(['count', 'cacheHits']);
+    expect(Object.keys(doc.registrations)).toEqual(['count', 'refusedExpected', 'cacheHits', 'cacheMisses']);
     expect(Object.keys(doc.lowMemory)).toEqual(['contiguousBytes', 'commonBufferBytes']);
     expect(doc.leaks).toEqual(ZERO_LEAKS);
-    expect(doc.verifier).toEqual({ findings: [] });
+    expect(doc.verifier).toEqual({ status: 'on', findings: [] });
   });
 
   it('--report and --trace write a self-contained report and a Chrome trace', async () => {
@@ -78,9 +78,13 @@ describe('sanproxy demo', () => {
     expect(list.some((e: { name: string }) => e.name.startsWith('IOCTL_SANPROXY_'))).toBe(true);
   });
 
-  it('bad flags are a usage error (exit 2), not a stack trace', async () => {
-    for (const args of [['demo', '--nic-bits', '48,64'], ['demo', '--strategy', 'magic'], ['demo', '--bytes', 'lots'], ['demo', '--iommu', 'maybe'], ['nonsense']]) {
-      expect(await main(args, () => {})).toBe(2);
-    }
+  it('--verifier off says so in the text and the JSON instead of "no findings"', async () => {
+    const text: string[] = [];
+    expect(await main(['demo', '--bytes', '1M', '--verifier', 'off'], (s) => text.push(s))).toBe(0);
+    expect(text.join('\n')).toMatch(/^verifier\s+off\b/m);
+    expect(text.join('\n')).not.toContain('no findings');
+    const json: string[] = [];
+    expect(await main(['demo', '--bytes', '1M', '--verifier', 'off', '--json'], (s) => json.push(s))).toBe(0);
+    expect(JSON.parse(json[0]!).verifier).toEqual({ status: 'off', findings: [] });
   });
 });

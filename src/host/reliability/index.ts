@@ -29,16 +29,34 @@ export interface FaultsOptions {
   fuzzCases?: number;
   seed?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Called as each check finishes, with the figures it adds to the summary. */
+  onCheck?: (check: FaultsCheck) => void;
   /** Extra scenarios to sweep (the demo scenario plugs in here). */
   scenarios?: readonly (ReliabilityScenario | ScenarioRun)[];
   forgedAttempts?: number;
   killRuns?: number;
 }
 
+/** One finished check: its name, whether it was clean, and its own figures. */
+export interface FaultsCheck {
+  name: string;
+  passed: boolean;
+  figures: Record<string, number>;
+}
+
 export interface FaultsSummary {
+  /** Distinct allocation sites the sweeps reached. */
   sites: number;
+  /** Sweep runs (one per failed allocation). */
   runs: number;
+  /** Sweep runs that recovered from the failed allocation and completed, verified. */
+  recovered: number;
+  /** Sweep runs that ended with an error the application saw. */
   cleanErrors: number;
+  /** Sweep runs that ended any other way (an exception escaped, a wrong result). */
+  unclean: number;
+  /** Sweep runs whose injected fault never fired (the scenario took another path). */
+  unfired: number;
   bugChecks: number;
   /** Sweep runs plus fuzz batches that left anything behind. */
   leaks: number;
@@ -46,8 +64,13 @@ export interface FaultsSummary {
   fuzzCrashes: number;
   forgedAttempts: number;
   forgedSucceeded: number;
+  forgedLeaks: number;
   killRuns: number;
   killLeaks: number;
+  /** Kill runs where the surviving peer saw a clean failure. */
+  killPeerFailedCleanly: number;
+  /** Every check clean: see faultsPassed. */
+  passed: boolean;
 }
 
 export interface FaultsReport {
@@ -61,6 +84,16 @@ export interface FaultsReport {
 export const DEFAULT_FUZZ_CASES = 5000;
 export const DEFAULT_FORGED_ATTEMPTS = 300;
 export const DEFAULT_KILL_RUNS = 12;
+
+/**
+ * A fault run passes when nothing was a defect: every sweep run ended clean (an error the
+ * application saw) or recovered, no bug check, no leak, no fuzz crash, no forged descriptor
+ * that worked, and every killed transfer released everything and failed its peer cleanly.
+ */
+export function faultsPassed(s: Omit<FaultsSummary, 'passed'>): boolean {
+  return s.unclean === 0 && s.bugChecks === 0 && s.leaks === 0 && s.fuzzCrashes === 0 && s.forgedSucceeded === 0 &&
+    s.forgedLeaks === 0 && s.killLeaks === 0 && s.killPeerFailedCleanly === s.killRuns && s.cleanErrors + s.recovered === s.runs;
+}
 
 /** Everything, with the details behind each figure. */
 export async function runFaultsReport(options: FaultsOptions): Promise<FaultsReport> {
@@ -80,7 +113,7 @@ export async function runFaultsReport(options: FaultsOptions): Promise<FaultsRep
   for (const s of scenarios) {
     let last = 0;
     let counted = false;
-    sweeps.push(await sweep(s, {
+    const r = await sweep(s, {
       ...(options.sweepLimit !== undefined ? { limit: options.sweepLimit } : {}),
       onProgress: (d, t) => {
         if (!counted) {
@@ -90,30 +123,57 @@ export async function runFaultsReport(options: FaultsOptions): Promise<FaultsRep
         tick(d - last);
         last = d;
       },
-    }));
+    });
+    sweeps.push(r);
+    options.onCheck?.({
+      name: `sweep ${r.scenario}`,
+      passed: r.unclean === 0 && r.bugChecks === 0 && r.leaks === 0 && r.cleanErrors + r.completed === r.runs,
+      figures: { runs: r.runs, recovered: r.completed, cleanErrors: r.cleanErrors, unclean: r.unclean, unfired: r.unfired, bugChecks: r.bugChecks, leaks: r.leaks },
+    });
   }
   let fuzzDone = 0;
   const fuzz = await fuzzIoctls({ cases: fuzzCases, seed, onProgress: (d) => { tick(d - fuzzDone); fuzzDone = d; } });
+  options.onCheck?.({
+    name: 'IOCTL fuzz',
+    passed: fuzz.crashes === 0 && fuzz.leakingBatches === 0,
+    figures: { cases: fuzz.cases, succeeded: fuzz.succeeded, crashes: fuzz.crashes, leakingBatches: fuzz.leakingBatches },
+  });
   const forged = await forgeDescriptors({ attempts: forgedAttempts, seed: seed + 1 });
   tick(forgedAttempts);
+  options.onCheck?.({
+    name: 'forged descriptors',
+    passed: forged.succeeded === 0 && forged.leaks === 0,
+    figures: { attempts: forged.attempts, succeeded: forged.succeeded, leaks: forged.leaks },
+  });
   const kill = await killMidTransfer({ runs: killRuns });
   tick(killRuns);
+  options.onCheck?.({
+    name: 'kill mid-transfer',
+    passed: kill.leaks === 0 && kill.peerFailedCleanly === kill.runs,
+    figures: { runs: kill.runs, peerFailedCleanly: kill.peerFailedCleanly, leaks: kill.leaks },
+  });
   const sites = new Set<string>();
   for (const s of sweeps) for (const x of s.sites) sites.add(x);
-  const summary: FaultsSummary = {
+  const sum = (f: (s: SweepReport) => number) => sweeps.reduce((n, s) => n + f(s), 0);
+  const figures: Omit<FaultsSummary, 'passed'> = {
     sites: sites.size,
-    runs: sweeps.reduce((n, s) => n + s.runs, 0),
-    cleanErrors: sweeps.reduce((n, s) => n + s.cleanErrors, 0),
-    bugChecks: sweeps.reduce((n, s) => n + s.bugChecks, 0),
-    leaks: sweeps.reduce((n, s) => n + s.leaks, 0) + fuzz.leakingBatches,
+    runs: sum((s) => s.runs),
+    recovered: sum((s) => s.completed),
+    cleanErrors: sum((s) => s.cleanErrors),
+    unclean: sum((s) => s.unclean),
+    unfired: sum((s) => s.unfired),
+    bugChecks: sum((s) => s.bugChecks),
+    leaks: sum((s) => s.leaks) + fuzz.leakingBatches,
     fuzzCases: fuzz.cases,
     fuzzCrashes: fuzz.crashes,
     forgedAttempts: forged.attempts,
     forgedSucceeded: forged.succeeded,
+    forgedLeaks: forged.leaks,
     killRuns: kill.runs,
     killLeaks: kill.leaks,
+    killPeerFailedCleanly: kill.peerFailedCleanly,
   };
-  return { summary, sweeps, fuzz, forged, kill };
+  return { summary: { ...figures, passed: faultsPassed(figures) }, sweeps, fuzz, forged, kill };
 }
 
 /** The `faults` command's figures (the JSON the CLI prints with --json). */
