@@ -16,8 +16,8 @@ import type { Process } from '../kernel/ps/process.ts';
 import { CloseHandle, CreateFile, DeviceIoControl, INVALID_HANDLE_VALUE, OPEN_EXISTING } from '../kernel/io/user-io.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../kernel/mm/virtual-memory.ts';
 import { ref } from '../kernel/ref.ts';
+import { STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY } from '../kernel/status.ts';
 import {
-  Fields,
   IOCTL_SANPROXY_ALLOCATE_MEMORY,
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DEREGISTER_BUFFER,
@@ -28,22 +28,28 @@ import {
   IOCTL_SANPROXY_SECURE_MEMORY,
   IOCTL_SANPROXY_TRANSLATE_ADDRESS,
   IOCTL_SANPROXY_UNSECURE_MEMORY,
+  LAYOUTS,
   SANPROXY_USER_PATH,
   SANPROXY_WINDOW_BIND,
-  SIZES,
+  WINDOW_LAYOUTS,
+  decodeAddressList,
+  decodeReply,
+  encode,
+  type AddressEntry,
+  type Layout,
 } from '../proxy/interface.ts';
 
 const GENERIC_READ = 0x8000_0000;
 const GENERIC_WRITE = 0x4000_0000;
 const SCRATCH_BYTES = 4096;
 
-export type IoctlResult = { ok: true; out: Fields } | { ok: false; status: number };
+export type IoctlResult = { ok: true; out: Uint8Array; returned: number } | { ok: false; status: number };
+type Failure = { ok: false; status: number };
 
-export interface AddressEntry {
-  ipv4: number;
-  nicIndex: number;
-  sanAddress: number;
-}
+export type { AddressEntry };
+
+/** A reply too short for its layout: the driver broke the interface's contract. */
+const STATUS_INVALID_NETWORK_RESPONSE = 0xc00000c3;
 
 export interface Allocation {
   userAddress: number;
@@ -83,7 +89,7 @@ export class ProxyChannel {
     if (this.isOpen) return 0;
     return this.k.ps.runInProcess(this.process, () => {
       const va = this.process.VirtualAlloc(0, SCRATCH_BYTES, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
-      if (va === 0) return this.process.lastStatus >>> 0 || 0xc0000017;
+      if (va === 0) return this.process.lastStatus >>> 0 || STATUS_NO_MEMORY;
       const h = CreateFile(this.k, SANPROXY_USER_PATH, GENERIC_READ | GENERIC_WRITE, 0, null, OPEN_EXISTING, 0, null);
       if (h === INVALID_HANDLE_VALUE) {
         const status = this.process.lastStatus >>> 0;
@@ -109,8 +115,8 @@ export class ProxyChannel {
 
   /** One METHOD_BUFFERED request through the scratch page. */
   ioctl(code: number, input: Uint8Array, outBytes: number): IoctlResult {
-    if (!this.isOpen) return { ok: false, status: 0xc0000008 /* STATUS_INVALID_HANDLE */ };
-    if (input.length > SCRATCH_BYTES || outBytes > SCRATCH_BYTES) return { ok: false, status: 0xc000000d };
+    if (!this.isOpen) return { ok: false, status: STATUS_INVALID_HANDLE };
+    if (input.length > SCRATCH_BYTES || outBytes > SCRATCH_BYTES) return { ok: false, status: STATUS_INVALID_PARAMETER };
     this.requests++;
     return this.k.ps.runInProcess(this.process, () => {
       const p = this.process;
@@ -121,94 +127,84 @@ export class ProxyChannel {
       if (!ok) return { ok: false, status: p.lastStatus >>> 0 };
       const out = new Uint8Array(outBytes);
       if (returned.value > 0) p.readMemory(this.scratch, out, 0, Math.min(returned.value, outBytes));
-      return { ok: true, out: new Fields(out) };
+      return { ok: true, out, returned: returned.value };
     });
   }
 
-  queryAddresses(): { ok: true; entries: AddressEntry[] } | { ok: false; status: number } {
-    const max = Math.floor((SCRATCH_BYTES - 4) / SIZES.addressEntry);
-    const r = this.ioctl(IOCTL_SANPROXY_QUERY_ADDRESSES, new Uint8Array(0), 4 + max * SIZES.addressEntry);
+  /** A request whose reply has a fixed layout, decoded; a short reply is a failure. */
+  private call<N extends string>(code: number, input: Uint8Array, reply: Layout<N>): { ok: true; reply: { [K in N]: number } } | Failure {
+    const r = this.ioctl(code, input, reply.bytes);
     if (!r.ok) return r;
-    const count = Math.min(r.out.u32(), max);
-    const entries: AddressEntry[] = [];
-    for (let i = 0; i < count; i++) {
-      const ipv4 = r.out.u32();
-      const nicIndex = r.out.u32();
-      entries.push({ ipv4, nicIndex, sanAddress: r.out.u64() });
-    }
-    return { ok: true, entries };
+    const decoded = decodeReply(reply, r.out, r.returned);
+    return decoded === null ? { ok: false, status: STATUS_INVALID_NETWORK_RESPONSE } : { ok: true, reply: decoded };
+  }
+
+  /** A request with no reply data; its NTSTATUS (0 on success). */
+  private command(code: number, input: Uint8Array): number {
+    const r = this.ioctl(code, input, 0);
+    return r.ok ? 0 : r.status;
+  }
+
+  queryAddresses(): { ok: true; entries: AddressEntry[] } | Failure {
+    const max = Math.floor((SCRATCH_BYTES - 4) / LAYOUTS.addressEntry.bytes);
+    const r = this.ioctl(IOCTL_SANPROXY_QUERY_ADDRESSES, new Uint8Array(0), 4 + max * LAYOUTS.addressEntry.bytes);
+    if (!r.ok) return r;
+    return { ok: true, entries: decodeAddressList(r.out, r.returned).entries };
   }
 
   /** IP → SAN resolves through NIC `nicIndex`; SAN → IP ignores it. */
-  translate(direction: number, nicIndex: number, value: number):
-    { ok: true; value: number; nicIndex: number } | { ok: false; status: number } {
-    const r = this.ioctl(IOCTL_SANPROXY_TRANSLATE_ADDRESS,
-      Fields.of(SIZES.translateIn).putU32(direction).putU32(nicIndex).putU64(value).bytes, SIZES.translateOut);
-    if (!r.ok) return r;
-    return { ok: true, value: r.out.u64(), nicIndex: r.out.u32() };
+  translate(direction: number, nicIndex: number, value: number): { ok: true; value: number; nicIndex: number } | Failure {
+    const r = this.call(IOCTL_SANPROXY_TRANSLATE_ADDRESS, encode(LAYOUTS.translateIn, { direction, nicIndex, value }), LAYOUTS.translateOut);
+    return r.ok ? { ok: true, value: r.reply.value, nicIndex: r.reply.nicIndex } : r;
   }
 
-  allocateMemory(nicIndex: number, access: number, bytes: number, bindEndpoint: number):
-    { ok: true; allocation: Allocation } | { ok: false; status: number } {
-    const input = Fields.of(SIZES.allocateIn).putU32(nicIndex).putU32(access).putU64(bytes).putU32(bindEndpoint).putU32(0);
+  allocateMemory(nicIndex: number, access: number, bytes: number, bindEndpoint: number): { ok: true; allocation: Allocation } | Failure {
     const window = (access & SANPROXY_WINDOW_BIND) !== 0;
-    const r = this.ioctl(IOCTL_SANPROXY_ALLOCATE_MEMORY, input.bytes, window ? SIZES.allocateWindowOut : SIZES.allocateOut);
-    if (!r.ok) return r;
-    const o = r.out;
-    const userAddress = o.u64();
-    const allocated = o.u64();
-    const handle = o.u32();
-    const remoteKey = o.u32();
-    const id = o.u64();
-    return { ok: true, allocation: { userAddress, bytes: allocated, handle, remoteKey, id, window: window ? o.u32() : 0 } };
+    const input = encode(LAYOUTS.allocateIn, { nicIndex, access, bytes, bindEndpoint });
+    if (!window) {
+      const r = this.call(IOCTL_SANPROXY_ALLOCATE_MEMORY, input, LAYOUTS.allocateOut);
+      return r.ok ? { ok: true, allocation: { ...r.reply, window: 0 } } : r;
+    }
+    const r = this.call(IOCTL_SANPROXY_ALLOCATE_MEMORY, input, WINDOW_LAYOUTS.allocateOut);
+    return r.ok ? { ok: true, allocation: r.reply } : r;
   }
 
   releaseMemory(id: number): number {
-    const r = this.ioctl(IOCTL_SANPROXY_RELEASE_MEMORY, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
-    return r.ok ? 0 : r.status;
+    return this.command(IOCTL_SANPROXY_RELEASE_MEMORY, encode(LAYOUTS.idIn, { id }));
   }
 
   registerBuffer(nicIndex: number, access: number, address: number, length: number, bindEndpoint: number):
-    { ok: true; registration: BufferRegistration } | { ok: false; status: number } {
-    const r = this.ioctl(IOCTL_SANPROXY_REGISTER_BUFFER,
-      Fields.of(SIZES.registerIn).putU32(nicIndex).putU32(access).putU64(address).putU64(length)
-        .putU32(bindEndpoint).putU32(0).bytes,
-      (access & SANPROXY_WINDOW_BIND) !== 0 ? SIZES.registerWindowOut : SIZES.registerOut);
-    if (!r.ok) return r;
-    const handle = r.out.u32();
-    const remoteKey = r.out.u32();
-    const id = r.out.u64();
-    const window = (access & SANPROXY_WINDOW_BIND) !== 0 ? r.out.u32() : 0;
-    return { ok: true, registration: { handle, remoteKey, id, window } };
+    { ok: true; registration: BufferRegistration } | Failure {
+    const input = encode(LAYOUTS.registerIn, { nicIndex, access, address, length, bindEndpoint });
+    if ((access & SANPROXY_WINDOW_BIND) === 0) {
+      const r = this.call(IOCTL_SANPROXY_REGISTER_BUFFER, input, LAYOUTS.registerOut);
+      return r.ok ? { ok: true, registration: { ...r.reply, window: 0 } } : r;
+    }
+    const r = this.call(IOCTL_SANPROXY_REGISTER_BUFFER, input, WINDOW_LAYOUTS.registerOut);
+    return r.ok ? { ok: true, registration: r.reply } : r;
   }
 
   deregisterBuffer(id: number): number {
-    const r = this.ioctl(IOCTL_SANPROXY_DEREGISTER_BUFFER, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
-    return r.ok ? 0 : r.status;
+    return this.command(IOCTL_SANPROXY_DEREGISTER_BUFFER, encode(LAYOUTS.idIn, { id }));
   }
 
-  secureMemory(address: number, length: number, probeMode: number): { ok: true; handle: number } | { ok: false; status: number } {
-    const r = this.ioctl(IOCTL_SANPROXY_SECURE_MEMORY,
-      Fields.of(SIZES.secureIn).putU64(address).putU64(length).putU32(probeMode).putU32(0).bytes, SIZES.secureOut);
-    return r.ok ? { ok: true, handle: r.out.u64() } : r;
+  secureMemory(address: number, length: number, probeMode: number): { ok: true; handle: number } | Failure {
+    const r = this.call(IOCTL_SANPROXY_SECURE_MEMORY, encode(LAYOUTS.secureIn, { address, length, probeMode }), LAYOUTS.secureOut);
+    return r.ok ? { ok: true, handle: r.reply.secureHandle } : r;
   }
 
   unsecureMemory(secureHandle: number): number {
-    const r = this.ioctl(IOCTL_SANPROXY_UNSECURE_MEMORY, Fields.of(SIZES.idIn).putU64(secureHandle).bytes, 0);
-    return r.ok ? 0 : r.status;
+    return this.command(IOCTL_SANPROXY_UNSECURE_MEMORY, encode(LAYOUTS.idIn, { id: secureHandle }));
   }
 
   createEndpoint(nicIndex: number, sendDepth: number, recvDepth: number, completionDepth: number):
-    { ok: true; endpoint: number; completionQueue: number } | { ok: false; status: number } {
-    const r = this.ioctl(IOCTL_SANPROXY_CREATE_ENDPOINT,
-      Fields.of(SIZES.createEndpointIn).putU32(nicIndex).putU32(sendDepth).putU32(recvDepth).putU32(completionDepth).bytes,
-      SIZES.createEndpointOut);
-    return r.ok ? { ok: true, endpoint: r.out.u32(), completionQueue: r.out.u32() } : r;
+    { ok: true; endpoint: number; completionQueue: number } | Failure {
+    const r = this.call(IOCTL_SANPROXY_CREATE_ENDPOINT,
+      encode(LAYOUTS.createEndpointIn, { nicIndex, sendDepth, recvDepth, completionDepth }), LAYOUTS.createEndpointOut);
+    return r.ok ? { ok: true, ...r.reply } : r;
   }
 
   destroyEndpoint(nicIndex: number, endpoint: number): number {
-    const r = this.ioctl(IOCTL_SANPROXY_DESTROY_ENDPOINT,
-      Fields.of(SIZES.destroyEndpointIn).putU32(nicIndex).putU32(endpoint).bytes, 0);
-    return r.ok ? 0 : r.status;
+    return this.command(IOCTL_SANPROXY_DESTROY_ENDPOINT, encode(LAYOUTS.destroyEndpointIn, { nicIndex, endpoint }));
   }
 }

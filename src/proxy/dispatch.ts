@@ -43,7 +43,11 @@ import {
 import { NicStatus } from '../nic/index.ts';
 import { TAG_OPEN } from './constants.ts';
 import {
-  Fields,
+  LAYOUTS,
+  WINDOW_LAYOUTS,
+  decode,
+  encode,
+  encodeAddressList,
   IOCTL_SANPROXY_ALLOCATE_MEMORY,
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DEREGISTER_BUFFER,
@@ -60,7 +64,6 @@ import {
   SANPROXY_LOCAL_WRITE,
   SANPROXY_REMOTE_WRITE,
   SANPROXY_WINDOW_BIND,
-  SIZES,
   TRANSLATE_IP_TO_SAN,
   TRANSLATE_SAN_TO_IP,
 } from './interface.ts';
@@ -146,7 +149,7 @@ export function dispatchClose(state: ProxyDriverState, _device: DEVICE_OBJECT, i
 }
 
 interface Buffers {
-  input: Fields;
+  input: Uint8Array;
   inputLength: number;
   outputLength: number;
 }
@@ -178,7 +181,7 @@ export function dispatchDeviceControl(state: ProxyDriverState, _device: DEVICE_O
   if (systemBuffer === null && (InputBufferLength > 0 || OutputBufferLength > 0)) return complete(k, irp, STATUS_INVALID_PARAMETER);
   const inputBytes = new Uint8Array(InputBufferLength);
   if (InputBufferLength > 0) k.mm.system.read(systemBuffer!, inputBytes);
-  const b: Buffers = { input: new Fields(inputBytes), inputLength: InputBufferLength, outputLength: OutputBufferLength };
+  const b: Buffers = { input: inputBytes, inputLength: InputBufferLength, outputLength: OutputBufferLength };
   state.counters.ioctls++;
   const result = traceSpan(k.trace, k.name, open.process.ProcessId, 'ioctl', 'IRP_MJ_DEVICE_CONTROL', { IoControlCode },
     () => handle(state, open, IoControlCode, b), (r) => ({ status: r.status >>> 0 }));
@@ -217,73 +220,63 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
   switch (code) {
     case IOCTL_SANPROXY_QUERY_ADDRESSES: {
       if (b.outputLength < 4) return fail(STATUS_BUFFER_TOO_SMALL);
-      const entries = state.nics.flatMap((n) => n.nic.ipAddresses.map((ip) => ({ ip, n })));
-      const fit = Math.min(entries.length, Math.floor((b.outputLength - 4) / SIZES.addressEntry));
-      const out = Fields.of(4 + fit * SIZES.addressEntry).putU32(entries.length);
-      for (const { ip, n } of entries.slice(0, fit)) out.putU32(ip).putU32(n.index).putU64(n.nic.sanAddress);
-      return { status: fit < entries.length ? STATUS_BUFFER_OVERFLOW : STATUS_SUCCESS, output: out.bytes };
+      const entries = state.nics.flatMap((n) => n.nic.ipAddresses.map((ipv4) => ({ ipv4, nicIndex: n.index, sanAddress: n.nic.sanAddress })));
+      const list = encodeAddressList(entries, b.outputLength);
+      return { status: list.complete ? STATUS_SUCCESS : STATUS_BUFFER_OVERFLOW, output: list.bytes };
     }
     case IOCTL_SANPROXY_TRANSLATE_ADDRESS: {
-      const short = needs(b, SIZES.translateIn, SIZES.translateOut);
+      const short = needs(b, LAYOUTS.translateIn.bytes, LAYOUTS.translateOut.bytes);
       if (short) return short;
-      const direction = b.input.u32();
-      const pnic = nicAt(state, b.input.u32());
-      const value = b.input.u64();
+      const { direction, nicIndex, value } = decode(LAYOUTS.translateIn, b.input);
+      const pnic = nicAt(state, nicIndex);
       if (pnic === null || value < 0) return fail(STATUS_INVALID_PARAMETER);
       if (direction === TRANSLATE_IP_TO_SAN) {
         if (value > 0xffffffff) return fail(STATUS_INVALID_PARAMETER);
         const san = pnic.nic.resolveIp(value);
         if (san === 0) return fail(STATUS_HOST_UNREACHABLE);
-        return { status: STATUS_SUCCESS, output: Fields.of(SIZES.translateOut).putU64(san).putU32(pnic.index).putU32(0).bytes };
+        return { status: STATUS_SUCCESS, output: encode(LAYOUTS.translateOut, { value: san, nicIndex: pnic.index }) };
       }
       if (direction === TRANSLATE_SAN_TO_IP) {
         const ip = pnic.nic.fabric?.nicAt(value)?.ipAddresses[0];
         if (ip === undefined) return fail(STATUS_HOST_UNREACHABLE);
-        return { status: STATUS_SUCCESS, output: Fields.of(SIZES.translateOut).putU64(ip).putU32(pnic.index).putU32(0).bytes };
+        return { status: STATUS_SUCCESS, output: encode(LAYOUTS.translateOut, { value: ip, nicIndex: pnic.index }) };
       }
       return fail(STATUS_INVALID_PARAMETER);
     }
     case IOCTL_SANPROXY_ALLOCATE_MEMORY: {
-      const short = needs(b, SIZES.allocateIn, SIZES.allocateOut);
+      const short = needs(b, LAYOUTS.allocateIn.bytes, LAYOUTS.allocateOut.bytes);
       if (short) return short;
-      const pnic = nicAt(state, b.input.u32());
-      const access = b.input.u32();
-      const bytes = b.input.u64();
-      const bindEndpoint = b.input.u32();
+      const { nicIndex, access, bytes, bindEndpoint } = decode(LAYOUTS.allocateIn, b.input);
+      const pnic = nicAt(state, nicIndex);
       const window = (access & SANPROXY_WINDOW_BIND) !== 0;
       if (pnic === null || !validAccess(access & ~SANPROXY_WINDOW_BIND) || bytes <= 0 || bytes > pnic.nic.capabilities.maxRegionBytes) {
         return fail(STATUS_INVALID_PARAMETER);
       }
-      if (window && b.outputLength < SIZES.allocateWindowOut) return fail(STATUS_BUFFER_TOO_SMALL);
+      if (window && b.outputLength < WINDOW_LAYOUTS.allocateOut.bytes) return fail(STATUS_BUFFER_TOO_SMALL);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const r = allocateLowMemory(k, open, state.strategy, { nic: pnic, bytes, access, bindEndpoint }, state.nextId, state.lowMemory);
       if (r.allocation === null) return fail(r.status);
       state.counters.nicRegistrations++;
       const a = r.allocation;
-      const out = Fields.of(window ? SIZES.allocateWindowOut : SIZES.allocateOut)
-        .putU64(a.userVa).putU64(a.bytes).putU32(a.handle).putU32(a.remoteKey).putU64(a.id);
-      if (window) out.putU32(a.window).putU32(0);
-      return { status: STATUS_SUCCESS, output: out.bytes };
+      const reply = { userAddress: a.userVa, bytes: a.bytes, handle: a.handle, remoteKey: a.remoteKey, id: a.id, window: a.window };
+      return { status: STATUS_SUCCESS, output: encode(window ? WINDOW_LAYOUTS.allocateOut : LAYOUTS.allocateOut, reply) };
     }
     case IOCTL_SANPROXY_RELEASE_MEMORY: {
-      const short = needs(b, SIZES.idIn, 0);
+      const short = needs(b, LAYOUTS.idIn.bytes, 0);
       if (short) return short;
-      const a = open.allocations.get(b.input.u64());
+      const a = open.allocations.get(decode(LAYOUTS.idIn, b.input).id);
       if (a === undefined) return fail(STATUS_INVALID_HANDLE);
       releaseLowMemory(k, open, a, state.lowMemory);
       return { status: STATUS_SUCCESS };
     }
     case IOCTL_SANPROXY_REGISTER_BUFFER: {
-      const short = needs(b, SIZES.registerIn, SIZES.registerOut);
+      const short = needs(b, LAYOUTS.registerIn.bytes, LAYOUTS.registerOut.bytes);
       if (short) return short;
-      const pnic = nicAt(state, b.input.u32());
-      const access = b.input.u32();
-      const address = b.input.u64();
-      const length = b.input.u64();
-      const bindEndpoint = b.input.u32();
+      const { nicIndex, access, address, length, bindEndpoint } = decode(LAYOUTS.registerIn, b.input);
+      const pnic = nicAt(state, nicIndex);
       const window = (access & SANPROXY_WINDOW_BIND) !== 0;
       if (pnic === null || !validAccess(access & ~SANPROXY_WINDOW_BIND) || length > pnic.nic.capabilities.maxRegionBytes) return fail(STATUS_INVALID_PARAMETER);
-      if (window && b.outputLength < SIZES.registerWindowOut) return fail(STATUS_BUFFER_TOO_SMALL);
+      if (window && b.outputLength < WINDOW_LAYOUTS.registerOut.bytes) return fail(STATUS_BUFFER_TOO_SMALL);
       if (!validUserRange(address, length)) return fail(address > 0 && length > 0 ? STATUS_ACCESS_VIOLATION : STATUS_INVALID_PARAMETER);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const r = registerUserBuffer(k, open, { nic: pnic, address, length, access, bindEndpoint }, state.nextId);
@@ -296,35 +289,32 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       state.counters.registrations++;
       state.counters.nicRegistrations++;
       const g = r.registration;
-      const out = Fields.of(window ? SIZES.registerWindowOut : SIZES.registerOut).putU32(g.handle).putU32(g.remoteKey).putU64(g.id);
-      if (window) out.putU32(g.window).putU32(0);
-      return { status: STATUS_SUCCESS, output: out.bytes };
+      const reply = { handle: g.handle, remoteKey: g.remoteKey, id: g.id, window: g.window };
+      return { status: STATUS_SUCCESS, output: encode(window ? WINDOW_LAYOUTS.registerOut : LAYOUTS.registerOut, reply) };
     }
     case IOCTL_SANPROXY_DEREGISTER_BUFFER: {
-      const short = needs(b, SIZES.idIn, 0);
+      const short = needs(b, LAYOUTS.idIn.bytes, 0);
       if (short) return short;
-      const r = open.registrations.get(b.input.u64());
+      const r = open.registrations.get(decode(LAYOUTS.idIn, b.input).id);
       if (r === undefined) return fail(STATUS_INVALID_HANDLE);
       deregisterUserBuffer(k, open, r);
       return { status: STATUS_SUCCESS };
     }
     case IOCTL_SANPROXY_SECURE_MEMORY: {
-      const short = needs(b, SIZES.secureIn, SIZES.secureOut);
+      const short = needs(b, LAYOUTS.secureIn.bytes, LAYOUTS.secureOut.bytes);
       if (short) return short;
-      const address = b.input.u64();
-      const length = b.input.u64();
-      const probeMode = b.input.u32();
+      const { address, length, probeMode } = decode(LAYOUTS.secureIn, b.input);
       if (probeMode !== PAGE_READWRITE && probeMode !== PAGE_READONLY) return fail(STATUS_INVALID_PARAMETER);
       if (!validUserRange(address, length)) return fail(STATUS_ACCESS_VIOLATION);
       const h = MmSecureVirtualMemory(k, address, length, probeMode);
       if (h === null) return fail(STATUS_ACCESS_VIOLATION);
       open.secured.add(h);
-      return { status: STATUS_SUCCESS, output: Fields.of(SIZES.secureOut).putU64(h).bytes };
+      return { status: STATUS_SUCCESS, output: encode(LAYOUTS.secureOut, { secureHandle: h }) };
     }
     case IOCTL_SANPROXY_UNSECURE_MEMORY: {
-      const short = needs(b, SIZES.idIn, 0);
+      const short = needs(b, LAYOUTS.idIn.bytes, 0);
       if (short) return short;
-      const h = b.input.u64();
+      const h = decode(LAYOUTS.idIn, b.input).id;
       // Only handles this open created: a bad handle from user mode must never reach
       // MmUnsecureVirtualMemory, which would bug-check the host (0x1A).
       if (!open.secured.has(h)) return fail(STATUS_INVALID_HANDLE);
@@ -333,12 +323,10 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       return { status: STATUS_SUCCESS };
     }
     case IOCTL_SANPROXY_CREATE_ENDPOINT: {
-      const short = needs(b, SIZES.createEndpointIn, SIZES.createEndpointOut);
+      const short = needs(b, LAYOUTS.createEndpointIn.bytes, LAYOUTS.createEndpointOut.bytes);
       if (short) return short;
-      const pnic = nicAt(state, b.input.u32());
-      const sendDepth = b.input.u32();
-      const recvDepth = b.input.u32();
-      const completionDepth = b.input.u32();
+      const { nicIndex, sendDepth, recvDepth, completionDepth } = decode(LAYOUTS.createEndpointIn, b.input);
+      const pnic = nicAt(state, nicIndex);
       if (pnic === null) return fail(STATUS_INVALID_PARAMETER);
       const owner = open.process.ProcessId;
       const cq = pnic.nic.createCompletionQueue(owner, completionDepth);
@@ -349,12 +337,13 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
         return fail(ntStatusFromNic(ep.status));
       }
       open.endpoints.set(`${pnic.index}:${ep.endpoint}`, { nic: pnic, endpoint: ep.endpoint, completionQueue: cq.cq });
-      return { status: STATUS_SUCCESS, output: Fields.of(SIZES.createEndpointOut).putU32(ep.endpoint).putU32(cq.cq).bytes };
+      return { status: STATUS_SUCCESS, output: encode(LAYOUTS.createEndpointOut, { endpoint: ep.endpoint, completionQueue: cq.cq }) };
     }
     case IOCTL_SANPROXY_DESTROY_ENDPOINT: {
-      const short = needs(b, SIZES.destroyEndpointIn, 0);
+      const short = needs(b, LAYOUTS.destroyEndpointIn.bytes, 0);
       if (short) return short;
-      const key = `${b.input.u32()}:${b.input.u32()}`;
+      const { nicIndex, endpoint } = decode(LAYOUTS.destroyEndpointIn, b.input);
+      const key = `${nicIndex}:${endpoint}`;
       const e = open.endpoints.get(key);
       if (e === undefined) return fail(STATUS_INVALID_HANDLE);
       const owner = open.process.ProcessId;
@@ -364,21 +353,17 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       return { status: STATUS_SUCCESS };
     }
     case IOCTL_SANPROXY_INVALIDATE: {
-      const short = needs(b, SIZES.idIn, 0);
+      const short = needs(b, LAYOUTS.idIn.bytes, 0);
       if (short) return short;
-      const id = b.input.u64();
+      const { id } = decode(LAYOUTS.idIn, b.input);
       const target = open.registrations.get(id) ?? open.allocations.get(id);
       if (target === undefined) return fail(STATUS_INVALID_HANDLE);
       return { status: ntStatusFromNic(target.nic.nic.invalidateRegion(target.handle)) };
     }
     case IOCTL_SANPROXY_REVALIDATE: {
-      const short = needs(b, SIZES.revalidateIn, SIZES.revalidateOut);
+      const short = needs(b, LAYOUTS.revalidateIn.bytes, LAYOUTS.revalidateOut.bytes);
       if (short) return short;
-      const id = b.input.u64();
-      const access = b.input.u32();
-      const bindEndpoint = b.input.u32();
-      const offset = b.input.u64();
-      const requested = b.input.u64();
+      const { id, access, bindEndpoint, offset, length: requested } = decode(LAYOUTS.revalidateIn, b.input);
       const target = open.registrations.get(id) ?? open.allocations.get(id);
       if (target === undefined) return fail(STATUS_INVALID_HANDLE);
       if (!validAccess(access)) return fail(STATUS_INVALID_PARAMETER);
@@ -411,7 +396,7 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
           return fail(ntStatusFromNic(bound));
         }
       }
-      return { status: STATUS_SUCCESS, output: Fields.of(SIZES.revalidateOut).putU32(again.handle).putU32(again.remoteKey).bytes };
+      return { status: STATUS_SUCCESS, output: encode(LAYOUTS.revalidateOut, { handle: again.handle, remoteKey: again.remoteKey }) };
     }
     default:
       return fail(STATUS_INVALID_DEVICE_REQUEST);

@@ -59,6 +59,8 @@
  *     total, so the caller can retry with a larger buffer.
  */
 
+import { getU32LE, getU64LE, putU32LE, putU64LE } from '../bus/little-endian.ts';
+
 // CTL_CODE lives in the kernel's io headers too; user mode has its own copy in winioctl.h, so
 // the formula is repeated here rather than importing kernel code into user mode.
 const METHOD_BUFFERED = 0;
@@ -101,56 +103,116 @@ export const SANPROXY_ACCESS_MASK = 0xf;
 /** REGISTER_BUFFER / ALLOCATE_MEMORY: the region may back memory windows, and one window comes with it. */
 export const SANPROXY_WINDOW_BIND = 0x10;
 
-/** Size of each request's input and output, in bytes. */
-export const SIZES = {
-  translateIn: 16,
-  translateOut: 16,
-  allocateIn: 24,
-  allocateOut: 32,
-  allocateWindowOut: 40,
-  idIn: 8,
-  registerIn: 32,
-  registerOut: 16,
-  registerWindowOut: 24,
-  secureIn: 24,
-  secureOut: 8,
-  createEndpointIn: 16,
-  createEndpointOut: 8,
-  destroyEndpointIn: 8,
-  revalidateIn: 32,
-  revalidateOut: 8,
-  addressEntry: 16,
+// ───────────────────────────── the codec ─────────────────────────────
+//
+// One codec for every buffer of this interface: each layout below is the table in the header
+// comment, as data. The driver decodes requests and encodes replies with it; the provider and
+// the test client encode requests and decode replies with it. Fields are little-endian; a u64
+// must be a safe integer, and one that is not decodes as -1 (an invalid value to any check).
+
+type FieldKind = 'u32' | 'u64' | 'pad32';
+/** A field: its name ('' for padding, written as zero and never read) and kind. */
+type FieldSpec = readonly [name: string, kind: FieldKind];
+
+/** A fixed little-endian layout; `N` names its fields. */
+export interface Layout<N extends string> {
+  readonly bytes: number;
+  readonly fields: readonly FieldSpec[];
+  /** Type-level only: the field names. */
+  readonly names?: N;
+}
+
+/** The values of a layout's fields, by name. */
+export type Values<L> = L extends Layout<infer N> ? { [K in N]: number } : never;
+
+const FIELD_BYTES: Record<FieldKind, number> = { u32: 4, u64: 8, pad32: 4 };
+
+function layout<const F extends readonly FieldSpec[]>(...fields: F): Layout<Exclude<F[number][0], ''>> {
+  return { bytes: fields.reduce((n, [, kind]) => n + FIELD_BYTES[kind], 0), fields };
+}
+
+/** `base` with more fields after it (the WINDOW_BIND replies). */
+function extend<N extends string, const F extends readonly FieldSpec[]>(base: Layout<N>, ...fields: F): Layout<N | Exclude<F[number][0], ''>> {
+  return layout(...base.fields, ...fields) as Layout<N | Exclude<F[number][0], ''>>;
+}
+
+const PAD = ['', 'pad32'] as const;
+
+/** The request and reply layouts of every IOCTL (see the table at the top of this file). */
+export const LAYOUTS = {
+  translateIn: layout(['direction', 'u32'], ['nicIndex', 'u32'], ['value', 'u64']),
+  translateOut: layout(['value', 'u64'], ['nicIndex', 'u32'], PAD),
+  allocateIn: layout(['nicIndex', 'u32'], ['access', 'u32'], ['bytes', 'u64'], ['bindEndpoint', 'u32'], PAD),
+  allocateOut: layout(['userAddress', 'u64'], ['bytes', 'u64'], ['handle', 'u32'], ['remoteKey', 'u32'], ['id', 'u64']),
+  /** RELEASE_MEMORY, DEREGISTER_BUFFER, UNSECURE_MEMORY (`id` is the secure handle), INVALIDATE. */
+  idIn: layout(['id', 'u64']),
+  registerIn: layout(['nicIndex', 'u32'], ['access', 'u32'], ['address', 'u64'], ['length', 'u64'], ['bindEndpoint', 'u32'], PAD),
+  registerOut: layout(['handle', 'u32'], ['remoteKey', 'u32'], ['id', 'u64']),
+  secureIn: layout(['address', 'u64'], ['length', 'u64'], ['probeMode', 'u32'], PAD),
+  secureOut: layout(['secureHandle', 'u64']),
+  createEndpointIn: layout(['nicIndex', 'u32'], ['sendDepth', 'u32'], ['recvDepth', 'u32'], ['completionDepth', 'u32']),
+  createEndpointOut: layout(['endpoint', 'u32'], ['completionQueue', 'u32']),
+  destroyEndpointIn: layout(['nicIndex', 'u32'], ['endpoint', 'u32']),
+  revalidateIn: layout(['id', 'u64'], ['access', 'u32'], ['bindEndpoint', 'u32'], ['offset', 'u64'], ['length', 'u64']),
+  revalidateOut: layout(['handle', 'u32'], ['remoteKey', 'u32']),
+  /** One entry of QUERY_ADDRESSES, after its u32 count. */
+  addressEntry: layout(['ipv4', 'u32'], ['nicIndex', 'u32'], ['sanAddress', 'u64']),
 } as const;
 
-/** A little-endian cursor over a request buffer; `u64` refuses values beyond 2^53. */
-export class Fields {
-  private readonly view: DataView;
-  private at = 0;
-  constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** The replies that carry a window handle when the request had SANPROXY_WINDOW_BIND. */
+export const WINDOW_LAYOUTS = {
+  allocateOut: extend(LAYOUTS.allocateOut, ['window', 'u32'], PAD),
+  registerOut: extend(LAYOUTS.registerOut, ['window', 'u32'], PAD),
+} as const;
+
+/** Encode `values` in `l`'s layout; a new buffer of exactly `l.bytes` unless `into` is given. */
+export function encode<N extends string>(l: Layout<N>, values: { [K in N]: number }, into = new Uint8Array(l.bytes), at = 0): Uint8Array {
+  const v = values as Record<string, number>;
+  for (const [name, kind] of l.fields) {
+    if (kind === 'u32') putU32LE(into, at, v[name]!);
+    else if (kind === 'u64') putU64LE(into, at, v[name]!);
+    else putU32LE(into, at, 0);
+    at += FIELD_BYTES[kind];
   }
-  static of(size: number): Fields {
-    return new Fields(new Uint8Array(size));
+  return into;
+}
+
+/** Decode `l` from `bytes` at `at` (the caller checked the length); a u64 >= 2^53 reads -1. */
+export function decode<N extends string>(l: Layout<N>, bytes: Uint8Array, at = 0): { [K in N]: number } {
+  const out: Record<string, number> = {};
+  for (const [name, kind] of l.fields) {
+    if (kind === 'u32') out[name] = getU32LE(bytes, at);
+    else if (kind === 'u64') out[name] = getU64LE(bytes, at);
+    at += FIELD_BYTES[kind];
   }
-  u32(): number {
-    const v = this.view.getUint32(this.at, true);
-    this.at += 4;
-    return v;
-  }
-  /** A u64 as a number, or -1 when it is not exactly representable (>= 2^53). */
-  u64(): number {
-    const v = this.view.getBigUint64(this.at, true);
-    this.at += 8;
-    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : -1;
-  }
-  putU32(v: number): this {
-    this.view.setUint32(this.at, v >>> 0, true);
-    this.at += 4;
-    return this;
-  }
-  putU64(v: number): this {
-    this.view.setBigUint64(this.at, BigInt(v), true);
-    this.at += 8;
-    return this;
-  }
+  return out as { [K in N]: number };
+}
+
+/** A reply: null when fewer than `l.bytes` bytes came back. */
+export function decodeReply<N extends string>(l: Layout<N>, bytes: Uint8Array, returned: number): { [K in N]: number } | null {
+  return returned < l.bytes || bytes.length < l.bytes ? null : decode(l, bytes);
+}
+
+export interface AddressEntry {
+  ipv4: number;
+  nicIndex: number;
+  sanAddress: number;
+}
+
+/** QUERY_ADDRESSES' reply: the total count, then as many entries as fit in `capacity` bytes. */
+export function encodeAddressList(entries: readonly AddressEntry[], capacity: number): { bytes: Uint8Array; complete: boolean } {
+  const fit = Math.max(0, Math.min(entries.length, Math.floor((capacity - 4) / LAYOUTS.addressEntry.bytes)));
+  const bytes = new Uint8Array(4 + fit * LAYOUTS.addressEntry.bytes);
+  putU32LE(bytes, 0, entries.length);
+  for (let i = 0; i < fit; i++) encode(LAYOUTS.addressEntry, entries[i]!, bytes, 4 + i * LAYOUTS.addressEntry.bytes);
+  return { bytes, complete: fit === entries.length };
+}
+
+/** QUERY_ADDRESSES' reply read back: `count` is the total, `entries` those that came back. */
+export function decodeAddressList(bytes: Uint8Array, returned: number): { count: number; entries: AddressEntry[] } {
+  const length = Math.min(returned, bytes.length);
+  if (length < 4) return { count: 0, entries: [] };
+  const entries: AddressEntry[] = [];
+  for (let at = 4; at + LAYOUTS.addressEntry.bytes <= length; at += LAYOUTS.addressEntry.bytes) entries.push(decode(LAYOUTS.addressEntry, bytes, at));
+  return { count: getU32LE(bytes, 0), entries };
 }

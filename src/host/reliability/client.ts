@@ -11,7 +11,6 @@ import { NtStatusError } from '../../kernel/status.ts';
 import { RtlNtStatusToDosError } from '../../kernel/io/index.ts';
 import { ref } from '../../kernel/ref.ts';
 import {
-  Fields,
   IOCTL_SANPROXY_ALLOCATE_MEMORY,
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DEREGISTER_BUFFER,
@@ -24,9 +23,13 @@ import {
   IOCTL_SANPROXY_SECURE_MEMORY,
   IOCTL_SANPROXY_TRANSLATE_ADDRESS,
   IOCTL_SANPROXY_UNSECURE_MEMORY,
+  LAYOUTS,
   SANPROXY_USER_PATH,
   SANPROXY_WINDOW_BIND,
-  SIZES,
+  WINDOW_LAYOUTS,
+  decodeAddressList,
+  decodeReply,
+  encode,
 } from '../../proxy/interface.ts';
 import type { Host } from '../host.ts';
 
@@ -34,7 +37,8 @@ export interface IoctlReply {
   ok: boolean;
   /** GetLastError after a failure, 0 after success. */
   lastError: number;
-  output: Fields;
+  /** What came back (the driver's Information bytes, as far as they fit the scratch page). */
+  output: Uint8Array;
   bytes: number;
 }
 
@@ -80,7 +84,7 @@ export class RawProxyClient {
           p.writeMemory(this.scratch, input.subarray(0, inLen));
         } catch (e) {
           if (!(e instanceof NtStatusError)) throw e;
-          return { ok: false, lastError: RtlNtStatusToDosError(e.status), output: new Fields(new Uint8Array(0)), bytes: 0 };
+          return { ok: false, lastError: RtlNtStatusToDosError(e.status), output: new Uint8Array(0), bytes: 0 };
         }
       }
       return this.raw(code, inLen ? this.scratch : null, inLen, outLen ? this.scratch + SCRATCH_HALF : null, outLen, handle);
@@ -101,97 +105,86 @@ export class RawProxyClient {
           p.readMemory(outPtr, out);
         } catch (e) {
           if (!(e instanceof NtStatusError)) throw e;
-          return { ok: false, lastError: RtlNtStatusToDosError(e.status), output: new Fields(new Uint8Array(0)), bytes: 0 };
+          return { ok: false, lastError: RtlNtStatusToDosError(e.status), output: new Uint8Array(0), bytes: 0 };
         }
       }
-      return { ok, lastError: ok ? 0 : GetLastError(k), output: new Fields(out), bytes: returned.value };
+      return { ok, lastError: ok ? 0 : GetLastError(k), output: out, bytes: returned.value };
     });
   }
 
   /** ALLOCATE_MEMORY; with SANPROXY_WINDOW_BIND in access the reply's window handle too (0 otherwise). */
   allocate(nicIndex: number, access: number, bytes: number, bindEndpoint = 0) {
-    const outputLength = (access & SANPROXY_WINDOW_BIND) !== 0 ? SIZES.allocateWindowOut : SIZES.allocateOut;
-    const r = this.ioctl(IOCTL_SANPROXY_ALLOCATE_MEMORY,
-      Fields.of(SIZES.allocateIn).putU32(nicIndex).putU32(access).putU64(bytes).putU32(bindEndpoint).putU32(0).bytes, outputLength);
-    if (!r.ok || r.bytes < SIZES.allocateOut) return { ...r, ok: false, userAddress: 0, handle: 0, remoteKey: 0, id: 0, window: 0 };
-    const userAddress = r.output.u64();
-    r.output.u64();
-    const handle = r.output.u32();
-    const remoteKey = r.output.u32();
-    const id = r.output.u64();
-    return { ...r, userAddress, handle, remoteKey, id, window: r.bytes >= SIZES.allocateWindowOut ? r.output.u32() : 0 };
+    const window = (access & SANPROXY_WINDOW_BIND) !== 0;
+    const r = this.ioctl(IOCTL_SANPROXY_ALLOCATE_MEMORY, encode(LAYOUTS.allocateIn, { nicIndex, access, bytes, bindEndpoint }),
+      (window ? WINDOW_LAYOUTS.allocateOut : LAYOUTS.allocateOut).bytes);
+    const reply = r.ok ? decodeReply(LAYOUTS.allocateOut, r.output, r.bytes) : null;
+    if (reply === null) return { ...r, ok: false, userAddress: 0, handle: 0, remoteKey: 0, id: 0, window: 0 };
+    const withWindow = decodeReply(WINDOW_LAYOUTS.allocateOut, r.output, r.bytes);
+    return { ...r, userAddress: reply.userAddress, handle: reply.handle, remoteKey: reply.remoteKey, id: reply.id, window: withWindow?.window ?? 0 };
   }
 
   release(id: number) {
-    return this.ioctl(IOCTL_SANPROXY_RELEASE_MEMORY, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
+    return this.ioctl(IOCTL_SANPROXY_RELEASE_MEMORY, encode(LAYOUTS.idIn, { id }), 0);
   }
 
   /** REGISTER_BUFFER; with SANPROXY_WINDOW_BIND in access the reply's window handle too (0 otherwise). */
   register(nicIndex: number, access: number, address: number, length: number, bindEndpoint = 0,
-    outputLength = (access & SANPROXY_WINDOW_BIND) !== 0 ? SIZES.registerWindowOut : SIZES.registerOut) {
-    const r = this.ioctl(IOCTL_SANPROXY_REGISTER_BUFFER,
-      Fields.of(SIZES.registerIn).putU32(nicIndex).putU32(access).putU64(address).putU64(length).putU32(bindEndpoint).putU32(0).bytes,
-      outputLength);
-    if (!r.ok || r.bytes < SIZES.registerOut) return { ...r, ok: false, handle: 0, remoteKey: 0, id: 0, window: 0 };
-    const handle = r.output.u32();
-    const remoteKey = r.output.u32();
-    const id = r.output.u64();
-    return { ...r, handle, remoteKey, id, window: r.bytes >= SIZES.registerWindowOut ? r.output.u32() : 0 };
+    outputLength = ((access & SANPROXY_WINDOW_BIND) !== 0 ? WINDOW_LAYOUTS.registerOut : LAYOUTS.registerOut).bytes) {
+    const r = this.ioctl(IOCTL_SANPROXY_REGISTER_BUFFER, encode(LAYOUTS.registerIn, { nicIndex, access, address, length, bindEndpoint }), outputLength);
+    const reply = r.ok ? decodeReply(LAYOUTS.registerOut, r.output, r.bytes) : null;
+    if (reply === null) return { ...r, ok: false, handle: 0, remoteKey: 0, id: 0, window: 0 };
+    const withWindow = decodeReply(WINDOW_LAYOUTS.registerOut, r.output, r.bytes);
+    return { ...r, handle: reply.handle, remoteKey: reply.remoteKey, id: reply.id, window: withWindow?.window ?? 0 };
   }
 
   deregister(id: number) {
-    return this.ioctl(IOCTL_SANPROXY_DEREGISTER_BUFFER, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
+    return this.ioctl(IOCTL_SANPROXY_DEREGISTER_BUFFER, encode(LAYOUTS.idIn, { id }), 0);
   }
 
   secure(address: number, length: number, probeMode: number) {
-    const r = this.ioctl(IOCTL_SANPROXY_SECURE_MEMORY, Fields.of(SIZES.secureIn).putU64(address).putU64(length).putU32(probeMode).putU32(0).bytes,
-      SIZES.secureOut);
-    return { ...r, secureHandle: r.ok && r.bytes >= 8 ? r.output.u64() : 0 };
+    const r = this.ioctl(IOCTL_SANPROXY_SECURE_MEMORY, encode(LAYOUTS.secureIn, { address, length, probeMode }), LAYOUTS.secureOut.bytes);
+    const reply = r.ok ? decodeReply(LAYOUTS.secureOut, r.output, r.bytes) : null;
+    return { ...r, secureHandle: reply?.secureHandle ?? 0 };
   }
 
   unsecure(secureHandle: number) {
-    return this.ioctl(IOCTL_SANPROXY_UNSECURE_MEMORY, Fields.of(SIZES.idIn).putU64(secureHandle).bytes, 0);
+    return this.ioctl(IOCTL_SANPROXY_UNSECURE_MEMORY, encode(LAYOUTS.idIn, { id: secureHandle }), 0);
   }
 
   createEndpoint(nicIndex: number, sendDepth = 16, recvDepth = 16, completionDepth = 64) {
-    const r = this.ioctl(IOCTL_SANPROXY_CREATE_ENDPOINT,
-      Fields.of(SIZES.createEndpointIn).putU32(nicIndex).putU32(sendDepth).putU32(recvDepth).putU32(completionDepth).bytes, SIZES.createEndpointOut);
-    const ok = r.ok && r.bytes >= SIZES.createEndpointOut;
-    return { ...r, ok, endpoint: ok ? r.output.u32() : 0, completionQueue: ok ? r.output.u32() : 0 };
+    const r = this.ioctl(IOCTL_SANPROXY_CREATE_ENDPOINT, encode(LAYOUTS.createEndpointIn, { nicIndex, sendDepth, recvDepth, completionDepth }),
+      LAYOUTS.createEndpointOut.bytes);
+    const reply = r.ok ? decodeReply(LAYOUTS.createEndpointOut, r.output, r.bytes) : null;
+    return { ...r, ok: reply !== null, endpoint: reply?.endpoint ?? 0, completionQueue: reply?.completionQueue ?? 0 };
   }
 
   destroyEndpoint(nicIndex: number, endpoint: number) {
-    return this.ioctl(IOCTL_SANPROXY_DESTROY_ENDPOINT, Fields.of(SIZES.destroyEndpointIn).putU32(nicIndex).putU32(endpoint).bytes, 0);
+    return this.ioctl(IOCTL_SANPROXY_DESTROY_ENDPOINT, encode(LAYOUTS.destroyEndpointIn, { nicIndex, endpoint }), 0);
   }
 
   /** QUERY_ADDRESSES: `count` is the total; `entries` those that fit in `outputLength`. */
-  queryAddresses(outputLength = 4 + 4 * SIZES.addressEntry) {
+  queryAddresses(outputLength = 4 + 4 * LAYOUTS.addressEntry.bytes) {
     const r = this.ioctl(IOCTL_SANPROXY_QUERY_ADDRESSES, new Uint8Array(0), outputLength);
-    const count = r.bytes >= 4 ? r.output.u32() : 0;
-    const entries: { ip: number; nicIndex: number; sanAddress: number }[] = [];
-    for (let i = 0; i < Math.floor((r.bytes - 4) / SIZES.addressEntry); i++) {
-      entries.push({ ip: r.output.u32(), nicIndex: r.output.u32(), sanAddress: r.output.u64() });
-    }
-    return { ...r, count, entries };
+    const list = decodeAddressList(r.output, r.bytes);
+    return { ...r, count: list.count, entries: list.entries.map((e) => ({ ip: e.ipv4, nicIndex: e.nicIndex, sanAddress: e.sanAddress })) };
   }
 
   invalidate(id: number) {
-    return this.ioctl(IOCTL_SANPROXY_INVALIDATE, Fields.of(SIZES.idIn).putU64(id).bytes, 0);
+    return this.ioctl(IOCTL_SANPROXY_INVALIDATE, encode(LAYOUTS.idIn, { id }), 0);
   }
 
   /** REVALIDATE [offset, offset + length) of `id` (length 0: all of it) under new keys. */
   revalidate(id: number, access: number, bindEndpoint = 0, offset = 0, length = 0) {
-    const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE,
-      Fields.of(SIZES.revalidateIn).putU64(id).putU32(access).putU32(bindEndpoint).putU64(offset).putU64(length).bytes, SIZES.revalidateOut);
-    const ok = r.ok && r.bytes >= SIZES.revalidateOut;
-    return { ...r, ok, handle: ok ? r.output.u32() : 0, remoteKey: ok ? r.output.u32() : 0 };
+    const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE, encode(LAYOUTS.revalidateIn, { id, access, bindEndpoint, offset, length }),
+      LAYOUTS.revalidateOut.bytes);
+    const reply = r.ok ? decodeReply(LAYOUTS.revalidateOut, r.output, r.bytes) : null;
+    return { ...r, ok: reply !== null, handle: reply?.handle ?? 0, remoteKey: reply?.remoteKey ?? 0 };
   }
 
   translate(direction: number, nicIndex: number, value: number) {
-    const r = this.ioctl(IOCTL_SANPROXY_TRANSLATE_ADDRESS, Fields.of(SIZES.translateIn).putU32(direction).putU32(nicIndex).putU64(value).bytes,
-      SIZES.translateOut);
-    const ok = r.ok && r.bytes >= 8;
-    return { ...r, ok, value: ok ? r.output.u64() : 0 };
+    const r = this.ioctl(IOCTL_SANPROXY_TRANSLATE_ADDRESS, encode(LAYOUTS.translateIn, { direction, nicIndex, value }), LAYOUTS.translateOut.bytes);
+    const reply = r.ok ? decodeReply(LAYOUTS.translateOut, r.output, r.bytes) : null;
+    return { ...r, ok: reply !== null, value: reply?.value ?? 0 };
   }
 
   /** Close the handle and give the scratch pages back. */

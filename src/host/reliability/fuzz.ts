@@ -7,13 +7,15 @@
  * Win32 error out of DeviceIoControl; every batch must leave nothing behind after its
  * processes exit.
  */
+import { putU32LE, putU64LE } from '../../bus/index.ts';
 import { GENERIC_READ } from '../../kernel/io/index.ts';
 import { seededRandom } from '../../kernel/fault-injection.ts';
 import { MM_SYSTEM_RANGE_START, MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../kernel/mm/index.ts';
 import { BugCheck } from '../../kernel/bugcheck.ts';
 import {
   FILE_DEVICE_SANPROXY,
-  Fields,
+  LAYOUTS,
+  decodeReply,
   IOCTL_SANPROXY_ALLOCATE_MEMORY,
   IOCTL_SANPROXY_CREATE_ENDPOINT,
   IOCTL_SANPROXY_DEREGISTER_BUFFER,
@@ -125,23 +127,25 @@ function value(g: Gen, w: World): number {
 
 function input(g: Gen, w: World, code: number): Uint8Array {
   const sizes: Record<number, number> = {
-    [IOCTL_SANPROXY_TRANSLATE_ADDRESS]: 16, [IOCTL_SANPROXY_ALLOCATE_MEMORY]: 24, [IOCTL_SANPROXY_REGISTER_BUFFER]: 32,
-    [IOCTL_SANPROXY_SECURE_MEMORY]: 24, [IOCTL_SANPROXY_CREATE_ENDPOINT]: 16, [IOCTL_SANPROXY_DESTROY_ENDPOINT]: 8,
+    [IOCTL_SANPROXY_TRANSLATE_ADDRESS]: LAYOUTS.translateIn.bytes, [IOCTL_SANPROXY_ALLOCATE_MEMORY]: LAYOUTS.allocateIn.bytes,
+    [IOCTL_SANPROXY_REGISTER_BUFFER]: LAYOUTS.registerIn.bytes, [IOCTL_SANPROXY_SECURE_MEMORY]: LAYOUTS.secureIn.bytes,
+    [IOCTL_SANPROXY_CREATE_ENDPOINT]: LAYOUTS.createEndpointIn.bytes, [IOCTL_SANPROXY_DESTROY_ENDPOINT]: LAYOUTS.destroyEndpointIn.bytes,
+    [IOCTL_SANPROXY_REVALIDATE]: LAYOUTS.revalidateIn.bytes,
   };
-  const want = sizes[code] ?? 8;
+  const want = sizes[code] ?? LAYOUTS.idIn.bytes;
   const len = g.chance(0.7) ? want : g.pick([0, want - 1, want + 1, g.int(80), 4096]);
-  const f = Fields.of(Math.max(0, len) + 16);
+  const bytes = new Uint8Array(Math.max(0, len) + 16);
   // Fill with a mix of u32 and u64 fields from the interesting values.
-  for (let at = 0; at + 8 <= len + 16;) {
+  for (let at = 0; at + 8 <= bytes.length;) {
     if (g.chance(0.5)) {
-      f.putU32(g.chance(0.5) ? g.int(4) : value(g, w) % 2 ** 32);
+      putU32LE(bytes, at, g.chance(0.5) ? g.int(4) : value(g, w) % 2 ** 32);
       at += 4;
     } else {
-      f.putU64(Math.min(value(g, w), Number.MAX_SAFE_INTEGER));
+      putU64LE(bytes, at, Math.min(value(g, w), Number.MAX_SAFE_INTEGER));
       at += 8;
     }
   }
-  return f.bytes.subarray(0, Math.max(0, len));
+  return bytes.subarray(0, Math.max(0, len));
 }
 
 function code(g: Gen): number {
@@ -169,10 +173,8 @@ function oneCase(g: Gen, w: World): { crashed: boolean; ok: boolean; what: strin
       const outPtr = g.pick([null, 0, client.scratch + 4096 + 3, MM_SYSTEM_RANGE_START + 0x10000, 0x7fff_fffe_f000, w.userBuffer]);
       reply = client.raw(c, inPtr, g.pick([0, 8, 24, 4096, 0xffff_ffff]), outPtr, g.pick([0, 8, 32, 4096, 0x8000_0000]), handle);
     }
-    if (reply.ok && c === IOCTL_SANPROXY_ALLOCATE_MEMORY && reply.bytes >= 32) {
-      reply.output.u64(); reply.output.u64(); reply.output.u32(); reply.output.u32();
-      w.ownIds.push(reply.output.u64());
-    }
+    const allocated = reply.ok && c === IOCTL_SANPROXY_ALLOCATE_MEMORY ? decodeReply(LAYOUTS.allocateOut, reply.output, reply.bytes) : null;
+    if (allocated !== null) w.ownIds.push(allocated.id);
     return { crashed: w.host.kernel.bugcheck.crashed !== null, ok: reply.ok, what };
   } catch (e) {
     return { crashed: true, ok: false, what: `${what}: ${e instanceof BugCheck ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : String(e)}` };

@@ -1,0 +1,77 @@
+/**
+ * The proxy's IOCTL codec (src/proxy/interface.ts): one layout per buffer, the same bytes for
+ * the driver, the provider and the test client. Sizes are the documented ones; values survive a
+ * round trip; a u64 that is not a safe integer decodes as -1; padding is written as zero.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  LAYOUTS, WINDOW_LAYOUTS, decode, decodeAddressList, decodeReply, encode, encodeAddressList, type Layout,
+} from '../../src/proxy/interface.ts';
+
+const ALL: Record<string, Layout<string>> = { ...LAYOUTS, ...Object.fromEntries(Object.entries(WINDOW_LAYOUTS).map(([k, v]) => [`window.${k}`, v])) };
+
+describe('IOCTL layouts', () => {
+  it('have the sizes the interface documents (bytes per request and reply)', () => {
+    expect(Object.fromEntries(Object.entries(ALL).map(([k, l]) => [k, l.bytes]))).toEqual({
+      translateIn: 16, translateOut: 16, allocateIn: 24, allocateOut: 32, idIn: 8, registerIn: 32, registerOut: 16,
+      secureIn: 24, secureOut: 8, createEndpointIn: 16, createEndpointOut: 8, destroyEndpointIn: 8, revalidateIn: 32,
+      revalidateOut: 8, addressEntry: 16, 'window.allocateOut': 40, 'window.registerOut': 24,
+    });
+  });
+
+  it('REGISTER_BUFFER input is u32 nicIndex, u32 access, u64 address, u64 length, u32 bindEndpoint, u32 0, little-endian', () => {
+    const bytes = encode(LAYOUTS.registerIn, { nicIndex: 1, access: 0x13, address: 0x1_2345_6000, length: 0x3000, bindEndpoint: 7 });
+    expect([...bytes]).toEqual([
+      1, 0, 0, 0, 0x13, 0, 0, 0, 0x00, 0x60, 0x45, 0x23, 0x01, 0, 0, 0, 0x00, 0x30, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+  });
+
+  it('round-trips every field of every layout; padding is zero', () => {
+    for (const [name, l] of Object.entries(ALL)) {
+      const names = l.fields.filter(([n]) => n !== '').map(([n]) => n);
+      fc.assert(fc.property(fc.array(fc.tuple(fc.nat(0xffff_ffff), fc.maxSafeNat()), { minLength: names.length, maxLength: names.length }), (vals) => {
+        const values: Record<string, number> = {};
+        names.forEach((n, i) => {
+          const kind = l.fields.find(([f]) => f === n)![1];
+          values[n] = kind === 'u32' ? vals[i]![0] : vals[i]![1];
+        });
+        const bytes = encode(l, values);
+        expect(bytes.length, name).toBe(l.bytes);
+        expect(decode(l, bytes), name).toEqual(values);
+        let at = 0;
+        for (const [n, kind] of l.fields) {
+          if (n === '') expect([...bytes.subarray(at, at + 4)], `${name} padding`).toEqual([0, 0, 0, 0]);
+          at += kind === 'u64' ? 8 : 4;
+        }
+      }), { numRuns: 50 });
+    }
+  });
+
+  it('a u64 of 2^53 or more decodes as -1, which every driver check refuses', () => {
+    const bytes = new Uint8Array(8);
+    bytes[6] = 0x20; // 2^53
+    expect(decode(LAYOUTS.idIn, bytes).id).toBe(-1);
+    bytes[6] = 0x1f;
+    bytes.fill(0xff, 0, 6);
+    expect(decode(LAYOUTS.idIn, bytes).id).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('a reply shorter than its layout decodes as null', () => {
+    const bytes = encode(LAYOUTS.registerOut, { handle: 1, remoteKey: 2, id: 3 });
+    expect(decodeReply(LAYOUTS.registerOut, bytes, 16)).toEqual({ handle: 1, remoteKey: 2, id: 3 });
+    expect(decodeReply(LAYOUTS.registerOut, bytes, 15)).toBeNull();
+    expect(decodeReply(WINDOW_LAYOUTS.registerOut, bytes, 16)).toBeNull();
+  });
+
+  it('QUERY_ADDRESSES carries the total count and as many entries as fit', () => {
+    const entries = [1, 2, 3].map((i) => ({ ipv4: 0x0a00_0000 + i, nicIndex: i - 1, sanAddress: 0x10 + i }));
+    const all = encodeAddressList(entries, 4 + 3 * 16);
+    expect(all.complete).toBe(true);
+    expect(decodeAddressList(all.bytes, all.bytes.length)).toEqual({ count: 3, entries });
+    const some = encodeAddressList(entries, 4 + 2 * 16 + 15);
+    expect(some.complete).toBe(false);
+    expect(decodeAddressList(some.bytes, some.bytes.length)).toEqual({ count: 3, entries: entries.slice(0, 2) });
+    expect(decodeAddressList(some.bytes, 3)).toEqual({ count: 0, entries: [] });
+  });
+});
