@@ -58,9 +58,9 @@ test('public memory routines never leak a raw JavaScript error on bad arguments'
           case 10: return mapping.MmUnmapLockedPages(k, n(b), m);
           case 11: return secure.MmSecureVirtualMemory(k, n(a), n(b), n(c));
           case 12: return secure.MmUnsecureVirtualMemory(k, n(a));
-          case 13: return vm.NtAllocateVirtualMemory(k, (useRealMdl ? p : a) as typeof p, { value: n(b) }, n(c), (useRealMdl ? { value: n(d) } : d) as never, n(a), n(b));
-          case 14: return vm.NtFreeVirtualMemory(k, p, { value: n(b) }, (useRealMdl ? { value: n(c) } : c) as never, n(d));
-          case 15: return vm.NtProtectVirtualMemory(k, p, { value: n(b) }, { value: n(c) }, n(d), (useRealMdl ? { value: 0 } : a) as never);
+          case 13: return vm.NtAllocateVirtualMemory(k, (useRealMdl ? p : a) as typeof p, n(b), n(c), n(d), n(a));
+          case 14: return vm.NtFreeVirtualMemory(k, p, n(b), n(c), n(d));
+          case 15: return vm.NtProtectVirtualMemory(k, p, n(b), n(c), n(d));
           case 16: return [p.readMemory(n(a), b as Uint8Array), p.writeMemory(n(a), c as Uint8Array), p.VirtualProtect(n(a), n(b), n(c), d as never)];
           default: return KeUnstackDetachProcess(k, KeStackAttachProcess(k, a as typeof p) && (b as never));
         }
