@@ -18,7 +18,7 @@ describe('systematic low resources sweep of the proxy scenario', () => {
     expect(r.unfired).toBe(0);
     expect(r.failures).toEqual([]);
     expect(r.cleanErrors + r.completed).toBe(r.runs);
-  }, 60_000);
+  });
 
   it('a scenario that leaks kernel pool is caught by the teardown accounting (the detector can fail)', async () => {
     const r = await sweep({
@@ -29,7 +29,7 @@ describe('systematic low resources sweep of the proxy scenario', () => {
     }, { limit: 0 }).catch((e: Error) => e);
     expect(r).toBeInstanceOf(Error);
     expect((r as Error).message).toMatch(/poolBytes \+64/);
-  }, 30_000);
+  });
 });
 
 describe('IOCTL fuzzing', () => {
@@ -55,7 +55,7 @@ describe('IOCTL fuzzing', () => {
     expect(r.leakingBatches).toBe(0);
     expect(r.examples).toEqual([]);
     expect(r.crashes).toBe(0);
-  }, 60_000);
+  });
 });
 
 describe('systematic low resources sweep of the demo scenario (switch, provider, proxy)', () => {
@@ -66,7 +66,7 @@ describe('systematic low resources sweep of the demo scenario (switch, provider,
     expect(r.failures.map((f) => `${f.host}#${f.nth} ${f.site}: ${f.result.outcome} ${f.result.error ?? ''} ${f.result.leaks.join(',')}`)).toEqual([]);
     expect(r.bugChecks).toBe(0);
     expect(r.leaks).toBe(0);
-  }, 120_000);
+  });
 });
 
 describe('adversarial peers and processes', () => {
@@ -76,14 +76,14 @@ describe('adversarial peers and processes', () => {
     expect(r.examples).toEqual([]);
     expect(r.succeeded).toBe(0);
     expect(r.leaks).toBe(0);
-  }, 60_000);
+  });
 
   it('killing a process mid-transfer releases everything and fails the peer cleanly', async () => {
     const r = await killMidTransfer({ runs: 8 });
     expect(r.examples).toEqual([]);
     expect(r.leaks).toBe(0);
     expect(r.peerFailedCleanly).toBe(8);
-  }, 60_000);
+  });
 
   it('runFaults reports the summary fields the CLI prints', async () => {
     const s = await runFaults({ json: true, sweepLimit: 5, fuzzCases: 50, forgedAttempts: 10, killRuns: 2, seed: 3 });
@@ -94,5 +94,5 @@ describe('adversarial peers and processes', () => {
     // The limit applies to each swept scenario: the proxy scenario and the demo's.
     expect(s.runs).toBe(10);
     expect(s.fuzzCases).toBe(50);
-  }, 60_000);
+  });
 });

@@ -116,7 +116,7 @@ describe.skipIf(chromiumPath === null)('report in headless Chromium', () => {
         '--disable-sync', '--no-first-run'],
       viewport: { width: 1400, height: 1000 },
     });
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await context?.close();
@@ -173,7 +173,7 @@ describe.skipIf(chromiumPath === null)('report in headless Chromium', () => {
     expect(await page.locator('text=nothing leaked').count()).toBe(2);
     expect(errors).toEqual([]);
     await page.close();
-  }, 60_000);
+  });
 
   it('a real demo run: every allocation is at least 3 px wide in some zoom strip, at the strip\'s own scale', async () => {
     const errors: string[] = [];
@@ -232,7 +232,7 @@ describe.skipIf(chromiumPath === null)('report in headless Chromium', () => {
     }
     expect(errors).toEqual([]);
     await page.close();
-  }, 60_000);
+  });
 
   for (const [name, file] of [['8 GiB (demo)', demoOptions.report!], ['64 GiB', path('report-64g.html')], ['256 GiB', path('report-256g.html')]] as const) {
     it(`labels lie inside their SVG and lane labels never overlap: ${name}, at 1400 and 800 px`, async () => {
@@ -250,7 +250,7 @@ describe.skipIf(chromiumPath === null)('report in headless Chromium', () => {
       }
       expect(errors).toEqual([]);
       await page.close();
-    }, 60_000);
+    });
   }
 
   it('the timeline has a time axis in ms, a legend with its own host colours, unstretched text, and times that agree with the trace', async () => {
@@ -308,7 +308,7 @@ describe.skipIf(chromiumPath === null)('report in headless Chromium', () => {
     // The run took on the order of its wall time, not a thousandth of it.
     expect(last.v).toBeGreaterThan(10);
     await page.close();
-  }, 60_000);
+  });
 
   it('the Run panel shows the run\'s settings and results', async () => {
     const page = await open(demoOptions.report!);
@@ -332,7 +332,7 @@ describe.skipIf(chromiumPath === null)('report in headless Chromium', () => {
     expect(kv['refusedExpected']!.value).toBe(String(demo.registrations.refusedExpected));
     expect(kv['cacheHits']!.value).toBe(String(demo.registrations.cacheHits));
     await page.close();
-  }, 60_000);
+  });
 
   it('memory by owner adds up to installed RAM exactly, with the MMIO hole apart', async () => {
     for (const [file, ram] of [[demoOptions.report!, 8 * GIB], [path('report-64g.html'), 64 * GIB], [path('report.html'), 6 * GIB]] as const) {
@@ -355,7 +355,7 @@ describe.skipIf(chromiumPath === null)('report in headless Chromium', () => {
       }
       await page.close();
     }
-  }, 60_000);
+  });
 
   it('screenshots of the real demo report (full page, and hovering the proxy\'s low memory)', async () => {
     const page = await open(demoOptions.report!);
@@ -365,5 +365,5 @@ describe.skipIf(chromiumPath === null)('report in headless Chromium', () => {
     await expect.poll(() => page.locator('#tip').isVisible()).toBe(true);
     await page.screenshot({ path: path('report-hover.png') });
     await page.close();
-  }, 60_000);
+  });
 });
