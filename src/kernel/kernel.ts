@@ -17,6 +17,7 @@ import { IoManager } from './io/io-manager.ts';
 import { IpAddressTable } from './net/ip-addresses.ts';
 import { Registry } from './registry.ts';
 import { Verifier } from './verifier/verifier.ts';
+import { LookasideManager } from './ex/lookaside.ts';
 
 export interface KernelConfig {
   /** Installed RAM, e.g. 8 * GIB; laid out PC-like (see mm/ram-layout.ts). */
@@ -51,6 +52,8 @@ export class Kernel {
   readonly registry = new Registry();
   /** The host's IP addresses and their change notifications. */
   readonly net = new IpAddressTable();
+  /** The executive's lookaside lists (ExInitialize*LookasideList*), system-wide as Windows keeps them. */
+  readonly lookaside: LookasideManager = new LookasideManager(this);
   /** Driver Verifier for this host (KernelConfig.verifier), else null. */
   readonly verifier: Verifier | null;
   /** Current IRQL of the (single) emulated CPU. */

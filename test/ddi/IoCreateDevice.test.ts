@@ -9,7 +9,13 @@ import {
   CreateFile, DO_DEVICE_INITIALIZING, DO_EXCLUSIVE, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, FILE_DEVICE_UNKNOWN,
   GENERIC_READ, GetLastError, INVALID_HANDLE_VALUE, IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice,
   IoDeleteSymbolicLink, IoLoadDriver, OPEN_EXISTING, STATUS_OBJECT_PATH_NOT_FOUND, type DEVICE_OBJECT, type DRIVER_OBJECT,
+  DO_DEVICE_HAS_NAME, IoUnloadDriver, STATUS_IMAGE_ALREADY_LOADED,
 } from '../../src/kernel/io/index.ts';
+import {
+  DOE_UNLOAD_PENDING, IO_TYPE_DEVICE_OBJECT_EXTENSION, SIZEOF_DEVICE_OBJECT,
+} from '../../src/kernel/io/device-object.ts';
+import { DRVO_INITIALIZED, DRVO_LEGACY_DRIVER, DRVO_UNLOAD_INVOKED, SIZEOF_DRIVER_OBJECT } from '../../src/kernel/io/driver-object.ts';
+import { STATUS_INVALID_DEVICE_REQUEST } from '../../src/kernel/status.ts';
 import { boot, MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../io/helpers.ts';
 
 function withDriver() {
@@ -142,5 +148,98 @@ describe('IoCreateSymbolicLink / IoDeleteSymbolicLink', () => {
         expect(GetLastError(k)).toBe(ERROR_FILE_NOT_FOUND);
       }
     });
+  });
+});
+
+/**
+ * The fields of the objects the I/O manager builds, as ReactOS kmtests
+ * modules/rostests/kmtests/ntos_io/IoDeviceObject_drv.c asserts them on Windows (sizes scaled to
+ * x64: sizeof(DEVICE_OBJECT) 0x150, sizeof(DRIVER_OBJECT) 0x150), and WDK "DEVICE_OBJECT structure
+ * (wdm.h)", "DRIVER_OBJECT structure (wdm.h)", "IoCreateDevice function (wdm.h)".
+ */
+describe('IoCreateDevice: the object fields (kmtests IoDeviceObject_drv.c)', () => {
+  it('DEVICE_OBJECT: Type 3, Size sizeof(DEVICE_OBJECT) (0x150, not counting the DEVOBJ_EXTENSION), HAS_NAME | INITIALIZING (| EXCLUSIVE)', () => {
+    const { k, drv } = withDriver();
+    const named = ref<DEVICE_OBJECT | null>(null);
+    const exclusive = ref<DEVICE_OBJECT | null>(null);
+    const unnamed = ref<DEVICE_OBJECT | null>(null);
+    IoCreateDevice(k, drv, 0, '\\Device\\Named', FILE_DEVICE_UNKNOWN, 0, false, named);
+    IoCreateDevice(k, drv, 0, '\\Device\\Excl', FILE_DEVICE_UNKNOWN, 0, true, exclusive);
+    IoCreateDevice(k, drv, 64, null, FILE_DEVICE_UNKNOWN, 0, false, unnamed);
+    for (const d of [named.value!, exclusive.value!, unnamed.value!]) {
+      expect(d.Type).toBe(3);
+      expect(d.Size).toBe(SIZEOF_DEVICE_OBJECT);
+      expect(d.Size).toBe(0x150);
+      expect(d.DriverObject).toBe(drv);
+      expect(d.StackSize).toBe(1);
+    }
+    expect(named.value!.Flags).toBe(DO_DEVICE_HAS_NAME | DO_DEVICE_INITIALIZING);
+    expect(exclusive.value!.Flags).toBe(DO_DEVICE_HAS_NAME | DO_DEVICE_INITIALIZING | DO_EXCLUSIVE);
+    expect(unnamed.value!.Flags).toBe(DO_DEVICE_INITIALIZING);
+  });
+
+  it('DeviceObjectExtension: Type 13 (IO_TYPE_DEVICE_OBJECT_EXTENSION), Size 0, pointing back at the device, no flags', () => {
+    const { k, drv } = withDriver();
+    const d = ref<DEVICE_OBJECT | null>(null);
+    IoCreateDevice(k, drv, 0, '\\Device\\Ext', FILE_DEVICE_UNKNOWN, 0, false, d);
+    const x = d.value!.DeviceObjectExtension;
+    expect([x.Type, x.Size, x.DeviceObject, x.ExtensionFlags]).toEqual([IO_TYPE_DEVICE_OBJECT_EXTENSION, 0, d.value, 0]);
+    expect(IO_TYPE_DEVICE_OBJECT_EXTENSION).toBe(13);
+  });
+
+  it('a device created in DriverEntry loses DO_DEVICE_INITIALIZING when DriverEntry returns', () => {
+    const k = boot();
+    let dev: DEVICE_OBJECT | null = null;
+    IoLoadDriver(k, 'Early', (kk, d) => {
+      const out = ref<DEVICE_OBJECT | null>(null);
+      IoCreateDevice(kk, d, 0, '\\Device\\Early', FILE_DEVICE_UNKNOWN, 0, false, out);
+      dev = out.value;
+      expect(dev!.Flags & DO_DEVICE_INITIALIZING).toBe(DO_DEVICE_INITIALIZING);
+      return STATUS_SUCCESS;
+    });
+    expect(dev!.Flags & DO_DEVICE_INITIALIZING).toBe(0);
+  });
+
+  it('"\\Device1\\X" (no such directory) is STATUS_OBJECT_PATH_NOT_FOUND', () => {
+    const { k, drv } = withDriver();
+    expect(IoCreateDevice(k, drv, 0, '\\Device1\\X', FILE_DEVICE_UNKNOWN, 0, false, ref<DEVICE_OBJECT | null>(null)))
+      .toBe(STATUS_OBJECT_PATH_NOT_FOUND);
+  });
+});
+
+describe('DRIVER_OBJECT fields and ZwLoadDriver / ZwUnloadDriver statuses (kmtests IoDeviceObject_drv.c, Wine driver.c)', () => {
+  it('Type 4, Size 0x150; DRVO_LEGACY_DRIVER in DriverEntry, + DRVO_INITIALIZED after it, + DRVO_UNLOAD_INVOKED in DriverUnload with DOE_UNLOAD_PENDING on its devices', () => {
+    const k = boot();
+    const flags: number[] = [];
+    let extensionFlags = -1;
+    let drv: DRIVER_OBJECT | null = null;
+    IoLoadDriver(k, 'Flags', (kk, d) => {
+      drv = d;
+      flags.push(d.Flags);
+      const out = ref<DEVICE_OBJECT | null>(null);
+      IoCreateDevice(kk, d, 0, '\\Device\\Flags', FILE_DEVICE_UNKNOWN, 0, false, out);
+      d.DriverUnload = (self) => {
+        flags.push(self.Flags);
+        extensionFlags = self.DeviceObject!.DeviceObjectExtension.ExtensionFlags;
+        IoDeleteDevice(kk, self.DeviceObject!);
+      };
+      return STATUS_SUCCESS;
+    });
+    expect([drv!.Type, drv!.Size]).toEqual([4, SIZEOF_DRIVER_OBJECT]);
+    expect(SIZEOF_DRIVER_OBJECT).toBe(0x150);
+    flags.push(drv!.Flags);
+    expect(IoUnloadDriver(k, 'Flags')).toBe(STATUS_SUCCESS);
+    expect(flags).toEqual([DRVO_LEGACY_DRIVER, DRVO_LEGACY_DRIVER | DRVO_INITIALIZED,
+      DRVO_LEGACY_DRIVER | DRVO_INITIALIZED | DRVO_UNLOAD_INVOKED]);
+    expect(extensionFlags & DOE_UNLOAD_PENDING).toBe(DOE_UNLOAD_PENDING);
+  });
+
+  it('loading twice is STATUS_IMAGE_ALREADY_LOADED (Wine driver.c); unloading a driver without DriverUnload is STATUS_INVALID_DEVICE_REQUEST, an unknown one STATUS_OBJECT_NAME_NOT_FOUND', () => {
+    const k = boot();
+    const entry = () => STATUS_SUCCESS;
+    expect(IoLoadDriver(k, 'Twice', entry)).toBe(STATUS_SUCCESS);
+    expect(IoLoadDriver(k, 'Twice', entry)).toBe(STATUS_IMAGE_ALREADY_LOADED);
+    expect(IoUnloadDriver(k, 'Twice')).toBe(STATUS_INVALID_DEVICE_REQUEST);
+    expect(IoUnloadDriver(k, 'Nobody')).toBe(STATUS_OBJECT_NAME_NOT_FOUND);
   });
 });

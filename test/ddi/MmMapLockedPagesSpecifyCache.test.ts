@@ -10,10 +10,13 @@ import {
   MmUnmapLockedPages, MmWriteCombined, NormalPagePriority,
 } from '../../src/kernel/mm/mdl-mapping.ts';
 import { MM_SYSTEM_RANGE_START } from '../../src/kernel/mm/system-space.ts';
-import { MEM_RELEASE } from '../../src/kernel/mm/virtual-memory.ts';
-import { STATUS_ACCESS_VIOLATION, STATUS_INSUFFICIENT_RESOURCES, STATUS_UNABLE_TO_DELETE_SECTION } from '../../src/kernel/status.ts';
+import { MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE, NtAllocateVirtualMemory, PAGE_READWRITE } from '../../src/kernel/mm/virtual-memory.ts';
+import {
+  STATUS_ACCESS_VIOLATION, STATUS_CONFLICTING_ADDRESSES, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_ADDRESS, STATUS_UNABLE_TO_DELETE_SECTION,
+} from '../../src/kernel/status.ts';
 import { DRIVER_VERIFIER_DETECTED_VIOLATION, MEMORY_MANAGEMENT } from '../../src/kernel/bugcheck.ts';
 import { NtFreeVirtualMemory } from '../../src/kernel/mm/virtual-memory.ts';
+import { ref } from '../../src/kernel/ref.ts';
 
 const PAGE = 4096;
 
@@ -29,6 +32,7 @@ function lockedUserMdl(bytes = 2 * PAGE) {
 describe('MmGetSystemAddressForMdlSafe', () => {
   test('maps the locked pages once at a system VA that aliases the user buffer', () => {
     const { k, p, va, m } = lockedUserMdl();
+    const mappings = k.mm.counters().systemMappings; // the MDL's own pool page
     const sva = MmGetSystemAddressForMdlSafe(k, m, NormalPagePriority)!;
     expect(sva).toBeGreaterThanOrEqual(MM_SYSTEM_RANGE_START);
     expect(sva % PAGE).toBe(16);
@@ -41,7 +45,7 @@ describe('MmGetSystemAddressForMdlSafe', () => {
     // MmUnlockPages drops the system mapping.
     MmUnlockPages(k, m);
     expect(k.mm.system.lookup(sva)).toBeNull();
-    expect(k.mm.counters().systemMappings).toBe(0);
+    expect(k.mm.counters().systemMappings).toBe(mappings);
   });
 
   test('returns NULL when the mapping cannot be made (fault injection)', () => {
@@ -64,7 +68,7 @@ describe('MmMapLockedPagesSpecifyCache', () => {
     app.readMemory(uva + PAGE, d);
     expect(d[0]).toBe(0xab);
     // The process cannot free a mapping of kernel pages.
-    expect(NtFreeVirtualMemory(k, app, uva, 0, MEM_RELEASE).status).toBe(STATUS_UNABLE_TO_DELETE_SECTION);
+    expect(NtFreeVirtualMemory(k, app, ref(uva), ref(0), MEM_RELEASE)).toBe(STATUS_UNABLE_TO_DELETE_SECTION);
     k.ps.runInProcess(app, () => MmUnmapLockedPages(k, uva, mdl));
     expect(raisedStatus(() => app.readMemory(uva, d))).toBe(STATUS_ACCESS_VIOLATION);
     MmFreePagesFromMdl(k, mdl);
@@ -230,5 +234,55 @@ describe('MmMapLockedPagesSpecifyCache IRQL rules (verifier)', () => {
     const k = boot({ verifier: true });
     const m = MmAllocatePagesForMdlEx(k, 0, 0xffff_ffff, 0, PAGE, MmCached, 0)!;
     expect(bugCheckOf(() => MmMapLockedPagesSpecifyCache(k, m, KernelMode, MmCached, null, true, 0)).parameters[0]).toBe(0x82);
+  });
+});
+
+/**
+ * RequestedAddress for a UserMode mapping, and what the mapped range then refuses.
+ * Sources: WDK "MmMapLockedPagesSpecifyCache function (wdm.h)" (RequestedAddress: the user address to
+ * map at); ReactOS kmtests modules/rostests/kmtests/ntos_mm/MmMapLockedPagesSpecifyCache_user.c
+ * (an unaligned RequestedAddress raises STATUS_INVALID_ADDRESS; NtAllocateVirtualMemory over the
+ * mapping is STATUS_CONFLICTING_ADDRESSES; NtFreeVirtualMemory on it is STATUS_UNABLE_TO_DELETE_SECTION).
+ */
+describe('MmMapLockedPagesSpecifyCache(UserMode, RequestedAddress)', () => {
+  const setup = () => {
+    const k = boot();
+    const app = k.ps.createProcess('app');
+    const mdl = MmAllocatePagesForMdlEx(k, 0, 0xffff_ffff, 0, 2 * PAGE, MmCached, 0)!;
+    return { k, app, mdl, run: <T>(fn: () => T): T => k.ps.runInProcess(app, fn) };
+  };
+
+  test('a RequestedAddress that is not page aligned raises STATUS_INVALID_ADDRESS (not CONFLICTING_ADDRESSES); nothing is mapped', () => {
+    const { k, app, mdl, run } = setup();
+    const before = mdl.userMappings.length;
+    expect(raisedStatus(() => run(() => MmMapLockedPagesSpecifyCache(k, mdl, UserMode, MmCached, 0x1000_0123, false, NormalPagePriority))))
+      .toBe(STATUS_INVALID_ADDRESS);
+    expect(mdl.userMappings.length).toBe(before);
+    expect(app.space.regions.length).toBe(0);
+  });
+
+  test('a free page-aligned RequestedAddress is where the mapping goes; one overlapping an allocation raises STATUS_CONFLICTING_ADDRESSES', () => {
+    const { k, app, mdl, run } = setup();
+    const at = 0x1000_1000; // page aligned, not 64 KiB aligned: accepted
+    const va = run(() => MmMapLockedPagesSpecifyCache(k, mdl, UserMode, MmCached, at, false, NormalPagePriority));
+    expect(va).toBe(at + mdl.ByteOffset);
+    const other = MmAllocatePagesForMdlEx(k, 0, 0xffff_ffff, 0, PAGE, MmCached, 0)!;
+    expect(raisedStatus(() => run(() => MmMapLockedPagesSpecifyCache(k, other, UserMode, MmCached, at + PAGE, false, NormalPagePriority))))
+      .toBe(STATUS_CONFLICTING_ADDRESSES);
+    void app;
+  });
+
+  test('over the mapped range NtAllocateVirtualMemory is STATUS_CONFLICTING_ADDRESSES and NtFreeVirtualMemory STATUS_UNABLE_TO_DELETE_SECTION', () => {
+    const { k, app, mdl, run } = setup();
+    const va = run(() => MmMapLockedPagesSpecifyCache(k, mdl, UserMode, MmCached, null, false, NormalPagePriority))!;
+    const base = ref(va);
+    const size = ref(PAGE);
+    expect(NtAllocateVirtualMemory(k, app, base, 0, size, MEM_RESERVE, PAGE_READWRITE)).toBe(STATUS_CONFLICTING_ADDRESSES);
+    for (const type of [MEM_DECOMMIT, MEM_RELEASE]) {
+      const b = ref(va);
+      const s = ref(type === MEM_RELEASE ? 0 : PAGE);
+      expect(NtFreeVirtualMemory(k, app, b, s, type)).toBe(STATUS_UNABLE_TO_DELETE_SECTION);
+    }
+    expect(mdl.userMappings.length).toBe(1);
   });
 });

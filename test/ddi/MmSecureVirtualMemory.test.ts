@@ -23,22 +23,22 @@ function secured(probeMode = PAGE_READWRITE) {
 describe('MmSecureVirtualMemory', () => {
   test('a secured range cannot be released or decommitted (STATUS_INVALID_PAGE_PROTECTION), the rest can', () => {
     const { k, p, va } = secured();
-    expect(NtFreeVirtualMemory(k, p, va, 0, MEM_RELEASE).status).toBe(STATUS_INVALID_PAGE_PROTECTION);
-    expect(NtFreeVirtualMemory(k, p, va + 2 * PAGE, PAGE, MEM_DECOMMIT).status).toBe(STATUS_INVALID_PAGE_PROTECTION);
-    expect(NtFreeVirtualMemory(k, p, va + 3 * PAGE, PAGE, MEM_DECOMMIT).status).toBe(STATUS_SUCCESS);
+    expect(NtFreeVirtualMemory(k, p, ref(va), ref(0), MEM_RELEASE)).toBe(STATUS_INVALID_PAGE_PROTECTION);
+    expect(NtFreeVirtualMemory(k, p, ref(va + 2 * PAGE), ref(PAGE), MEM_DECOMMIT)).toBe(STATUS_INVALID_PAGE_PROTECTION);
+    expect(NtFreeVirtualMemory(k, p, ref(va + 3 * PAGE), ref(PAGE), MEM_DECOMMIT)).toBe(STATUS_SUCCESS);
     expect(p.VirtualFree(va, 0, MEM_RELEASE)).toBe(false);
     expect(p.space.regions.length).toBe(1);
   });
 
   test('ProbeMode PAGE_READWRITE forbids READONLY and NOACCESS; PAGE_READONLY forbids only NOACCESS', () => {
     const rw = secured(PAGE_READWRITE);
-    expect(NtProtectVirtualMemory(rw.k, rw.p, rw.va + PAGE, PAGE, PAGE_READONLY).status).toBe(STATUS_INVALID_PAGE_PROTECTION);
-    expect(NtProtectVirtualMemory(rw.k, rw.p, rw.va + PAGE, PAGE, PAGE_NOACCESS).status).toBe(STATUS_INVALID_PAGE_PROTECTION);
-    expect(NtProtectVirtualMemory(rw.k, rw.p, rw.va, PAGE, PAGE_NOACCESS).status).toBe(STATUS_SUCCESS);
+    expect(NtProtectVirtualMemory(rw.k, rw.p, ref(rw.va + PAGE), ref(PAGE), PAGE_READONLY, ref(0))).toBe(STATUS_INVALID_PAGE_PROTECTION);
+    expect(NtProtectVirtualMemory(rw.k, rw.p, ref(rw.va + PAGE), ref(PAGE), PAGE_NOACCESS, ref(0))).toBe(STATUS_INVALID_PAGE_PROTECTION);
+    expect(NtProtectVirtualMemory(rw.k, rw.p, ref(rw.va), ref(PAGE), PAGE_NOACCESS, ref(0))).toBe(STATUS_SUCCESS);
     const ro = secured(PAGE_READONLY);
-    expect(NtProtectVirtualMemory(ro.k, ro.p, ro.va + PAGE, PAGE, PAGE_READONLY).status).toBe(STATUS_SUCCESS);
-    expect(NtProtectVirtualMemory(ro.k, ro.p, ro.va + PAGE, PAGE, PAGE_NOACCESS).status).toBe(STATUS_INVALID_PAGE_PROTECTION);
-    expect(NtProtectVirtualMemory(ro.k, ro.p, ro.va + PAGE, PAGE, PAGE_READWRITE).status).toBe(STATUS_SUCCESS);
+    expect(NtProtectVirtualMemory(ro.k, ro.p, ref(ro.va + PAGE), ref(PAGE), PAGE_READONLY, ref(0))).toBe(STATUS_SUCCESS);
+    expect(NtProtectVirtualMemory(ro.k, ro.p, ref(ro.va + PAGE), ref(PAGE), PAGE_NOACCESS, ref(0))).toBe(STATUS_INVALID_PAGE_PROTECTION);
+    expect(NtProtectVirtualMemory(ro.k, ro.p, ref(ro.va + PAGE), ref(PAGE), PAGE_READWRITE, ref(0))).toBe(STATUS_SUCCESS);
   });
 
   test('secured-release notification order: callbacks see the still-allocated range, then the release succeeds', () => {

@@ -26,4 +26,19 @@ describe('RtlNtStatusToDosError', () => {
     expect(RtlNtStatusToDosError(0xc0000005 | 0)).toBe(ERROR_NOACCESS);
     expect(RtlNtStatusToDosError(NaN)).toBe(ERROR_MR_MID_NOT_FOUND);
   });
+
+  // Wine dlls/ntdll/error.c records the Windows table; the entries the memory and IRP routines added.
+  it('maps the memory-manager, wait and IRP statuses as Windows does (Wine dlls/ntdll/error.c table)', () => {
+    const table: [number, number][] = [
+      [0x102 /* STATUS_TIMEOUT */, 1460], [0xc000009a /* INSUFFICIENT_RESOURCES */, 1450], [0xc0000018 /* CONFLICTING_ADDRESSES */, 487],
+      [0xc000002d /* NOT_COMMITTED */, 487], [0xc000009f /* FREE_VM_NOT_AT_BASE */, 487], [0xc00000a0 /* MEMORY_NOT_ALLOCATED */, 487],
+      [0xc000001a /* UNABLE_TO_FREE_VM */, 87], [0xc000001b /* UNABLE_TO_DELETE_SECTION */, 87], [0xc0000045 /* INVALID_PAGE_PROTECTION */, 87],
+      [0xc0000016 /* MORE_PROCESSING_REQUIRED */, 234], [0xc0000024 /* OBJECT_TYPE_MISMATCH */, 6], [0xc0000141 /* INVALID_ADDRESS */, 487],
+    ];
+    for (const [status, error] of table) expect([status, RtlNtStatusToDosError(status)]).toEqual([status, error]);
+  });
+
+  it('every STATUS_INVALID_PARAMETER_n (0xC00000EF..0xC00000FA) is ERROR_INVALID_PARAMETER', () => {
+    for (let s = 0xc00000ef; s <= 0xc00000fa; s++) expect(RtlNtStatusToDosError(s)).toBe(ERROR_INVALID_PARAMETER);
+  });
 });

@@ -132,7 +132,7 @@ describe('DeviceIoControl decodes CTL_CODE and handles each method', () => {
     expect(snapshot(r.k)).toEqual(before);
   });
 
-  it('output buffers too small: STATUS_BUFFER_OVERFLOW returns the bytes that fit (ERROR_MORE_DATA); BUFFER_TOO_SMALL none', () => {
+  it('output buffers too small: STATUS_BUFFER_OVERFLOW returns the bytes that fit (ERROR_MORE_DATA); BUFFER_TOO_SMALL leaves the count untouched', () => {
     const r = rig('buffered');
     const h = open(r);
     r.write(r.buf, bytes(1, 2, 3, 4, 5, 6));
@@ -142,9 +142,12 @@ describe('DeviceIoControl decodes CTL_CODE and handles each method', () => {
     expect(GetLastErrorOf(r)).toBe(ERROR_MORE_DATA);
     expect(n.value).toBe(4);
     expect(Array.from(r.read(out, 4))).toEqual([1, 2, 3, 4]);
+    // An NT_ERROR status leaves *lpBytesReturned as it was (Wine dlls/ntoskrnl.exe/tests/ntoskrnl.c,
+    // do_return_status: size stays 0xdeadf00d when NT_ERROR(status)).
+    n.value = 0xdeadf00d;
     expect(r.run(() => DeviceIoControl(r.k, h, IOCTL_NEED16, null, 0, out, 8, n, null))).toBe(false);
     expect(GetLastErrorOf(r)).toBe(ERROR_INSUFFICIENT_BUFFER);
-    expect(n.value).toBe(0);
+    expect(n.value).toBe(0xdeadf00d);
   });
 
   it('METHOD_IN_DIRECT / METHOD_OUT_DIRECT: SystemBuffer = input, MdlAddress = locked second buffer', () => {

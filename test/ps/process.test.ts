@@ -1,7 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { boot, buffer, bugCheckOf, bootState } from './fixture.ts';
 import { IoAllocateMdl, IoFreeMdl, IoReadAccess, MmProbeAndLockPages, MmUnlockPages, UserMode, mdlAddress, mdlTrackerAddress } from '../../src/kernel/mm/mdl.ts';
-import { KeStackAttachProcess, KeUnstackDetachProcess, PsSetCreateProcessNotifyRoutine, SYSTEM_PROCESS_ID } from '../../src/kernel/ps/process-manager.ts';
+import {
+  KAPC_STATE, KeStackAttachProcess, KeUnstackDetachProcess, MAX_CREATE_PROCESS_NOTIFY_ROUTINES, PsSetCreateProcessNotifyRoutine, SYSTEM_PROCESS_ID,
+} from '../../src/kernel/ps/process-manager.ts';
 import { DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS, PROCESS_HAS_LOCKED_PAGES } from '../../src/kernel/bugcheck.ts';
 import { STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_PROCESS_IS_TERMINATING, STATUS_SUCCESS } from '../../src/kernel/status.ts';
 import { NtStatusError } from '../../src/kernel/status.ts';
@@ -69,20 +71,48 @@ describe('process manager', () => {
     expect(a.VirtualAlloc(0, PAGE, 0x3000, 4)).toBe(0);
   });
 
-  test('KeStackAttachProcess nests; detaching out of order bug-checks', () => {
+  // WDK "KeStackAttachProcess function (ntifs.h)": (PROCESS, out PRKAPC_STATE ApcState) — the caller
+  // provides the KAPC_STATE and hands the same one to KeUnstackDetachProcess.
+  test('KeStackAttachProcess fills the caller\'s KAPC_STATE and nests; detaching out of order bug-checks', () => {
     const k = boot();
     const a = k.ps.createProcess('a');
     const b = k.ps.createProcess('b');
-    const sa = KeStackAttachProcess(k, a);
-    const sb = KeStackAttachProcess(k, b);
+    const sa = new KAPC_STATE();
+    const sb = new KAPC_STATE();
+    KeStackAttachProcess(k, a, sa);
+    expect([sa.attachedTo, sa.previous, sa.active]).toEqual([a, k.ps.system, true]);
+    KeStackAttachProcess(k, b, sb);
     expect(k.ps.current).toBe(b);
     KeUnstackDetachProcess(k, sb);
     expect(k.ps.current).toBe(a);
     KeUnstackDetachProcess(k, sa);
     expect(k.ps.current).toBe(k.ps.system);
-    const s1 = KeStackAttachProcess(k, a);
-    KeStackAttachProcess(k, b);
+    const s1 = new KAPC_STATE();
+    KeStackAttachProcess(k, a, s1);
+    KeStackAttachProcess(k, b, new KAPC_STATE());
     expect(bugCheckOf(() => KeUnstackDetachProcess(k, s1)).code).toBe(0x06);
+  });
+
+  test('a KAPC_STATE still in use cannot be attached again (0x05); a non-KAPC_STATE raises an access violation', () => {
+    const k = boot();
+    const a = k.ps.createProcess('a');
+    const s = new KAPC_STATE();
+    KeStackAttachProcess(k, a, s);
+    expect(bugCheckOf(() => KeStackAttachProcess(k, a, s)).code).toBe(0x05);
+    const k2 = boot();
+    expect(() => KeStackAttachProcess(k2, k2.ps.createProcess('x'), {} as never)).toThrow(/KAPC_STATE/);
+  });
+
+  test('PsSetCreateProcessNotifyRoutine: 64 routines at most; a duplicate or an unknown removal is STATUS_INVALID_PARAMETER', () => {
+    // WDK "PsSetCreateProcessNotifyRoutine function (ntddk.h)", return values.
+    const k = boot();
+    const routines = Array.from({ length: MAX_CREATE_PROCESS_NOTIFY_ROUTINES + 1 }, () => () => undefined);
+    for (let i = 0; i < MAX_CREATE_PROCESS_NOTIFY_ROUTINES; i++) expect(PsSetCreateProcessNotifyRoutine(k, routines[i]!, false)).toBe(0);
+    expect(PsSetCreateProcessNotifyRoutine(k, routines[MAX_CREATE_PROCESS_NOTIFY_ROUTINES]!, false)).toBe(0xc000000d);
+    expect(PsSetCreateProcessNotifyRoutine(k, routines[0]!, false)).toBe(0xc000000d);
+    expect(PsSetCreateProcessNotifyRoutine(k, routines[MAX_CREATE_PROCESS_NOTIFY_ROUTINES]!, true)).toBe(0xc000000d);
+    expect(PsSetCreateProcessNotifyRoutine(k, routines[0]!, true)).toBe(0);
+    expect(MAX_CREATE_PROCESS_NOTIFY_ROUTINES).toBe(64);
   });
 
   test('createProcess failure (fault injection) raises STATUS_INSUFFICIENT_RESOURCES and creates nothing', () => {

@@ -11,6 +11,11 @@
  *   it cannot be opened (STATUS_NO_SUCH_DEVICE). [kernel: "Initializing a Device Object"]
  * - IoDeleteDevice removes the name at once; the memory goes when the last file object on the
  *   device is closed (ReferenceCount), as the object manager keeps a referenced object.
+ * - Size is sizeof(DEVICE_OBJECT) alone, 0x150 on x64: the DEVOBJ_EXTENSION that follows in the
+ *   same block is not counted (kmtests/ntos_io/IoDeviceObject_drv.c: Size == 0xb8, the x86
+ *   sizeof(DEVICE_OBJECT)). DeviceObjectExtension has Type 13 (IO_TYPE_DEVICE_OBJECT_EXTENSION),
+ *   Size 0, the back pointer, and ExtensionFlags DOE_UNLOAD_PENDING once the driver's unload
+ *   has begun (the same test, inside DriverUnload).
  */
 import type { Kernel } from '../kernel.ts';
 import type { Ref } from '../ref.ts';
@@ -54,8 +59,27 @@ export const FILE_WORD_ALIGNMENT = 0x00000001;
 export const FILE_LONG_ALIGNMENT = 0x00000003;
 export const FILE_QUAD_ALIGNMENT = 0x00000007;
 
-/** sizeof(DEVICE_OBJECT) + sizeof(DEVOBJ_EXTENSION) on x64; the extension follows. */
-const DEVICE_OBJECT_BYTES = 0x150 + 0x70;
+/** sizeof(DEVICE_OBJECT) on x64: DEVICE_OBJECT.Size. */
+export const SIZEOF_DEVICE_OBJECT = 0x150;
+/** sizeof(DEVICE_OBJECT) + sizeof(DEVOBJ_EXTENSION) on x64: the block; the device extension follows. */
+const DEVICE_OBJECT_BYTES = SIZEOF_DEVICE_OBJECT + 0x70;
+/** DEVOBJ_EXTENSION.Type. */
+export const IO_TYPE_DEVICE_OBJECT_EXTENSION = 13;
+/** DEVOBJ_EXTENSION.ExtensionFlags: the driver is being unloaded. */
+export const DOE_UNLOAD_PENDING = 0x1;
+export const DOE_DELETE_PENDING = 0x2;
+
+/** DEVOBJ_EXTENSION (the fields a driver or a debugger reads). */
+export interface DEVOBJ_EXTENSION {
+  readonly Type: typeof IO_TYPE_DEVICE_OBJECT_EXTENSION;
+  readonly Size: number;
+  readonly DeviceObject: DEVICE_OBJECT;
+  ExtensionFlags: number;
+  AttachedTo: DEVICE_OBJECT | null;
+  StartIoCount: number;
+  StartIoKey: number;
+  StartIoFlags: number;
+}
 
 export interface DEVICE_OBJECT {
   readonly Type: typeof IO_TYPE_DEVICE;
@@ -70,6 +94,8 @@ export interface DEVICE_OBJECT {
   Characteristics: number;
   /** System VA of the zeroed DeviceExtensionSize bytes, or null. */
   readonly DeviceExtension: number | null;
+  /** The DEVOBJ_EXTENSION the I/O manager keeps after the device object. */
+  readonly DeviceObjectExtension: DEVOBJ_EXTENSION;
   readonly DeviceType: number;
   StackSize: number;
   AlignmentRequirement: number;
@@ -132,9 +158,9 @@ export function IoCreateDevice(
   if (!Number.isSafeInteger(size) || size > 0xffffffff) return STATUS_INSUFFICIENT_RESOURCES;
   const address = allocateNonPaged(k, size, TAG_DEVICE, true);
   if (address === null) return STATUS_INSUFFICIENT_RESOURCES;
-  const device: DEVICE_OBJECT = {
+  const device = {
     Type: IO_TYPE_DEVICE,
-    Size: DEVICE_OBJECT_BYTES,
+    Size: SIZEOF_DEVICE_OBJECT,
     ReferenceCount: 0,
     DriverObject,
     NextDevice: DriverObject.DeviceObject,
@@ -143,6 +169,7 @@ export function IoCreateDevice(
     Flags: DO_DEVICE_INITIALIZING | (Exclusive ? DO_EXCLUSIVE : 0) | (DeviceName !== null ? DO_DEVICE_HAS_NAME : 0),
     Characteristics: DeviceCharacteristics,
     DeviceExtension: DeviceExtensionSize > 0 ? address + DEVICE_OBJECT_BYTES : null,
+    DeviceObjectExtension: null as unknown as DEVOBJ_EXTENSION,
     DeviceType,
     StackSize: 1,
     AlignmentRequirement: FILE_BYTE_ALIGNMENT,
@@ -150,6 +177,10 @@ export function IoCreateDevice(
     DeviceName,
     address,
     io: { deletePending: false, freed: false, createdDuringDriverEntry: io.isInDriverEntry(DriverObject) },
+  } satisfies DEVICE_OBJECT as DEVICE_OBJECT;
+  (device as { DeviceObjectExtension: DEVOBJ_EXTENSION }).DeviceObjectExtension = {
+    Type: IO_TYPE_DEVICE_OBJECT_EXTENSION, Size: 0, DeviceObject: device, ExtensionFlags: 0, AttachedTo: null,
+    StartIoCount: 0, StartIoKey: 0, StartIoFlags: 0,
   };
   if (DeviceName !== null) {
     const status = io.namespace.insertDevice(DeviceName, device);

@@ -14,6 +14,14 @@ import type { DEVICE_OBJECT } from './device-object.ts';
 import { IO_NO_INCREMENT, IO_TYPE_DRIVER, IRP_MJ_MAXIMUM_FUNCTION, type IRP } from './irp.ts';
 import { IoCompleteRequest } from './irp-completion.ts';
 
+/** DRIVER_OBJECT.Flags (the values the I/O manager sets; kmtests/ntos_io/IoDeviceObject_drv.c). */
+export const DRVO_UNLOAD_INVOKED = 0x1;
+export const DRVO_LEGACY_DRIVER = 0x2;
+export const DRVO_BUILTIN_DRIVER = 0x4;
+export const DRVO_INITIALIZED = 0x10;
+/** sizeof(DRIVER_OBJECT) on x64: DRIVER_OBJECT.Size. */
+export const SIZEOF_DRIVER_OBJECT = 0x150;
+
 /** DRIVER_DISPATCH: (DeviceObject, Irp) → NTSTATUS. The driver keeps `k` from DriverEntry. */
 export type PDRIVER_DISPATCH = (DeviceObject: DEVICE_OBJECT, Irp: IRP) => NTSTATUS;
 /** DRIVER_UNLOAD. */
@@ -25,6 +33,8 @@ export type PDRIVER_INITIALIZE = (k: Kernel, DriverObject: DRIVER_OBJECT, Regist
 
 export interface DRIVER_OBJECT {
   readonly Type: typeof IO_TYPE_DRIVER;
+  /** sizeof(DRIVER_OBJECT). */
+  readonly Size: number;
   /** Head of the driver's device list (linked through NextDevice, newest first). */
   DeviceObject: DEVICE_OBJECT | null;
   Flags: number;
@@ -48,8 +58,11 @@ export function newDriverObject(k: Kernel, serviceName: string): DRIVER_OBJECT {
   };
   return {
     Type: IO_TYPE_DRIVER,
+    Size: SIZEOF_DRIVER_OBJECT,
     DeviceObject: null,
-    Flags: 0,
+    // A driver loaded through ZwLoadDriver is a legacy driver until it says otherwise; the I/O
+    // manager adds DRVO_INITIALIZED after DriverEntry and DRVO_UNLOAD_INVOKED before DriverUnload.
+    Flags: DRVO_LEGACY_DRIVER,
     DriverName: `\\Driver\\${serviceName}`,
     DriverExtension: { ServiceKeyName: serviceName, AddDevice: null },
     MajorFunction: new Array<PDRIVER_DISPATCH | null>(IRP_MJ_MAXIMUM_FUNCTION + 1).fill(invalidRequest),

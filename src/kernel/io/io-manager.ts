@@ -30,9 +30,11 @@ import {
   statusName, type NTSTATUS,
 } from '../status.ts';
 import {
-  DO_DEVICE_INITIALIZING, isDeviceObject, type DEVICE_OBJECT,
+  DO_DEVICE_INITIALIZING, DOE_DELETE_PENDING, DOE_UNLOAD_PENDING, isDeviceObject, type DEVICE_OBJECT,
 } from './device-object.ts';
-import { isDriverObject, newDriverObject, type DRIVER_OBJECT, type PDRIVER_INITIALIZE } from './driver-object.ts';
+import {
+  DRVO_INITIALIZED, DRVO_UNLOAD_INVOKED, isDriverObject, newDriverObject, type DRIVER_OBJECT, type PDRIVER_INITIALIZE,
+} from './driver-object.ts';
 import { FO_CLEANUP_COMPLETE, type FILE_OBJECT } from './file-object.ts';
 import { HandleTable } from './handle-table.ts';
 import { freePool, TAG_DEVICE, TAG_FILE, TAG_IRP } from './io-pool.ts';
@@ -140,6 +142,16 @@ export class IoManager {
       (this.drivers.get(d.DriverExtension.ServiceKeyName.toUpperCase()) === d || this.initializing.has(d));
   }
 
+  /** The driver object of k.currentDriver: loaded, or still in its DriverEntry; else null. */
+  currentDriverObject(): DRIVER_OBJECT | null {
+    const name = this.k.currentDriver;
+    if (name === null) return null;
+    const loaded = this.driver(name);
+    if (loaded) return loaded;
+    for (const d of this.initializing) if (d.DriverExtension.ServiceKeyName.toUpperCase() === name.toUpperCase()) return d;
+    return null;
+  }
+
   isInDriverEntry(d: DRIVER_OBJECT): boolean {
     return this.initializing.has(d);
   }
@@ -171,6 +183,7 @@ export class IoManager {
     }
     device.NextDevice = null;
     device.io.deletePending = true;
+    device.DeviceObjectExtension.ExtensionFlags |= DOE_DELETE_PENDING;
     if (device.ReferenceCount === 0) this.freeDeviceMemory(device);
   }
 
@@ -353,6 +366,7 @@ export class IoManager {
       if (d.io.createdDuringDriverEntry) d.Flags &= ~DO_DEVICE_INITIALIZING;
     }
     driver.io.state = 'loaded';
+    driver.Flags |= DRVO_INITIALIZED;
     this.drivers.set(key, driver);
     return { status: status >>> 0, driver };
   }
@@ -372,6 +386,8 @@ export class IoManager {
 
   private runUnload(driver: DRIVER_OBJECT): void {
     const unload = driver.DriverUnload!;
+    driver.Flags |= DRVO_UNLOAD_INVOKED;
+    for (let d = driver.DeviceObject; d; d = d.NextDevice) d.DeviceObjectExtension.ExtensionFlags |= DOE_UNLOAD_PENDING;
     this.callDriver(driver, 'DriverUnload', () => unload(driver));
     driver.io.state = 'unloaded';
     this.drivers.delete(driver.DriverExtension.ServiceKeyName.toUpperCase());
@@ -388,9 +404,11 @@ export class IoManager {
       device.DriverObject.io.state === 'loaded';
   }
 
-  /** @internal pool block of a packet from IoAllocateIrp-equivalent allocation. */
+  /** @internal pool block of a packet from IoAllocateIrp (reserve and IoInitializeIrp packets have none). */
   freeIrpMemory(irp: IRP): void {
-    if (!irp.io.reserve) freePool(this.k, irp.address, TAG_IRP);
+    if (irp.io.reserve || irp.io.kind === 'initialized') return;
+    this.k.mm.pool.unregisterObject(irp);
+    freePool(this.k, irp.address, TAG_IRP);
   }
 }
 
@@ -454,7 +472,6 @@ export function IoCallDriver(k: Kernel, DeviceObject: DEVICE_OBJECT, Irp: IRP): 
   }
   Irp.CurrentLocation--;
   const sl = IoGetCurrentIrpStackLocation(Irp);
-  Irp.Tail.Overlay.CurrentStackLocation = sl;
   sl.DeviceObject = DeviceObject;
   Irp.io.state = 'dispatched';
   const driver = DeviceObject.DriverObject;

@@ -21,10 +21,11 @@ import type { Process } from '../ps/process.ts';
 import { IoAllocateMdl, IoFreeMdl, IoReadAccess, IoWriteAccess, MmProbeAndLockPages, MmUnlockPages, MDL_PAGES_LOCKED } from '../mm/mdl.ts';
 import { NtStatusError, STATUS_INSUFFICIENT_RESOURCES, STATUS_PENDING, STATUS_SUCCESS, type NTSTATUS } from '../status.ts';
 import type { FILE_OBJECT } from './file-object.ts';
-import { allocateNonPaged, freePool, TAG_IRP, TAG_SYSTEM_BUFFER } from './io-pool.ts';
+import { allocateNonPaged, freePool, TAG_SYSTEM_BUFFER } from './io-pool.ts';
+import { miAllocateIrp } from './irp-alloc.ts';
 import { IoCallDriver } from './io-manager.ts';
 import {
-  IoSizeOfIrp, IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER, IRP_INPUT_OPERATION, newIrp, UserMode,
+  IRP_ALLOCATED_FIXED_SIZE, IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER, IRP_INPUT_OPERATION, UserMode,
   type IO_STACK_LOCATION, type IRP, type OVERLAPPED, type UserRequestRecord,
 } from './irp.ts';
 import { ProbeForRead, ProbeForWrite } from './probe.ts';
@@ -44,16 +45,9 @@ function guarded(fn: () => void): NTSTATUS {
   }
 }
 
-/** IoAllocateIrp-equivalent for the I/O manager: fault point, nonpaged packet. */
+/** IoAllocateIrp for the I/O manager's own requests (fault point 'IoAllocateIrp', nonpaged packet). */
 export function allocateIrp(k: Kernel, stackSize: number): IRP | null {
-  const bytes = IoSizeOfIrp(stackSize);
-  if (k.faults.shouldFail({ site: 'IoAllocateIrp', tag: TAG_IRP, bytes, driver: k.currentDriver ?? undefined })) return null;
-  const address = allocateNonPaged(k, bytes, TAG_IRP, true);
-  if (address === null) return null;
-  const irp = newIrp(address, stackSize, false);
-  k.io.irpsAllocated++;
-  k.io.irpsInFlight.add(irp);
-  return irp;
+  return miAllocateIrp(k, stackSize, 'user', IRP_ALLOCATED_FIXED_SIZE);
 }
 
 /** Release a packet that never reached a driver, with whatever buffers it holds. */
@@ -214,10 +208,9 @@ export function sendUserRequest(
   irp.Tail.Overlay.OriginalFileObject = fo;
   fo.io.pendingIrps.add(irp);
   k.io.referenceFileObject(fo);
-  if (overlapped) {
-    overlapped.Internal = STATUS_PENDING;
-    overlapped.InternalHigh = 0;
-  }
+  // kernel32 marks the OVERLAPPED pending before the system call (Internal = STATUS_PENDING);
+  // InternalHigh is written only when the request reports its result.
+  if (overlapped) overlapped.Internal = STATUS_PENDING;
   const status = IoCallDriver(k, fo.DeviceObject, irp);
   return { status, record };
 }

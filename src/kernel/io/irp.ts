@@ -7,9 +7,15 @@
  *   address printed in bug checks (MULTIPLE_IRP_COMPLETE_REQUESTS P1) are real. The fields a
  *   driver reads are plain properties with WDK names; the I/O manager's own bookkeeping hangs
  *   off `Irp.io` and drivers must not touch it.
- * - The I/O manager sends requests with one stack location per device (StackSize 1: no filter
- *   drivers are modelled). CurrentLocation counts down as in Windows: a fresh IRP has
+ * - The I/O manager sends requests with DeviceObject->StackSize locations (1 unless a driver
+ *   raises it to pass requests on). CurrentLocation counts down as in Windows: a fresh IRP has
  *   CurrentLocation = StackCount + 1 and IoCallDriver moves it to StackCount.
+ *   Tail.Overlay.CurrentStackLocation follows CurrentLocation (Stack[CurrentLocation - 1]); on a
+ *   fresh IRP it points one past the last location, which here is null (kmtests
+ *   ntos_io/IoIrp.c: "(PIO_STACK_LOCATION)(Irp + 1) + StackCount == CurrentStackLocation").
+ * - The wdm.h macros (IoGetCurrentIrpStackLocation, IoGetNextIrpStackLocation,
+ *   IoSkipCurrentIrpStackLocation, IoCopyCurrentIrpStackLocationToNext, IoSetNextIrpStackLocation,
+ *   IoSetCompletionRoutine, IoMarkIrpPending, IoSizeOfIrp) take no kernel argument, as in C.
  */
 import { ExRaiseStatus, STATUS_ACCESS_VIOLATION, type NTSTATUS } from '../status.ts';
 import type { DEVICE_OBJECT } from './device-object.ts';
@@ -34,6 +40,16 @@ export const IRP_MJ_MAXIMUM_FUNCTION = 0x1b;
 
 /** IO_STACK_LOCATION.Control bits. */
 export const SL_PENDING_RETURNED = 0x01;
+export const SL_ERROR_RETURNED = 0x02;
+export const SL_INVOKE_ON_CANCEL = 0x20;
+export const SL_INVOKE_ON_SUCCESS = 0x40;
+export const SL_INVOKE_ON_ERROR = 0x80;
+
+/** IRP.AllocationFlags (wdm.h). */
+export const IRP_QUOTA_CHARGED = 0x01;
+export const IRP_ALLOCATED_MUST_SUCCEED = 0x02;
+export const IRP_ALLOCATED_FIXED_SIZE = 0x04;
+export const IRP_LOOKASIDE_ALLOCATION = 0x08;
 
 /** IRP.Flags bits (wdm.h). */
 export const IRP_NOCACHE = 0x00000001;
@@ -63,7 +79,11 @@ export const IO_NETWORK_INCREMENT = 2;
 /** x64 sizes: sizeof(IRP) and sizeof(IO_STACK_LOCATION) (IoSizeOfIrp = IRP + n * location). */
 export const SIZEOF_IRP = 0xd0;
 export const SIZEOF_IO_STACK_LOCATION = 0x48;
-export const IoSizeOfIrp = (StackSize: number): number => SIZEOF_IRP + StackSize * SIZEOF_IO_STACK_LOCATION;
+/**
+ * IoSizeOfIrp(StackSize): the wdm.h macro, ((USHORT)(sizeof(IRP) + StackSize *
+ * sizeof(IO_STACK_LOCATION))) — x64 0xD0 + 0x48 per location, truncated to 16 bits as the cast does.
+ */
+export const IoSizeOfIrp = (StackSize: number): number => (SIZEOF_IRP + StackSize * SIZEOF_IO_STACK_LOCATION) & 0xffff;
 
 export interface IO_STATUS_BLOCK {
   Status: NTSTATUS;
@@ -71,6 +91,12 @@ export interface IO_STATUS_BLOCK {
 }
 
 export type PDRIVER_CANCEL = (DeviceObject: DEVICE_OBJECT, Irp: IRP) => void;
+/**
+ * IO_COMPLETION_ROUTINE: (DeviceObject, Irp, Context) → STATUS_MORE_PROCESSING_REQUIRED to stop
+ * the completion, anything else to let it continue. DeviceObject is NULL for a routine set by the
+ * IRP's allocator on the location above all drivers.
+ */
+export type PIO_COMPLETION_ROUTINE = (DeviceObject: DEVICE_OBJECT | null, Irp: IRP, Context: unknown) => NTSTATUS;
 
 /** The Parameters union; only the member matching MajorFunction is meaningful. */
 export interface IoStackParameters {
@@ -78,6 +104,8 @@ export interface IoStackParameters {
   Read: { Length: number; Key: number; ByteOffset: number };
   Write: { Length: number; Key: number; ByteOffset: number };
   DeviceIoControl: { OutputBufferLength: number; InputBufferLength: number; IoControlCode: number; Type3InputBuffer: number | null };
+  /** Parameters.Others.Argument1..4 (what internal device controls pass). */
+  Others: { Argument1: unknown; Argument2: unknown; Argument3: unknown; Argument4: unknown };
 }
 
 export interface IO_STACK_LOCATION {
@@ -88,9 +116,21 @@ export interface IO_STACK_LOCATION {
   Parameters: IoStackParameters;
   DeviceObject: DEVICE_OBJECT | null;
   FileObject: FILE_OBJECT | null;
+  CompletionRoutine: PIO_COMPLETION_ROUTINE | null;
+  Context: unknown;
 }
 
-/** The I/O manager's private view of an IRP it built for a user request. */
+/**
+ * Who owns the packet and what completion does at the end: 'user' (a Win32 request: results go
+ * to the requester), 'reserve' (a file object's cleanup/close packet), 'threaded'
+ * (IoBuildDeviceIoControlRequest: UserIosb, UserEvent, then the I/O manager frees it), 'driver'
+ * (IoAllocateIrp: the driver's completion routine takes it back with
+ * STATUS_MORE_PROCESSING_REQUIRED and frees it with IoFreeIrp), 'initialized' (IoInitializeIrp on
+ * the driver's own memory).
+ */
+export type IrpKind = 'user' | 'reserve' | 'threaded' | 'driver' | 'initialized';
+
+/** The I/O manager's private view of an IRP. */
 export interface IrpBookkeeping {
   /** allocated → dispatched → completed → freed. */
   state: 'allocated' | 'dispatched' | 'completed' | 'freed';
@@ -98,6 +138,11 @@ export interface IrpBookkeeping {
   request: UserRequestRecord | null;
   /** The reserve IRP of a file object (cleanup/close), not a pool block of its own. */
   reserve: boolean;
+  kind: IrpKind;
+  /** The driver that allocated the packet (k.currentDriver then). */
+  allocatedBy: string | null;
+  /** OutputBufferLength of a threaded buffered request (the most completion copies back). */
+  outputLength: number;
 }
 
 /** What the I/O manager needs at completion to finish a user request (IopCompleteRequest). */
@@ -124,33 +169,40 @@ export interface OVERLAPPED {
 }
 
 export interface IRP {
-  readonly Type: typeof IO_TYPE_IRP;
-  readonly Size: number;
+  Type: number;
+  Size: number;
   /** Pool address of the packet (what a debugger prints for the IRP). */
   readonly address: number;
   MdlAddress: Mdl | null;
   Flags: number;
+  /** IRP_ALLOCATED_FIXED_SIZE, IRP_LOOKASIDE_ALLOCATION, ... (IoAllocateIrp sets them). */
+  AllocationFlags: number;
   AssociatedIrp: { SystemBuffer: number | null };
   IoStatus: IO_STATUS_BLOCK;
   RequestorMode: number;
   PendingReturned: boolean;
-  readonly StackCount: number;
+  StackCount: number;
   CurrentLocation: number;
   Cancel: boolean;
   CancelIrql: number;
   CancelRoutine: PDRIVER_CANCEL | null;
   /** User output buffer (buffered read/ioctl copy-out target, METHOD_NEITHER output, neither-I/O read/write). */
   UserBuffer: number | null;
+  /** Where completion copies IoStatus for a threaded request (IoBuildDeviceIoControlRequest). */
+  UserIosb: IO_STATUS_BLOCK | null;
+  /** The event completion signals for a threaded request. */
+  UserEvent: { Header: { SignalState: number } } | null;
   Tail: {
     Overlay: {
       /** The requesting thread; this emulator has one thread per process, so the process. */
       Thread: Process | null;
       OriginalFileObject: FILE_OBJECT | null;
-      CurrentStackLocation: IO_STACK_LOCATION | null;
+      /** Stack[CurrentLocation - 1]: the current driver's location; null past the last one. */
+      readonly CurrentStackLocation: IO_STACK_LOCATION | null;
     };
   };
   /** IRP stack locations, index 0 = the lowest driver's (location number 1). */
-  readonly Stack: IO_STACK_LOCATION[];
+  Stack: IO_STACK_LOCATION[];
   /** I/O manager bookkeeping; not part of the WDK structure. */
   readonly io: IrpBookkeeping;
 }
@@ -166,22 +218,42 @@ export function newStackLocation(): IO_STACK_LOCATION {
       Read: { Length: 0, Key: 0, ByteOffset: 0 },
       Write: { Length: 0, Key: 0, ByteOffset: 0 },
       DeviceIoControl: { OutputBufferLength: 0, InputBufferLength: 0, IoControlCode: 0, Type3InputBuffer: null },
+      Others: { Argument1: null, Argument2: null, Argument3: null, Argument4: null },
     },
     DeviceObject: null,
     FileObject: null,
+    CompletionRoutine: null,
+    Context: null,
   };
 }
 
-/** An IRP object (the packet's memory is the caller's business: pool or a reserve). */
-export function newIrp(address: number, StackSize: number, reserve: boolean): IRP {
+/** A deep copy of a location's Parameters (IoCopyCurrentIrpStackLocationToNext). */
+function copyParameters(p: IoStackParameters): IoStackParameters {
+  return {
+    Create: { ...p.Create, SecurityContext: { ...p.Create.SecurityContext } },
+    Read: { ...p.Read },
+    Write: { ...p.Write },
+    DeviceIoControl: { ...p.DeviceIoControl },
+    Others: { ...p.Others },
+  };
+}
+
+/**
+ * An IRP object as IoInitializeIrp leaves it: zeroed, Type IO_TYPE_IRP, Size = PacketSize,
+ * StackCount, CurrentLocation = StackCount + 1 (the packet's memory is the caller's business:
+ * pool or a reserve).
+ */
+export function newIrp(address: number, StackSize: number, reserve: boolean, PacketSize = IoSizeOfIrp(StackSize),
+                       kind: IrpKind = reserve ? 'reserve' : 'user'): IRP {
   const Stack: IO_STACK_LOCATION[] = [];
   for (let i = 0; i < StackSize; i++) Stack.push(newStackLocation());
-  return {
+  const irp: IRP = {
     Type: IO_TYPE_IRP,
-    Size: IoSizeOfIrp(StackSize),
+    Size: PacketSize,
     address,
     MdlAddress: null,
     Flags: 0,
+    AllocationFlags: 0,
     AssociatedIrp: { SystemBuffer: null },
     IoStatus: { Status: 0, Information: 0 },
     RequestorMode: KernelMode,
@@ -192,10 +264,21 @@ export function newIrp(address: number, StackSize: number, reserve: boolean): IR
     CancelIrql: 0,
     CancelRoutine: null,
     UserBuffer: null,
-    Tail: { Overlay: { Thread: null, OriginalFileObject: null, CurrentStackLocation: null } },
+    UserIosb: null,
+    UserEvent: null,
+    Tail: {
+      Overlay: {
+        Thread: null,
+        OriginalFileObject: null,
+        get CurrentStackLocation(): IO_STACK_LOCATION | null {
+          return irp.Stack[irp.CurrentLocation - 1] ?? null;
+        },
+      },
+    },
     Stack,
-    io: { state: 'allocated', request: null, reserve },
+    io: { state: 'allocated', request: null, reserve, kind, allocatedBy: null, outputLength: 0 },
   };
+  return irp;
 }
 
 /** True for an object that is an IRP built by this I/O manager (Type and bookkeeping present). */
@@ -231,6 +314,71 @@ function stackLocation(Irp: IRP, below: number, routine: string): IO_STACK_LOCAT
       `${routine}: IRP 0x${Irp.address.toString(16)} has no such stack location (CurrentLocation ${Irp.CurrentLocation}, StackCount ${Irp.StackCount})`);
   }
   return location;
+}
+
+/**
+ * IoSkipCurrentIrpStackLocation(Irp): the next driver gets this driver's location as it is
+ * (CurrentLocation + 1; IoCallDriver takes it back). [ddi/wdm nf-wdm-ioskipcurrentirpstacklocation]
+ */
+export function IoSkipCurrentIrpStackLocation(Irp: IRP): void {
+  if (!isIrp(Irp)) ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoSkipCurrentIrpStackLocation: argument is not an IRP');
+  Irp.CurrentLocation++;
+}
+
+/** IoSetNextIrpStackLocation(Irp): CurrentLocation - 1 (what IoCallDriver does first). */
+export function IoSetNextIrpStackLocation(Irp: IRP): void {
+  if (!isIrp(Irp)) ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoSetNextIrpStackLocation: argument is not an IRP');
+  Irp.CurrentLocation--;
+}
+
+/**
+ * IoCopyCurrentIrpStackLocationToNext(Irp): the next location gets everything of the current
+ * one up to (not including) CompletionRoutine — MajorFunction, MinorFunction, Flags, Parameters,
+ * DeviceObject, FileObject — and Control 0. [ddi/wdm nf-wdm-iocopycurrentirpstacklocationtonext]
+ */
+export function IoCopyCurrentIrpStackLocationToNext(Irp: IRP): void {
+  const current = stackLocation(Irp, 1, 'IoCopyCurrentIrpStackLocationToNext');
+  const next = stackLocation(Irp, 2, 'IoCopyCurrentIrpStackLocationToNext');
+  next.MajorFunction = current.MajorFunction;
+  next.MinorFunction = current.MinorFunction;
+  next.Flags = current.Flags;
+  next.Parameters = copyParameters(current.Parameters);
+  next.DeviceObject = current.DeviceObject;
+  next.FileObject = current.FileObject;
+  next.Control = 0;
+}
+
+/**
+ * IoSetCompletionRoutine(Irp, CompletionRoutine, Context, InvokeOnSuccess, InvokeOnError,
+ * InvokeOnCancel): the routine runs when the next-lower driver completes the IRP, for the
+ * outcomes asked for (Control = SL_INVOKE_ON_SUCCESS / _ERROR / _CANCEL on the next location).
+ * [ddi/wdm nf-wdm-iosetcompletionroutine]
+ */
+export function IoSetCompletionRoutine(Irp: IRP, CompletionRoutine: PIO_COMPLETION_ROUTINE | null, Context: unknown,
+                                       InvokeOnSuccess: boolean, InvokeOnError: boolean, InvokeOnCancel: boolean): void {
+  const next = stackLocation(Irp, 2, 'IoSetCompletionRoutine');
+  if (CompletionRoutine !== null && typeof CompletionRoutine !== 'function') {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoSetCompletionRoutine: CompletionRoutine is neither a routine nor NULL');
+  }
+  next.CompletionRoutine = CompletionRoutine;
+  next.Context = Context;
+  next.Control = (InvokeOnSuccess ? SL_INVOKE_ON_SUCCESS : 0) | (InvokeOnError ? SL_INVOKE_ON_ERROR : 0) |
+    (InvokeOnCancel ? SL_INVOKE_ON_CANCEL : 0);
+}
+
+/**
+ * ZeroIrpStackLocation, as completion leaves a finished location: MinorFunction, Flags,
+ * Control, the parameters and FileObject cleared (MajorFunction and DeviceObject stay).
+ */
+export function zeroIrpStackLocation(sl: IO_STACK_LOCATION): void {
+  const fresh = newStackLocation();
+  sl.MinorFunction = 0;
+  sl.Flags = 0;
+  sl.Control = 0;
+  sl.Parameters = fresh.Parameters;
+  sl.FileObject = null;
+  sl.CompletionRoutine = null;
+  sl.Context = null;
 }
 
 /**

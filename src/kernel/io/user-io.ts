@@ -3,7 +3,13 @@
  * DeviceIoControl, GetOverlappedResult, CancelIo, GetLastError / SetLastError, running in
  * the current process (k.ps.current; use k.ps.runInProcess to call them as a process).
  * Results are Win32's: a handle or INVALID_HANDLE_VALUE, TRUE/FALSE, and the thread's last
- * error (RtlNtStatusToDosError of the NTSTATUS behind the failure).
+ * error (RtlNtStatusToDosError of the NTSTATUS behind the failure). A success leaves the last
+ * error as it was (kernel32 sets it only on failure; Wine's dlls/ntoskrnl.exe/tests/ntoskrnl.c
+ * do_return_status records GetLastError() unchanged after a successful DeviceIoControl), except
+ * CreateFile, which sets 0 (or ERROR_ALREADY_EXISTS when OPEN_ALWAYS / CREATE_ALWAYS found the
+ * file) as kernelbase does. DeviceIoControl writes *lpBytesReturned only for a status that is
+ * not an error (the same test: after an NT_ERROR status the count is untouched); ReadFile and
+ * WriteFile set their count to 0 first, as their pages say.
  * [win32: CreateFileW, DeviceIoControl, ReadFile, WriteFile, GetOverlappedResult, CancelIo]
  *
  * ```ts
@@ -49,7 +55,7 @@ import {
 import { IoCancelIrp } from './irp-completion.ts';
 import { IO_TYPE_FILE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, type OVERLAPPED } from './irp.ts';
 import { STATUS_OBJECT_PATH_NOT_FOUND } from './object-namespace.ts';
-import { ERROR_IO_INCOMPLETE, ERROR_SUCCESS, RtlNtStatusToDosError } from './win32-errors.ts';
+import { ERROR_ALREADY_EXISTS, ERROR_IO_INCOMPLETE, ERROR_SUCCESS, RtlNtStatusToDosError } from './win32-errors.ts';
 
 export const INVALID_HANDLE_VALUE = -1;
 export const FILE_SHARE_READ = 0x1;
@@ -66,6 +72,9 @@ export const FILE_FLAG_OVERLAPPED = 0x40000000;
 const DISPOSITION_TO_NT = [0, 2 /* FILE_CREATE */, 5 /* FILE_OVERWRITE_IF */, 1 /* FILE_OPEN */, 3 /* FILE_OPEN_IF */, 4 /* FILE_OVERWRITE */];
 
 const IRQL_GT_ZERO_AT_SYSTEM_SERVICE = 0x4a;
+/** IO_STATUS_BLOCK.Information of a create (wdm.h). */
+const FILE_OPENED = 1;
+const FILE_OVERWRITTEN = 3;
 const TWO_32 = 0x1_0000_0000;
 
 /** A zeroed OVERLAPPED (set Offset / OffsetHigh for a positioned read or write). */
@@ -90,9 +99,9 @@ function failWith(p: Process, status: NTSTATUS): false {
   return false;
 }
 
+/** A successful call: the last error stays what it was. */
 function succeed(p: Process): true {
-  p.lastStatus = STATUS_SUCCESS;
-  p.lastError = ERROR_SUCCESS;
+  void p;
   return true;
 }
 
@@ -192,7 +201,12 @@ export function CreateFile(
     io.abandonFileObject(fo, p);
     return bad(STATUS_INSUFFICIENT_RESOURCES);
   }
-  succeed(p);
+  // kernelbase: 0, or ERROR_ALREADY_EXISTS when OPEN_ALWAYS opened (FILE_OPENED) / CREATE_ALWAYS
+  // overwrote (FILE_OVERWRITTEN) an existing file, as the driver reported in Information.
+  const information = record.done ? record.information : 0;
+  p.lastStatus = STATUS_SUCCESS;
+  p.lastError = (dwCreationDisposition === OPEN_ALWAYS && information === FILE_OPENED) ||
+    (dwCreationDisposition === CREATE_ALWAYS && information === FILE_OVERWRITTEN) ? ERROR_ALREADY_EXISTS : ERROR_SUCCESS;
   return handle;
 }
 
@@ -230,7 +244,7 @@ function finish(
   const information = record.done ? record.information : 0;
   // Success and warnings (STATUS_BUFFER_OVERFLOW) report the byte count; errors do not.
   const isError = final >>> 0 >= 0xc0000000;
-  if (out) out.value = isError ? 0 : information;
+  if (out && !isError) out.value = information;
   if (advancePosition && !isError && (fo.Flags & FO_SYNCHRONOUS_IO) !== 0) fo.CurrentByteOffset += information;
   return NT_SUCCESS(final) ? succeed(p) : failWith(p, final);
 }
@@ -298,7 +312,6 @@ export function DeviceIoControl(
 ): boolean {
   const p = caller(k, 'DeviceIoControl');
   if (lpBytesReturned !== null && !isRef(lpBytesReturned)) return failWith(p, STATUS_INVALID_PARAMETER);
-  if (lpBytesReturned) lpBytesReturned.value = 0;
   const h = lookup(k, p, hDevice);
   if (!h) return failWith(p, STATUS_INVALID_HANDLE);
   if (!isFlags(dwIoControlCode) || !isPointer(lpInBuffer) || !isDword(nInBufferSize) || !isPointer(lpOutBuffer) ||

@@ -17,8 +17,18 @@ export {
 } from './contiguous.ts';
 export {
   ExAllocatePool2,
+  ExAllocatePoolWithTag,
   ExFreePoolWithTag,
   ExFreePool,
+  ExQueryPoolBlockSize,
+  NonPagedPoolMustSucceed,
+  NonPagedPoolCacheAligned,
+  PagedPoolCacheAligned,
+  NonPagedPoolNxCacheAligned,
+  POOL_QUOTA_FAIL_INSTEAD_OF_RAISE,
+  POOL_RAISE_IF_ALLOCATION_FAILURE,
+  POOL_COLD_ALLOCATION,
+  POOL_NX_ALLOCATION,
   POOL_FLAG_USE_QUOTA,
   POOL_FLAG_UNINITIALIZED,
   POOL_FLAG_SESSION,
@@ -60,6 +70,7 @@ export {
   MmGetMdlVirtualAddress,
   MmGetMdlByteCount,
   MmGetMdlByteOffset,
+  MmAllocatePagesForMdl,
   MmAllocatePagesForMdlEx,
   MmFreePagesFromMdl,
   MDL_MAPPED_TO_SYSTEM_VA,
@@ -92,3 +103,4 @@ export {
   MdlMappingNoExecute,
 } from './mdl-mapping.ts';
 export { MmSecureVirtualMemory, MmUnsecureVirtualMemory } from './secure.ts';
+export { MmAllocateNonCachedMemory, MmFreeNonCachedMemory } from './noncached.ts';

@@ -20,12 +20,13 @@ import {
   ExRaiseStatus,
   STATUS_CONFLICTING_ADDRESSES,
   STATUS_INSUFFICIENT_RESOURCES,
+  STATUS_INVALID_ADDRESS,
   STATUS_INVALID_PARAMETER,
   STATUS_PROCESS_IS_TERMINATING,
 } from '../status.ts';
 import { APC_LEVEL, DISPATCH_LEVEL } from '../irql.ts';
 import { MM_SYSTEM_RANGE_START } from './system-space.ts';
-import { ALLOCATION_GRANULARITY, MM_LOWEST_USER_ADDRESS, MM_USER_SPACE_END, PAGE_READONLY, PAGE_READWRITE, Vad } from '../ps/address-space.ts';
+import { MM_HIGHEST_VAD_ADDRESS, MM_LOWEST_USER_ADDRESS, PAGE_READONLY, PAGE_READWRITE, Vad } from '../ps/address-space.ts';
 import type { Process } from '../ps/process.ts';
 import {
   KernelMode,
@@ -34,6 +35,7 @@ import {
   MDL_SOURCE_IS_NONPAGED_POOL,
   UserMode,
   mdlAddress,
+  miRemoveUserMapping,
   miValidateMdl,
   type Mdl,
 } from './mdl.ts';
@@ -140,11 +142,17 @@ export function MmMapLockedPagesSpecifyCache(
   const bytes = pages * PAGE_SIZE;
   let start: number;
   if (RequestedAddress !== null && RequestedAddress !== 0) {
-    if (!Number.isSafeInteger(RequestedAddress) || RequestedAddress % ALLOCATION_GRANULARITY !== 0 ||
-        RequestedAddress < MM_LOWEST_USER_ADDRESS || RequestedAddress + bytes > MM_USER_SPACE_END ||
-        !process.space.isFree(RequestedAddress, RequestedAddress + bytes)) {
-      if (BugCheckOnFailure === true) failed(`RequestedAddress ${hex(Number(RequestedAddress))} is not free`);
-      ExRaiseStatus(STATUS_CONFLICTING_ADDRESSES, `MmMapLockedPagesSpecifyCache: RequestedAddress ${hex(Number(RequestedAddress))} is not a free, 64 KiB aligned user range`);
+    // Windows: a RequestedAddress that is not page-aligned (or not in the user region range)
+    // raises STATUS_INVALID_ADDRESS; one that overlaps a region raises
+    // STATUS_CONFLICTING_ADDRESSES. [kmtests/ntos_mm/MmMapLockedPagesSpecifyCache_user.c:
+    // "ask for an unaligned address" expects STATUS_INVALID_ADDRESS]
+    const bad = !Number.isSafeInteger(RequestedAddress) || RequestedAddress % PAGE_SIZE !== 0 ||
+      RequestedAddress < MM_LOWEST_USER_ADDRESS || RequestedAddress + bytes > MM_HIGHEST_VAD_ADDRESS + 1;
+    if (bad || !process.space.isFree(RequestedAddress, RequestedAddress + bytes)) {
+      const why = bad ? 'is not a page-aligned address of the user region range' : 'overlaps memory already in use';
+      if (BugCheckOnFailure === true) failed(`RequestedAddress ${hex(Number(RequestedAddress))} ${why}`);
+      ExRaiseStatus(bad ? STATUS_INVALID_ADDRESS : STATUS_CONFLICTING_ADDRESSES,
+        `MmMapLockedPagesSpecifyCache: RequestedAddress ${hex(Number(RequestedAddress))} ${why}`);
     }
     start = RequestedAddress;
   } else {
@@ -216,23 +224,7 @@ export function MmUnmapLockedPages(k: Kernel, BaseAddress: number, MemoryDescrip
   const current = k.ps.current;
   const i = mdl.userMappings.findIndex((m) => m.process === current && m.vad.start + mdl.ByteOffset === BaseAddress);
   if (i < 0) notMapped(`MDL ${hex(mdlAddress(mdl))} has no user mapping at this address in process ${current.ProcessId}`);
-  removeUserMapping(mdl, i);
-}
-
-function removeUserMapping(mdl: Mdl, i: number): void {
-  const { process, vad } = mdl.userMappings[i]!;
-  mdl.userMappings.splice(i, 1);
-  process.lockedPageMappings.delete(vad);
-  process.space.remove(vad);
-}
-
-/** @internal MmUnlockPages: the MDL's system and user mappings go before its pages unlock. */
-export function miUnmapMdlMappings(k: Kernel, mdl: Mdl): void {
-  if ((mdl.MdlFlags & MDL_MAPPED_TO_SYSTEM_VA) && !(mdl.MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL)) {
-    k.mm.system.unmap(mdl.MappedSystemVa);
-    mdl.MdlFlags &= ~MDL_MAPPED_TO_SYSTEM_VA;
-  }
-  while (mdl.userMappings.length > 0) removeUserMapping(mdl, mdl.userMappings.length - 1);
+  miRemoveUserMapping(mdl, i);
 }
 
 /** @internal process exit: kernel pages mapped into the process are unmapped. */
@@ -241,7 +233,7 @@ export function miUnmapProcessLockedPageMappings(k: Kernel, process: Process): v
   for (const vad of [...process.lockedPageMappings]) {
     const mdl = vad.mapping as Mdl;
     const i = mdl.userMappings.findIndex((m) => m.vad === vad);
-    if (i >= 0) removeUserMapping(mdl, i);
+    if (i >= 0) miRemoveUserMapping(mdl, i);
     else {
       process.lockedPageMappings.delete(vad);
       process.space.remove(vad);

@@ -14,6 +14,14 @@
  * - The lock tracker: each locked MDL of a process's pages records the driver that locked it
  *   (k.currentDriver) in the process's `lockedMdls`; process exit turns leftovers into bug
  *   check 0x76 / 0xCB (ps/process-manager.ts).
+ * - An MDL is a nonpaged pool block (tag 'Mdl ', as IoAllocateMdl allocates it): one of up to
+ *   17 pages comes from the fixed-size MDL lookaside (184 bytes, MDL_ALLOCATED_FIXED_SIZE set),
+ *   a larger one is 48 + 8 * pages bytes. The model takes the block from the pool directly (the
+ *   per-processor MDL lookaside is not modelled: nothing is cached). Size is the CSHORT Windows
+ *   stores, 48 + 8 * pages truncated to 16 bits. A zero Length gives a valid MDL with ByteCount
+ *   0 (ReactOS kmtests and the IoAllocateMdl code path agree; there is no zero check).
+ *   MmAllocatePagesForMdl(Ex) MDLs are pool blocks too: ExFreePool(Mdl) frees them
+ *   (kmtests/ntos_mm/MmMdl.c frees them with ExFreePoolWithTag(Mdl, 0)).
  * - Driver bugs bug-check with the codes Windows uses; where only Driver Verifier detects a
  *   bug (0xC4 subcodes), the check runs only when `k.config.verifier` is set, otherwise the
  *   free-build behaviour follows (e.g. an MDL freed while locked leaves its pages locked
@@ -21,10 +29,12 @@
  *   (MDL, lock tracker) are stable synthetic addresses from `mdlAddress` / `mdlTrackerAddress`.
  */
 import type { Kernel } from '../kernel.ts';
-import { PAGE_SIZE, spanPages } from '../../bus/address.ts';
+import { PAGE_SIZE } from '../../bus/address.ts';
+import { NonPagedPoolNx } from './pool.ts';
 import {
   BAD_POOL_CALLER,
   DRIVER_VERIFIER_DETECTED_VIOLATION,
+  IRQL_NOT_LESS_OR_EQUAL,
   MEMORY_MANAGEMENT,
   PROCESS_HAS_LOCKED_PAGES,
 } from '../bugcheck.ts';
@@ -39,7 +49,6 @@ import { MM_SYSTEM_RANGE_START } from './system-space.ts';
 import { MM_USER_SPACE_END, type Vad, type VadRun } from '../ps/address-space.ts';
 import type { Process } from '../ps/process.ts';
 import { miMakeResident, miRunsAllow, miUndoResident, miUserRuns } from './virtual-memory.ts';
-import { miUnmapMdlMappings } from './mdl-mapping.ts';
 
 export const MDL_MAPPED_TO_SYSTEM_VA = 0x0001;
 export const MDL_PAGES_LOCKED = 0x0002;
@@ -70,10 +79,23 @@ export const MM_ALLOCATE_TRIM_IF_NECESSARY = 0x80;
 export const MM_ALLOCATE_AND_HOT_REMOVE = 0x100;
 const MM_ALLOCATE_KNOWN_FLAGS = 0x1ff;
 
-/** IoAllocateMdl's limit since Windows 7: 4 GiB - PAGE_SIZE. [nf-wdm-ioallocatemdl] */
+/**
+ * IoAllocateMdl's limit since Windows 7: 4 GiB - PAGE_SIZE [nf-wdm-ioallocatemdl]. The same
+ * page's Windows Server 2003 row (PAGE_SIZE * (65535 - sizeof(MDL)) / sizeof(ULONG_PTR)) is
+ * what kmtests/ntos_io/IoMdl.c records; this model is a Windows 7+ x64 kernel.
+ */
 export const MDL_MAX_BYTES = 0x1_0000_0000 - PAGE_SIZE;
 /** sizeof(MDL) on x64; Size = sizeof(MDL) + pages * sizeof(PFN_NUMBER). */
 export const SIZEOF_MDL = 48;
+/** MDLs of up to this many pages come from the fixed-size MDL lookaside (184-byte blocks). */
+export const FIXED_SIZE_MDL_PAGES = 17;
+/** Pool tag of MDLs ('Mdl ' in pooltag.txt: Io, Mdls). */
+export const TAG_MDL = 0x206c644d;
+/** ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size) as wdm.h computes it (an unaligned empty range spans one page). */
+export const addressAndSizeToSpanPages = (va: number, size: number): number =>
+  Math.floor(((va % PAGE_SIZE) + size + PAGE_SIZE - 1) / PAGE_SIZE);
+/** A value stored in a CSHORT (16-bit signed) field. */
+const cshort = (v: number): number => ((v & 0xffff) << 16) >> 16;
 /** One past the highest address the model represents (x64 48-bit canonical space). */
 export const ADDRESS_SPACE_END = 0x1_0000_0000_0000;
 
@@ -86,6 +108,7 @@ export const VERIFIER_BUILD_MDL_PAGED = 0x7f;
 export const VERIFIER_PROBE_BAD_FLAGS = 0xb0;
 export const VERIFIER_UNLOCK_PARTIAL = 0xb4;
 export const VERIFIER_FREE_MAPPED_MDL = 0xb8;
+export const VERIFIER_PAGES_FOR_MDL_IRQL = 0x7e;
 
 /** The IRP fields IoAllocateMdl links to (the I/O manager's IRP satisfies this). */
 export interface MdlIrpLink {
@@ -97,6 +120,7 @@ const TRACKER_ADDRESS_BASE = 0xfa90_0000_0000;
 
 export class Mdl {
   Next: Mdl | null = null;
+  /** CSHORT: sizeof(MDL) + 8 * span pages, truncated to 16 bits as Windows stores it. */
   readonly Size: number;
   MdlFlags = 0;
   Process: Process | null = null;
@@ -119,15 +143,17 @@ export class Mdl {
   pagesOwner = 0;
   /** @internal user-mode mappings of this MDL's pages. */
   readonly userMappings: { process: Process; vad: Vad }[] = [];
+  /** @internal the pool block holding the MDL (0 for none). */
+  poolAddress = 0;
 
   constructor(id: number, va: number, length: number) {
     this.id = id;
     this.StartVa = Math.floor(va / PAGE_SIZE) * PAGE_SIZE;
     this.ByteOffset = va - this.StartVa;
     this.ByteCount = length;
-    const pages = spanPages(va, length);
+    const pages = addressAndSizeToSpanPages(va, length);
     this.pfnArray = new Int32Array(pages).fill(-1);
-    this.Size = SIZEOF_MDL + pages * 8;
+    this.Size = cshort(SIZEOF_MDL + pages * 8);
   }
 }
 
@@ -151,7 +177,7 @@ export function mdlHost(k: Kernel): MdlHostState {
 }
 
 /** The synthetic kernel address of an MDL (bug-check parameters, reports). */
-export const mdlAddress = (m: Mdl): number => MDL_ADDRESS_BASE + m.id * 0x100;
+export const mdlAddress = (m: Mdl): number => m.poolAddress !== 0 ? m.poolAddress : MDL_ADDRESS_BASE + m.id * 0x100;
 /** The synthetic address of an MDL's lock-tracker record (0xCB parameter 1). */
 export const mdlTrackerAddress = (m: Mdl): number => TRACKER_ADDRESS_BASE + m.id * 0x40;
 
@@ -170,10 +196,26 @@ export function miValidateMdl(k: Kernel, m: unknown, routine: string): asserts m
 }
 
 /**
+ * Take the MDL's pool block and register it with the pool (ExFreePool(Mdl) frees it). Returns
+ * false when the pool has no block. The caller has asked the fault injector.
+ */
+function miAllocateMdlBlock(k: Kernel, mdl: Mdl, fixedSize: boolean): boolean {
+  const bytes = fixedSize ? SIZEOF_MDL + FIXED_SIZE_MDL_PAGES * 8 : SIZEOF_MDL + mdl.pfnArray.length * 8;
+  const va = k.mm.pool.allocate(NonPagedPoolNx, bytes, TAG_MDL, false, false);
+  if (va === 0) return false;
+  mdl.poolAddress = va;
+  k.mm.pool.registerObject(mdl, va, (kk, routine) => miFreeMdl(kk, mdl, routine));
+  return true;
+}
+
+/**
  * IoAllocateMdl(k, VirtualAddress, Length, SecondaryBuffer, ChargeQuota, Irp) → MDL | null.
- * NULL for a zero or too-large Length (> 4 GiB - PAGE_SIZE), an address outside the
- * model's address space, or an allocation failure. With an IRP, the MDL becomes
- * Irp.MdlAddress (SecondaryBuffer FALSE) or the tail of its chain (TRUE).
+ * NULL for a Length above 4 GiB - PAGE_SIZE, an address outside the model's address space, or
+ * an allocation failure; a zero Length is a valid MDL with ByteCount 0. MDLs of up to 17 pages
+ * carry MDL_ALLOCATED_FIXED_SIZE. With an IRP, the MDL becomes Irp.MdlAddress (SecondaryBuffer
+ * FALSE) or the tail of its chain (TRUE; Windows walks Irp->MdlAddress without a NULL check, so
+ * a secondary buffer on an IRP with no MDL is an access violation — raised here before anything
+ * is allocated). [nf-wdm-ioallocatemdl; kmtests/ntos_io/IoMdl.c]
  */
 export function IoAllocateMdl(
   k: Kernel,
@@ -186,20 +228,28 @@ export function IoAllocateMdl(
   k.bugcheck.assertRunning();
   void ChargeQuota; // reserved for the system; drivers pass FALSE
   if (!Number.isSafeInteger(VirtualAddress) || VirtualAddress < 0 || VirtualAddress >= ADDRESS_SPACE_END) return null;
-  if (!Number.isSafeInteger(Length) || Length <= 0 || Length > MDL_MAX_BYTES) return null;
+  if (!Number.isSafeInteger(Length) || Length < 0 || Length > MDL_MAX_BYTES) return null;
   if (Irp !== null && (typeof Irp !== 'object' || !('MdlAddress' in Irp))) return null;
-  const pages = spanPages(VirtualAddress, Length);
-  if (k.faults.shouldFail({ site: 'IoAllocateMdl', bytes: SIZEOF_MDL + pages * 8, driver: k.currentDriver ?? undefined })) {
+  if (Irp && SecondaryBuffer && Irp.MdlAddress === null) {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoAllocateMdl: SecondaryBuffer TRUE but Irp->MdlAddress is NULL (nothing to chain to)');
+  }
+  const pages = addressAndSizeToSpanPages(VirtualAddress, Length);
+  const fixedSize = pages <= FIXED_SIZE_MDL_PAGES;
+  const bytes = fixedSize ? SIZEOF_MDL + FIXED_SIZE_MDL_PAGES * 8 : SIZEOF_MDL + pages * 8;
+  if (k.faults.shouldFail({ site: 'IoAllocateMdl', tag: TAG_MDL, bytes, driver: k.currentDriver ?? undefined })) {
     return null;
   }
   const host = mdlHost(k);
-  const mdl = new Mdl(host.nextId++, VirtualAddress, Length);
+  const mdl = new Mdl(host.nextId, VirtualAddress, Length);
+  if (!miAllocateMdlBlock(k, mdl, fixedSize)) return null;
+  host.nextId++;
   host.live++;
+  if (fixedSize) mdl.MdlFlags = MDL_ALLOCATED_FIXED_SIZE;
   if (Irp) {
-    if (!SecondaryBuffer || Irp.MdlAddress === null) {
+    if (!SecondaryBuffer) {
       Irp.MdlAddress = mdl;
     } else {
-      let tail = Irp.MdlAddress;
+      let tail = Irp.MdlAddress!;
       while (tail.Next) tail = tail.Next;
       tail.Next = mdl;
     }
@@ -207,26 +257,35 @@ export function IoAllocateMdl(
   return mdl;
 }
 
-/**
- * IoFreeMdl. Unlock and unmap first: an MDL still mapped is 0xC4/0xB8 under the verifier
- * (without it the mapping is leaked); an MDL freed with its pages locked leaves them locked,
- * which surfaces as 0x76 / 0xCB when the process exits. [nf-wdm-iofreemdl]
- */
-export function IoFreeMdl(k: Kernel, Mdl_: Mdl): void {
-  k.bugcheck.assertRunning();
-  miValidateMdl(k, Mdl_, 'IoFreeMdl');
-  const mdl = Mdl_;
+/** Free an MDL structure: IoFreeMdl's work, and ExFreePool's on an MDL. */
+function miFreeMdl(k: Kernel, mdl: Mdl, routine: string): void {
+  miValidateMdl(k, mdl, routine);
   const systemMapped = (mdl.MdlFlags & MDL_MAPPED_TO_SYSTEM_VA) !== 0 && (mdl.MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL) === 0;
   if (systemMapped || mdl.userMappings.length > 0) {
     if (verifierOn(k)) {
-      k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DETECTED_VIOLATION, VERIFIER_FREE_MAPPED_MDL, mdlAddress(mdl), mdl.MappedSystemVa, 0,
-        `IoFreeMdl: MDL ${hex(mdlAddress(mdl))} is still mapped (${systemMapped ? `system VA ${hex(mdl.MappedSystemVa)}` : ''}` +
+      k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DETECTED_VIOLATION, VERIFIER_FREE_MAPPED_MDL, mdlAddress(mdl), mdl.MdlFlags, 0,
+        `${routine}: MDL ${hex(mdlAddress(mdl))} is still mapped (${systemMapped ? `system VA ${hex(mdl.MappedSystemVa)}` : ''}` +
           `${mdl.userMappings.length ? ` ${mdl.userMappings.length} user mapping(s)` : ''}); call MmUnmapLockedPages first`);
     }
     if (systemMapped) mdlHost(k).leakedSystemMappings++;
   }
+  if (mdl.poolAddress !== 0) {
+    k.mm.pool.unregisterObject(mdl);
+    k.mm.pool.free(mdl.poolAddress, TAG_MDL);
+  }
   mdl.freed = true;
   mdlHost(k).live--;
+}
+
+/**
+ * IoFreeMdl. Unlock and unmap first: an MDL still mapped is 0xC4/0xB8 under the verifier
+ * (P2 the MDL, P3 its flags; without it the mapping is leaked); an MDL freed with its pages
+ * locked leaves them locked, which surfaces as 0x76 / 0xCB when the process exits.
+ * [nf-wdm-iofreemdl; Bug Check 0xC4]
+ */
+export function IoFreeMdl(k: Kernel, Mdl_: Mdl): void {
+  k.bugcheck.assertRunning();
+  miFreeMdl(k, Mdl_, 'IoFreeMdl');
 }
 
 /**
@@ -261,7 +320,15 @@ export function MmProbeAndLockPages(k: Kernel, MemoryDescriptorList: Mdl, Access
     }
   }
   const what = `MmProbeAndLockPages [${hex(va)}, +${hex(length)})`;
-  if (length === 0 || va + length > ADDRESS_SPACE_END) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: empty or wrapping range`);
+  if (va + length > ADDRESS_SPACE_END) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: wrapping range`);
+  if (mdl.pfnArray.length === 0) {
+    // A page-aligned empty MDL spans no page: nothing to probe or lock (Windows' loop runs zero times).
+    mdl.MdlFlags |= MDL_PAGES_LOCKED | (Operation !== IoReadAccess ? MDL_WRITE_OPERATION : 0);
+    mdl.lockedBy = k.currentDriver;
+    mdl.lockedSystemRange = true;
+    mdl.Process = null;
+    return;
+  }
   if (k.faults.shouldFail({ site: 'MmProbeAndLockPages', bytes: length, driver: k.currentDriver ?? undefined })) {
     ExRaiseStatus(STATUS_WORKING_SET_QUOTA, `${what}: lock refused (fault injection)`);
   }
@@ -282,7 +349,10 @@ export function MmProbeAndLockPages(k: Kernel, MemoryDescriptorList: Mdl, Access
 function lockUserRange(k: Kernel, mdl: Mdl, va: number, length: number, write: boolean, what: string): void {
   const process = k.ps.current;
   if (process.state !== 'running') ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: process ${process.ProcessId} is ${process.state}`);
-  const runs = miUserRuns(process, va, length);
+  // The pages the MDL spans (an unaligned empty MDL still spans the page holding its address).
+  const runs = miUserRuns(process, mdl.StartVa, mdl.pfnArray.length * PAGE_SIZE);
+  void va;
+  void length;
   if (!runs) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: not wholly inside allocated memory of process ${process.ProcessId}`);
   if (!miRunsAllow(runs, write)) {
     ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: a page is not committed or does not allow ${write ? 'write' : 'read'} access`);
@@ -443,12 +513,19 @@ export function MmGetMdlByteOffset(Mdl_: Mdl): number {
   return macroMdl(Mdl_, 'MmGetMdlByteOffset').ByteOffset;
 }
 
+/** MAXULONG64 as a JavaScript number (2^64 - 1 rounds to 2^64), as contiguous.ts names it. */
+const MAXULONG64_NUMBER = 2 ** 64 - 1;
+
 /**
  * MmAllocatePagesForMdlEx(k, LowAddress, HighAddress, SkipBytes, TotalBytes, CacheType,
- * Flags) → MDL | null. Pages need not be contiguous and may be fewer than asked (check
- * MmGetMdlByteCount) unless MM_ALLOCATE_FULLY_REQUIRED. Physical bounds are honoured: when
- * [Low, High] runs dry and SkipBytes is not 0, the window moves up by SkipBytes. NOLOWMEM
- * applies unless HighAddress is below 4 GiB. Zeroed unless MM_DONT_ZERO_ALLOCATION.
+ * Flags) → MDL | null (IRQL <= DISPATCH_LEVEL; above it Driver Verifier stops with 0xC4/0x7E).
+ * Pages need not be contiguous and may be fewer than asked (check MmGetMdlByteCount) unless
+ * MM_ALLOCATE_FULLY_REQUIRED. Physical bounds are honoured: when [Low, High] runs dry and
+ * SkipBytes is not 0, the window moves up by SkipBytes. HighAddress -1 (a PHYSICAL_ADDRESS of
+ * all ones, MAXULONG64) means no upper bound, as kmtests/ntos_mm/MmMdl.c passes it. NOLOWMEM
+ * applies unless HighAddress is below 4 GiB. Zeroed unless MM_DONT_ZERO_ALLOCATION. The MDL
+ * describes no virtual address (MmGetMdlVirtualAddress is NULL), is not mapped, and is a pool
+ * block: free the pages with MmFreePagesFromMdl, then the MDL with ExFreePool.
  * [nf-wdm-mmallocatepagesformdlex]
  */
 export function MmAllocatePagesForMdlEx(
@@ -460,42 +537,75 @@ export function MmAllocatePagesForMdlEx(
   CacheType: number,
   Flags: number,
 ): Mdl | null {
+  return miAllocatePagesForMdl(k, 'MmAllocatePagesForMdlEx', LowAddress, HighAddress, SkipBytes, TotalBytes, CacheType, Flags);
+}
+
+/**
+ * MmAllocatePagesForMdl(k, LowAddress, HighAddress, SkipBytes, TotalBytes): MmAllocatePagesForMdlEx
+ * with MmCached and no flags (the pages are zeroed). [nf-wdm-mmallocatepagesformdl;
+ * kmtests/ntos_mm/MmMdl.c TestMmAllocatePagesForMdl]
+ */
+export function MmAllocatePagesForMdl(k: Kernel, LowAddress: number, HighAddress: number, SkipBytes: number, TotalBytes: number): Mdl | null {
+  return miAllocatePagesForMdl(k, 'MmAllocatePagesForMdl', LowAddress, HighAddress, SkipBytes, TotalBytes, 1 /* MmCached */, 0);
+}
+
+function miAllocatePagesForMdl(k: Kernel, site: string, LowAddress: number, HighAddress: number, SkipBytes: number,
+                               TotalBytes: number, CacheType: number, Flags: number): Mdl | null {
   k.bugcheck.assertRunning();
+  if (k.irql > DISPATCH_LEVEL) {
+    if (verifierOn(k)) {
+      k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DETECTED_VIOLATION, VERIFIER_PAGES_FOR_MDL_IRQL, k.irql, DISPATCH_LEVEL, 0,
+        `${site} at IRQL ${k.irql}`);
+    }
+    k.bugcheck.KeBugCheckEx(IRQL_NOT_LESS_OR_EQUAL, 0, k.irql, 0, 0, `${site} at IRQL ${k.irql} (max DISPATCH_LEVEL)`);
+  }
   const int = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
-  if (!int(LowAddress) || !int(HighAddress) || !int(SkipBytes) || !int(TotalBytes)) return null;
-  if (LowAddress > HighAddress || TotalBytes === 0 || SkipBytes % PAGE_SIZE !== 0) return null;
+  const high = HighAddress === -1 || HighAddress === MAXULONG64_NUMBER ? Number.MAX_SAFE_INTEGER : HighAddress;
+  if (!int(LowAddress) || !int(high) || !int(SkipBytes) || !int(TotalBytes)) return null;
+  if (LowAddress > high || TotalBytes === 0 || SkipBytes % PAGE_SIZE !== 0) return null;
   if (!Number.isInteger(CacheType) || CacheType < 0 || CacheType > 2) return null;
   if (!Number.isInteger(Flags) || (Flags & ~MM_ALLOCATE_KNOWN_FLAGS) !== 0) return null;
   const wanted = Math.min(Math.ceil(TotalBytes / PAGE_SIZE), MDL_MAX_BYTES / PAGE_SIZE);
   const driver = k.currentDriver ?? undefined;
-  if (k.faults.shouldFail({ site: 'MmAllocatePagesForMdlEx', bytes: wanted * PAGE_SIZE, driver })) return null;
-  const owner = k.mm.owners.register('mdl-pages', 'MmAllocatePagesForMdlEx', driver);
+  if (k.faults.shouldFail({ site, bytes: wanted * PAGE_SIZE, driver })) return null;
+  const owner = k.mm.owners.register('mdl-pages', site, driver);
   if (owner === 0) return null;
+  // Windows creates the MDL for the whole request first (MmCreateMdl), then fills it with what
+  // it finds: the MDL's pool block cannot be starved by the pages the call itself takes.
+  const blockVa = k.mm.pool.allocate(NonPagedPoolNx, SIZEOF_MDL + wanted * 8, TAG_MDL, false, false);
+  if (blockVa === 0) {
+    k.mm.owners.release(owner);
+    return null;
+  }
   const frames = new Int32Array(wanted);
   let got = 0;
   const topPfn = k.mm.pfn.pageCount - 1;
   for (let skip = 0; got < wanted; skip += SkipBytes) {
     const lo = Math.ceil((LowAddress + skip) / PAGE_SIZE);
-    const hi = Math.floor((HighAddress + skip) / PAGE_SIZE);
+    const hi = Math.min(Math.floor((high + skip) / PAGE_SIZE), topPfn);
     if (lo > topPfn) break;
     while (got < wanted) {
-      const f = k.mm.allocatePage(owner, 'MmAllocatePagesForMdlEx', { lowestPfn: lo, highestPfn: hi });
+      const f = k.mm.allocatePage(owner, site, { lowestPfn: lo, highestPfn: hi });
       if (f < 0) break;
       frames[got++] = f;
     }
     if (SkipBytes === 0) break;
   }
+  const host = mdlHost(k);
   if (got === 0 || (got < wanted && (Flags & MM_ALLOCATE_FULLY_REQUIRED))) {
     for (let i = 0; i < got; i++) k.mm.freePage(frames[i]!);
+    k.mm.pool.free(blockVa, TAG_MDL);
     k.mm.owners.release(owner);
     return null;
   }
+  const mdl = new Mdl(host.nextId, 0, Math.min(got * PAGE_SIZE, TotalBytes));
+  mdl.poolAddress = blockVa;
+  k.mm.pool.registerObject(mdl, blockVa, (kk, routine) => miFreeMdl(kk, mdl, routine));
+  host.nextId++;
+  host.live++;
   if ((Flags & MM_DONT_ZERO_ALLOCATION) === 0) {
     for (let i = 0; i < got; i++) k.memory.fill(frames[i]! * PAGE_SIZE, PAGE_SIZE, 0);
   }
-  const host = mdlHost(k);
-  const mdl = new Mdl(host.nextId++, 0, got * PAGE_SIZE);
-  host.live++;
   mdl.pfnArray.set(frames.subarray(0, got));
   mdl.pagesOwner = owner;
   // The pages are the MDL's own and resident: it can be mapped like a locked MDL.
@@ -531,4 +641,24 @@ export function MmFreePagesFromMdl(k: Kernel, MemoryDescriptorList: Mdl): void {
   mdl.pagesOwner = 0;
   mdl.ByteCount = 0;
   mdl.MdlFlags &= ~MDL_PAGES_LOCKED;
+}
+
+/**
+ * @internal Remove user mapping `i` of an MDL (MmUnmapLockedPages, MmUnlockPages, process exit).
+ * Kept here, beside the MDL, so the mapping module and this one do not import each other.
+ */
+export function miRemoveUserMapping(mdl: Mdl, i: number): void {
+  const { process, vad } = mdl.userMappings[i]!;
+  mdl.userMappings.splice(i, 1);
+  process.lockedPageMappings.delete(vad);
+  process.space.remove(vad);
+}
+
+/** @internal MmUnlockPages: the MDL's system and user mappings go before its pages unlock. */
+export function miUnmapMdlMappings(k: Kernel, mdl: Mdl): void {
+  if ((mdl.MdlFlags & MDL_MAPPED_TO_SYSTEM_VA) && !(mdl.MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL)) {
+    k.mm.system.unmap(mdl.MappedSystemVa);
+    mdl.MdlFlags &= ~MDL_MAPPED_TO_SYSTEM_VA;
+  }
+  while (mdl.userMappings.length > 0) miRemoveUserMapping(mdl, mdl.userMappings.length - 1);
 }

@@ -18,13 +18,22 @@
  * - Pool pages come from the general page allocator, so under NOLOWMEM they are above 4 GiB.
  * - Bad frees bug-check BAD_POOL_CALLER (0xC2) with the documented first parameter: 0x07
  *   double free, 0x0A wrong tag, 0x40 user-mode address, 0x99 not a pool block, 0x08/0x09
- *   bad IRQL.
+ *   bad IRQL. ExFreePoolWithTag with Tag 0 checks no tag (ExFreePool's behaviour): the
+ *   kmtests free MmAllocatePagesForMdl MDLs with ExFreePoolWithTag(Mdl, 0)
+ *   (reactos modules/rostests/kmtests/ntos_mm/MmMdl.c).
+ * - Kernel objects that live in pool but are handed to drivers as objects (MDLs, IRPs) are
+ *   registered with `registerObject`; ExFreePool given such an object runs the object's own
+ *   free rule (an MDL is freed like IoFreeMdl; an IRP is Driver Verifier's 0xC4/0x105).
+ * - Per block the pool keeps its tag, requested size, allocating driver, whether quota was
+ *   charged (ExQueryPoolBlockSize reports it) and which lookaside list, if any, holds it cached
+ *   (leak accounting attributes cached blocks to the list, not to a leak).
  */
 import { PAGE_SIZE, type PhysicalMemory } from '../../bus/index.ts';
 import { BAD_POOL_CALLER, DRIVER_VERIFIER_DETECTED_VIOLATION } from '../bugcheck.ts';
-import { DISPATCH_LEVEL } from '../irql.ts';
+import { APC_LEVEL, DISPATCH_LEVEL } from '../irql.ts';
 import type { Kernel } from '../kernel.ts';
-import { ExRaiseStatus, STATUS_INSUFFICIENT_RESOURCES } from '../status.ts';
+import type { Ref } from '../ref.ts';
+import { ExRaiseStatus, STATUS_ACCESS_VIOLATION, STATUS_INSUFFICIENT_RESOURCES } from '../status.ts';
 import { FIND_FAILED } from './free-run-index.ts';
 import type { MemoryManager } from './memory-manager.ts';
 import { LOW_LIMIT_PFN } from './page-allocator.ts';
@@ -71,7 +80,12 @@ export interface PoolBlockInfo {
   tag: number;
   poolType: number;
   driver: string | null;
+  /** Id of the lookaside list holding this block in its cache (0 = in use, not cached). */
+  lookaside: number;
 }
+
+/** What ExFreePool does when it is handed a pool-resident kernel object (an MDL, an IRP). */
+export type PoolObjectFree = (k: Kernel, routine: string) => void;
 
 interface Slab {
   va: number;
@@ -83,6 +97,10 @@ interface Slab {
   tags: Uint32Array;
   sizes: Uint16Array;
   drivers: Uint16Array;
+  /** 1 when the block was allocated with quota charged (POOL_FLAG_USE_QUOTA). */
+  quota: Uint8Array;
+  /** Lookaside list id caching the block, 0 when none. */
+  cachedBy: Uint32Array;
   freeStack: Uint16Array;
   freeTop: number;
   /** Position in its class's partial list, or -1 when full. */
@@ -96,6 +114,8 @@ interface LargeBlock {
   poolType: number;
   pfns: Int32Array;
   driver: number;
+  quota: boolean;
+  cachedBy: number;
 }
 
 /** "Tag1" style text of a tag as poolmon shows it. */
@@ -138,6 +158,11 @@ export class Pool {
   nonPagedPages = 0;
   pagedPages = 0;
   outstandingBlocks = 0;
+  /** Blocks (and their requested bytes) held in lookaside caches: allocated pool the lists own. */
+  lookasideCachedBlocks = 0;
+  lookasideCachedBytes = 0;
+  /** Pool-resident kernel objects (MDLs, IRPs) and what ExFreePool does with each. */
+  private readonly objects = new WeakMap<object, { address: number; free: PoolObjectFree }>();
 
   constructor(
     private readonly k: Kernel,
@@ -161,20 +186,20 @@ export class Pool {
     const out: PoolBlockInfo[] = [];
     const want = driver === undefined ? -1 : this.driverIds.get(driver) ?? -2;
     for (const b of this.large.values()) {
-      if (want === -1 || b.driver === want) out.push(this.info(b.va, b.bytes, b.tag, b.poolType, b.driver));
+      if (want === -1 || b.driver === want) out.push(this.info(b.va, b.bytes, b.tag, b.poolType, b.driver, b.cachedBy));
     }
     for (const s of this.slabs.values()) {
       for (let i = 0; i < s.slots; i++) {
         if (s.used[i] && (want === -1 || s.drivers[i] === want)) {
-          out.push(this.info(s.va + i * s.classSize, s.sizes[i]!, s.tags[i]!, s.poolType, s.drivers[i]!));
+          out.push(this.info(s.va + i * s.classSize, s.sizes[i]!, s.tags[i]!, s.poolType, s.drivers[i]!, s.cachedBy[i]!));
         }
       }
     }
     return out.sort((a, b) => a.address - b.address);
   }
 
-  private info(address: number, bytes: number, tag: number, poolType: number, driver: number): PoolBlockInfo {
-    return { address, bytes, tag, poolType, driver: driver === 0 ? null : this.driverNames[driver]! };
+  private info(address: number, bytes: number, tag: number, poolType: number, driver: number, lookaside: number): PoolBlockInfo {
+    return { address, bytes, tag, poolType, driver: driver === 0 ? null : this.driverNames[driver]!, lookaside };
   }
 
   /** The pool block containing `va` (any byte of it), or null. */
@@ -182,12 +207,83 @@ export class Pool {
     const rec = this.mm.system.lookup(va);
     if (!rec || rec.kind !== 'pool') return null;
     const large = this.large.get(rec.base);
-    if (large) return this.info(large.va, large.bytes, large.tag, large.poolType, large.driver);
+    if (large) return this.info(large.va, large.bytes, large.tag, large.poolType, large.driver, large.cachedBy);
     const s = this.slabs.get(rec.base);
     if (!s) return null;
     const slot = Math.floor((va - s.va) / s.classSize);
     if (slot >= s.slots || !s.used[slot]) return null;
-    return this.info(s.va + slot * s.classSize, s.sizes[slot]!, s.tags[slot]!, s.poolType, s.drivers[slot]!);
+    return this.info(s.va + slot * s.classSize, s.sizes[slot]!, s.tags[slot]!, s.poolType, s.drivers[slot]!, s.cachedBy[slot]!);
+  }
+
+  /**
+   * The block that starts exactly at `va`: its usable size (the whole slot or whole pages, as
+   * ExQueryPoolBlockSize reports it) and whether quota was charged; null when `va` is not the
+   * start of a live block.
+   */
+  blockStartingAt(va: number): { usable: number; bytes: number; tag: number; quota: boolean; poolType: number } | null {
+    if (!Number.isSafeInteger(va)) return null;
+    const rec = this.mm.system.lookup(va);
+    if (!rec || rec.kind !== 'pool') return null;
+    const large = this.large.get(rec.base);
+    if (large) {
+      return large.va === va
+        ? { usable: large.pfns.length * PAGE_SIZE, bytes: large.bytes, tag: large.tag, quota: large.quota, poolType: large.poolType }
+        : null;
+    }
+    const s = this.slabs.get(rec.base);
+    if (!s || (va - s.va) % s.classSize !== 0) return null;
+    const slot = (va - s.va) / s.classSize;
+    if (slot >= s.slots || !s.used[slot]) return null;
+    return { usable: s.classSize, bytes: s.sizes[slot]!, tag: s.tags[slot]!, quota: s.quota[slot] === 1, poolType: s.poolType };
+  }
+
+  /**
+   * Mark the block at `va` as cached by lookaside list `listId` (0 = handed out again). The
+   * block stays allocated pool; only the attribution changes. False when `va` is no block.
+   */
+  setCachedBy(va: number, listId: number): boolean {
+    const rec = this.mm.system.lookup(va);
+    if (!rec || rec.kind !== 'pool') return false;
+    const large = this.large.get(rec.base);
+    let previous: number;
+    let bytes: number;
+    if (large) {
+      if (large.va !== va) return false;
+      previous = large.cachedBy;
+      bytes = large.bytes;
+      large.cachedBy = listId;
+    } else {
+      const s = this.slabs.get(rec.base);
+      if (!s || (va - s.va) % s.classSize !== 0) return false;
+      const slot = (va - s.va) / s.classSize;
+      if (slot >= s.slots || !s.used[slot]) return false;
+      previous = s.cachedBy[slot]!;
+      bytes = s.sizes[slot]!;
+      s.cachedBy[slot] = listId;
+    }
+    if (previous === 0 && listId !== 0) {
+      this.lookasideCachedBlocks++;
+      this.lookasideCachedBytes += bytes;
+    } else if (previous !== 0 && listId === 0) {
+      this.lookasideCachedBlocks--;
+      this.lookasideCachedBytes -= bytes;
+    }
+    return true;
+  }
+
+  /** A pool-resident kernel object (an MDL, an IRP) at `address`, and what ExFreePool does with it. */
+  registerObject(object: object, address: number, free: PoolObjectFree): void {
+    this.objects.set(object, { address, free });
+  }
+
+  /** Forget an object whose block was freed by its own routine (IoFreeMdl, IoFreeIrp). */
+  unregisterObject(object: object): void {
+    this.objects.delete(object);
+  }
+
+  /** The registration of a pool-resident object, or undefined. */
+  objectOf(object: unknown): { address: number; free: PoolObjectFree } | undefined {
+    return object !== null && typeof object === 'object' ? this.objects.get(object) : undefined;
   }
 
   /** POOL_TYPE of the pool page holding `va`, or null when `va` is not pool. */
@@ -248,12 +344,16 @@ export class Pool {
     else this.nonPagedPages--;
   }
 
-  /** Allocate; returns the VA or 0 when memory (pages or system VA) runs out. Arguments valid. */
-  allocate(poolType: number, bytes: number, tag: number, cacheAligned: boolean, zero: boolean): number {
-    return bytes >= PAGE_SIZE ? this.allocateLarge(poolType, bytes, tag, zero) : this.allocateSmall(poolType, bytes, tag, cacheAligned, zero);
+  /**
+   * Allocate; returns the VA or 0 when memory (pages or system VA) runs out. Arguments valid.
+   * A request of 0 bytes (ExAllocatePoolWithTag allows it) takes one granule.
+   */
+  allocate(poolType: number, bytes: number, tag: number, cacheAligned: boolean, zero: boolean, quota = false): number {
+    return bytes >= PAGE_SIZE ? this.allocateLarge(poolType, bytes, tag, zero, quota)
+      : this.allocateSmall(poolType, bytes, tag, cacheAligned, zero, quota);
   }
 
-  private allocateLarge(poolType: number, bytes: number, tag: number, zero: boolean): number {
+  private allocateLarge(poolType: number, bytes: number, tag: number, zero: boolean, quota: boolean): number {
     const n = Math.ceil(bytes / PAGE_SIZE);
     if (n > this.mm.index.freeCount) return 0; // fail fast, before taking anything
     const pfns = new Int32Array(n);
@@ -269,14 +369,14 @@ export class Pool {
       return 0;
     }
     if (zero) this.mm.system.fill(va, n * PAGE_SIZE, 0);
-    this.large.set(va, { va, bytes, tag, poolType, pfns, driver: this.driverId() });
+    this.large.set(va, { va, bytes, tag, poolType, pfns, driver: this.driverId(), quota, cachedBy: 0 });
     this.account(tag, poolType, bytes, true);
     return va;
   }
 
-  private allocateSmall(poolType: number, bytes: number, tag: number, cacheAligned: boolean, zero: boolean): number {
+  private allocateSmall(poolType: number, bytes: number, tag: number, cacheAligned: boolean, zero: boolean, quota: boolean): number {
     const unit = cacheAligned ? CACHE_LINE : GRANULE;
-    const classSize = Math.ceil(bytes / unit) * unit;
+    const classSize = Math.max(1, Math.ceil(bytes / unit)) * unit;
     const key = poolType * 8192 + classSize;
     let list = this.partial.get(key);
     if (!list) {
@@ -296,6 +396,8 @@ export class Pool {
     s.tags[slot] = tag;
     s.sizes[slot] = bytes;
     s.drivers[slot] = this.driverId();
+    s.quota[slot] = quota ? 1 : 0;
+    s.cachedBy[slot] = 0;
     if (s.freeTop === 0) this.unlist(s, list);
     const va = s.va + slot * classSize;
     if (zero) this.memory.fill(s.pfn * PAGE_SIZE + slot * classSize, classSize, 0);
@@ -318,7 +420,8 @@ export class Pool {
     const s: Slab = {
       va, pfn, poolType, classSize, slots,
       used: new Uint8Array(slots), tags: new Uint32Array(slots), sizes: new Uint16Array(slots),
-      drivers: new Uint16Array(slots), freeStack, freeTop: slots, listIndex: -1,
+      drivers: new Uint16Array(slots), quota: new Uint8Array(slots), cachedBy: new Uint32Array(slots),
+      freeStack, freeTop: slots, listIndex: -1,
     };
     this.slabs.set(va, s);
     return s;
@@ -334,8 +437,8 @@ export class Pool {
   }
 
   /**
-   * Free the block at P. `tag` null = ExFreePool (no tag check). Bug-checks 0xC2 on a bad
-   * free; nothing changes before the checks pass.
+   * Free the block at P. `tag` null or 0 = no tag check (ExFreePool, ExFreePoolWithTag(P, 0)).
+   * Bug-checks 0xC2 on a bad free; nothing changes before the checks pass.
    */
   free(P: number, tag: number | null): void {
     const bc = this.k.bugcheck;
@@ -376,9 +479,19 @@ export class Pool {
     if (irql > DISPATCH_LEVEL || (isPaged(poolType) && irql >= DISPATCH_LEVEL)) {
       bc.KeBugCheckEx(BAD_POOL_CALLER, 0x09, irql, poolType, P, `pool free at IRQL ${irql}`);
     }
-    if (tag !== null && tag !== blockTag) {
+    if (tag !== null && tag !== 0 && tag !== blockTag) {
       bc.KeBugCheckEx(BAD_POOL_CALLER, 0x0a, P, blockTag, tag,
         `ExFreePoolWithTag(${hexAddressOrValue(P)}, '${poolTagText(tag)}'): block was allocated with '${poolTagText(blockTag)}'`);
+    }
+    const blockBytes = large ? large.pfns.length * PAGE_SIZE : slab!.classSize;
+    // Driver Verifier: a block that holds an active lookaside list may not be freed (0xC4/0xCC).
+    this.k.verifier?.checkPoolFreeForLookasides(P, blockBytes);
+    const cachedBy = large ? large.cachedBy : slab!.cachedBy[slot]!;
+    if (cachedBy !== 0) {
+      // A block freed while a lookaside list still caches it: the list loses it (the list's
+      // own free routine, or a driver freeing a block it already gave back).
+      this.lookasideCachedBlocks--;
+      this.lookasideCachedBytes -= large ? large.bytes : slab!.sizes[slot]!;
     }
     if (large) {
       this.large.delete(P);
@@ -392,6 +505,8 @@ export class Pool {
     s.used[slot] = 0;
     s.sizes[slot] = 0;
     s.drivers[slot] = 0;
+    s.quota[slot] = 0;
+    s.cachedBy[slot] = 0;
     // s.tags[slot] keeps the old tag: the "pool header contents" a double free reports.
     s.freeStack[s.freeTop++] = slot;
     this.account(blockTag, poolType, bytes, false);
@@ -409,9 +524,9 @@ export class Pool {
   }
 }
 
-/** ExAllocatePool2's failure: null, or the raise POOL_FLAG_RAISE_ON_FAILURE asks for. */
-function poolAllocationFailed(raise: boolean, why: string): null {
-  if (raise) ExRaiseStatus(STATUS_INSUFFICIENT_RESOURCES, `ExAllocatePool2: ${why}`);
+/** An allocation's failure: null, or the raise POOL_FLAG_RAISE_ON_FAILURE asks for. */
+function poolAllocationFailed(raise: boolean, why: string, routine = 'ExAllocatePool2'): null {
+  if (raise) ExRaiseStatus(STATUS_INSUFFICIENT_RESOURCES, `${routine}: ${why}`);
   return null;
 }
 
@@ -457,18 +572,129 @@ export function ExAllocatePool2(k: Kernel, Flags: number, NumberOfBytes: number,
     return poolAllocationFailed(raise, 'injected failure (low resources simulation)');
   }
   const va = k.mm.pool.allocate(poolType, NumberOfBytes, Tag, (low & POOL_FLAG_CACHE_ALIGNED) !== 0,
-    (low & POOL_FLAG_UNINITIALIZED) === 0);
+    (low & POOL_FLAG_UNINITIALIZED) === 0, (low & POOL_FLAG_USE_QUOTA) !== 0);
   return va === 0 ? poolAllocationFailed(raise, 'insufficient memory') : va;
 }
 
-/** ExFreePoolWithTag [ddi/wdm nf-wdm-exfreepoolwithtag]: the tag must be the allocation's. */
-export function ExFreePoolWithTag(k: Kernel, P: number, Tag: number): void {
-  k.bugcheck.assertRunning();
-  k.mm.pool.free(P, Number.isInteger(Tag) && Tag >= 0 && Tag <= 0xffffffff ? Tag : -1);
+// POOL_TYPE (wdm.h) as ExAllocatePoolWithTag and lookaside lists take it.
+export const NonPagedPoolMustSucceed = 2;
+export const NonPagedPoolCacheAligned = 4;
+export const PagedPoolCacheAligned = 5;
+export const NonPagedPoolNxCacheAligned = 0x204;
+/** POOL_TYPE modifier bits. */
+export const POOL_QUOTA_FAIL_INSTEAD_OF_RAISE = 8;
+export const POOL_RAISE_IF_ALLOCATION_FAILURE = 16;
+export const POOL_COLD_ALLOCATION = 256;
+export const POOL_NX_ALLOCATION = 512;
+const POOL_TYPE_SESSION = 32;
+const POOL_TYPE_KNOWN_BITS = 7 | POOL_QUOTA_FAIL_INSTEAD_OF_RAISE | POOL_RAISE_IF_ALLOCATION_FAILURE | POOL_TYPE_SESSION |
+  POOL_COLD_ALLOCATION | POOL_NX_ALLOCATION;
+
+/**
+ * The pool a POOL_TYPE names: { poolType (NonPagedPool / PagedPool / NonPagedPoolNx), cache
+ * aligned, raise on failure } or why it is refused. Base types 0 (NonPagedPool), 1 (PagedPool),
+ * 4 and 5 (their cache-aligned forms); bit 0x200 makes nonpaged pool no-execute; session pool
+ * (bit 0x20) is ordinary system pool here (no sessions are modelled). MustSucceed (2, 6) is
+ * BAD_POOL_CALLER 0x9A as the bug-check page documents.
+ */
+export function decodePoolType(PoolType: number):
+  { poolType: number; cacheAligned: boolean; raise: boolean } | { mustSucceed: true } | null {
+  if (!Number.isInteger(PoolType) || PoolType < 0 || PoolType > 0xffff || (PoolType & ~POOL_TYPE_KNOWN_BITS) !== 0) return null;
+  const base = PoolType & 7;
+  if (base === NonPagedPoolMustSucceed || base === 6) return { mustSucceed: true };
+  if (base === 3 || base === 7) return null;
+  const paged = (base & 1) === 1;
+  const poolType = paged ? PagedPool : (PoolType & POOL_NX_ALLOCATION) !== 0 ? NonPagedPoolNx : NonPagedPool;
+  return { poolType, cacheAligned: (base & 4) !== 0, raise: (PoolType & POOL_RAISE_IF_ALLOCATION_FAILURE) !== 0 };
 }
 
-/** ExFreePool: no tag check. */
-export function ExFreePool(k: Kernel, P: number): void {
+/**
+ * ExAllocatePoolWithTag(k, PoolType, NumberOfBytes, Tag) [ddi/wdm nf-wdm-exallocatepoolwithtag]
+ * (deprecated for ExAllocatePool2, still what a lookaside list's default Allocate routine calls).
+ * Returns the block or NULL; with POOL_RAISE_IF_ALLOCATION_FAILURE in PoolType a failure
+ * raises STATUS_INSUFFICIENT_RESOURCES instead. Contents are not initialized. Driver Verifier
+ * stops a zero-byte request (0xC4/0x00) and a tag of 0 (0xC2/0x9B); without it both are
+ * served (0 bytes take the smallest block). MustSucceed pool is 0xC2/0x9A (no longer supported).
+ */
+export function ExAllocatePoolWithTag(k: Kernel, PoolType: number, NumberOfBytes: number, Tag: number): number | null {
   k.bugcheck.assertRunning();
-  k.mm.pool.free(P, null);
+  const type = decodePoolType(PoolType);
+  const sizeOk = Number.isSafeInteger(NumberOfBytes) && NumberOfBytes >= 0;
+  if (type !== null && 'mustSucceed' in type) {
+    k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x9a, PoolType, sizeOk ? NumberOfBytes : 0, Number.isInteger(Tag) ? Tag >>> 0 : 0,
+      'ExAllocatePoolWithTag: MustSucceed pool is no longer supported');
+  }
+  const raise = type !== null && type.raise;
+  if (type === null) return poolAllocationFailed(raise, `invalid PoolType ${String(PoolType)}`, 'ExAllocatePoolWithTag');
+  const tagOk = Number.isInteger(Tag) && Tag >= 0 && Tag <= 0xffffffff;
+  if (k.config.verifier) {
+    if (tagOk && Tag === 0) {
+      k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x9b, type.poolType, sizeOk ? NumberOfBytes : 0, 0, 'pool allocation with tag 0');
+    }
+    if (NumberOfBytes === 0) {
+      k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DETECTED_VIOLATION, 0x00, k.irql, type.poolType, 0, 'zero-byte pool allocation');
+    }
+  }
+  if (!tagOk) return poolAllocationFailed(raise, `invalid Tag ${String(Tag)}`, 'ExAllocatePoolWithTag');
+  if (!sizeOk) return poolAllocationFailed(raise, `invalid NumberOfBytes ${String(NumberOfBytes)}`, 'ExAllocatePoolWithTag');
+  if (k.irql > DISPATCH_LEVEL || (type.poolType === PagedPool && k.irql > APC_LEVEL)) {
+    k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x08, k.irql, type.poolType, NumberOfBytes, `pool allocation at IRQL ${k.irql}`);
+  }
+  if (NumberOfBytes > k.mm.index.freeCount * PAGE_SIZE) {
+    return poolAllocationFailed(raise, `${NumberOfBytes} bytes exceed free memory`, 'ExAllocatePoolWithTag');
+  }
+  if (k.faults.shouldFail({ site: 'ExAllocatePoolWithTag', tag: Tag, bytes: NumberOfBytes, driver: k.currentDriver ?? undefined })) {
+    return poolAllocationFailed(raise, 'injected failure (low resources simulation)', 'ExAllocatePoolWithTag');
+  }
+  const va = k.mm.pool.allocate(type.poolType, NumberOfBytes, Tag, type.cacheAligned, false);
+  return va === 0 ? poolAllocationFailed(raise, 'insufficient memory', 'ExAllocatePoolWithTag') : va;
+}
+
+/** A freed kernel object handed to ExFreePool as its pointer: its own free rule runs. */
+function freePoolObject(k: Kernel, P: unknown, routine: string): boolean {
+  const o = k.mm.pool.objectOf(P);
+  if (o === undefined) return false;
+  o.free(k, routine);
+  return true;
+}
+
+/**
+ * ExFreePoolWithTag [ddi/wdm nf-wdm-exfreepoolwithtag]: a non-zero Tag must be the
+ * allocation's (0xC2/0x0A otherwise); Tag 0 checks nothing, as ExFreePool. `P` may be a
+ * pool-resident kernel object (an MDL from MmAllocatePagesForMdl, freed so by
+ * kmtests/ntos_mm/MmMdl.c).
+ */
+export function ExFreePoolWithTag(k: Kernel, P: number | object, Tag: number): void {
+  k.bugcheck.assertRunning();
+  if (typeof P === 'object' && P !== null && freePoolObject(k, P, 'ExFreePoolWithTag')) return;
+  k.mm.pool.free(P as number, Number.isInteger(Tag) && Tag >= 0 && Tag <= 0xffffffff ? Tag : -1);
+}
+
+/** ExFreePool: no tag check. `P` may be a pool-resident kernel object (see ExFreePoolWithTag). */
+export function ExFreePool(k: Kernel, P: number | object): void {
+  k.bugcheck.assertRunning();
+  if (typeof P === 'object' && P !== null && freePoolObject(k, P, 'ExFreePool')) return;
+  k.mm.pool.free(P as number, null);
+}
+
+/**
+ * ExQueryPoolBlockSize(k, PoolBlock, QuotaCharged) [ddi/ntddk nf-ntddk-exquerypoolblocksize]:
+ * the usable size of the block (its whole slot; whole pages for a block of PAGE_SIZE or more)
+ * and, through QuotaCharged, whether quota was charged for it. As recorded by
+ * kmtests/ntos_ex/ExPools.c (TestQueryPoolBlockSize): 8 bytes → at least 8, not charged;
+ * PAGE_SIZE → PAGE_SIZE; PAGE_SIZE + 1 → 2 pages; a quota-charged block → TRUE.
+ * Windows reads the pool header in front of PoolBlock, so a pointer that is not the start of a
+ * pool block reads garbage; the model raises STATUS_ACCESS_VIOLATION instead.
+ */
+export function ExQueryPoolBlockSize(k: Kernel, PoolBlock: number, QuotaCharged: Ref<boolean>): number {
+  k.bugcheck.assertRunning();
+  if (QuotaCharged === null || typeof QuotaCharged !== 'object') {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'ExQueryPoolBlockSize: QuotaCharged is not a PBOOLEAN');
+  }
+  const b = k.mm.pool.blockStartingAt(PoolBlock);
+  if (b === null) {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, `ExQueryPoolBlockSize(${hexAddressOrValue(PoolBlock)}): not the start of a pool block`);
+  }
+  QuotaCharged.value = b.quota;
+  return b.usable;
 }

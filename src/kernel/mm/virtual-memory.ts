@@ -21,8 +21,16 @@ import type { Kernel } from '../kernel.ts';
 import { PAGE_SIZE } from '../../bus/address.ts';
 import {
   ExRaiseStatus,
+  NT_SUCCESS,
   STATUS_ACCESS_VIOLATION,
   STATUS_CONFLICTING_ADDRESSES,
+  STATUS_INVALID_HANDLE,
+  STATUS_INVALID_PARAMETER_2,
+  STATUS_INVALID_PARAMETER_3,
+  STATUS_INVALID_PARAMETER_4,
+  STATUS_INVALID_PARAMETER_5,
+  STATUS_INVALID_PARAMETER_6,
+  STATUS_NOT_SUPPORTED,
   STATUS_FREE_VM_NOT_AT_BASE,
   STATUS_INVALID_PAGE_PROTECTION,
   STATUS_INVALID_PARAMETER,
@@ -37,6 +45,8 @@ import {
 } from '../status.ts';
 import {
   ALLOCATION_GRANULARITY,
+  MM_HIGHEST_USER_ADDRESS,
+  MM_HIGHEST_VAD_ADDRESS,
   MM_LOWEST_USER_ADDRESS,
   MM_USER_SPACE_END,
   PAGE_NOACCESS,
@@ -45,19 +55,41 @@ import {
   Vad,
   type VadRun,
 } from '../ps/address-space.ts';
-import { Process } from '../ps/process.ts';
+import type { Process } from '../ps/process.ts';
+import type { Ref } from '../ref.ts';
 
 export { PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE };
 export const MEM_COMMIT = 0x1000;
 export const MEM_RESERVE = 0x2000;
 export const MEM_DECOMMIT = 0x4000;
 export const MEM_RELEASE = 0x8000;
+export const MEM_RESET = 0x80000;
+export const MEM_TOP_DOWN = 0x100000;
+export const MEM_WRITE_WATCH = 0x200000;
+export const MEM_PHYSICAL = 0x400000;
+export const MEM_LARGE_PAGES = 0x20000000;
+/** Page protections the model does not implement, and modifiers (winnt.h). */
+export const PAGE_WRITECOPY = 0x08;
+export const PAGE_EXECUTE = 0x10;
+export const PAGE_EXECUTE_READ = 0x20;
+export const PAGE_EXECUTE_READWRITE = 0x40;
+export const PAGE_EXECUTE_WRITECOPY = 0x80;
+export const PAGE_GUARD = 0x100;
+export const PAGE_NOCACHE = 0x200;
+export const PAGE_WRITECOMBINE = 0x400;
+/** MI_MAX_ZERO_BITS: the largest ZeroBits NtAllocateVirtualMemory takes as a count. */
+export const MI_MAX_ZERO_BITS = 21;
 
+const KNOWN_ALLOCATION_TYPES = MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_PHYSICAL | MEM_TOP_DOWN | MEM_WRITE_WATCH | MEM_LARGE_PAGES;
+const BASE_PROTECTIONS = [PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY, PAGE_EXECUTE, PAGE_EXECUTE_READ,
+  PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY];
+
+/** What the internal Mi routines report (the Nt routines copy it to their out parameters). */
 export interface VirtualMemoryResult {
   status: NTSTATUS;
-  /** In/out BaseAddress: the (rounded) start of the range acted on. */
+  /** The (rounded) start of the range acted on. */
   baseAddress: number;
-  /** In/out RegionSize: the (rounded) size of the range acted on. */
+  /** The (rounded) size of the range acted on. */
   regionSize: number;
 }
 
@@ -68,40 +100,113 @@ export interface ProtectResult extends VirtualMemoryResult {
 
 const isProtect = (p: unknown): p is number => p === PAGE_NOACCESS || p === PAGE_READONLY || p === PAGE_READWRITE;
 const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isRef = (r: unknown): r is Ref<number> => typeof r === 'object' && r !== null && 'value' in r;
 const pageFloor = (va: number) => Math.floor(va / PAGE_SIZE) * PAGE_SIZE;
 const pageCeil = (va: number) => Math.ceil(va / PAGE_SIZE) * PAGE_SIZE;
 const fail = (status: NTSTATUS, baseAddress = 0, regionSize = 0): VirtualMemoryResult => ({ status, baseAddress, regionSize });
 
-function checkProcess(process: unknown): NTSTATUS {
-  if (!(process instanceof Process)) return STATUS_INVALID_PARAMETER;
+/**
+ * MiMakeProtectionMask's verdict on Protect: the model's protection (PAGE_NOACCESS, _READONLY,
+ * _READWRITE; the cache modifiers PAGE_NOCACHE / PAGE_WRITECOMBINE are accepted on an
+ * accessible page and not modelled further — user pages are cached), or the status Windows
+ * gives: STATUS_INVALID_PAGE_PROTECTION for no or several base protections, an unknown bit, a
+ * modifier on PAGE_NOACCESS or two modifiers; STATUS_NOT_SUPPORTED for valid protections the
+ * model does not implement (execute, copy-on-write, guard pages).
+ */
+function protectionOf(Protect: unknown): number | { status: NTSTATUS } {
+  if (!Number.isInteger(Protect) || (Protect as number) < 0 || (Protect as number) > 0xffff_ffff) {
+    return { status: STATUS_INVALID_PAGE_PROTECTION };
+  }
+  const p = Protect as number;
+  const base = p & 0xff;
+  const modifiers = p & ~0xff;
+  if (!BASE_PROTECTIONS.includes(base) || (modifiers & ~(PAGE_GUARD | PAGE_NOCACHE | PAGE_WRITECOMBINE)) !== 0) {
+    return { status: STATUS_INVALID_PAGE_PROTECTION };
+  }
+  const count = (modifiers & PAGE_GUARD ? 1 : 0) + (modifiers & PAGE_NOCACHE ? 1 : 0) + (modifiers & PAGE_WRITECOMBINE ? 1 : 0);
+  if (count > 1 || (base === PAGE_NOACCESS && count > 0)) return { status: STATUS_INVALID_PAGE_PROTECTION };
+  if (!isProtect(base) || (modifiers & PAGE_GUARD) !== 0) return { status: STATUS_NOT_SUPPORTED };
+  return base;
+}
+
+/** The process behind a handle: STATUS_INVALID_HANDLE for anything that is not a process. */
+function checkProcess(k: Kernel, process: unknown): NTSTATUS {
+  if (!k.ps.isProcess(process)) return STATUS_INVALID_HANDLE;
   if (process.state !== 'running') return STATUS_PROCESS_IS_TERMINATING;
   return STATUS_SUCCESS;
 }
 
 /**
- * NtAllocateVirtualMemory(ProcessHandle, *BaseAddress, ZeroBits 0, *RegionSize, AllocationType,
- * Protect). MEM_RESERVE rounds the base down to 64 KiB; MEM_COMMIT alone commits pages of an
- * existing reservation (or reserves and commits when BaseAddress is 0).
+ * NtAllocateVirtualMemory(k, ProcessHandle, BaseAddress, ZeroBits, RegionSize, AllocationType,
+ * Protect) → NTSTATUS; BaseAddress and RegionSize are in/out (Ref). [ddi/ntifs
+ * nf-ntifs-ntallocatevirtualmemory; kmtests/ntos_mm/ZwAllocateVirtualMemory.c]
+ * Checks in Windows' order, each naming its parameter: ZeroBits above 21 →
+ * STATUS_INVALID_PARAMETER_3; AllocationType with an unknown bit, none of COMMIT / RESERVE /
+ * RESET, RESET with anything else, MEM_PHYSICAL without RESERVE (or with COMMIT), WRITE_WATCH
+ * without RESERVE, LARGE_PAGES without COMMIT → _5; a bad Protect →
+ * STATUS_INVALID_PAGE_PROTECTION; BaseAddress above MM_HIGHEST_VAD_ADDRESS → _2; a RegionSize of
+ * 0 or running past MM_HIGHEST_VAD_ADDRESS → _4; then the process (STATUS_INVALID_HANDLE).
+ * MEM_RESERVE (or a blind MEM_COMMIT with BaseAddress 0) rounds the base down to 64 KiB and the
+ * end up to pages; MEM_TOP_DOWN picks the highest free range; ZeroBits n limits a blind
+ * allocation below 2^(32-n). MEM_COMMIT alone commits pages of an existing reservation.
+ * Reset, AWE (MEM_PHYSICAL), write watch and large pages are valid but not modelled:
+ * STATUS_NOT_SUPPORTED.
  */
 export function NtAllocateVirtualMemory(
   k: Kernel,
+  ProcessHandle: Process,
+  BaseAddress: Ref<number>,
+  ZeroBits: number,
+  RegionSize: Ref<number>,
+  AllocationType: number,
+  Protect: number,
+): NTSTATUS {
+  k.bugcheck.assertRunning();
+  if (!isRef(BaseAddress) || !isRef(RegionSize)) return STATUS_ACCESS_VIOLATION;
+  const r = miAllocateVirtualMemory(k, ProcessHandle, BaseAddress.value, ZeroBits, RegionSize.value, AllocationType, Protect);
+  if (NT_SUCCESS(r.status)) {
+    BaseAddress.value = r.baseAddress;
+    RegionSize.value = r.regionSize;
+  }
+  return r.status;
+}
+
+/** @internal NtAllocateVirtualMemory's work with the in/out values passed by value. */
+export function miAllocateVirtualMemory(
+  k: Kernel,
   process: Process,
   BaseAddress: number,
+  ZeroBits: number,
   RegionSize: number,
   AllocationType: number,
   Protect: number,
 ): VirtualMemoryResult {
   k.bugcheck.assertRunning();
-  const ps = checkProcess(process);
-  if (ps !== STATUS_SUCCESS) return fail(ps);
-  if (!isSize(BaseAddress) || !isSize(RegionSize) || RegionSize === 0) return fail(STATUS_INVALID_PARAMETER);
-  if (!Number.isInteger(AllocationType) || (AllocationType & ~(MEM_COMMIT | MEM_RESERVE)) !== 0 ||
-      (AllocationType & (MEM_COMMIT | MEM_RESERVE)) === 0) {
-    return fail(STATUS_INVALID_PARAMETER);
+  if (!Number.isInteger(ZeroBits) || ZeroBits < 0 || ZeroBits > MI_MAX_ZERO_BITS) return fail(STATUS_INVALID_PARAMETER_3);
+  const t = AllocationType;
+  if (!Number.isInteger(t) || t < 0 || t > 0xffff_ffff || (t & ~KNOWN_ALLOCATION_TYPES) !== 0 ||
+      (t & (MEM_COMMIT | MEM_RESERVE | MEM_RESET)) === 0 || ((t & MEM_RESET) !== 0 && t !== MEM_RESET) ||
+      ((t & MEM_LARGE_PAGES) !== 0 && ((t & MEM_COMMIT) === 0 || (t & (MEM_PHYSICAL | MEM_WRITE_WATCH)) !== 0)) ||
+      ((t & MEM_WRITE_WATCH) !== 0 && (t & MEM_RESERVE) === 0) ||
+      ((t & MEM_PHYSICAL) !== 0 && ((t & MEM_RESERVE) === 0 || (t & ~(MEM_RESERVE | MEM_TOP_DOWN | MEM_PHYSICAL)) !== 0))) {
+    return fail(STATUS_INVALID_PARAMETER_5);
   }
-  if (!isProtect(Protect)) return fail(STATUS_INVALID_PAGE_PROTECTION);
-  const commit = (AllocationType & MEM_COMMIT) !== 0;
-  const reserve = (AllocationType & MEM_RESERVE) !== 0 || BaseAddress === 0;
+  if ((t & MEM_PHYSICAL) !== 0 && Protect !== PAGE_READWRITE) return fail(STATUS_INVALID_PARAMETER_6);
+  const protection = protectionOf(Protect);
+  const copyOnWrite = Number.isInteger(Protect) && (Protect & (PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY)) !== 0;
+  if (typeof protection !== 'number' && protection.status === STATUS_INVALID_PAGE_PROTECTION) return fail(protection.status);
+  if (!isSize(BaseAddress) || BaseAddress > MM_HIGHEST_VAD_ADDRESS) return fail(STATUS_INVALID_PARAMETER_2);
+  if (!isSize(RegionSize) || MM_HIGHEST_VAD_ADDRESS + 1 - BaseAddress < RegionSize || RegionSize === 0) {
+    return fail(STATUS_INVALID_PARAMETER_4);
+  }
+  const ps = checkProcess(k, process);
+  if (ps !== STATUS_SUCCESS) return fail(ps);
+  const commit = (t & MEM_COMMIT) !== 0;
+  const reserve = (t & MEM_RESERVE) !== 0 || BaseAddress === 0;
+  // Copy-on-write is not allowed for private memory (kmtests: PAGE_WRITECOPY with MEM_RESERVE).
+  if (reserve && copyOnWrite) return fail(STATUS_INVALID_PAGE_PROTECTION);
+  if ((t & (MEM_RESET | MEM_PHYSICAL | MEM_WRITE_WATCH | MEM_LARGE_PAGES)) !== 0) return fail(STATUS_NOT_SUPPORTED);
+  if (typeof protection !== 'number') return fail(protection.status);
   const space = process.space;
 
   if (reserve) {
@@ -110,12 +215,13 @@ export function NtAllocateVirtualMemory(
     if (BaseAddress !== 0) {
       start = Math.floor(BaseAddress / ALLOCATION_GRANULARITY) * ALLOCATION_GRANULARITY;
       end = pageCeil(BaseAddress + RegionSize);
-      if (start < MM_LOWEST_USER_ADDRESS || end > MM_USER_SPACE_END) return fail(STATUS_INVALID_PARAMETER);
+      if (start < MM_LOWEST_USER_ADDRESS) return fail(STATUS_CONFLICTING_ADDRESSES, start, end - start);
       if (!space.isFree(start, end)) return fail(STATUS_CONFLICTING_ADDRESSES, start, end - start);
     } else {
       const bytes = pageCeil(RegionSize);
-      if (bytes > MM_USER_SPACE_END - MM_LOWEST_USER_ADDRESS) return fail(STATUS_NO_MEMORY);
-      start = space.findFree(bytes);
+      // ZeroBits n: the range must lie below 2^(32 - n) (the count form; kmtests: 21 leaves no room).
+      const limit = ZeroBits === 0 ? MM_HIGHEST_VAD_ADDRESS + 1 : Math.min(MM_HIGHEST_VAD_ADDRESS + 1, 2 ** (32 - ZeroBits));
+      start = space.findFree(bytes, ALLOCATION_GRANULARITY, limit, (t & MEM_TOP_DOWN) !== 0);
       if (start === 0) return fail(STATUS_NO_MEMORY);
       end = start + bytes;
     }
@@ -125,7 +231,7 @@ export function NtAllocateVirtualMemory(
     }
     const vad = new Vad(start, (end - start) / PAGE_SIZE, 'private');
     if (commit) {
-      vad.protect.fill(Protect);
+      vad.protect.fill(protection);
       vad.committed = vad.pageCount;
     }
     space.insert(vad);
@@ -135,11 +241,10 @@ export function NtAllocateVirtualMemory(
   // Commit inside an existing reservation.
   const start = pageFloor(BaseAddress);
   const end = pageCeil(BaseAddress + RegionSize);
-  if (end > MM_USER_SPACE_END) return fail(STATUS_INVALID_PARAMETER);
   const vad = space.find(start);
   if (!vad || end > vad.end || vad.kind !== 'private') return fail(STATUS_CONFLICTING_ADDRESSES, start, end - start);
   // Re-committing committed pages sets their protection: the secured-range rule applies.
-  if (miSecureConflict(process, start, end, Protect)) return fail(STATUS_INVALID_PAGE_PROTECTION, start, end - start);
+  if (miSecureConflict(process, start, end, protection)) return fail(STATUS_INVALID_PAGE_PROTECTION, start, end - start);
   if (k.faults.shouldFail({ site: 'NtAllocateVirtualMemory', bytes: end - start, driver: k.currentDriver ?? undefined })) {
     return fail(STATUS_NO_MEMORY);
   }
@@ -147,16 +252,39 @@ export function NtAllocateVirtualMemory(
   const last = vad.pageIndex(end - 1) + 1;
   for (let i = first; i < last; i++) {
     if (vad.protect[i] === 0) vad.committed++;
-    vad.protect[i] = Protect;
+    vad.protect[i] = protection;
   }
   return { status: STATUS_SUCCESS, baseAddress: start, regionSize: end - start };
 }
 
 /**
- * NtFreeVirtualMemory: MEM_DECOMMIT (RegionSize 0 = to the end of the region) or MEM_RELEASE
- * (BaseAddress must be the region's base, RegionSize 0 or the whole region).
+ * NtFreeVirtualMemory(k, ProcessHandle, BaseAddress, RegionSize, FreeType) → NTSTATUS;
+ * BaseAddress and RegionSize are in/out (Ref). [ddi/ntifs nf-ntifs-ntfreevirtualmemory]
+ * FreeType other than exactly MEM_DECOMMIT or MEM_RELEASE → STATUS_INVALID_PARAMETER_4;
+ * BaseAddress above MM_HIGHEST_USER_ADDRESS → _2 (kmtests: a system address); a range running
+ * past MmUserProbeAddress → _3; then the process. MEM_DECOMMIT with RegionSize 0 decommits to
+ * the end of the region; MEM_RELEASE needs the region's base (STATUS_FREE_VM_NOT_AT_BASE) and
+ * RegionSize 0 or the whole region (releasing part of a region is STATUS_UNABLE_TO_FREE_VM here).
  */
 export function NtFreeVirtualMemory(
+  k: Kernel,
+  ProcessHandle: Process,
+  BaseAddress: Ref<number>,
+  RegionSize: Ref<number>,
+  FreeType: number,
+): NTSTATUS {
+  k.bugcheck.assertRunning();
+  if (!isRef(BaseAddress) || !isRef(RegionSize)) return STATUS_ACCESS_VIOLATION;
+  const r = miFreeVirtualMemory(k, ProcessHandle, BaseAddress.value, RegionSize.value, FreeType);
+  if (NT_SUCCESS(r.status)) {
+    BaseAddress.value = r.baseAddress;
+    RegionSize.value = r.regionSize;
+  }
+  return r.status;
+}
+
+/** @internal NtFreeVirtualMemory's work; `baseAddress` / `regionSize` of a refusal say what was refused. */
+export function miFreeVirtualMemory(
   k: Kernel,
   process: Process,
   BaseAddress: number,
@@ -164,11 +292,11 @@ export function NtFreeVirtualMemory(
   FreeType: number,
 ): VirtualMemoryResult {
   k.bugcheck.assertRunning();
-  const ps = checkProcess(process);
+  if (FreeType !== MEM_DECOMMIT && FreeType !== MEM_RELEASE) return fail(STATUS_INVALID_PARAMETER_4);
+  if (!isSize(BaseAddress) || BaseAddress > MM_HIGHEST_USER_ADDRESS) return fail(STATUS_INVALID_PARAMETER_2);
+  if (!isSize(RegionSize) || MM_USER_SPACE_END - BaseAddress < RegionSize) return fail(STATUS_INVALID_PARAMETER_3);
+  const ps = checkProcess(k, process);
   if (ps !== STATUS_SUCCESS) return fail(ps);
-  if (!isSize(BaseAddress) || !isSize(RegionSize)) return fail(STATUS_INVALID_PARAMETER);
-  if (FreeType !== MEM_DECOMMIT && FreeType !== MEM_RELEASE) return fail(STATUS_INVALID_PARAMETER);
-  if (BaseAddress + RegionSize > MM_USER_SPACE_END) return fail(STATUS_INVALID_PARAMETER);
   const vad = process.space.find(BaseAddress);
   if (!vad) return fail(STATUS_MEMORY_NOT_ALLOCATED);
   if (vad.kind !== 'private') return fail(STATUS_UNABLE_TO_DELETE_SECTION);
@@ -192,8 +320,35 @@ export function NtFreeVirtualMemory(
   return { status: STATUS_SUCCESS, baseAddress: start, regionSize: end - start };
 }
 
-/** NtProtectVirtualMemory: all pages must be committed and in one region. */
+/**
+ * NtProtectVirtualMemory(k, ProcessHandle, BaseAddress, NumberOfBytesToProtect,
+ * NewAccessProtection, OldAccessProtection) → NTSTATUS; BaseAddress and
+ * NumberOfBytesToProtect in/out, OldAccessProtection out. A bad protection →
+ * STATUS_INVALID_PAGE_PROTECTION; BaseAddress above MM_HIGHEST_USER_ADDRESS → _2; a size of 0
+ * or running past MmUserProbeAddress → _3 (ReactOS ntoskrnl/mm/ARM3/virtual.c checks in this
+ * order). All pages must be committed (STATUS_NOT_COMMITTED) and in one private region.
+ */
 export function NtProtectVirtualMemory(
+  k: Kernel,
+  ProcessHandle: Process,
+  BaseAddress: Ref<number>,
+  NumberOfBytesToProtect: Ref<number>,
+  NewAccessProtection: number,
+  OldAccessProtection: Ref<number>,
+): NTSTATUS {
+  k.bugcheck.assertRunning();
+  if (!isRef(BaseAddress) || !isRef(NumberOfBytesToProtect) || !isRef(OldAccessProtection)) return STATUS_ACCESS_VIOLATION;
+  const r = miProtectVirtualMemory(k, ProcessHandle, BaseAddress.value, NumberOfBytesToProtect.value, NewAccessProtection);
+  if (NT_SUCCESS(r.status)) {
+    BaseAddress.value = r.baseAddress;
+    NumberOfBytesToProtect.value = r.regionSize;
+    OldAccessProtection.value = r.oldProtect;
+  }
+  return r.status;
+}
+
+/** @internal NtProtectVirtualMemory's work. */
+export function miProtectVirtualMemory(
   k: Kernel,
   process: Process,
   BaseAddress: number,
@@ -202,13 +357,17 @@ export function NtProtectVirtualMemory(
 ): ProtectResult {
   k.bugcheck.assertRunning();
   const failP = (status: NTSTATUS, base = 0, size = 0): ProtectResult => ({ status, baseAddress: base, regionSize: size, oldProtect: 0 });
-  const ps = checkProcess(process);
+  const protection = protectionOf(NewProtect);
+  if (typeof protection !== 'number' && protection.status === STATUS_INVALID_PAGE_PROTECTION) return failP(protection.status);
+  if (!isSize(BaseAddress) || BaseAddress > MM_HIGHEST_USER_ADDRESS) return failP(STATUS_INVALID_PARAMETER_2);
+  if (!isSize(RegionSize) || MM_USER_SPACE_END - BaseAddress < RegionSize || RegionSize === 0) {
+    return failP(STATUS_INVALID_PARAMETER_3);
+  }
+  const ps = checkProcess(k, process);
   if (ps !== STATUS_SUCCESS) return failP(ps);
-  if (!isSize(BaseAddress) || !isSize(RegionSize) || RegionSize === 0) return failP(STATUS_INVALID_PARAMETER);
-  if (!isProtect(NewProtect)) return failP(STATUS_INVALID_PAGE_PROTECTION);
+  if (typeof protection !== 'number') return failP(protection.status);
   const start = pageFloor(BaseAddress);
   const end = pageCeil(BaseAddress + RegionSize);
-  if (end > MM_USER_SPACE_END) return failP(STATUS_INVALID_PARAMETER);
   const vad = process.space.find(start);
   if (!vad) return failP(STATUS_MEMORY_NOT_ALLOCATED);
   // A user mapping of locked pages keeps the protection it was mapped with.
@@ -216,9 +375,9 @@ export function NtProtectVirtualMemory(
   const first = vad.pageIndex(start);
   const last = vad.pageIndex(end - 1) + 1;
   for (let i = first; i < last; i++) if (vad.protect[i] === 0) return failP(STATUS_NOT_COMMITTED, start, end - start);
-  if (miSecureConflict(process, start, end, NewProtect)) return failP(STATUS_INVALID_PAGE_PROTECTION, start, end - start);
+  if (miSecureConflict(process, start, end, protection)) return failP(STATUS_INVALID_PAGE_PROTECTION, start, end - start);
   const oldProtect = vad.protect[first]!;
-  vad.protect.fill(NewProtect, first, last);
+  vad.protect.fill(protection, first, last);
   return { status: STATUS_SUCCESS, baseAddress: start, regionSize: end - start, oldProtect };
 }
 
@@ -348,7 +507,7 @@ const accessText = (site: string, va: number, length: number): string =>
 
 function accessRuns(k: Kernel, process: Process, va: number, length: number, write: boolean, site: string): VadRun[] | null {
   k.bugcheck.assertRunning();
-  if (!(process instanceof Process)) ExRaiseStatus(STATUS_INVALID_PARAMETER, `${site}: not a process`);
+  if (!k.ps.isProcess(process)) ExRaiseStatus(STATUS_INVALID_PARAMETER, `${site}: not a process`);
   if (process.state !== 'running') ExRaiseStatus(STATUS_PROCESS_IS_TERMINATING, `${site}: process ${process.ProcessId} is ${process.state}`);
   if (!isSize(length)) ExRaiseStatus(STATUS_INVALID_PARAMETER, `${site}: length ${String(length)} is not a size`);
   if (length === 0) return null;

@@ -22,8 +22,12 @@ export const PAGE_READWRITE = 0x04;
 export const ALLOCATION_GRANULARITY = 0x1_0000;
 /** The lowest 64 KiB of user space is never handed out (NULL-pointer guard). */
 export const MM_LOWEST_USER_ADDRESS = 0x1_0000;
-/** One past the highest user byte: MM_HIGHEST_USER_ADDRESS + 1. */
+/** One past the highest user byte: MM_HIGHEST_USER_ADDRESS + 1 (= MmUserProbeAddress). */
 export const MM_USER_SPACE_END = 0x7fff_ffff_0000;
+/** MM_HIGHEST_USER_ADDRESS (x64: 0x7FFF_FFFE_FFFF; the last 64 KiB below it are never handed out). */
+export const MM_HIGHEST_USER_ADDRESS = 0x7fff_fffe_ffff;
+/** MM_HIGHEST_VAD_ADDRESS: the highest address a region may cover, MM_HIGHEST_USER_ADDRESS - 64 KiB. */
+export const MM_HIGHEST_VAD_ADDRESS = MM_HIGHEST_USER_ADDRESS - 0x1_0000;
 
 export type VadKind = 'private' | 'locked-pages';
 
@@ -103,14 +107,27 @@ export class AddressSpace {
     return this.vads[i]!.end <= start;
   }
 
-  /** Lowest free, `alignment`-aligned range of `bytes` in user space; 0 when none. */
-  findFree(bytes: number, alignment = ALLOCATION_GRANULARITY): number {
+  /**
+   * A free, `alignment`-aligned range of `bytes` ending at or below `limit`: the lowest one, or
+   * the highest with `topDown` (MEM_TOP_DOWN). 0 when none.
+   */
+  findFree(bytes: number, alignment = ALLOCATION_GRANULARITY, limit = MM_HIGHEST_VAD_ADDRESS + 1, topDown = false): number {
+    if (topDown) {
+      let ceiling = limit;
+      for (let i = this.vads.length - 1; i >= -1; i--) {
+        const floorEnd = i >= 0 ? this.vads[i]!.end : MM_LOWEST_USER_ADDRESS;
+        const candidate = Math.floor((ceiling - bytes) / alignment) * alignment;
+        if (candidate >= floorEnd && candidate >= MM_LOWEST_USER_ADDRESS) return candidate;
+        if (i >= 0) ceiling = Math.min(ceiling, this.vads[i]!.start);
+      }
+      return 0;
+    }
     let candidate = MM_LOWEST_USER_ADDRESS;
     for (const v of this.vads) {
-      if (candidate + bytes <= v.start) return candidate;
+      if (candidate + bytes <= v.start && candidate + bytes <= limit) return candidate;
       if (v.end > candidate) candidate = Math.ceil(v.end / alignment) * alignment;
     }
-    return candidate + bytes <= MM_USER_SPACE_END ? candidate : 0;
+    return candidate + bytes <= limit ? candidate : 0;
   }
 
   insert(vad: Vad): void {

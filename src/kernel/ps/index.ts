@@ -6,7 +6,8 @@ export {
   KeStackAttachProcess,
   KeUnstackDetachProcess,
   SYSTEM_PROCESS_ID,
-  type KAPC_STATE,
+  KAPC_STATE,
+  MAX_CREATE_PROCESS_NOTIFY_ROUTINES,
   type CreateProcessNotifyRoutine,
 } from './process-manager.ts';
 export {

@@ -19,6 +19,7 @@ import type { Kernel } from '../kernel.ts';
 import {
   ExRaiseStatus,
   STATUS_ACCESS_DENIED,
+  STATUS_ACCESS_VIOLATION,
   STATUS_INSUFFICIENT_RESOURCES,
   STATUS_INVALID_PARAMETER,
   STATUS_PROCESS_IS_TERMINATING,
@@ -39,12 +40,18 @@ export const INVALID_PROCESS_DETACH_ATTEMPT = 0x06;
 /** PCREATE_PROCESS_NOTIFY_ROUTINE(ParentId, ProcessId, Create). */
 export type CreateProcessNotifyRoutine = (ParentId: number, ProcessId: number, Create: boolean) => void;
 
-/** KAPC_STATE as KeStackAttachProcess fills it: where to return to. */
-export interface KAPC_STATE {
-  readonly attachedTo: Process;
-  readonly previous: Process;
-  active: boolean;
+/**
+ * KAPC_STATE: caller-allocated (usually on the stack), filled by KeStackAttachProcess with where
+ * to return to, handed back to KeUnstackDetachProcess. [ddi/ntifs nf-ntifs-kestackattachprocess]
+ */
+export class KAPC_STATE {
+  attachedTo: Process | null = null;
+  previous: Process | null = null;
+  active = false;
 }
+
+/** PSP_MAX_CREATE_PROCESS_NOTIFY: the process-creation callback slots Windows has. */
+export const MAX_CREATE_PROCESS_NOTIFY_ROUTINES = 64;
 
 export class ProcessManager {
   readonly system: Process;
@@ -147,9 +154,15 @@ export class ProcessManager {
     return STATUS_SUCCESS;
   }
 
+  /** True for a process object of this model (the memory manager checks handles with it). */
+  isProcess(value: unknown): value is Process {
+    return value instanceof Process;
+  }
+
   /** Run `fn` attached to `process` (user-mode code, the I/O manager, callbacks). */
   runInProcess<T>(process: Process, fn: () => T): T {
-    const state = KeStackAttachProcess(this.k, process);
+    const state = new KAPC_STATE();
+    KeStackAttachProcess(this.k, process, state);
     try {
       return fn();
     } finally {
@@ -160,6 +173,9 @@ export class ProcessManager {
   /** PsSetCreateProcessNotifyRoutine(NotifyRoutine, Remove). */
   setCreateProcessNotifyRoutine(routine: CreateProcessNotifyRoutine, remove: boolean): NTSTATUS {
     if (typeof routine !== 'function') return STATUS_INVALID_PARAMETER;
+    // The WDK page: STATUS_INVALID_PARAMETER when registering a routine already registered or
+    // past the system's limit (64 slots), or removing one that is not registered.
+    if (!remove && this.notifyRoutines.length >= MAX_CREATE_PROCESS_NOTIFY_ROUTINES) return STATUS_INVALID_PARAMETER;
     const i = this.notifyRoutines.indexOf(routine);
     if (remove) {
       if (i < 0) return STATUS_INVALID_PARAMETER;
@@ -177,11 +193,12 @@ export class ProcessManager {
   }
 
   /** @internal KeStackAttachProcess / KeUnstackDetachProcess bookkeeping. */
-  attach(process: Process): KAPC_STATE {
-    const state: KAPC_STATE = { attachedTo: process, previous: this.currentProcess, active: true };
+  attach(process: Process, state: KAPC_STATE): void {
+    state.attachedTo = process;
+    state.previous = this.currentProcess;
+    state.active = true;
     this.attachStack.push(state);
     this.currentProcess = process;
-    return state;
   }
 
   /** @internal */
@@ -189,7 +206,7 @@ export class ProcessManager {
     if (this.attachStack[this.attachStack.length - 1] !== state || !state.active) return false;
     this.attachStack.pop();
     state.active = false;
-    this.currentProcess = state.previous;
+    this.currentProcess = state.previous!;
     return true;
   }
 }
@@ -208,23 +225,31 @@ export function PsGetCurrentProcess(k: Kernel): Process {
 }
 
 /**
- * KeStackAttachProcess(k, Process) → ApcState. Attaching to a process that has exited is a
- * bug (the caller should hold a reference and check): INVALID_PROCESS_ATTACH_ATTEMPT.
+ * KeStackAttachProcess(k, Process, ApcState): attach to Process, filling the caller's KAPC_STATE
+ * (WDK order: PROCESS, then the out structure). Attaching to a process that has exited is a bug
+ * (the caller should hold a reference and check): INVALID_PROCESS_ATTACH_ATTEMPT. An ApcState
+ * that is not a KAPC_STATE is the access violation of writing through a bad pointer; one still
+ * active (attached and not yet detached) is INVALID_PROCESS_ATTACH_ATTEMPT too.
  */
-export function KeStackAttachProcess(k: Kernel, Process_: Process): KAPC_STATE {
+export function KeStackAttachProcess(k: Kernel, Process_: Process, ApcState: KAPC_STATE): void {
   k.bugcheck.assertRunning();
   if (!(Process_ instanceof Process) || Process_.state === 'terminated') {
     k.bugcheck.KeBugCheckEx(INVALID_PROCESS_ATTACH_ATTEMPT, Process_ instanceof Process ? Process_.ProcessId : 0, 0, 0, 0,
       'KeStackAttachProcess: not a live process');
   }
-  return k.ps.attach(Process_);
+  if (!(ApcState instanceof KAPC_STATE)) ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'KeStackAttachProcess: ApcState is not a KAPC_STATE');
+  if (ApcState.active) {
+    k.bugcheck.KeBugCheckEx(INVALID_PROCESS_ATTACH_ATTEMPT, Process_.ProcessId, 0, 0, 0,
+      'KeStackAttachProcess: ApcState is already in use by an attach that was not undone');
+  }
+  k.ps.attach(Process_, ApcState);
 }
 
 /** KeUnstackDetachProcess(k, ApcState): detaches must unwind attaches in LIFO order. */
 export function KeUnstackDetachProcess(k: Kernel, ApcState: KAPC_STATE): void {
   k.bugcheck.assertRunning();
   if (!k.ps.detach(ApcState)) {
-    k.bugcheck.KeBugCheckEx(INVALID_PROCESS_DETACH_ATTEMPT, ApcState?.attachedTo?.ProcessId ?? 0, 0, 0, 0,
+    k.bugcheck.KeBugCheckEx(INVALID_PROCESS_DETACH_ATTEMPT, ApcState instanceof KAPC_STATE ? ApcState.attachedTo?.ProcessId ?? 0 : 0, 0, 0, 0,
       'KeUnstackDetachProcess: ApcState is not the most recent attach');
   }
 }

@@ -3,7 +3,8 @@
  * it (locked MDLs, user mappings of kernel pages, secured ranges) and its Win32 memory API.
  *
  * The Win32 wrappers (VirtualAlloc, VirtualFree, VirtualProtect) behave as kernel32 does:
- * they call the Nt* routine, return 0/false on failure and set the thread's last error. When
+ * they call the Nt* routine, return 0/false on failure and set the thread's last error; a
+ * success leaves the last error as it was (kernel32 sets it only on failure). When
  * NtFreeVirtualMemory / NtProtectVirtualMemory refuse a change because a driver secured part
  * of the range (STATUS_INVALID_PAGE_PROTECTION), the wrappers run the process's secure memory
  * cache callbacks and try once more — the hook the Windows Sockets switch uses to drop its
@@ -13,14 +14,15 @@ import type { Kernel } from '../kernel.ts';
 import { NT_SUCCESS, STATUS_INVALID_PAGE_PROTECTION, type NTSTATUS } from '../status.ts';
 import { AddressSpace, type Vad } from './address-space.ts';
 import {
-  NtAllocateVirtualMemory,
-  NtFreeVirtualMemory,
-  NtProtectVirtualMemory,
+  miAllocateVirtualMemory,
+  miFreeVirtualMemory,
+  miProtectVirtualMemory,
   miReadProcessMemory,
   miWriteProcessMemory,
 } from '../mm/virtual-memory.ts';
 import type { Ref } from '../ref.ts';
 import type { Mdl } from '../mm/mdl.ts';
+import { RtlNtStatusToDosError } from '../io/win32-errors.ts';
 
 /** BOOLEAN SecureMemoryCacheCallback(PVOID Addr, SIZE_T Range). */
 export type SecureMemoryCacheCallback = (Addr: number, Range: number) => boolean;
@@ -84,16 +86,16 @@ export class Process {
 
   /** VirtualAlloc: base address of the region, or 0 with GetLastError set. */
   VirtualAlloc(lpAddress: number, dwSize: number, flAllocationType: number, flProtect: number): number {
-    const r = NtAllocateVirtualMemory(this.k, this, lpAddress, dwSize, flAllocationType, flProtect);
+    const r = miAllocateVirtualMemory(this.k, this, lpAddress, 0, dwSize, flAllocationType, flProtect);
     if (!this.setLastStatus(r.status)) return 0;
     return r.baseAddress;
   }
 
   /** VirtualFree (MEM_DECOMMIT / MEM_RELEASE). */
   VirtualFree(lpAddress: number, dwSize: number, dwFreeType: number): boolean {
-    let r = NtFreeVirtualMemory(this.k, this, lpAddress, dwSize, dwFreeType);
+    let r = miFreeVirtualMemory(this.k, this, lpAddress, dwSize, dwFreeType);
     if (r.status === STATUS_INVALID_PAGE_PROTECTION && this.runSecureMemoryCacheCallbacks(r.baseAddress, r.regionSize)) {
-      r = NtFreeVirtualMemory(this.k, this, lpAddress, dwSize, dwFreeType);
+      r = miFreeVirtualMemory(this.k, this, lpAddress, dwSize, dwFreeType);
     }
     return this.setLastStatus(r.status);
   }
@@ -105,9 +107,9 @@ export class Process {
       this.lastError = ERROR_NOACCESS;
       return false;
     }
-    let r = NtProtectVirtualMemory(this.k, this, lpAddress, dwSize, flNewProtect);
+    let r = miProtectVirtualMemory(this.k, this, lpAddress, dwSize, flNewProtect);
     if (r.status === STATUS_INVALID_PAGE_PROTECTION && this.runSecureMemoryCacheCallbacks(r.baseAddress, r.regionSize)) {
-      r = NtProtectVirtualMemory(this.k, this, lpAddress, dwSize, flNewProtect);
+      r = miProtectVirtualMemory(this.k, this, lpAddress, dwSize, flNewProtect);
     }
     if (!this.setLastStatus(r.status)) return false;
     lpflOldProtect.value = r.oldProtect;
@@ -173,10 +175,12 @@ export class Process {
     return any;
   }
 
+  /** kernel32's BaseSetLastNTError: only a failure writes the last error. */
   private setLastStatus(status: NTSTATUS): boolean {
+    if (NT_SUCCESS(status)) return true;
     this.lastStatus = status;
     this.lastError = win32ErrorOf(status);
-    return NT_SUCCESS(status);
+    return false;
   }
 }
 
@@ -185,25 +189,7 @@ function defaultLength(buf: unknown, offset: unknown): number {
   return buf instanceof Uint8Array && typeof offset === 'number' ? buf.length - offset : Number.NaN;
 }
 
-/** The RtlNtStatusToDosError subset the memory API produces. */
+/** The Win32 error the memory API sets for a status: RtlNtStatusToDosError (io/win32-errors.ts). */
 export function win32ErrorOf(status: NTSTATUS): number {
-  switch (status >>> 0) {
-    case 0:
-      return ERROR_SUCCESS;
-    case 0xc0000017: // STATUS_NO_MEMORY
-    case 0xc000009a: // STATUS_INSUFFICIENT_RESOURCES
-      return ERROR_NOT_ENOUGH_MEMORY;
-    case 0xc0000018: // STATUS_CONFLICTING_ADDRESSES
-    case 0xc00000a0: // STATUS_MEMORY_NOT_ALLOCATED
-    case 0xc000002d: // STATUS_NOT_COMMITTED
-    case 0xc000001a: // STATUS_UNABLE_TO_FREE_VM
-    case 0xc000009f: // STATUS_FREE_VM_NOT_AT_BASE
-    case 0xc000001b: // STATUS_UNABLE_TO_DELETE_SECTION
-      return ERROR_INVALID_ADDRESS;
-    case 0xc0000022: // STATUS_ACCESS_DENIED
-    case 0xc000010a: // STATUS_PROCESS_IS_TERMINATING
-      return ERROR_ACCESS_DENIED;
-    default:
-      return ERROR_INVALID_PARAMETER;
-  }
+  return RtlNtStatusToDosError(status);
 }

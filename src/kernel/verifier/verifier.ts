@@ -30,7 +30,10 @@
  *     leak, so it is a finding (code 0), P1 PFN, P2 MDL, P3 the page's user VA;
  *   cache-attribute conflicts (mm.noteMapping) and !chklowmem pages — findings, code 0;
  *   an MDL used after the I/O manager freed it at IRP completion — the routine's own stop
- *     (0xC2/0x07 for a freed MDL) with rule "mdl-used-after-irp-completed".
+ *     (0xC2/0x07 for a freed MDL) with rule "mdl-used-after-irp-completed";
+ *   a pool block freed while it holds an active lookaside list — 0xC4/0xCC, P2 the list, P3 the
+ *     block, P4 its size (Bug Check 0xC4 table; the list tracking lives in ex/lookaside.ts);
+ *   an IRP freed with ExFreePool instead of IoFreeIrp — 0xC4/0x105, P2 the IRP.
  * - Granularity: "written" is per page, so a page written in part (or a slab page shared by
  *   pool blocks) counts as initialized; the check catches whole untouched pages only.
  * - DMA ownership is by page kind, not per device: a device that DMAs into another driver's
@@ -268,6 +271,15 @@ export class Verifier {
   cacheConflict(pfn: number, existing: number, requested: number, what: string): void {
     this.record('cache-attribute-conflict', FINDING_ONLY, [pfn, existing, requested, 0],
       `${what}: page ${hex(pfn * PAGE_SIZE)} is mapped with cache type ${existing}, now requested ${requested}`);
+  }
+
+  /** Pool is about to free [va, va + bytes): an active lookaside list inside it is 0xC4/0xCC. */
+  checkPoolFreeForLookasides(va: number, bytes: number): void {
+    const list = this.k.lookaside.activeListIn(va, bytes);
+    if (list === null) return;
+    const at = this.k.lookaside.addressOf(list);
+    this.stop('lookaside-in-freed-pool', DRIVER_VERIFIER_DETECTED_VIOLATION, 0xcc, at, va, bytes,
+      `pool block ${hex(va)} (${bytes} bytes) freed while it holds active lookaside list ${hex(at)}; delete the list first`);
   }
 
   /** The I/O manager freed `mdl` with its IRP. */

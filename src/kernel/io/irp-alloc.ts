@@ -1,0 +1,369 @@
+/**
+ * IRPs a driver builds: IoAllocateIrp, IoFreeIrp, IoInitializeIrp, IoReuseIrp,
+ * IoBuildDeviceIoControlRequest and IoSetCompletionRoutineEx. [ddi/wdm nf-wdm-ioallocateirp,
+ * nf-wdm-iofreeirp, nf-wdm-ioinitializeirp, nf-wdm-ioreuseirp, nf-wdm-iobuilddeviceiocontrolrequest,
+ * nf-wdm-iosetcompletionroutineex; kernel: "Creating IRPs for Lower-Level Drivers"]
+ *
+ * Implementation notes
+ * - IoAllocateIrp(StackSize, ChargeQuota): one nonpaged pool block of IoSizeOfIrp(StackSize)
+ *   (tag 'Irp '), initialized as IoInitializeIrp does — Type IO_TYPE_IRP (6), Size,
+ *   StackCount, CurrentLocation StackCount + 1, CurrentStackLocation one past the last location
+ *   — with AllocationFlags IRP_ALLOCATED_FIXED_SIZE, and IRP_LOOKASIDE_ALLOCATION as well when
+ *   ChargeQuota is TRUE: both facts as kmtests/ntos_io/IoIrp.c records them (and Wine's
+ *   driver.c test_irp_struct: IoAllocateIrp(1, FALSE)->AllocationFlags == IRP_ALLOCATED_FIXED_SIZE,
+ *   CurrentLocation 2). The per-processor IRP lookaside lists are not modelled: nothing is cached.
+ * - IoFreeIrp frees the block. A packet already freed (or a pointer whose Type is not
+ *   IO_TYPE_IRP) is MULTIPLE_IRP_COMPLETE_REQUESTS (0x44, P1 the IRP), as IopFreeIrp stops.
+ *   ExFreePool on an IRP instead of IoFreeIrp is Driver Verifier's 0xC4/0x105 (P2 the IRP);
+ *   without the verifier the pool block is freed like any other.
+ * - IoBuildDeviceIoControlRequest builds a threaded request for the device's StackSize, sets
+ *   up the next location (IRP_MJ_DEVICE_CONTROL or _INTERNAL_DEVICE_CONTROL, the lengths and the
+ *   code), and the buffers by the code's method: METHOD_BUFFERED a nonpaged system buffer of
+ *   max(in, out) with the input copied in (the output copied to OutputBuffer at completion);
+ *   the direct methods the input in a system buffer and an MDL for OutputBuffer probed and locked
+ *   (KernelMode, IoReadAccess for METHOD_IN_DIRECT, IoWriteAccess for METHOD_OUT_DIRECT);
+ *   METHOD_NEITHER Type3InputBuffer / UserBuffer. RequestorMode is KernelMode. Any failure
+ *   releases what was taken and returns NULL. The I/O manager completes and frees the packet:
+ *   IoFreeIrp on it is a driver bug (the page says so; recorded as an I/O finding).
+ * - IoSetCompletionRoutineEx allocates its context (nonpaged pool, tag 'IoCx'; the fault point
+ *   is the routine's name), returns STATUS_INSUFFICIENT_RESOURCES when it cannot, and frees it
+ *   when the routine has run.
+ */
+import type { Kernel } from '../kernel.ts';
+import { MULTIPLE_IRP_COMPLETE_REQUESTS } from '../bugcheck.ts';
+import { APC_LEVEL, DISPATCH_LEVEL } from '../irql.ts';
+import { IoAllocateMdl, IoFreeMdl, IoReadAccess, IoWriteAccess, MmProbeAndLockPages, MDL_PAGES_LOCKED, MmUnlockPages } from '../mm/mdl.ts';
+import { MM_SYSTEM_RANGE_START } from '../mm/system-space.ts';
+import { poolTag } from '../mm/pool.ts';
+import type { KEVENT } from '../ke/event.ts';
+import {
+  ExRaiseStatus, NtStatusError, STATUS_ACCESS_VIOLATION, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS,
+} from '../status.ts';
+import { isDeviceObject, type DEVICE_OBJECT } from './device-object.ts';
+import { allocateNonPaged, freePool, TAG_IRP, TAG_SYSTEM_BUFFER } from './io-pool.ts';
+import {
+  IO_TYPE_IRP, IoSetCompletionRoutine, IoSizeOfIrp, IRP_ALLOCATED_FIXED_SIZE, IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER,
+  IRP_INPUT_OPERATION, IRP_LOOKASIDE_ALLOCATION, IRP_MJ_DEVICE_CONTROL, IRP_MJ_INTERNAL_DEVICE_CONTROL, isIrp, KernelMode,
+  newIrp, newStackLocation, type IO_STATUS_BLOCK, type IRP, type IrpKind, type PIO_COMPLETION_ROUTINE,
+} from './irp.ts';
+
+/** Largest StackSize a CCHAR holds. */
+export const MAXIMUM_IRP_STACK_SIZE = 127;
+/** 0xC4 Parameter 1: an IRP freed with ExFreePool instead of IoFreeIrp. */
+export const VERIFIER_IRP_FREED_WITH_EXFREEPOOL = 0x105;
+const TAG_COMPLETION_CONTEXT = poolTag('IoCx');
+/** sizeof(IO_COMPLETION_CONTEXT)-like block IoSetCompletionRoutineEx allocates. */
+const COMPLETION_CONTEXT_BYTES = 0x20;
+
+const hex = (v: number) => `0x${Math.trunc(v).toString(16)}`;
+
+function checkIrql(k: Kernel, max: number, routine: string): void {
+  k.io.checkIrql(max, routine);
+}
+
+/**
+ * @internal The shared allocator: fault point 'IoAllocateIrp', a nonpaged pool block, the IRP
+ * registered with the pool (ExFreePool on it is 0xC4/0x105 under the verifier) and counted in
+ * flight. Null when either allocation fails (nothing kept).
+ */
+export function miAllocateIrp(k: Kernel, stackSize: number, kind: IrpKind, allocationFlags: number): IRP | null {
+  const bytes = IoSizeOfIrp(stackSize);
+  if (k.faults.shouldFail({ site: 'IoAllocateIrp', tag: TAG_IRP, bytes, driver: k.currentDriver ?? undefined })) return null;
+  const address = allocateNonPaged(k, bytes, TAG_IRP, true);
+  if (address === null) return null;
+  const irp = newIrp(address, stackSize, false, bytes, kind);
+  irp.AllocationFlags = allocationFlags;
+  irp.io.allocatedBy = k.currentDriver;
+  k.mm.pool.registerObject(irp, address, (kk, routine) => exFreePoolOfIrp(kk, irp, routine));
+  k.io.irpsAllocated++;
+  k.io.irpsInFlight.add(irp);
+  return irp;
+}
+
+/** ExFreePool handed an IRP: Driver Verifier stops (0xC4/0x105); otherwise the block is freed. */
+function exFreePoolOfIrp(k: Kernel, irp: IRP, routine: string): void {
+  if (k.config.verifier) {
+    k.bugcheck.KeBugCheckEx(0xc4, VERIFIER_IRP_FREED_WITH_EXFREEPOOL, irp.address, 0, 0,
+      `${routine}: IRP ${hex(irp.address)} must be freed with IoFreeIrp`);
+  }
+  releaseIrp(k, irp);
+}
+
+/** The packet is gone: its own pool block freed (when it has one), out of the in-flight set. */
+function releaseIrp(k: Kernel, irp: IRP, freeBlock = true): void {
+  irp.io.state = 'freed';
+  irp.Type = 0;
+  if (k.io.irpsInFlight.delete(irp)) k.io.irpsFreed++;
+  k.mm.pool.unregisterObject(irp);
+  if (freeBlock) freePool(k, irp.address, TAG_IRP);
+}
+
+/**
+ * IoAllocateIrp(k, StackSize, ChargeQuota) → IRP | NULL (IRQL <= DISPATCH_LEVEL). StackSize is a
+ * CCHAR: 1..127 (anything else, NULL here). See the notes for the fields it sets.
+ */
+export function IoAllocateIrp(k: Kernel, StackSize: number, ChargeQuota: boolean): IRP | null {
+  k.bugcheck.assertRunning();
+  checkIrql(k, DISPATCH_LEVEL, 'IoAllocateIrp');
+  if (!Number.isInteger(StackSize) || StackSize < 1 || StackSize > MAXIMUM_IRP_STACK_SIZE) return null;
+  return miAllocateIrp(k, StackSize, 'driver', IRP_ALLOCATED_FIXED_SIZE | (ChargeQuota === true ? IRP_LOOKASIDE_ALLOCATION : 0));
+}
+
+/**
+ * IoFreeIrp(k, Irp) (IRQL <= DISPATCH_LEVEL): frees an IRP from IoAllocateIrp. MDLs still on
+ * Irp->MdlAddress are the driver's to free first; they are not touched. A packet already freed
+ * is 0x44 MULTIPLE_IRP_COMPLETE_REQUESTS.
+ */
+export function IoFreeIrp(k: Kernel, Irp: IRP): void {
+  k.bugcheck.assertRunning();
+  checkIrql(k, DISPATCH_LEVEL, 'IoFreeIrp');
+  // A freed packet has Type 0 (IopFreeIrp clears it): still this I/O manager's packet, so the
+  // second free is the 0x44 stop rather than a wild pointer.
+  const packet = typeof Irp === 'object' && Irp !== null && typeof (Irp as IRP).io === 'object' && Array.isArray((Irp as IRP).Stack);
+  if (!packet) ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoFreeIrp: Irp is not an IRP');
+  if (Irp.io.state === 'freed' || Irp.Type !== IO_TYPE_IRP) {
+    k.bugcheck.KeBugCheckEx(MULTIPLE_IRP_COMPLETE_REQUESTS, Irp.address, 0, 0, 0, `IoFreeIrp: IRP ${hex(Irp.address)} was already freed`);
+  }
+  if (Irp.io.kind === 'threaded' || Irp.io.kind === 'user' || Irp.io.kind === 'reserve') {
+    k.io.findings.push({ driver: k.currentDriver ?? '?',
+      message: `IoFreeIrp on IRP ${hex(Irp.address)} that the I/O manager owns (${Irp.io.kind}); complete it with IoCompleteRequest` });
+  }
+  if (Irp.io.kind === 'initialized' || Irp.io.reserve) {
+    // Not a packet allocated by IoAllocateIrp (AllocationFlags 0): Windows frees the pointer
+    // with ExFreePool, which stops (0xC2) unless it is the start of a pool block.
+    k.mm.pool.free(Irp.address, null);
+    releaseIrp(k, Irp, false);
+    return;
+  }
+  releaseIrp(k, Irp);
+}
+
+/**
+ * IoInitializeIrp(k, Irp, PacketSize, StackSize) for a packet in the driver's own memory:
+ * `Irp` is the address of that memory (nonpaged, PacketSize bytes) or an IRP object to
+ * reinitialize; returns the IRP. Every field is zeroed, then Type, Size = PacketSize, StackCount,
+ * CurrentLocation = StackCount + 1 (kmtests/ntos_io/IoIrp.c: Type 6, Size, StackCount 5,
+ * CurrentLocation 6). A PacketSize below IoSizeOfIrp(StackSize) would put the locations past the
+ * packet: raised here as the access violation it leads to.
+ */
+export function IoInitializeIrp(k: Kernel, Irp: number | IRP, PacketSize: number, StackSize: number): IRP {
+  k.bugcheck.assertRunning();
+  if (!Number.isInteger(StackSize) || StackSize < 0 || StackSize > MAXIMUM_IRP_STACK_SIZE ||
+      !Number.isInteger(PacketSize) || PacketSize < 0 || PacketSize > 0xffff) {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, `IoInitializeIrp: PacketSize ${String(PacketSize)} / StackSize ${String(StackSize)} out of range`);
+  }
+  if (PacketSize < IoSizeOfIrp(StackSize)) {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION,
+      `IoInitializeIrp: ${StackSize} stack locations need ${IoSizeOfIrp(StackSize)} bytes, the packet has ${PacketSize}`);
+  }
+  if (isIrp(Irp)) {
+    reinitialize(Irp, PacketSize, StackSize);
+    return Irp;
+  }
+  if (typeof Irp !== 'number' || !Number.isSafeInteger(Irp) || Irp < MM_SYSTEM_RANGE_START) {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, `IoInitializeIrp: ${String(Irp)} is not nonpaged system memory`);
+  }
+  // RtlZeroMemory(Irp, PacketSize): the whole packet must be mapped (0x50 otherwise).
+  k.mm.system.fill(Irp, PacketSize, 0);
+  const irp = newIrp(Irp, StackSize, false, PacketSize, 'initialized');
+  irp.io.allocatedBy = k.currentDriver;
+  return irp;
+}
+
+/** Zero an IRP object in place and set what IoInitializeIrp sets. */
+function reinitialize(irp: IRP, PacketSize: number, StackSize: number): void {
+  const fresh = newIrp(irp.address, StackSize, irp.io.reserve, PacketSize, irp.io.kind);
+  irp.Type = IO_TYPE_IRP;
+  irp.Size = PacketSize;
+  irp.MdlAddress = null;
+  irp.Flags = 0;
+  irp.AllocationFlags = 0;
+  irp.AssociatedIrp.SystemBuffer = null;
+  irp.IoStatus.Status = 0;
+  irp.IoStatus.Information = 0;
+  irp.RequestorMode = KernelMode;
+  irp.PendingReturned = false;
+  irp.StackCount = StackSize;
+  irp.CurrentLocation = StackSize + 1;
+  irp.Cancel = false;
+  irp.CancelIrql = 0;
+  irp.CancelRoutine = null;
+  irp.UserBuffer = null;
+  irp.UserIosb = null;
+  irp.UserEvent = null;
+  irp.Tail.Overlay.Thread = null;
+  irp.Tail.Overlay.OriginalFileObject = null;
+  irp.Stack = fresh.Stack;
+  irp.io.state = irp.io.state === 'freed' ? 'freed' : 'allocated';
+  irp.io.request = null;
+}
+
+/**
+ * IoReuseIrp(k, Irp, Iostatus): reinitialize an IRP the driver allocated, keeping its
+ * AllocationFlags, with IoStatus.Status = Iostatus (Wine driver.c test_irp_struct:
+ * CurrentLocation back to StackCount + 1, AllocationFlags kept).
+ */
+export function IoReuseIrp(k: Kernel, Irp: IRP, Iostatus: NTSTATUS): void {
+  k.bugcheck.assertRunning();
+  if (!isIrp(Irp) || Irp.io.state === 'freed') ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoReuseIrp: Irp is not a live IRP');
+  const flags = Irp.AllocationFlags;
+  reinitialize(Irp, Irp.Size, Irp.StackCount);
+  Irp.AllocationFlags = flags;
+  Irp.IoStatus.Status = Number.isInteger(Iostatus) ? Iostatus >>> 0 : 0;
+}
+
+/** Read `n` bytes at `va` (system address, or the current process's user address). */
+function readBuffer(k: Kernel, va: number, n: number): Uint8Array {
+  const bytes = new Uint8Array(n);
+  if (va >= MM_SYSTEM_RANGE_START) k.mm.system.read(va, bytes);
+  else k.ps.current.readMemory(va, bytes);
+  return bytes;
+}
+
+const isUlong = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
+const isBuffer = (v: unknown): v is number | null => v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
+
+/**
+ * IoBuildDeviceIoControlRequest(k, IoControlCode, DeviceObject, InputBuffer, InputBufferLength,
+ * OutputBuffer, OutputBufferLength, InternalDeviceIoControl, Event, IoStatusBlock) → IRP | NULL
+ * (IRQL <= APC_LEVEL). Send it with IoCallDriver; when that returns STATUS_PENDING wait on
+ * Event, then read IoStatusBlock.
+ *
+ * ```ts
+ * const ev = new KEVENT(); KeInitializeEvent(k, ev, NotificationEvent, false);
+ * const iosb = { Status: 0, Information: 0 };
+ * const irp = IoBuildDeviceIoControlRequest(k, code, lower, inVa, 16, outVa, 64, false, ev, iosb);
+ * let s = irp ? IoCallDriver(k, lower, irp) : STATUS_INSUFFICIENT_RESOURCES;
+ * if (s === STATUS_PENDING) { KeWaitForSingleObject(k, ev, Executive, KernelMode, false, null); s = iosb.Status; }
+ * ```
+ */
+export function IoBuildDeviceIoControlRequest(
+  k: Kernel,
+  IoControlCode: number,
+  DeviceObject: DEVICE_OBJECT,
+  InputBuffer: number | null,
+  InputBufferLength: number,
+  OutputBuffer: number | null,
+  OutputBufferLength: number,
+  InternalDeviceIoControl: boolean,
+  Event: KEVENT | null,
+  IoStatusBlock: IO_STATUS_BLOCK,
+): IRP | null {
+  k.bugcheck.assertRunning();
+  checkIrql(k, APC_LEVEL, 'IoBuildDeviceIoControlRequest');
+  if (!isDeviceObject(DeviceObject) || DeviceObject.io.freed) {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoBuildDeviceIoControlRequest: DeviceObject is not a live device object');
+  }
+  if (IoStatusBlock === null || typeof IoStatusBlock !== 'object') {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoBuildDeviceIoControlRequest: IoStatusBlock is NULL');
+  }
+  if (!isUlong(IoControlCode) || !isBuffer(InputBuffer) || !isUlong(InputBufferLength) || !isBuffer(OutputBuffer) ||
+      !isUlong(OutputBufferLength) || (Event !== null && (typeof Event !== 'object' || !('Header' in Event)))) {
+    return null;
+  }
+  const inLen = InputBuffer === null ? 0 : InputBufferLength;
+  const outLen = OutputBuffer === null ? 0 : OutputBufferLength;
+  const irp = miAllocateIrp(k, DeviceObject.StackSize, 'threaded', IRP_ALLOCATED_FIXED_SIZE);
+  if (irp === null) return null;
+  const sl = irp.Stack[irp.StackCount - 1] ?? newStackLocation();
+  sl.MajorFunction = InternalDeviceIoControl === true ? IRP_MJ_INTERNAL_DEVICE_CONTROL : IRP_MJ_DEVICE_CONTROL;
+  const p = sl.Parameters.DeviceIoControl;
+  p.IoControlCode = IoControlCode;
+  p.InputBufferLength = InputBufferLength;
+  p.OutputBufferLength = OutputBufferLength;
+  irp.RequestorMode = KernelMode;
+  irp.UserIosb = IoStatusBlock;
+  irp.UserEvent = Event;
+  irp.Tail.Overlay.Thread = k.ps.current;
+  irp.io.outputLength = outLen;
+
+  const undo = (): null => {
+    for (let mdl = irp.MdlAddress; mdl !== null; ) {
+      const next = mdl.Next;
+      if ((mdl.MdlFlags & MDL_PAGES_LOCKED) !== 0) MmUnlockPages(k, mdl);
+      IoFreeMdl(k, mdl);
+      mdl = next;
+    }
+    irp.MdlAddress = null;
+    if (irp.AssociatedIrp.SystemBuffer !== null) {
+      freePool(k, irp.AssociatedIrp.SystemBuffer, TAG_SYSTEM_BUFFER);
+      k.io.systemBuffersOutstanding--;
+      irp.AssociatedIrp.SystemBuffer = null;
+    }
+    releaseIrp(k, irp);
+    return null;
+  };
+  const systemBuffer = (size: number, copyIn: number): boolean => {
+    if (size === 0) return true;
+    const va = allocateNonPaged(k, size, TAG_SYSTEM_BUFFER, false);
+    if (va === null) return false;
+    irp.AssociatedIrp.SystemBuffer = va;
+    irp.Flags |= IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER;
+    k.io.systemBuffersOutstanding++;
+    if (copyIn > 0) k.mm.system.write(va, readBuffer(k, InputBuffer!, copyIn));
+    return true;
+  };
+  try {
+    switch (IoControlCode & 3) {
+      case 0: // METHOD_BUFFERED
+        if (!systemBuffer(Math.max(inLen, outLen), inLen)) return undo();
+        if (outLen > 0) {
+          irp.Flags |= IRP_INPUT_OPERATION;
+          irp.UserBuffer = OutputBuffer;
+        }
+        break;
+      case 1: // METHOD_IN_DIRECT
+      case 2: { // METHOD_OUT_DIRECT
+        if (!systemBuffer(inLen, inLen)) return undo();
+        if (outLen > 0) {
+          const mdl = IoAllocateMdl(k, OutputBuffer!, outLen, false, false, irp);
+          if (mdl === null) return undo();
+          MmProbeAndLockPages(k, mdl, KernelMode, (IoControlCode & 3) === 1 ? IoReadAccess : IoWriteAccess);
+        }
+        break;
+      }
+      default: // METHOD_NEITHER
+        p.Type3InputBuffer = InputBuffer;
+        irp.UserBuffer = OutputBuffer;
+    }
+  } catch (e) {
+    // A probe (or the copy of the input) that raises: the routine gives up and returns NULL.
+    if (!(e instanceof NtStatusError)) throw e;
+    return undo();
+  }
+  return irp;
+}
+
+/**
+ * IoSetCompletionRoutineEx(k, DeviceObject, Irp, CompletionRoutine, Context, InvokeOnSuccess,
+ * InvokeOnError, InvokeOnCancel) → STATUS_SUCCESS or STATUS_INSUFFICIENT_RESOURCES (the context
+ * block could not be allocated; nothing is set then).
+ */
+export function IoSetCompletionRoutineEx(
+  k: Kernel,
+  DeviceObject: DEVICE_OBJECT,
+  Irp: IRP,
+  CompletionRoutine: PIO_COMPLETION_ROUTINE,
+  Context: unknown,
+  InvokeOnSuccess: boolean,
+  InvokeOnError: boolean,
+  InvokeOnCancel: boolean,
+): NTSTATUS {
+  k.bugcheck.assertRunning();
+  checkIrql(k, DISPATCH_LEVEL, 'IoSetCompletionRoutineEx');
+  if (!isDeviceObject(DeviceObject) || !isIrp(Irp) || typeof CompletionRoutine !== 'function') {
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoSetCompletionRoutineEx: DeviceObject, Irp or CompletionRoutine is not valid');
+  }
+  if (k.faults.shouldFail({ site: 'IoSetCompletionRoutineEx', tag: TAG_COMPLETION_CONTEXT, bytes: COMPLETION_CONTEXT_BYTES,
+    driver: k.currentDriver ?? undefined })) {
+    return STATUS_INSUFFICIENT_RESOURCES;
+  }
+  const block = allocateNonPaged(k, COMPLETION_CONTEXT_BYTES, TAG_COMPLETION_CONTEXT, true);
+  if (block === null) return STATUS_INSUFFICIENT_RESOURCES;
+  const wrapper: PIO_COMPLETION_ROUTINE = (device, irp, context) => {
+    freePool(k, block, TAG_COMPLETION_CONTEXT);
+    return CompletionRoutine(device, irp, context);
+  };
+  IoSetCompletionRoutine(Irp, wrapper, Context, InvokeOnSuccess, InvokeOnError, InvokeOnCancel);
+  return STATUS_SUCCESS;
+}
