@@ -107,6 +107,20 @@ interface Slab {
   listIndex: number;
 }
 
+/** Slab descriptors kept per class size once their pages went back (see Pool.spareSlabs). */
+const SPARE_SLABS_PER_CLASS = 4;
+
+/** A slab descriptor for `classSize` blocks, with no page yet. */
+function emptySlab(classSize: number): Slab {
+  const slots = Math.floor(PAGE_SIZE / classSize);
+  return {
+    va: 0, pfn: 0, poolType: 0, classSize, slots,
+    used: new Uint8Array(slots), tags: new Uint32Array(slots), sizes: new Uint16Array(slots),
+    drivers: new Uint16Array(slots), quota: new Uint8Array(slots), cachedBy: new Uint32Array(slots),
+    freeStack: new Uint16Array(slots), freeTop: 0, listIndex: -1,
+  };
+}
+
 interface LargeBlock {
   va: number;
   bytes: number;
@@ -148,6 +162,13 @@ function slabLabel(classSize: number): string {
 export class Pool {
   private readonly slabs = new Map<number, Slab>();
   private readonly partial = new Map<number, Slab[]>();
+  /**
+   * Descriptors of slabs whose page went back to the system, by class size, for the next slab
+   * of that class. The page and its VA are returned at once (free memory counts stay exact);
+   * only the bookkeeping arrays are kept, because allocating six typed arrays per slab made a
+   * free-then-allocate cycle of one block (an MDL per registration) cost microseconds.
+   */
+  private readonly spareSlabs = new Map<number, Slab[]>();
   private readonly large = new Map<number, LargeBlock>();
   private readonly usage = new Map<number, PoolTagUsage>();
   private readonly driverNames: string[] = [''];
@@ -413,18 +434,28 @@ export class Pool {
       this.givePoolPage(pfn, poolType);
       return null;
     }
-    const slots = Math.floor(PAGE_SIZE / classSize);
-    const freeStack = new Uint16Array(slots);
-    // Hand out low slots first (stack top = slot 0).
-    for (let i = 0; i < slots; i++) freeStack[i] = slots - 1 - i;
-    const s: Slab = {
-      va, pfn, poolType, classSize, slots,
-      used: new Uint8Array(slots), tags: new Uint32Array(slots), sizes: new Uint16Array(slots),
-      drivers: new Uint16Array(slots), quota: new Uint8Array(slots), cachedBy: new Uint32Array(slots),
-      freeStack, freeTop: slots, listIndex: -1,
-    };
+    const s = this.spareSlabs.get(classSize)?.pop() ?? emptySlab(classSize);
+    s.va = va;
+    s.pfn = pfn;
+    s.poolType = poolType;
+    s.listIndex = -1;
+    // Hand out low slots first (stack top = slot 0). A recycled descriptor's arrays are all
+    // zero already (every block was freed) but for the tags a double free reports: clear them.
+    s.tags.fill(0);
+    for (let i = 0; i < s.slots; i++) s.freeStack[i] = s.slots - 1 - i;
+    s.freeTop = s.slots;
     this.slabs.set(va, s);
     return s;
+  }
+
+  /** An empty slab's page and VA go back to the system; its descriptor is kept for reuse. */
+  private releaseSlab(s: Slab): void {
+    this.slabs.delete(s.va);
+    this.mm.system.unmap(s.va);
+    this.givePoolPage(s.pfn, s.poolType);
+    let spares = this.spareSlabs.get(s.classSize);
+    if (spares === undefined) this.spareSlabs.set(s.classSize, (spares = []));
+    if (spares.length < SPARE_SLABS_PER_CLASS) spares.push(s);
   }
 
   private unlist(s: Slab, list: Slab[]): void {
@@ -514,9 +545,7 @@ export class Pool {
     const list = this.partial.get(key)!;
     if (s.freeTop === s.slots) {
       if (s.listIndex >= 0) this.unlist(s, list);
-      this.slabs.delete(s.va);
-      this.mm.system.unmap(s.va);
-      this.givePoolPage(s.pfn, poolType);
+      this.releaseSlab(s);
     } else if (s.listIndex < 0) {
       s.listIndex = list.length;
       list.push(s);
