@@ -8,8 +8,12 @@
  * destination get two patterns that differ in every byte and from every other row's; after the
  * row the destination must hold the source's pattern (write and send: host B's region, read:
  * host A's). `operations` counts the completions the row polled, warm-up included.
+ *
+ * Each side is a process with its user port on its NIC (what perftest's verbs library has);
+ * the benchmark owns the machine and drives its scheduler by hand between batches, as a
+ * perftest loop spins on the completion queue.
  */
-import { DeviceDmaView, PhysicalMemory } from '../src/bus/index.ts';
+import { DeviceDmaView, PAGE_SIZE, PhysicalMemory, addressOfPfn, pfnOf } from '../src/bus/index.ts';
 import { Fabric, NicAccess, NicStatus, SanNic, WcStatus } from '../src/nic/index.ts';
 import { sig, sizeText } from './stats.ts';
 import { RDMA_MAX, RDMA_SIZES, type ProgressFn } from './suite.ts';
@@ -79,23 +83,27 @@ function setup() {
   const b = host('benchB');
   fabric.attach(a.nic);
   fabric.attach(b.nic);
-  const cqA = a.nic.createCompletionQueue(PA, 4 * TX_DEPTH).cq;
-  const cqB = b.nic.createCompletionQueue(PB, 4 * TX_DEPTH).cq;
-  const epA = a.nic.createEndpoint(PA, cqA).endpoint;
-  const epB = b.nic.createEndpoint(PB, cqB).endpoint;
-  check(b.nic.listen(PB, 18515), 'listen');
-  check(a.nic.connect(PA, epA, b.nic.sanAddress, 18515), 'connect');
-  fabric.runUntilIdle();
-  check(b.nic.accept(PB, 18515, epB), 'accept');
-  fabric.runUntilIdle();
-  const pages = Float64Array.from({ length: MAX / 4096 }, (_, i) => BASE + i * 4096);
+  const portA = a.nic.openUserPort(PA);
+  const portB = b.nic.openUserPort(PB);
+  const cqA = portA.createCompletionQueue(4 * TX_DEPTH).cq;
+  const cqB = portB.createCompletionQueue(4 * TX_DEPTH).cq;
+  const epA = portA.createEndpoint(cqA).endpoint;
+  const epB = portB.createEndpoint(cqB).endpoint;
+  check(portB.listen(18515), 'listen');
+  check(portA.connect(epA, b.nic.sanAddress, 18515), 'connect');
+  fabric.scheduler.runUntilIdle();
+  check(portB.accept(18515, epB), 'accept');
+  fabric.scheduler.runUntilIdle();
+  const firstPfn = pfnOf(BASE);
+  const pages = Float64Array.from({ length: MAX / PAGE_SIZE }, (_, i) => addressOfPfn(firstPfn + i));
   const all = NicAccess.LOCAL_READ | NicAccess.LOCAL_WRITE | NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE;
+  // Registration is the driver's (privileged) job: the NIC itself, not a port.
   const src = a.nic.registerRegion({ owner: PA, pages, firstByteOffset: 0, length: MAX, access: all });
   const dst = b.nic.registerRegion({ owner: PB, pages, firstByteOffset: 0, length: MAX, access: all });
   check(src.status, 'register A');
   check(dst.status, 'register B');
   check(b.nic.bindRegion(dst.handle, epB), 'bind');
-  return { fabric, a, b, cqA, cqB, epA, epB, src, dst };
+  return { fabric, a, b, portA, portB, cqA, cqB, epA, epB, src, dst };
 }
 
 type World = ReturnType<typeof setup>;
@@ -152,20 +160,20 @@ function measure(w: World, op: RdmaOp, bytes: number, iterations: number): { sec
     for (let i = 0; i < batch; i++) {
       wr.context = posted;
       let s: number;
-      if (op === 'write') s = w.a.nic.postRdmaWrite(PA, w.epA, wr);
-      else if (op === 'read') s = w.a.nic.postRdmaRead(PA, w.epA, wr);
+      if (op === 'write') s = w.portA.postRdmaWrite(w.epA, wr);
+      else if (op === 'read') s = w.portA.postRdmaRead(w.epA, wr);
       else {
-        check(w.b.nic.postRecv(PB, w.epB, recv), 'postRecv');
-        s = w.a.nic.postSend(PA, w.epA, wr);
+        check(w.portB.postRecv(w.epB, recv), 'postRecv');
+        s = w.portA.postSend(w.epA, wr);
       }
       if (s !== NicStatus.SUCCESS) check(s, `post ${op}`); // no message string per post
       posted++;
     }
-    w.fabric.runUntilIdle();
-    const done = w.a.nic.pollCompletionQueue(PA, w.cqA, TX_DEPTH).completions;
+    w.fabric.scheduler.runUntilIdle();
+    const done = w.portA.pollCompletionQueue(w.cqA, TX_DEPTH).completions;
     for (const c of done) if (c.status !== WcStatus.SUCCESS) throw new Error(`bench rdma: ${op} completed with status ${c.status}`);
     completed += done.length;
-    if (op === 'send') w.b.nic.pollCompletionQueue(PB, w.cqB, TX_DEPTH);
+    if (op === 'send') w.portB.pollCompletionQueue(w.cqB, TX_DEPTH);
   }
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, completed };
 }

@@ -11,7 +11,7 @@
  * send re-exposes its cached buffer by binding a memory window and hides it again by
  * invalidating the window, both from user mode (no driver request per send).
  * Throughput is the median of WINDOWS measuring windows after a warm-up, for both paths and for
- * memcpy. Target (issue 7): SAN >= 0.5 of memcpy at >= 1 MiB and above the TCP-like path.
+ * memcpy. Target: SAN >= 0.5 of memcpy at >= 1 MiB and above the TCP stand-in path.
  * What bounds the SAN path at 1 MiB: a fixed amount of work per message (two control messages,
  * one RDMA read, two registrations from the cache, completions, all on one JS thread for both
  * hosts) next to the copy itself; the table's figures say how the two compare on the machine at

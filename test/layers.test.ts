@@ -1,78 +1,60 @@
 /**
- * Layer rules (DESIGN.md "Layers"): a lower layer never imports a higher one. Like VS Code's
- * layer checks, the rule lives in one table and CI enforces it on every import in src/ and
- * bench/.
+ * Import rules (.dependency-cruiser.cjs, DESIGN.md "Layers"): a lower layer never imports a
+ * higher one, and no cycle of value imports exists. `npm test` runs dependency-cruiser over
+ * src/ and bench/ before the tests; this file runs the same rules through its API, and checks
+ * on a small tree of its own that the rules really catch what they are for.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { cruise, type IViolation } from 'dependency-cruiser';
+import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcruise-options';
+import { afterAll, describe, expect, it } from 'vitest';
 
-const root = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '..');
 
-/** Which layers each layer may import (itself always allowed). */
-const ALLOWED: Record<string, string[]> = {
-  bus: [],
-  kernel: ['bus'],
-  nic: ['bus'],
-  proxy: ['bus', 'kernel', 'nic'],
-  provider: ['bus', 'kernel', 'nic'],
-  switch: ['bus', 'kernel', 'nic', 'provider'],
-  host: ['bus', 'kernel', 'nic', 'proxy', 'provider', 'switch'],
-  report: ['bus', 'kernel', 'nic', 'proxy', 'provider', 'switch', 'host'],
-  cli: ['bus', 'kernel', 'nic', 'proxy', 'provider', 'switch', 'host', 'report', 'bench'],
-  bench: ['bus', 'kernel', 'nic', 'proxy', 'provider', 'switch', 'host', 'report'],
-};
-
-/**
- * Single files a higher layer may import although its layer is off limits: the proxy's IOCTL
- * interface is the header a driver ships to its user-mode provider.
- */
-const SHARED_HEADERS = new Set(['src/proxy/interface.ts']);
-
-function layerOf(file: string): string | null {
-  const rel = relative(root, file).split('/');
-  if (rel[0] === 'bench') return 'bench';
-  if (rel[0] === 'src' && rel[1] && rel[1] in ALLOWED) return rel[1];
-  return null;
+async function violations(baseDir: string, paths: string[]): Promise<string[]> {
+  const options = await extractDepcruiseOptions(join(ROOT, '.dependency-cruiser.cjs'));
+  const result = await cruise(paths, { ...options, baseDir, validate: true, tsConfig: undefined }, {}, {});
+  if (typeof result.output === 'string') throw new Error('dependency-cruiser returned text, expected a result object');
+  return result.output.summary.violations.map((v: IViolation) =>
+    `${v.rule.name}: ${v.from} → ${v.cycle ? v.cycle.map((c) => c.name).join(' → ') : v.to}`);
 }
 
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...sourceFiles(p));
-    else if (p.endsWith('.ts') && !p.endsWith('.test.ts')) out.push(p);
+const scratch = mkdtempSync(join(tmpdir(), 'sanproxy-layers-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(scratch, 'tree-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
   }
-  return out;
+  return dir;
 }
 
-describe('layering', () => {
-  it('no module imports a layer above its own (DESIGN.md layer table)', () => {
-    const violations: string[] = [];
-    const files = [...sourceFiles(join(root, 'src')), ...sourceFiles(join(root, 'bench'))];
-    expect(files.length).toBeGreaterThan(0);
-    for (const file of files) {
-      const from = layerOf(file);
-      if (!from) continue;
-      const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]/g)) {
-        const targetFile = resolve(dirname(file), m[1]!);
-        const target = layerOf(targetFile);
-        if (SHARED_HEADERS.has(relative(root, targetFile))) continue;
-        if (target && target !== from && !ALLOWED[from]!.includes(target)) {
-          violations.push(`${relative(root, file)} (${from}) imports ${m[1]} (${target})`);
-        }
-      }
-    }
-    expect(violations).toEqual([]);
+describe('import rules', () => {
+  it('src/ and bench/ keep every layer rule and have no runtime cycle', async () => {
+    expect(await violations(ROOT, ['src', 'bench'])).toEqual([]);
   });
 
-  it('the checker itself catches an upward import', () => {
-    // Guard against a regex that silently matches nothing.
-    const sample = "import { X } from '../../proxy/driver.ts';";
-    const m = [...sample.matchAll(/(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]/g)];
-    const target = layerOf(resolve(join(root, 'src/kernel/mm'), m[0]![1]!));
-    expect(target).toBe('proxy');
-    expect(ALLOWED.kernel!.includes(target!)).toBe(false);
+  it('the rules catch an upward import and a cycle of value imports, and allow type-only cycles and the proxy header', async () => {
+    const dir = tree({
+      'src/kernel/a.ts': "import { b } from '../proxy/b.ts';\nexport const a = b;\n",
+      'src/proxy/b.ts': 'export const b = 1;\n',
+      'src/proxy/interface.ts': 'export const IOCTL = 1;\n',
+      'src/provider/header.ts': "import { IOCTL } from '../proxy/interface.ts';\nexport const h = IOCTL;\n",
+      'src/nic/x.ts': "import { y } from './y.ts';\nexport const x = () => y();\n",
+      'src/nic/y.ts': "import { x } from './x.ts';\nexport const y = () => x();\n",
+      'src/nic/t1.ts': "import type { T2 } from './t2.ts';\nexport interface T1 { other?: T2 }\nexport const one = 1;\n",
+      'src/nic/t2.ts': "import { one } from './t1.ts';\nexport interface T2 { n: typeof one }\n",
+    });
+    const found = await violations(dir, ['src']);
+    expect(found.filter((v) => v.startsWith('layer-'))).toEqual(['layer-kernel: src/kernel/a.ts → src/proxy/b.ts']);
+    const cycles = found.filter((v) => v.startsWith('no-runtime-cycle'));
+    expect(cycles.length).toBeGreaterThan(0);
+    expect(cycles.every((c) => c.includes('src/nic/x.ts') && c.includes('src/nic/y.ts'))).toBe(true);
+    expect(found.some((v) => v.includes('t1.ts') || v.includes('t2.ts'))).toBe(false);
+    expect(found.some((v) => v.includes('interface.ts'))).toBe(false);
   });
 });

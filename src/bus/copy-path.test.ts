@@ -136,12 +136,12 @@ describe('DeviceDmaView.resolveInto / resolveContiguous', () => {
       fc.property(fc.constantFrom(d64!, d32!), address, fc.nat(3 * PAGE_SIZE), fc.boolean(), (view, at, length, write) => {
         const list = new DmaRunList(1);
         list.push(PAGE_SIZE * 5, 100); // a run already there, which the first new run may extend
-        const before = [list.count, list.total, list.physical[0], list.length[0]];
+        const before = [list.count, list.total, list.address[0], list.length[0]];
         const expected = view.resolve(at, length, write);
         const status = view.resolveInto(at, length, write, list);
         if (typeof expected === 'number') {
           expect(status).toBe(expected);
-          expect([list.count, list.total, list.physical[0], list.length[0]]).toEqual(before);
+          expect([list.count, list.total, list.address[0], list.length[0]]).toEqual(before);
           return;
         }
         expect(status).toBe(DMA_OK);
@@ -150,7 +150,7 @@ describe('DeviceDmaView.resolveInto / resolveContiguous', () => {
         for (const r of expected) fresh.push(r.physical, r.length);
         expect(list.count).toBe(fresh.count);
         expect(list.total).toBe(100 + length);
-        for (let i = 0; i < list.count; i++) expect([list.physical[i], list.length[i]]).toEqual([fresh.physical[i], fresh.length[i]]);
+        for (let i = 0; i < list.count; i++) expect([list.address[i], list.length[i]]).toEqual([fresh.address[i], fresh.length[i]]);
         // The shortcut agrees whenever it answers.
         const c = view.resolveContiguous(at, length);
         if (c >= 0) expect(expected).toEqual([{ physical: c, length }]);

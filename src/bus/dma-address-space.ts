@@ -10,7 +10,7 @@
  *   byte; then it is done in runs of physically contiguous bytes, never per byte.
  * - `observer` lets the host's verifier see each physical run a device touches.
  */
-import { FOUR_GIB, type BusAddress, type PhysicalAddress } from './address.ts';
+import type { BusAddress, PhysicalAddress } from './address.ts';
 import type { IommuDomain } from './iommu.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 
@@ -39,18 +39,21 @@ export interface DmaRun {
 }
 
 /**
- * Resolved physical runs as two growable Float64Arrays (physical, length): the allocation-free
- * form of `DmaRun[]` for the data path. Reused across transfers; `push` merges a run that
- * continues the previous one.
+ * THE scatter/gather run list of the bus and of every device on it: runs (address, length) in
+ * two growable Float64Arrays, the allocation-free form of `DmaRun[]` for the data path. The
+ * addresses are in whatever space the stage works in: bus addresses as a device emits them (a
+ * NIC's gather list, built from its translation table) or physical addresses once a view has
+ * resolved them (`resolveInto`). Reused across transfers; `push` merges a run that continues
+ * the previous one, so a contiguous buffer is one run however many pages it spans.
  */
 export class DmaRunList {
-  physical: Float64Array;
+  address: Float64Array;
   length: Float64Array;
   count = 0;
   total = 0;
 
   constructor(capacity = 16) {
-    this.physical = new Float64Array(capacity);
+    this.address = new Float64Array(capacity);
     this.length = new Float64Array(capacity);
   }
 
@@ -60,18 +63,18 @@ export class DmaRunList {
   }
 
   /** Append a run, merging it into the last one when it continues it. */
-  push(physical: PhysicalAddress, length: number): void {
+  push(address: number, length: number): void {
     const last = this.count - 1;
-    if (last >= 0 && this.physical[last]! + this.length[last]! === physical) {
+    if (last >= 0 && this.address[last]! + this.length[last]! === address) {
       this.length[last] = this.length[last]! + length;
       this.total += length;
-    } else this.add(physical, length);
+    } else this.add(address, length);
   }
 
   /** Append a run as its own entry. */
-  add(physical: PhysicalAddress, length: number): void {
-    if (this.count === this.physical.length) this.grow();
-    this.physical[this.count] = physical;
+  add(address: number, length: number): void {
+    if (this.count === this.address.length) this.grow();
+    this.address[this.count] = address;
     this.length[this.count] = length;
     this.count++;
     this.total += length;
@@ -85,11 +88,11 @@ export class DmaRunList {
   }
 
   private grow(): void {
-    const p = new Float64Array(this.physical.length * 2);
-    const l = new Float64Array(this.physical.length * 2);
-    p.set(this.physical);
+    const a = new Float64Array(this.address.length * 2);
+    const l = new Float64Array(this.address.length * 2);
+    a.set(this.address);
     l.set(this.length);
-    this.physical = p;
+    this.address = a;
     this.length = l;
   }
 }
@@ -136,7 +139,7 @@ export class DeviceDmaView {
     const status = this.resolveInto(address, length, write, list);
     if (status !== DMA_OK) return status;
     const runs: DmaRun[] = new Array(list.count);
-    for (let i = 0; i < list.count; i++) runs[i] = { physical: list.physical[i]!, length: list.length[i]! };
+    for (let i = 0; i < list.count; i++) runs[i] = { physical: list.address[i]!, length: list.length[i]! };
     return runs;
   }
 
@@ -259,36 +262,19 @@ export class DeviceDmaView {
 
 /**
  * Move bytes read by `source` from the physical runs `from` to the physical runs `to` written
- * by `target` (runs already resolved by each view, so nothing can fail half-way). Works chunk
- * to chunk without an intermediate buffer; both views' observers see every run they touch.
- * The two run lists must cover the same number of bytes.
- */
-export function copyDmaRuns(
-  source: DeviceDmaView,
-  from: readonly DmaRun[],
-  target: DeviceDmaView,
-  to: readonly DmaRun[],
-): void {
-  const f = new DmaRunList(Math.max(1, from.length));
-  const t = new DmaRunList(Math.max(1, to.length));
-  // Kept as given (no merging), so observers see the runs the caller resolved.
-  for (const r of from) f.add(r.physical, r.length);
-  for (const r of to) t.add(r.physical, r.length);
-  copyDmaRunList(source, f, target, t);
-}
-
-/**
- * `copyDmaRuns` on run lists, for the data path: no allocation and no closure per run or per
- * chunk. Target observer first for every run (before any byte moves), then per source run the
- * source observer and the copy, memory to memory (PhysicalMemory.copyFrom).
+ * by `target` (runs already resolved by each view, so nothing can fail half-way), chunk to
+ * chunk without an intermediate buffer and with no allocation or closure per run. Target
+ * observer first for every run (before any byte moves), then per source run the source
+ * observer and the copy, memory to memory (PhysicalMemory.copyFrom). The two lists must cover
+ * the same number of bytes.
  */
 export function copyDmaRunList(source: DeviceDmaView, from: DmaRunList, target: DeviceDmaView, to: DmaRunList): void {
   if (from.total !== to.total) {
-    throw new RangeError(`copyDmaRuns: source runs cover ${from.total} bytes but target runs ${to.total}`);
+    throw new RangeError(`copyDmaRunList: source runs cover ${from.total} bytes but target runs ${to.total}`);
   }
   const targetObserver = target.observer;
   if (targetObserver !== null) {
-    for (let i = 0; i < to.count; i++) targetObserver(target.name, 'write', to.physical[i]!, to.length[i]!);
+    for (let i = 0; i < to.count; i++) targetObserver(target.name, 'write', to.address[i]!, to.length[i]!);
   }
   const sourceObserver = source.observer;
   const sourceMemory = source.memory;
@@ -296,14 +282,14 @@ export function copyDmaRunList(source: DeviceDmaView, from: DmaRunList, target: 
   let ti = 0;
   let tOff = 0;
   for (let fi = 0; fi < from.count; fi++) {
-    const fPhys = from.physical[fi]!;
+    const fPhys = from.address[fi]!;
     const fLen = from.length[fi]!;
     sourceObserver?.(source.name, 'read', fPhys, fLen);
     let done = 0;
     while (done < fLen) {
       const tLen = to.length[ti]!;
       const m = Math.min(fLen - done, tLen - tOff);
-      targetMemory.copyFrom(sourceMemory, fPhys + done, to.physical[ti]! + tOff, m);
+      targetMemory.copyFrom(sourceMemory, fPhys + done, to.address[ti]! + tOff, m);
       done += m;
       tOff += m;
       if (tOff === tLen) {
@@ -330,5 +316,3 @@ export function copyDmaRun(
   target.memory.copyFrom(source.memory, from, to, length);
 }
 
-/** True when every byte of [address, +length) is below 4 GiB. */
-export const isBelow4G = (address: number, length: number): boolean => address + length <= FOUR_GIB;

@@ -8,8 +8,6 @@ export {
   DMA_OK,
   DMA_MASTER_ABORT,
   DMA_IOMMU_FAULT,
-  isBelow4G,
-  copyDmaRuns,
   copyDmaRunList,
   copyDmaRun,
   DmaRunList,

@@ -8,7 +8,7 @@
  * no object per page. Logical addresses are allocated first-fit below a limit, so a 32-bit
  * device gets IOVAs below 4 GiB whatever the physical pages are.
  */
-import { PAGE_SIZE, type LogicalAddress, type Pfn } from './address.ts';
+import { PAGE_SIZE, addressOfPfn, type LogicalAddress, type Pfn } from './address.ts';
 
 export const IOMMU_READ = 1;
 export const IOMMU_WRITE = 2;
@@ -88,7 +88,7 @@ export class IommuDomain {
     const within = offset - page * PAGE_SIZE;
     let last = page;
     while (last + 1 < m.pfns.length && m.pfns[last + 1] === m.pfns[last]! + 1) last++;
-    return { physical: m.pfns[page]! * PAGE_SIZE + within, length: (last - page + 1) * PAGE_SIZE - within };
+    return { physical: addressOfPfn(m.pfns[page]!) + within, length: (last - page + 1) * PAGE_SIZE - within };
   }
 
   /** Index of the last mapping whose base <= address, or -1. */

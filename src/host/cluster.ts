@@ -1,21 +1,30 @@
 /**
- * Several hosts on one SAN fabric in one Node process.
+ * Several hosts on one SAN fabric in one Node process, driven by ONE scheduler
+ * (src/nic/scheduler.ts): the cluster owns it, every NIC's work and every blocked
+ * application call goes through it, and nothing in the switch or the provider runs it.
  *
  *   const c = createCluster({ hosts: [
  *     { name: 'a', nolowmem: true, nics: [{ addressBits: 32, ip: '10.0.0.1' }] },
  *     { name: 'b', nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.2' }] } ] });
  *   c.hosts[0].loadProxy();
  */
-import { Fabric } from '../nic/index.ts';
+import { Fabric, Scheduler } from '../nic/index.ts';
 import { Host, type HostSpec } from './host.ts';
 
 export interface ClusterSpec {
   hosts: HostSpec[];
-  /** Drain the fabric from setImmediate (for async socket code); tests usually drive it. */
+  /**
+   * Run the machine from the event loop whenever it has work, and let its clock jump to the
+   * next timer when it is idle (tools, the demo). Off (the default), it runs when an
+   * application call blocks on it or when the owner drives it by hand (runUntilIdle,
+   * advance), and its clock moves only by hand: what tests use to stop between any two tasks.
+   */
   autoDrive?: boolean;
 }
 
 export class Cluster {
+  /** The cluster's one scheduler: the run queue, the clock, blocked calls. */
+  readonly scheduler: Scheduler;
   readonly fabric: Fabric;
   readonly hosts: Host[];
 
@@ -28,8 +37,9 @@ export class Cluster {
       if (names.has(h.name)) throw new RangeError(`createCluster: host name "${h.name}" used twice`);
       names.add(h.name);
     }
-    this.fabric = new Fabric();
-    this.fabric.autoDrive = spec.autoDrive ?? false;
+    this.scheduler = new Scheduler('cluster');
+    this.scheduler.autoDrive = spec.autoDrive ?? false;
+    this.fabric = new Fabric('san0', this.scheduler);
     this.hosts = spec.hosts.map((h) => new Host(h, this.fabric));
   }
 

@@ -6,7 +6,7 @@
  * The fault sweep runs the same workload with allocations failing (reliability/).
  */
 import { seededRandom } from '../kernel/fault-injection.ts';
-import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../kernel/mm/index.ts';
+import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../kernel/mm/index.ts';
 import { formatIpv4 } from '../kernel/net/ip-addresses.ts';
 import type { Process } from '../kernel/ps/index.ts';
 import { WindowsSocketsSwitch, type SwitchCounters } from '../switch/index.ts';
@@ -159,8 +159,8 @@ export async function runTransfer(apps: DemoApps, w: DemoWorkload): Promise<Demo
     client: client.sw.counters,
     server: server.sw.counters,
   };
-  client.process.VirtualFree(sendVa, 0, 0x8000);
-  server.process.VirtualFree(recvVa, 0, 0x8000);
+  client.process.VirtualFree(sendVa, 0, MEM_RELEASE);
+  server.process.VirtualFree(recvVa, 0, MEM_RELEASE);
   await client.sw.WSACleanup();
   await server.sw.WSACleanup();
   return result;

@@ -10,17 +10,18 @@ import { Kernel } from '../kernel/kernel.ts';
 import { parseIpv4 } from '../kernel/net/ip-addresses.ts';
 import type { Process } from '../kernel/ps/index.ts';
 import { NT_SUCCESS, STATUS_SUCCESS, type NTSTATUS } from '../kernel/status.ts';
-import { SanNic, type Fabric, type NicCapabilities } from '../nic/index.ts';
+import { SanNic, type Fabric, type NicCapabilities, type Scheduler, type ThreadWaits } from '../nic/index.ts';
 import {
   LOW_MEMORY_STRATEGY_COMMON_BUFFER,
   LOW_MEMORY_STRATEGY_CONTIGUOUS,
   SANPROXY_PARAMETERS_KEY,
   SANPROXY_SERVICE,
   SanProxyDriverEntry,
+  type LowMemoryStrategy,
 } from '../proxy/index.ts';
 import { PciBus } from './pci-bus-driver.ts';
 
-export type LowMemoryStrategy = 'contiguous' | 'common-buffer';
+export type { LowMemoryStrategy };
 
 export interface NicSpec {
   /** DMA address width of the NIC: a 32-bit NIC truncates addresses at or above 4 GiB. */
@@ -96,6 +97,16 @@ export class Host {
     const pdo = this.bus.enumerate(pci, nic);
     this.nics.push({ index, pci, nic, pdo, ip });
     this.kernel.net.add(ip, pci.id);
+  }
+
+  /** The cluster's scheduler (the one its fabric uses). */
+  get scheduler(): Scheduler {
+    return this.fabric.scheduler;
+  }
+
+  /** What the host's user-mode code gets of the scheduler: block, wake, the clock. */
+  get waits(): ThreadWaits {
+    return this.fabric.scheduler.waits;
   }
 
   get proxyIsLoaded(): boolean {

@@ -75,6 +75,8 @@ export class Kernel {
     this.ps = new ProcessManager(this);
     this.verifier = config.verifier ? new Verifier(this) : null;
     this.verifier?.install();
+    // IoInitSystem: the I/O manager's IRP and MDL lookaside lists (io/io-lookaside.ts).
+    this.io.initializeLookasideLists();
   }
 
   /** Boot a host. Throws RangeError on an impossible configuration (quoting the value). */

@@ -3,7 +3,13 @@
  * polled by the owning process (kernel bypass). A full ring overruns as on real hardware
  * (IBV_EVENT_CQ_ERR): the entry is lost, `overrun` is set, and the NIC moves the endpoint
  * whose completion was lost to the error state.
+ *
+ * Completion events (the completion channel: ibv_req_notify_cq + ibv_get_cq_event, re-armed
+ * after every event): when the owner set a handler, a completion written while no event is
+ * outstanding queues one event task on the scheduler; the task calls the handler, which polls.
+ * One event covers every completion written before it runs, so a burst costs one task.
  */
+import type { Task } from './scheduler.ts';
 import type { OpcodeCode, SyndromeCode, WcStatusCode } from './status.ts';
 
 export interface Completion {
@@ -30,6 +36,15 @@ export class CompletionQueue {
   overrun = false;
   /** Endpoints using this queue; it cannot be destroyed while any remain. */
   attached = 0;
+  /** The owner's completion handler (null: the owner polls without events). */
+  handler: (() => void) | null = null;
+  /** An event task is queued and has not run yet. */
+  eventQueued = false;
+  /** The event task (one per queue, so an event allocates nothing). */
+  readonly event: Task = () => {
+    this.eventQueued = false;
+    this.handler?.();
+  };
 
   constructor(
     readonly handle: number,
@@ -61,6 +76,24 @@ export class CompletionQueue {
     return true;
   }
 
+  /** Take up to `into.capacity` entries into `into`, oldest first (no object per entry). */
+  pollInto(into: CompletionBatch): number {
+    const n = Math.min(into.capacity, this.count);
+    for (let k = 0; k < n; k++) {
+      const i = this.head;
+      into.status[k] = this.status[i]!;
+      into.syndrome[k] = this.syndrome[i]!;
+      into.opcode[k] = this.opcode[i]!;
+      into.bytes[k] = this.bytes[i]!;
+      into.context[k] = this.context[i]!;
+      into.endpoint[k] = this.endpoint[i]!;
+      this.head = (this.head + 1) % this.depth;
+    }
+    this.count -= n;
+    into.count = n;
+    return n;
+  }
+
   /** Take up to `max` entries, oldest first. */
   poll(max: number): Completion[] {
     const n = Math.min(max, this.count);
@@ -79,5 +112,29 @@ export class CompletionQueue {
     }
     this.count -= n;
     return out;
+  }
+}
+
+/**
+ * Completions taken in one poll, in typed arrays the caller reuses (the data path's form of
+ * `Completion[]`): entry k is status[k], syndrome[k], … for k < count.
+ */
+export class CompletionBatch {
+  readonly status: Uint8Array;
+  readonly syndrome: Uint8Array;
+  readonly opcode: Uint8Array;
+  readonly bytes: Float64Array;
+  readonly context: Float64Array;
+  readonly endpoint: Float64Array;
+  count = 0;
+
+  constructor(readonly capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`CompletionBatch: capacity ${String(capacity)} must be an integer >= 1`);
+    this.status = new Uint8Array(capacity);
+    this.syndrome = new Uint8Array(capacity);
+    this.opcode = new Uint8Array(capacity);
+    this.bytes = new Float64Array(capacity);
+    this.context = new Float64Array(capacity);
+    this.endpoint = new Float64Array(capacity);
   }
 }

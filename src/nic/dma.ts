@@ -1,6 +1,7 @@
 /**
  * The NIC's DMA engine: moves a gather list on one bus to a scatter list on another (the
- * same host's bus for loopback). Every segment of both sides is resolved by its bus view
+ * same host's bus for loopback). Both lists hold bus addresses as the NIC emits them; each
+ * view resolves them into physical runs (the same run-list type, src/bus). Every segment of both sides is resolved by its bus view
  * first (truncation to the device's width, IOMMU translation, master abort), so a request
  * that fails on the bus moves zero bytes; then bytes move in physically contiguous runs.
  *
@@ -8,7 +9,6 @@
  * request); a nested call (an observer that starts a DMA) gets its own.
  */
 import { DMA_OK, DmaRunList, copyDmaRun, copyDmaRunList, type DeviceDmaView, type DmaStatus } from '../bus/index.ts';
-import type { SegmentList } from './segments.ts';
 
 export interface DmaResult {
   status: DmaStatus;
@@ -24,7 +24,7 @@ const scratchTo = new DmaRunList(64);
  *  throws — a model bug that stops the fabric — which costs speed, never correctness. */
 let scratchBusy = false;
 
-function resolveAll(view: DeviceDmaView, segs: SegmentList, write: boolean, out: DmaRunList): DmaStatus {
+function resolveAll(view: DeviceDmaView, segs: DmaRunList, write: boolean, out: DmaRunList): DmaStatus {
   out.clear();
   for (let i = 0; i < segs.count; i++) {
     const status = view.resolveInto(segs.address[i]!, segs.length[i]!, write, out);
@@ -35,9 +35,9 @@ function resolveAll(view: DeviceDmaView, segs: SegmentList, write: boolean, out:
 
 export function moveBytes(
   sourceView: DeviceDmaView,
-  source: SegmentList,
+  source: DmaRunList,
   targetView: DeviceDmaView,
-  target: SegmentList,
+  target: DmaRunList,
 ): DmaResult {
   if (source.count === 1 && target.count === 1 && source.total === target.total) {
     // The common case: one contiguous run on each side, nothing to translate.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DeviceDmaView, FOUR_GIB, PAGE_SIZE, PhysicalMemory } from '../bus/index.ts';
-import { HANDED_LOG_LIMIT, SanNic } from './san-nic.ts';
+import { HANDED_LOG_LIMIT } from './handed-log.ts';
+import { SanNic } from './san-nic.ts';
 import { NicStatus } from './status.ts';
 import { NicAccess } from './tpt.ts';
 

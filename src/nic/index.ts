@@ -1,21 +1,21 @@
-/** The SAN NIC hardware model and the fabric between NICs (device layer: imports only src/bus). */
+/** The SAN NIC hardware model, its user ports and the fabric between NICs (device layer: imports only src/bus). */
 export { SanNic } from './san-nic.ts';
+export type { SanNicOptions, RegisterRegionRequest, RegisterResult, NicCounters, NicTraceHook } from './san-nic.ts';
+export { UserPort } from './user-port.ts';
 export type {
-  SanNicOptions,
-  RegisterRegionRequest,
-  RegisterResult,
   ScatterElement,
   RemoteDescriptor,
   WorkRequest,
   RdmaWorkRequest,
-  NicCounters,
   EndpointInfo,
-  NicTraceHook,
-} from './san-nic.ts';
+  EndpointOptions,
+} from './user-port.ts';
+export type { ConnectionEvent, ConnectionEventType, ConnectionHandler } from './connection-manager.ts';
 export { Fabric } from './fabric.ts';
+export { Scheduler, NS_PER_MS, type ThreadWaits, type Task } from './scheduler.ts';
 export { DEFAULT_NIC_CAPABILITIES, type NicCapabilities } from './capabilities.ts';
 export { NicAccess, type RegionSpec, type RegionInfo, type RegionState, type WindowInfo, type WindowState } from './tpt.ts';
-export type { Completion } from './completion-queue.ts';
+export { CompletionBatch, type Completion } from './completion-queue.ts';
 export type { EndpointState } from './endpoint.ts';
 export {
   NicStatus,

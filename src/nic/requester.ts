@@ -8,50 +8,12 @@
  * local checks, so a region is checked and used at one instant: deregistering it before the
  * task runs makes the request fail, never read a freed page.
  */
-import type { Endpoint, WorkQueue } from './endpoint.ts';
-import { SGE_FIELDS } from './endpoint.ts';
+import type { Endpoint } from './endpoint.ts';
 import { respond, type RequestPacket, type ResponderResult } from './responder.ts';
 import type { SanNic } from './san-nic.ts';
-import type { SegmentList } from './segments.ts';
+import { checkScatterList } from './scatter-list.ts';
 import { Opcode, Syndrome, WcStatus, type SyndromeCode, type WcStatusCode } from './status.ts';
 import { NicAccess } from './tpt.ts';
-
-/**
- * Check every scatter element of `wq[slot]` for `owner` with `rights` and translate the first
- * `prefixBytes` bytes into `out`. Returns the list's total length, or minus the syndrome of
- * the first failed check (per element: non-zero length, TPT lookup, range).
- */
-export function checkScatterList(
-  nic: SanNic,
-  owner: number,
-  wq: WorkQueue,
-  slot: number,
-  rights: number,
-  out: SegmentList,
-  prefixBytes: number,
-): number {
-  out.clear();
-  const n = wq.sgeCount[slot]!;
-  let at = wq.sgeBase(slot);
-  let total = 0;
-  let left = prefixBytes;
-  for (let k = 0; k < n; k++, at += SGE_FIELDS) {
-    const handle = wq.sge[at]!;
-    const offset = wq.sge[at + 1]!;
-    const length = wq.sge[at + 2]!;
-    if (length === 0) return -Syndrome.ZERO_LENGTH;
-    const index = nic.tpt.lookup(handle, false, owner, rights);
-    if (index < 0) return index;
-    if (!nic.tpt.inRange(index, offset, length)) return -Syndrome.OUT_OF_RANGE;
-    total += length;
-    if (left > 0) {
-      const take = Math.min(left, length);
-      nic.tpt.translate(index, offset, take, out);
-      left -= take;
-    }
-  }
-  return total;
-}
 
 const isLengthSyndrome = (s: number): boolean =>
   s === Syndrome.ZERO_LENGTH || s === Syndrome.TOO_LONG || s === Syndrome.LENGTH_MISMATCH;

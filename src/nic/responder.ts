@@ -10,12 +10,11 @@
  * key (TPT lookup: exists, current, bound to this connection, right granted, valid) and the
  * range inside the region. Bus faults are found before any byte moves (dma.ts).
  */
-import { DMA_MASTER_ABORT } from '../bus/index.ts';
+import { DMA_MASTER_ABORT, type DmaRunList } from '../bus/index.ts';
 import { moveBytes } from './dma.ts';
 import type { Endpoint } from './endpoint.ts';
-import { checkScatterList } from './requester.ts';
 import type { SanNic } from './san-nic.ts';
-import type { SegmentList } from './segments.ts';
+import { checkScatterList } from './scatter-list.ts';
 import { Opcode, Syndrome, WcStatus, type SyndromeCode, type WcStatusCode } from './status.ts';
 import { NicAccess } from './tpt.ts';
 
@@ -29,7 +28,7 @@ export interface RequestPacket {
   remoteAddress: number;
   length: number;
   /** Requester's bus segments: the data (send, RDMA write) or where it goes (RDMA read). */
-  local: SegmentList;
+  local: DmaRunList;
 }
 
 export interface ResponderResult {

@@ -6,13 +6,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../bus/index.ts';
 import { GENERATION_SPAN, makeKey, nextGeneration, remoteGeneration } from './keys.ts';
-import { SegmentList } from './segments.ts';
+import { DmaRunList } from '../bus/index.ts';
 import { NicAccess, TranslationProtectionTable } from './tpt.ts';
 
 const RW = NicAccess.LOCAL_READ | NicAccess.LOCAL_WRITE;
 
-/** The reference: one segment per page piece, merged by SegmentList.push. */
-function walk(pages: Float64Array, firstByteOffset: number, offset: number, length: number, out: SegmentList): void {
+/** The reference: one segment per page piece, merged by DmaRunList.push. */
+function walk(pages: Float64Array, firstByteOffset: number, offset: number, length: number, out: DmaRunList): void {
   const start = firstByteOffset + offset;
   let page = Math.floor(start / PAGE_SIZE);
   let within = start - page * PAGE_SIZE;
@@ -26,7 +26,7 @@ function walk(pages: Float64Array, firstByteOffset: number, offset: number, leng
   }
 }
 
-const segments = (s: SegmentList) => Array.from({ length: s.count }, (_, i) => [s.address[i], s.length[i]]);
+const segments = (s: DmaRunList) => Array.from({ length: s.count }, (_, i) => [s.address[i], s.length[i]]);
 
 // Page lists made of runs: contiguous stretches, jumps, repeats and backward steps.
 const pageList = fc
@@ -45,8 +45,8 @@ describe('TranslationProtectionTable.translate (extents)', () => {
         const onPage = Math.max(0, ((b >> 1) % pages.length) * PAGE_SIZE - fbo);
         const offset = b % 2 === 0 && onPage < length ? onPage : b % length;
         const n = 1 + (c % (length - offset));
-        const got = new SegmentList(1);
-        const want = new SegmentList(1);
+        const got = new DmaRunList(1);
+        const want = new DmaRunList(1);
         // A segment already in the list, which the first new one may extend.
         got.push(pages[0]! - 64, 64);
         want.push(pages[0]! - 64, 64);
@@ -65,7 +65,7 @@ describe('TranslationProtectionTable.translate (extents)', () => {
     const i = t.register(1, { pages: first, firstByteOffset: 0, length: 3 * PAGE_SIZE, access: RW });
     const second = Float64Array.of(0x50000, 0x40000);
     t.reregister(i, { pages: second, firstByteOffset: 10, length: 5000, access: RW });
-    const out = new SegmentList();
+    const out = new DmaRunList();
     t.translate(i, 0, 5000, out);
     expect(segments(out)).toEqual([[0x5000a, PAGE_SIZE - 10], [0x40000, 5000 - (PAGE_SIZE - 10)]]);
     expect(Array.from(t.info(i).pages)).toEqual([0x50000, 0x40000]);

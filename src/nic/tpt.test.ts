@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GENERATION_SPAN, keyIndex, nextGeneration, remoteGeneration } from './keys.ts';
-import { SegmentList } from './segments.ts';
+import { DmaRunList } from '../bus/index.ts';
 import { NicStatus, Syndrome } from './status.ts';
 import { NicAccess, TranslationProtectionTable } from './tpt.ts';
 
@@ -89,7 +89,7 @@ describe('TranslationProtectionTable.lookup — the fixed check order', () => {
   it('translate merges bus-contiguous pages into one segment and splits the rest', () => {
     const t = new TranslationProtectionTable(1, 1 << 20);
     const i = t.register(1, { pages: Float64Array.of(0x1000, 0x2000, 0x9000), firstByteOffset: 0x10, length: 3 * 4096 - 0x10, access: RW });
-    const out = new SegmentList(1);
+    const out = new DmaRunList(1);
     t.translate(i, 0, 3 * 4096 - 0x10, out);
     expect([...out.address.subarray(0, out.count)]).toEqual([0x1010, 0x9000]);
     expect([...out.length.subarray(0, out.count)]).toEqual([2 * 4096 - 0x10, 4096]);
@@ -228,7 +228,7 @@ describe('TranslationProtectionTable — memory windows in lookup', () => {
     // Range and translation are the window's.
     expect(t.inRange(w, 0, 50)).toBe(true);
     expect(t.inRange(w, 1, 50)).toBe(false);
-    const out = new SegmentList(1);
+    const out = new DmaRunList(1);
     t.translate(w, 10, 20, out);
     expect(out.address[0]).toBe(3 * 4096 + 110);
     expect(out.length[0]).toBe(20);

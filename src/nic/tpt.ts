@@ -19,6 +19,8 @@
  *   [base, base+length) of one region. The window remembers the region's slot and the handle
  *   that region had at bind time: deregistering or re-registering the region changes that
  *   handle, so the window dies without the table keeping lists of windows per region.
+ * - `checkWindowBind` is the ONE place that decides whether a window may be bound (rxe_mw.c's
+ *   rxe_check_bind_mw, kept beside the key lookup as there), in a fixed order.
  * - `lookup` is the ONE place that decides whether a key may be used, in rxe's fixed order:
  *   entry exists, full key matches, owner (local) / bound connection (remote) matches, all
  *   requested rights present, region valid / window bound; for a window then its region is
@@ -30,9 +32,8 @@
  *   the last to come back.
  * - The table never touches memory and never fails half-way: every call validates first.
  */
-import { PAGE_SIZE, spanPages } from '../bus/index.ts';
+import { PAGE_SIZE, pageOffset, spanPages, type DmaRunList } from '../bus/index.ts';
 import { GENERATION_SPAN, keyIndex, makeKey, nextGeneration, remoteGeneration } from './keys.ts';
-import type { SegmentList } from './segments.ts';
 import { NicStatus, Syndrome, type NicStatusCode } from './status.ts';
 
 /** Access rights of a region (ibv_access_flags / WSD MEM_READ|MEM_WRITE). */
@@ -45,6 +46,8 @@ export const NicAccess = {
   MW_BIND: 0x10,
 } as const;
 const ALL_ACCESS = 0x1f;
+/** The rights a window can grant: remote only (a window is a remote key and nothing else). */
+const WINDOW_RIGHTS = NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE;
 
 /** Slot states: free; a region, valid or invalidated; a window, unbound or bound. */
 const FREE = 0;
@@ -204,7 +207,7 @@ export class TranslationProtectionTable {
     const pages = s.pages;
     for (let i = 0; i < pages.length; i++) {
       const p = pages[i]!;
-      if (!Number.isSafeInteger(p) || p < 0 || p % PAGE_SIZE !== 0) return NicStatus.INVALID_PARAMETER;
+      if (!Number.isSafeInteger(p) || p < 0 || pageOffset(p) !== 0) return NicStatus.INVALID_PARAMETER;
     }
     return NicStatus.SUCCESS;
   }
@@ -309,6 +312,53 @@ export class TranslationProtectionTable {
 
   // ─────────────── memory windows (the caller validated every argument) ───────────────
 
+  /**
+   * THE bind check (rxe_check_bind_mw): may process `owner` bind `window` to [offset,
+   * offset+length) of `region`, granting `access` on the connection whose own check gave
+   * `endpointCheck`? Nothing changes; the first failed check's status is returned, in this
+   * order:
+   *   1. arguments: offset and length integers, length non-zero, access non-zero and remote
+   *      only (INVALID_PARAMETER);
+   *   2. the window: a live window (INVALID_HANDLE), `owner`'s (ACCESS_DENIED), not bound —
+   *      type 2: invalidate before binding again (INVALID_STATE);
+   *   3. the endpoint: `endpointCheck`, which the endpoint's table worked out (exists,
+   *      `owner`'s, connected: INVALID_HANDLE, ACCESS_DENIED, INVALID_STATE);
+   *   4. the region: a live region (INVALID_HANDLE), `owner`'s (ACCESS_DENIED), valid
+   *      (INVALID_STATE), registered with MW_BIND (ACCESS_DENIED), with the local right behind
+   *      each remote right granted — verbs: a window may not give the peer more than the region
+   *      lets its owner do (ACCESS_DENIED);
+   *   5. the range lies inside the region (INVALID_PARAMETER).
+   */
+  checkWindowBind(
+    owner: number,
+    window: number,
+    endpointCheck: NicStatusCode,
+    region: number,
+    offset: number,
+    length: number,
+    access: number,
+  ): NicStatusCode {
+    if (!isCount(offset) || !isCount(length) || length === 0 || !isCount(access) || access === 0 ||
+        (access & ~WINDOW_RIGHTS) !== 0) {
+      return NicStatus.INVALID_PARAMETER;
+    }
+    const w = this.indexOfWindow(window);
+    if (w < 0) return NicStatus.INVALID_HANDLE;
+    if (this.owner[w] !== owner) return NicStatus.ACCESS_DENIED;
+    if (this.state[w] === WINDOW_BOUND) return NicStatus.INVALID_STATE;
+    if (endpointCheck !== NicStatus.SUCCESS) return endpointCheck;
+    const r = this.indexOfHandle(region);
+    if (r < 0) return NicStatus.INVALID_HANDLE;
+    if (this.owner[r] !== owner) return NicStatus.ACCESS_DENIED;
+    if (this.state[r] !== VALID) return NicStatus.INVALID_STATE;
+    const granted = this.access[r]!;
+    if ((granted & NicAccess.MW_BIND) === 0) return NicStatus.ACCESS_DENIED;
+    if ((access & NicAccess.REMOTE_WRITE) !== 0 && (granted & NicAccess.LOCAL_WRITE) === 0) return NicStatus.ACCESS_DENIED;
+    if ((access & NicAccess.REMOTE_READ) !== 0 && (granted & NicAccess.LOCAL_READ) === 0) return NicStatus.ACCESS_DENIED;
+    if (!this.inRange(r, offset, length)) return NicStatus.INVALID_PARAMETER;
+    return NicStatus.SUCCESS;
+  }
+
   /** A new unbound window of `owner`; returns the slot index or -1 when the table is full. */
   allocateWindow(owner: number): number {
     const index = this.takeSlot();
@@ -329,7 +379,7 @@ export class TranslationProtectionTable {
   bindWindow(index: number, endpoint: number, region: number, offset: number, length: number, access: number): void {
     // Always-on invariant: a window grants remote rights only, which is also what keeps a
     // window handle from ever passing lookup as a local key.
-    if (access === 0 || (access & ~(NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE)) !== 0) {
+    if (access === 0 || (access & ~WINDOW_RIGHTS) !== 0) {
       throw new Error(`TPT bindWindow: window rights 0x${access.toString(16)} are not remote-only`);
     }
     const handleGeneration = this.handle[index]! % GENERATION_SPAN;
@@ -451,7 +501,7 @@ export class TranslationProtectionTable {
   }
 
   /** Append the bus segments of [offset, +length) of a looked-up, range-checked region or window. */
-  translate(index: number, offset: number, length: number, out: SegmentList): void {
+  translate(index: number, offset: number, length: number, out: DmaRunList): void {
     const ext = this.extents[index]!;
     const extentCount = ext.length >> 1;
     const end = this.pageCount[index]! * PAGE_SIZE;

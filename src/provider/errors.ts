@@ -6,6 +6,11 @@
  * reports the same failure the same way.
  * [Windows Sockets Direct reference: WSPRegisterMemory, WSPRdmaWrite, WSPGetOverlappedResult]
  */
+import {
+  STATUS_ACCESS_VIOLATION, STATUS_CONNECTION_REFUSED, STATUS_CONNECTION_RESET, STATUS_INSUFFICIENT_RESOURCES,
+  STATUS_INVALID_ADDRESS, STATUS_INVALID_PAGE_PROTECTION, STATUS_INVALID_PARAMETER, STATUS_NOT_COMMITTED,
+  STATUS_NOT_SUPPORTED, STATUS_NO_MEMORY, STATUS_WORKING_SET_QUOTA,
+} from '../kernel/status.ts';
 import { NicStatus, Syndrome, WcStatus } from '../nic/index.ts';
 
 export const SOCKET_ERROR = -1;
@@ -13,29 +18,33 @@ export const SOCKET_ERROR = -1;
 export const INVALID_SOCKET = -1;
 export const NO_ERROR = 0;
 
+export const WSAEINTR = 10004;
 export const WSAEACCES = 10013;
 export const WSAEFAULT = 10014;
 export const WSAEINVAL = 10022;
 export const WSAEWOULDBLOCK = 10035;
 export const WSAENOTSOCK = 10038;
 export const WSAEMSGSIZE = 10040;
+export const WSAESOCKTNOSUPPORT = 10044;
 export const WSAEOPNOTSUPP = 10045;
 export const WSAEAFNOSUPPORT = 10047;
 export const WSAEADDRINUSE = 10048;
 export const WSAEADDRNOTAVAIL = 10049;
 export const WSAENETDOWN = 10050;
 export const WSAENETUNREACH = 10051;
+export const WSAECONNABORTED = 10053;
 export const WSAECONNRESET = 10054;
 export const WSAENOBUFS = 10055;
 export const WSAEISCONN = 10056;
 export const WSAENOTCONN = 10057;
+export const WSAESHUTDOWN = 10058;
 export const WSAETIMEDOUT = 10060;
 export const WSAECONNREFUSED = 10061;
 export const WSANOTINITIALISED = 10093;
 export const WSA_OPERATION_ABORTED = 995;
 export const WSA_IO_INCOMPLETE = 996;
 export const WSA_IO_PENDING = 997;
-/** OVERLAPPED.Internal while a request is in flight (A23). */
+/** OVERLAPPED.Internal while a request is in flight ("Completing Data Transfer Requests"). */
 export const WSS_OPERATION_IN_PROGRESS = 0x103;
 
 /** dwFlags of WSPRegisterMemory / WSPRegisterRdmaMemory (ws2san.h). */
@@ -43,44 +52,32 @@ export const MEM_READ = 1;
 export const MEM_WRITE = 2;
 export const MEM_READWRITE = 3;
 
-const STATUS = {
-  ACCESS_VIOLATION: 0xc0000005,
-  INVALID_PARAMETER: 0xc000000d,
-  NO_MEMORY: 0xc0000017,
-  NOT_COMMITTED: 0xc000002d,
-  INSUFFICIENT_RESOURCES: 0xc000009a,
-  WORKING_SET_QUOTA: 0xc00000a1,
-  NOT_SUPPORTED: 0xc00000bb,
-  INVALID_ADDRESS: 0xc0000141,
-  CONNECTION_RESET: 0xc000020d,
-  CONNECTION_REFUSED: 0xc0000236,
-  INVALID_PAGE_PROTECTION: 0xc0000045,
-} as const;
 
 /**
  * The proxy driver's NTSTATUS (what RtlGetLastNtStatus returns after DeviceIoControl) as a
- * WSA code. Resource shortages are WSAENOBUFS (A1, A22); a bad user range is WSAEFAULT;
+ * WSA code. Resource shortages are WSAENOBUFS (WSPRegisterMemory; "Handling a send that
+ * fails for lack of memory" on the session-protocol pages); a bad user range is WSAEFAULT;
  * anything the provider cannot explain is WSAENETDOWN ("the network subsystem has failed")
  * rather than a guess.
  */
 export function wsaErrorOfStatus(status: number): number {
   switch (status >>> 0) {
-    case STATUS.NO_MEMORY:
-    case STATUS.INSUFFICIENT_RESOURCES:
-    case STATUS.WORKING_SET_QUOTA:
+    case STATUS_NO_MEMORY:
+    case STATUS_INSUFFICIENT_RESOURCES:
+    case STATUS_WORKING_SET_QUOTA:
       return WSAENOBUFS;
-    case STATUS.ACCESS_VIOLATION:
-    case STATUS.NOT_COMMITTED:
-    case STATUS.INVALID_ADDRESS:
-    case STATUS.INVALID_PAGE_PROTECTION:
+    case STATUS_ACCESS_VIOLATION:
+    case STATUS_NOT_COMMITTED:
+    case STATUS_INVALID_ADDRESS:
+    case STATUS_INVALID_PAGE_PROTECTION:
       return WSAEFAULT;
-    case STATUS.INVALID_PARAMETER:
+    case STATUS_INVALID_PARAMETER:
       return WSAEINVAL;
-    case STATUS.NOT_SUPPORTED:
+    case STATUS_NOT_SUPPORTED:
       return WSAEOPNOTSUPP;
-    case STATUS.CONNECTION_RESET:
+    case STATUS_CONNECTION_RESET:
       return WSAECONNRESET;
-    case STATUS.CONNECTION_REFUSED:
+    case STATUS_CONNECTION_REFUSED:
       return WSAECONNREFUSED;
     default:
       return WSAENETDOWN;
@@ -118,7 +115,7 @@ export function wsaErrorOfNicStatus(status: number): number {
  * A NIC completion as the WSA code WSPGetOverlappedResult reports (0 for success).
  * Choices (the WSD pages give no table for RDMA errors):
  * - a flushed request (the connection left the connected state under it) → WSAECONNRESET,
- *   as A24 suggests for receives failed by a vanished connection;
+ *   as "Closing a SAN Socket" suggests for receives failed by a vanished connection;
  * - the peer's NIC refused the remote access (descriptor unknown, stale, bound to another
  *   connection, missing right, out of range) → WSAEACCES: the request was well formed but
  *   not permitted; the RC connection is in error afterwards, so later calls see WSAECONNRESET;
@@ -149,3 +146,4 @@ export function wsaErrorOfCompletion(status: number, syndrome: number): number {
       return WSAENETDOWN;
   }
 }
+

@@ -4,7 +4,7 @@
  *
  * The proxy driver never hands the NIC an address it cannot reach; it answers REGISTER_BUFFER
  * with SHADOW_TRIGGER_STATUS. The provider then "asks its proxy driver to allocate physical
- * memory" [allocating-and-releasing-memory-for-a-san-proxy-driver]: a same-size low buffer
+ * memory" ("Allocating and Releasing Memory for a SAN Proxy Driver"): a same-size low buffer
  * (IOCTL_SANPROXY_ALLOCATE_MEMORY: zeroed, mapped into this process, registered with the NIC)
  * that stands in for the user buffer on the wire. Bytes move between the two only at the
  * moments the WSD protocol makes them observable:
@@ -15,13 +15,14 @@
  * Every copied byte is counted (`shadowCopyBytes`): the price of the 32-bit NIC.
  */
 import type { Process } from '../kernel/ps/process.ts';
+import { STATUS_NOT_SUPPORTED } from '../kernel/status.ts';
 
 /**
  * The status REGISTER_BUFFER fails with when the NIC cannot reach the pages
  * (src/proxy/interface.ts: STATUS_NOT_SUPPORTED). Only this status makes a shadow;
  * STATUS_INSUFFICIENT_RESOURCES stays WSAENOBUFS (a real shortage).
  */
-export const SHADOW_TRIGGER_STATUS = 0xc00000bb;
+export const SHADOW_TRIGGER_STATUS = STATUS_NOT_SUPPORTED;
 
 export interface Shadow {
   /** Where the driver mapped the low buffer in this process. */
@@ -51,7 +52,8 @@ export class ShadowCopier {
   /**
    * A process-context copy: both ranges are the process's own memory, so an access violation
    * (the application freed the buffer under a registration) raises as it would in user mode;
-   * the provider catches it around the call (A14: all access to secured buffers in try/except).
+   * the provider catches it around the call ("Caching Registered Memory": every access to a
+   * secured buffer inside try/except).
    */
   private copy(process: Process, from: number, to: number, length: number): void {
     for (let done = 0; done < length; ) {

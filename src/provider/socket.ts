@@ -2,14 +2,37 @@
  * Provider socket state. A SAN socket owns at most one NIC endpoint and its completion queue
  * (both created by the proxy driver for this process, IOCTL_SANPROXY_CREATE_ENDPOINT), the
  * registrations made on it and the overlapped operations posted on it. WSD keeps these
- * structures until WSPCloseSocket [closing-a-san-socket].
+ * structures until WSPCloseSocket ("Closing a SAN Socket").
  */
+import type { ConnectionEventType } from '../nic/index.ts';
+
+/** Socket constants of winsock2.h the provider accepts. */
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const IPPROTO_TCP = 6;
+
 export type SocketState = 'created' | 'bound' | 'listening' | 'connecting' | 'connected' | 'closed';
 
 /** sockaddr_in reduced to what a SAN socket uses: IPv4 as a u32 and a port. */
 export interface SockAddr {
   ip: number;
   port: number;
+}
+
+/**
+ * A WSAEVENT: what WSPEventSelect signals (WPUSetEvent) and a thread waits on. Manual reset,
+ * as an event from WSACreateEvent.
+ */
+export class WsaEvent {
+  signaled = false;
+
+  set(): void {
+    this.signaled = true;
+  }
+
+  reset(): void {
+    this.signaled = false;
+  }
 }
 
 export class SanSocket {
@@ -20,7 +43,10 @@ export class SanSocket {
   completionQueue = 0;
   local: SockAddr = { ip: 0, port: 0 };
   peer: SockAddr = { ip: 0, port: 0 };
-  /** Pending overlapped operations on this socket (contexts). */
+  /** The connection event that ended the last connect or accept wait (null while waiting). */
+  connectEvent: ConnectionEventType | null = null;
+  /** WSPEventSelect(FD_ACCEPT): signaled when a connection request reaches the listener. */
+  acceptEvent: WsaEvent | null = null;
 
   constructor(readonly handle: number) {}
 
@@ -32,6 +58,8 @@ export class SanSocket {
 /** Socket handles of one provider; values never repeat, so a closed socket stays unknown. */
 export class SocketTable {
   private readonly sockets = new Map<number, SanSocket>();
+  /** Sockets by (NIC index, endpoint handle), for the NIC's connection events. */
+  private readonly byEndpoint = new Map<number, SanSocket>();
   private next = 0x100;
 
   get size(): number {
@@ -51,23 +79,39 @@ export class SocketTable {
 
   remove(s: SanSocket): void {
     this.sockets.delete(s.handle);
+    if (s.hasEndpoint) this.forgetEndpoint(s);
     s.state = 'closed';
   }
 
   all(): SanSocket[] {
     return [...this.sockets.values()];
   }
+
+  /** The socket gets `endpoint` on NIC `nicIndex` (with its completion queue). */
+  setEndpoint(s: SanSocket, nicIndex: number, endpoint: number, completionQueue: number): void {
+    s.nicIndex = nicIndex;
+    s.endpoint = endpoint;
+    s.completionQueue = completionQueue;
+    this.byEndpoint.set(endpointKey(nicIndex, endpoint), s);
+  }
+
+  /** The socket's endpoint is gone. */
+  forgetEndpoint(s: SanSocket): void {
+    if (this.byEndpoint.get(endpointKey(s.nicIndex, s.endpoint)) === s) this.byEndpoint.delete(endpointKey(s.nicIndex, s.endpoint));
+    s.endpoint = 0;
+    s.completionQueue = 0;
+  }
+
+  byNicEndpoint(nicIndex: number, endpoint: number): SanSocket | null {
+    return this.byEndpoint.get(endpointKey(nicIndex, endpoint)) ?? null;
+  }
+
+  /** The listening socket on `port` of NIC `nicIndex`, or null. */
+  listenerOn(nicIndex: number, port: number): SanSocket | null {
+    for (const s of this.sockets.values()) if (s.state === 'listening' && s.nicIndex === nicIndex && s.local.port === port) return s;
+    return null;
+  }
 }
 
-/** "10.0.0.1" → u32; null when not a dotted quad. */
-export function parseIpv4(text: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return null;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return null;
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
-}
-
-export function formatIpv4(ip: number): string {
-  return [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join('.');
-}
+/** Endpoint handles are 32-bit: one safe integer names (NIC, endpoint). */
+const endpointKey = (nicIndex: number, endpoint: number): number => nicIndex * 0x1_0000_0000 + endpoint;

@@ -5,34 +5,42 @@
  * Implementation notes
  * - Every transfer is overlapped and has no completion routine: the call validates, posts one
  *   work request on the socket's NIC endpoint (kernel bypass: straight to the NIC's queue, no
- *   driver) and returns SOCKET_ERROR with WSA_IO_PENDING [completing-data-transfer-requests].
- *   While it is in flight lpOverlapped->Internal is WSS_OPERATION_IN_PROGRESS; when done,
- *   InternalHigh holds the byte count, OffsetHigh the WSA error and Offset the flags (A23).
- *   That Internal value is also what refuses a second request on an overlapped in flight.
+ *   driver) and returns SOCKET_ERROR with WSA_IO_PENDING ("Completing Data Transfer
+ *   Requests"). While it is in flight lpOverlapped->Internal is WSS_OPERATION_IN_PROGRESS;
+ *   when done, InternalHigh holds the byte count, OffsetHigh the WSA error and Offset the
+ *   flags. That Internal value is also what refuses a second request on an overlapped in
+ *   flight.
  * - Requests in flight live in a slot table indexed by their work request's context: no hash
  *   table on the post and completion path.
- * - Completions are taken from the socket's completion queue when the provider is called
- *   (WSPGetOverlappedResult, WSPCloseSocket): that is the moment the result becomes visible
- *   to the caller, so a shadowed receive / RDMA read is copied back to the user buffer then.
+ * - Completions come to the provider as they happen: the socket's completion queue has a
+ *   handler on the user port's completion channel (the provider's completion thread), which
+ *   polls the queue into a reused typed-array batch and finishes each request — a shadowed
+ *   receive / RDMA read is copied back to the user buffer, the overlapped gets its result,
+ *   and for an hEvent with low bit 0 the switch's WPUCompleteOverlappedRequest upcall runs,
+ *   all in that one pass. WSPGetOverlappedResult and WSPCloseSocket poll too (what is still
+ *   waiting in the queue), so a caller never misses a result that is in.
  * - A posted request holds a use count on each registration it names; WSPDeregisterMemory
  *   refuses while it is held, so the NIC never touches memory the provider released.
  * - An immediate failure changes nothing: no request posted, no count taken, the overlapped
  *   untouched.
  */
-import type { RemoteDescriptor, SanNic, ScatterElement } from '../nic/index.ts';
-import { NicStatus } from '../nic/index.ts';
-import type { Process } from '../kernel/ps/process.ts';
-import { NtStatusError } from '../kernel/status.ts';
-import type { Ref } from '../kernel/ref.ts';
+import { CompletionBatch, NicStatus, type RemoteDescriptor, type ScatterElement } from '../nic/index.ts';
 import {
   MEM_READ, MEM_WRITE, NO_ERROR, WSA_IO_INCOMPLETE, WSA_OPERATION_ABORTED, WSAEFAULT, WSAEINVAL, WSAENOTCONN,
   WSS_OPERATION_IN_PROGRESS, wsaErrorOfCompletion, wsaErrorOfNicStatus,
 } from './errors.ts';
-import { decodeRdmaDescriptor, type Registration, type RegistrationTable } from './registrations.ts';
-import type { ShadowCopier } from './shadow.ts';
+import { guarded } from './memory-registration.ts';
+import type { ProviderState } from './provider-state.ts';
+import { decodeRdmaDescriptor } from './rdma-descriptor.ts';
+import type { Registration } from './registration-handles.ts';
 import type { SanSocket } from './socket.ts';
+import { isAddress, isOverlapped, isU32 } from './validation.ts';
 
-/** WSAOVERLAPPED as the provider uses it (A23). hEvent low bit 1: no notification, the caller polls. */
+/**
+ * WSAOVERLAPPED as the provider uses it ("Completing Data Transfer Requests"): Internal is
+ * WSS_OPERATION_IN_PROGRESS while in flight; when done InternalHigh holds the bytes, OffsetHigh
+ * the WSA error and Offset the flags. hEvent low bit 1: no notification, the caller polls.
+ */
 export interface WSAOVERLAPPED {
   Internal: number;
   InternalHigh: number;
@@ -92,23 +100,8 @@ interface PendingOp {
 }
 
 const U32 = 0x1_0000_0000;
-const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < U32;
-const isAddress = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-export const isOverlapped = (v: unknown): v is WSAOVERLAPPED => {
-  if (typeof v !== 'object' || v === null) return false;
-  const o = v as Record<string, unknown>;
-  return typeof o.Internal === 'number' && typeof o.InternalHigh === 'number' && typeof o.Offset === 'number' &&
-    typeof o.OffsetHigh === 'number' && typeof o.hEvent === 'number';
-};
-export const isRef = (v: unknown): v is Ref<number> => typeof v === 'object' && v !== null && 'value' in v;
-
-export interface TransferHost {
-  readonly process: Process;
-  readonly nics: readonly SanNic[];
-  readonly registrations: RegistrationTable;
-  readonly copier: ShadowCopier;
-  readonly upcall: CompleteOverlappedUpcall | null;
-}
+/** Completions taken per poll of a socket's queue. */
+const POLL_BATCH = 64;
 
 export class TransferEngine {
   /**
@@ -122,16 +115,18 @@ export class TransferEngine {
   /** The work request every post fills (see post). */
   private readonly wr: { context: number; elements: ScatterElement[]; remote: RemoteDescriptor } =
     { context: 0, elements: [], remote: { remoteKey: 0, address: 0, length: 0 } };
+  private readonly batch = new CompletionBatch(POLL_BATCH);
+  /** A poll is running (an upcall that posts must not start a second one on the same batch). */
+  private polling = false;
 
-  constructor(private readonly host: TransferHost) {}
+  constructor(
+    private readonly st: ProviderState,
+    private readonly upcall: CompleteOverlappedUpcall | null,
+  ) {}
 
   /** Overlapped operations not yet completed. */
   get pendingCount(): number {
     return this.live;
-  }
-
-  private get owner(): number {
-    return this.host.process.ProcessId;
   }
 
   /**
@@ -142,16 +137,16 @@ export class TransferEngine {
     s: SanSocket, kind: TransferKind, lpBuffers: unknown, dwBufferCount: unknown, lpOverlapped: unknown,
     lpCompletionRoutine: unknown, target: { descriptor: unknown; descriptorLength: unknown; offset: unknown } | null,
   ): number {
-    // Transfers are always overlapped and the switch never passes a completion routine (A23).
+    // Transfers are always overlapped and the switch never passes a completion routine.
     if (!isOverlapped(lpOverlapped) || lpCompletionRoutine !== null) return WSAEINVAL;
-    // Internal is WSS_OPERATION_IN_PROGRESS while a request is in flight on the overlapped
-    // (A23): it cannot start another one.
+    // Internal is WSS_OPERATION_IN_PROGRESS while a request is in flight on the overlapped:
+    // it cannot start another one.
     if (lpOverlapped.Internal === WSS_OPERATION_IN_PROGRESS) return WSAEINVAL;
     if (s.state !== 'connected') return WSAENOTCONN;
-    const nic = this.host.nics[s.nicIndex]!;
+    const port = this.st.ports[s.nicIndex]!;
     // A local read of the buffer sends it out; a local write fills it.
     const need = kind === 'send' || kind === 'rdma-write' ? MEM_READ : MEM_WRITE;
-    const built = this.segmentsOf(s, lpBuffers, dwBufferCount, need, nic.capabilities.maxScatterElements);
+    const built = this.segmentsOf(s, lpBuffers, dwBufferCount, need, port.capabilities.maxScatterElements);
     if (typeof built === 'number') return built;
     let total = 0;
     for (const g of built) total += g.length;
@@ -169,12 +164,12 @@ export class TransferEngine {
       // The NIC reads the shadow: bring it up to date with what the application wrote.
       for (const g of built) {
         if (g.reg.shadow === null) continue;
-        if (!this.copyGuarded(() => this.host.copier.toShadow(this.host.process, regionBase(g.reg), g.reg.shadow!, g.offset, g.length))) {
+        if (!guarded(() => this.st.copier.toShadow(this.st.process, regionBase(g.reg), g.reg.shadow!, g.offset, g.length))) {
           return WSAEFAULT;
         }
       }
     }
-    // The provider owns the overlapped from here (A23). Written before the post, so a read-only
+    // The provider owns the overlapped from here. Written before the post, so a read-only
     // one faults (WSAEFAULT) with nothing posted.
     const w0 = lpOverlapped.Internal;
     const w1 = lpOverlapped.InternalHigh;
@@ -202,16 +197,16 @@ export class TransferEngine {
     let status: number;
     switch (kind) {
       case 'send':
-        status = nic.postSend(this.owner, s.endpoint, wr);
+        status = port.postSend(s.endpoint, wr);
         break;
       case 'recv':
-        status = nic.postRecv(this.owner, s.endpoint, wr);
+        status = port.postRecv(s.endpoint, wr);
         break;
       case 'rdma-write':
-        status = nic.postRdmaWrite(this.owner, s.endpoint, wr);
+        status = port.postRdmaWrite(s.endpoint, wr);
         break;
       case 'rdma-read':
-        status = nic.postRdmaRead(this.owner, s.endpoint, wr);
+        status = port.postRdmaRead(s.endpoint, wr);
         break;
     }
     if (status !== NicStatus.SUCCESS) {
@@ -227,42 +222,47 @@ export class TransferEngine {
   }
 
   /**
-   * WSPGetOverlappedResult's work: take the socket's completions, then read the overlapped;
-   * returns its WSA error (WSA_IO_INCOMPLETE while pending).
-   * fWait TRUE lets the fabric run until idle (the thread sleeping while the hardware works);
-   * a request still pending after that would wait forever and reports WSA_IO_INCOMPLETE.
+   * WSPGetOverlappedResult's work: take what waits on the socket's queue, then read the
+   * overlapped; returns its WSA error (WSA_IO_INCOMPLETE while pending). The provider never
+   * runs the machine, so fWait TRUE cannot wait here: the completion thread has already
+   * finished every request the NIC completed, and one still pending reports WSA_IO_INCOMPLETE
+   * for the caller to wait on (the switch blocks on the machine's scheduler).
    */
-  result(s: SanSocket, overlapped: WSAOVERLAPPED, fWait: boolean): number {
+  result(s: SanSocket, overlapped: WSAOVERLAPPED): number {
     this.poll(s);
-    if (overlapped.Internal === WSS_OPERATION_IN_PROGRESS && fWait && s.nicIndex >= 0) {
-      const fabric = this.host.nics[s.nicIndex]!.fabric;
-      if (fabric !== null && !fabric.autoDrive) {
-        fabric.runUntilIdle();
-        this.poll(s);
-      }
-    }
     // The byte count and flags are in the overlapped (InternalHigh, Offset): no result object.
     if (overlapped.Internal === WSS_OPERATION_IN_PROGRESS) return WSA_IO_INCOMPLETE;
     return overlapped.OffsetHigh;
   }
 
-  /** Take every completion waiting on the socket's queue and finish its operation. */
+  /**
+   * The socket's completion thread (the handler on its queue's completion channel), also run by
+   * WSPGetOverlappedResult and WSPCloseSocket: take every completion waiting on the queue and
+   * finish its request. Re-entered from an upcall (the switch posting from its completion
+   * handler), it returns at once: the running pass takes what comes in.
+   */
   poll(s: SanSocket): void {
-    if (s.completionQueue === 0 || s.nicIndex < 0) return;
-    const nic = this.host.nics[s.nicIndex]!;
-    for (;;) {
-      const r = nic.pollCompletionQueue(this.owner, s.completionQueue, 64);
-      if (r.status !== NicStatus.SUCCESS || r.completions.length === 0) return;
-      for (const c of r.completions) {
-        const op = this.slots[c.context];
-        if (op != null && op.socket === s) this.finish(op, wsaErrorOfCompletion(c.status, c.syndrome), c.bytes);
-      }
+    if (s.completionQueue === 0 || s.nicIndex < 0 || this.polling) return;
+    const port = this.st.ports[s.nicIndex]!;
+    const batch = this.batch;
+    this.polling = true;
+    try {
+      // A batch that came back short emptied the queue: no second poll to find that out.
+      do {
+        if (port.pollInto(s.completionQueue, batch) !== NicStatus.SUCCESS) return;
+        for (let k = 0; k < batch.count; k++) {
+          const op = this.slots[batch.context[k]!];
+          if (op != null && op.socket === s) this.finish(op, wsaErrorOfCompletion(batch.status[k]!, batch.syndrome[k]!), batch.bytes[k]!);
+        }
+      } while (batch.count === batch.capacity);
+    } finally {
+      this.polling = false;
     }
   }
 
   /**
    * WSPCloseSocket: the NIC has stopped (endpoint destroyed) — abort what is left with
-   * WSA_OPERATION_ABORTED after releasing the memory it held (A24).
+   * WSA_OPERATION_ABORTED after releasing the memory it held ("Closing a SAN Socket").
    */
   abort(s: SanSocket): void {
     const mine: PendingOp[] = [];
@@ -284,7 +284,7 @@ export class TransferEngine {
         const n = Math.min(left, g.length);
         left -= n;
         if (g.reg.shadow === null) continue;
-        if (!this.copyGuarded(() => this.host.copier.fromShadow(this.host.process, regionBase(g.reg), g.reg.shadow!, g.offset, n))) {
+        if (!guarded(() => this.st.copier.fromShadow(this.st.process, regionBase(g.reg), g.reg.shadow!, g.offset, n))) {
           e = WSAEFAULT;
           break;
         }
@@ -306,7 +306,7 @@ export class TransferEngine {
     const o = op.overlapped;
     // (A caller that froze its overlapped while the request was in flight gets no result in it.)
     writeOverlapped(o, 0, bytes, 0, error);
-    if ((o.hEvent & 1) === 0 && this.host.upcall !== null) this.host.upcall(op.socket.handle, o, error, bytes);
+    if ((o.hEvent & 1) === 0 && this.upcall !== null) this.upcall(op.socket.handle, o, error, bytes);
   }
 
   /** Validate lpBuffers against the socket's registrations. */
@@ -319,27 +319,17 @@ export class TransferEngine {
     for (let i = 0; i < count; i++) {
       const b = lpBuffers[i] as Partial<WSABUFEX> | null;
       if (b === null || typeof b !== 'object' || !isU32(b.len) || !isAddress(b.buf)) return WSAEFAULT;
-      const reg = this.host.registrations.get(b.handle);
-      // Handles are valid only on the socket that registered them (A1).
+      const reg = this.st.handles.get(b.handle);
+      // Handles are valid only on the socket that registered them (WSPRegisterMemory).
       if (reg === null || reg.socket !== s.handle || reg.kind !== 'local') return WSAEINVAL;
       if (b.buf < reg.address || b.buf + b.len > reg.address + reg.length) return WSAEFAULT;
-      // Read-only registrations are never written, write-only never read (A9).
+      // Read-only registrations are never written, write-only never read ("Registering Memory
+      // for Operations on a SAN").
       if ((reg.flags & need) === 0) return WSAEFAULT;
       total += b.len;
       if (total >= U32) return WSAEINVAL;
       out.push({ reg, offset: reg.nicOffset + (b.buf - reg.address), length: b.len });
     }
     return out;
-  }
-
-  /** Run a user-memory copy; an access violation becomes `false` (A14: try/except). */
-  private copyGuarded(fn: () => void): boolean {
-    try {
-      fn();
-      return true;
-    } catch (e) {
-      if (e instanceof NtStatusError) return false;
-      throw e;
-    }
   }
 }

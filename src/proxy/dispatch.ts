@@ -121,11 +121,11 @@ export function releaseEverything(state: ProxyDriverState, open: ProxyOpen): voi
     state.counters.cleanupReleases++;
   }
   for (const r of [...open.registrations.values()]) {
-    deregisterUserBuffer(k, open, r);
+    deregisterUserBuffer(k, open, r, state.records);
     state.counters.cleanupReleases++;
   }
   for (const a of [...open.allocations.values()]) {
-    releaseLowMemory(k, open, a, state.lowMemory);
+    releaseLowMemory(k, open, a, state.lowMemory, state.records);
     state.counters.cleanupReleases++;
   }
   for (const h of [...open.secured]) {
@@ -254,7 +254,8 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       }
       if (window && b.outputLength < WINDOW_LAYOUTS.allocateOut.bytes) return fail(STATUS_BUFFER_TOO_SMALL);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
-      const r = allocateLowMemory(k, open, state.strategy, { nic: pnic, bytes, access, bindEndpoint }, state.nextId, state.lowMemory);
+      const r = allocateLowMemory(k, open, state.strategy, { nic: pnic, bytes, access, bindEndpoint }, state.nextId, state.lowMemory,
+        state.records);
       if (r.allocation === null) return fail(r.status);
       state.counters.nicRegistrations++;
       const a = r.allocation;
@@ -266,7 +267,7 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       if (short) return short;
       const a = open.allocations.get(decode(LAYOUTS.idIn, b.input).id);
       if (a === undefined) return fail(STATUS_INVALID_HANDLE);
-      releaseLowMemory(k, open, a, state.lowMemory);
+      releaseLowMemory(k, open, a, state.lowMemory, state.records);
       return { status: STATUS_SUCCESS };
     }
     case IOCTL_SANPROXY_REGISTER_BUFFER: {
@@ -279,7 +280,7 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       if (window && b.outputLength < WINDOW_LAYOUTS.registerOut.bytes) return fail(STATUS_BUFFER_TOO_SMALL);
       if (!validUserRange(address, length)) return fail(address > 0 && length > 0 ? STATUS_ACCESS_VIOLATION : STATUS_INVALID_PARAMETER);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
-      const r = registerUserBuffer(k, open, { nic: pnic, address, length, access, bindEndpoint }, state.nextId);
+      const r = registerUserBuffer(k, open, { nic: pnic, address, length, access, bindEndpoint }, state.nextId, state.records);
       if (r.registration === null) {
         state.counters.registrationFailures++;
         // The only source of this status here is the NIC's reach (bus-addresses.ts).
@@ -297,7 +298,7 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       if (short) return short;
       const r = open.registrations.get(decode(LAYOUTS.idIn, b.input).id);
       if (r === undefined) return fail(STATUS_INVALID_HANDLE);
-      deregisterUserBuffer(k, open, r);
+      deregisterUserBuffer(k, open, r, state.records);
       return { status: STATUS_SUCCESS };
     }
     case IOCTL_SANPROXY_SECURE_MEMORY: {

@@ -6,10 +6,12 @@
  * DriverEntry creates the control device \Device\SanProxy that the SAN service provider opens,
  * sets DO_DIRECT_IO in its Flags so the Windows Sockets switch can move control messages and
  * do RDMA on user buffers, fills MajorFunction and DriverUnload, and subscribes to IP address
- * changes. AddDevice runs once per SAN NIC (its PDO): it obtains the NIC's DMA adapter from a
- * zero-initialized DEVICE_DESCRIPTION (nic-adapter.ts). DriverUnload puts the adapters and
- * deletes the device; the I/O manager only unloads once every handle is closed, and each
- * handle's IRP_MJ_CLEANUP has released what it held, so nothing is left.
+ * changes. It initializes the lookaside lists its per-request records come from (records.ts;
+ * Parameters\LookasideLists = 0 keeps them off). AddDevice runs once per SAN NIC (its PDO): it
+ * obtains the NIC's DMA adapter from a zero-initialized DEVICE_DESCRIPTION (nic-adapter.ts).
+ * DriverUnload puts the adapters, deletes the device and then the lookaside lists; the I/O manager
+ * only unloads once every handle is closed, and each handle's IRP_MJ_CLEANUP has released what it
+ * held, so nothing is left and every record is back in its list before the list is deleted.
  */
 import {
   DO_DEVICE_INITIALIZING,
@@ -36,7 +38,9 @@ import {
   STATUS_SUCCESS,
   type NTSTATUS,
 } from '../kernel/status.ts';
-import { LOW_MEMORY_STRATEGY_COMMON_BUFFER, LOW_MEMORY_STRATEGY_CONTIGUOUS, SANPROXY_PARAMETERS_KEY } from './constants.ts';
+import {
+  LOOKASIDE_LISTS_OFF, LOOKASIDE_LISTS_ON, LOW_MEMORY_STRATEGY_COMMON_BUFFER, LOW_MEMORY_STRATEGY_CONTIGUOUS, SANPROXY_PARAMETERS_KEY,
+} from './constants.ts';
 import { dispatchCleanup, dispatchClose, dispatchCreate, dispatchDeviceControl } from './dispatch.ts';
 import { FILE_DEVICE_SANPROXY, SANPROXY_DEVICE_NAME, SANPROXY_DOS_NAME } from './interface.ts';
 import { openNicAdapter } from './nic-adapter.ts';
@@ -44,20 +48,30 @@ import { ProxyDriverState, setProxyState } from './state.ts';
 
 export function SanProxyDriverEntry(k: Kernel, DriverObject: DRIVER_OBJECT, RegistryPath: string): NTSTATUS {
   const parametersKey = typeof RegistryPath === 'string' && RegistryPath.length > 0 ? `${RegistryPath}\\Parameters` : SANPROXY_PARAMETERS_KEY;
-  const configured = k.registry.queryValue(parametersKey, 'LowMemoryStrategy') ?? k.registry.queryValue(SANPROXY_PARAMETERS_KEY, 'LowMemoryStrategy');
-  const strategyValue = configured ?? LOW_MEMORY_STRATEGY_CONTIGUOUS;
+  const parameter = (name: string) => k.registry.queryValue(parametersKey, name) ?? k.registry.queryValue(SANPROXY_PARAMETERS_KEY, name);
+  const strategyValue = parameter('LowMemoryStrategy') ?? LOW_MEMORY_STRATEGY_CONTIGUOUS;
   if (strategyValue !== LOW_MEMORY_STRATEGY_CONTIGUOUS && strategyValue !== LOW_MEMORY_STRATEGY_COMMON_BUFFER) {
     return STATUS_INVALID_PARAMETER;
   }
-  const state = new ProxyDriverState(k, strategyValue === LOW_MEMORY_STRATEGY_CONTIGUOUS ? 'contiguous' : 'common-buffer');
+  const lookasideValue = parameter('LookasideLists') ?? LOOKASIDE_LISTS_ON;
+  if (lookasideValue !== LOOKASIDE_LISTS_OFF && lookasideValue !== LOOKASIDE_LISTS_ON) return STATUS_INVALID_PARAMETER;
+  const state = new ProxyDriverState(k, strategyValue === LOW_MEMORY_STRATEGY_CONTIGUOUS ? 'contiguous' : 'common-buffer',
+    lookasideValue === LOOKASIDE_LISTS_ON);
+  let status = state.records.initialize();
+  if (!NT_SUCCESS(status)) return status;
 
   const device = ref<DEVICE_OBJECT | null>(null);
-  let status = IoCreateDevice(k, DriverObject, 0, SANPROXY_DEVICE_NAME, FILE_DEVICE_SANPROXY, 0, false, device);
-  if (!NT_SUCCESS(status) || device.value === null) return NT_SUCCESS(status) ? STATUS_INSUFFICIENT_RESOURCES : status;
+  status = IoCreateDevice(k, DriverObject, 0, SANPROXY_DEVICE_NAME, FILE_DEVICE_SANPROXY, 0, false, device);
+  if (!NT_SUCCESS(status) || device.value === null) {
+    // A failed DriverEntry is not followed by DriverUnload: delete the lists here.
+    state.records.delete();
+    return NT_SUCCESS(status) ? STATUS_INSUFFICIENT_RESOURCES : status;
+  }
   const control = device.value;
   status = IoCreateSymbolicLink(k, SANPROXY_DOS_NAME, SANPROXY_DEVICE_NAME);
   if (!NT_SUCCESS(status)) {
     IoDeleteDevice(k, control);
+    state.records.delete();
     return status;
   }
   // The page's first requirement: direct I/O on the device, so the switch can move control
@@ -106,5 +120,11 @@ function unload(state: ProxyDriverState): void {
   IoDeleteSymbolicLink(k, SANPROXY_DOS_NAME);
   if (state.control) IoDeleteDevice(k, state.control);
   state.control = null;
+  // Every record went back with its registration or allocation at IRP_MJ_CLEANUP: the lists hold
+  // only cached entries, which ExDeleteLookasideListEx frees. A list left active past unload
+  // would stop the next balance-set scan with 0xCE.
+  const outstanding = state.records.outstanding();
+  if (outstanding > 0) throw new Error(`SanProxy invariant: DriverUnload with ${outstanding} records still out of the lookaside lists`);
+  state.records.delete();
   setProxyState(k, null);
 }

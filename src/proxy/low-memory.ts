@@ -21,8 +21,6 @@
 import { PAGE_SIZE, bytesToPages } from '../bus/index.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import {
-  ExAllocatePool2,
-  ExFreePoolWithTag,
   IoAllocateMdl,
   IoFreeMdl,
   MAXULONG64,
@@ -32,7 +30,6 @@ import {
   MmFreeContiguousMemorySpecifyCache,
   MmMapLockedPagesSpecifyCache,
   MmUnmapLockedPages,
-  POOL_FLAG_NON_PAGED,
   UserMode,
   type Mdl,
 } from '../kernel/mm/index.ts';
@@ -42,10 +39,10 @@ import { NtStatusError, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTST
 import { NicAccess, NicStatus } from '../nic/index.ts';
 import { SANPROXY_ACCESS_MASK, SANPROXY_WINDOW_BIND } from './interface.ts';
 import { contiguousBusPages, mapForNic, unmapForNic } from './bus-addresses.ts';
-import { TAG_ALLOCATION } from './constants.ts';
 import type { ProxyNic } from './nic-adapter.ts';
 import { ntStatusFromNic } from './nic-status.ts';
 import type { BusMapping, LowMemoryAllocation, ProxyOpen } from './open-context.ts';
+import type { ProxyRecords } from './records.ts';
 
 export type LowMemoryStrategy = 'contiguous' | 'common-buffer';
 
@@ -96,16 +93,18 @@ export function allocateLowMemory(
   request: AllocateRequest,
   nextId: () => number,
   counters: LowMemoryCounters,
+  records: ProxyRecords,
 ): { status: NTSTATUS; allocation: LowMemoryAllocation | null } {
   const { nic: pnic, bytes, access, bindEndpoint } = request;
   const allocatedBytes = bytesToPages(bytes) * PAGE_SIZE;
   const p: Progress = { systemVa: 0, logicalBase: 0, mdl: null, userVa: 0, bus: null, handle: 0, window: 0, recordVa: 0 };
   const fail = (status: NTSTATUS) => {
-    undo(k, pnic, strategy, allocatedBytes, p);
+    undo(k, pnic, strategy, allocatedBytes, p, records);
     return { status, allocation: null };
   };
 
-  const recordVa = ExAllocatePool2(k, POOL_FLAG_NON_PAGED, 64, TAG_ALLOCATION);
+  // The per-request record: from the driver's lookaside list (records.ts).
+  const recordVa = records.allocate('allocation');
   if (recordVa === null) return fail(STATUS_INSUFFICIENT_RESOURCES);
   p.recordVa = recordVa;
 
@@ -198,7 +197,9 @@ export function allocateLowMemory(
 }
 
 /** Release one allocation of `open`. Must run in the process it was mapped into. */
-export function releaseLowMemory(k: Kernel, open: ProxyOpen, allocation: LowMemoryAllocation, counters: LowMemoryCounters): void {
+export function releaseLowMemory(
+  k: Kernel, open: ProxyOpen, allocation: LowMemoryAllocation, counters: LowMemoryCounters, records: ProxyRecords,
+): void {
   undo(k, allocation.nic, allocation.strategy, allocation.allocatedBytes, {
     systemVa: allocation.systemVa,
     logicalBase: allocation.logicalBase,
@@ -208,7 +209,7 @@ export function releaseLowMemory(k: Kernel, open: ProxyOpen, allocation: LowMemo
     handle: allocation.handle,
     window: allocation.window,
     recordVa: allocation.recordVa,
-  });
+  }, records);
   open.allocations.delete(allocation.id);
   counters.releases++;
   if (allocation.strategy === 'contiguous') counters.outstandingContiguousBytes -= allocation.allocatedBytes;
@@ -216,7 +217,7 @@ export function releaseLowMemory(k: Kernel, open: ProxyOpen, allocation: LowMemo
 }
 
 /** Reverse order of allocation: the NIC forgets the pages before they can change hands. */
-function undo(k: Kernel, pnic: ProxyNic, strategy: LowMemoryStrategy, allocatedBytes: number, p: Progress): void {
+function undo(k: Kernel, pnic: ProxyNic, strategy: LowMemoryStrategy, allocatedBytes: number, p: Progress, records: ProxyRecords): void {
   if (p.window !== 0 && pnic.nic.freeWindow(p.window) !== NicStatus.SUCCESS) {
     throw new Error(`SanProxy invariant: NIC window ${p.window} was not allocated`);
   }
@@ -231,5 +232,5 @@ function undo(k: Kernel, pnic: ProxyNic, strategy: LowMemoryStrategy, allocatedB
     if (strategy === 'contiguous') MmFreeContiguousMemorySpecifyCache(k, p.systemVa, allocatedBytes, MmCached);
     else pnic.adapter.DmaOperations.FreeCommonBuffer(pnic.adapter, allocatedBytes, p.logicalBase, p.systemVa, true);
   }
-  if (p.recordVa !== 0) ExFreePoolWithTag(k, p.recordVa, TAG_ALLOCATION);
+  if (p.recordVa !== 0) records.free('allocation', p.recordVa);
 }

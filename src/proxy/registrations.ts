@@ -15,28 +15,25 @@
  */
 import type { Kernel } from '../kernel/kernel.ts';
 import {
-  ExAllocatePool2,
-  ExFreePoolWithTag,
   IoAllocateMdl,
   IoFreeMdl,
   IoReadAccess,
   IoWriteAccess,
   MmProbeAndLockPages,
   MmUnlockPages,
-  POOL_FLAG_NON_PAGED,
   UserMode,
   type Mdl,
 } from '../kernel/mm/index.ts';
 import { NtStatusError, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS } from '../kernel/status.ts';
 import { NicAccess, NicStatus } from '../nic/index.ts';
 import { mapForNic, unmapForNic } from './bus-addresses.ts';
-import { TAG_REGISTRATION } from './constants.ts';
 import {
   SANPROXY_ACCESS_MASK, SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ, SANPROXY_REMOTE_WRITE, SANPROXY_WINDOW_BIND,
 } from './interface.ts';
 import type { ProxyNic } from './nic-adapter.ts';
 import { ntStatusFromNic } from './nic-status.ts';
 import type { BusMapping, ProxyOpen, UserRegistration } from './open-context.ts';
+import type { ProxyRecords } from './records.ts';
 
 export interface RegisterRequest {
   nic: ProxyNic;
@@ -51,6 +48,7 @@ export function registerUserBuffer(
   open: ProxyOpen,
   request: RegisterRequest,
   nextId: () => number,
+  records: ProxyRecords,
 ): { status: NTSTATUS; registration: UserRegistration | null } {
   const { nic: pnic, address, length, access, bindEndpoint } = request;
   const nicWrites = (access & (SANPROXY_LOCAL_WRITE | SANPROXY_REMOTE_WRITE)) !== 0;
@@ -67,11 +65,12 @@ export function registerUserBuffer(
     if (bus !== null) unmapForNic(k, pnic, bus);
     if (locked) MmUnlockPages(k, mdl!);
     if (mdl !== null) IoFreeMdl(k, mdl);
-    if (recordVa !== 0) ExFreePoolWithTag(k, recordVa, TAG_REGISTRATION);
+    if (recordVa !== 0) records.free('registration', recordVa);
     return { status, registration: null };
   };
 
-  const record = ExAllocatePool2(k, POOL_FLAG_NON_PAGED, 64, TAG_REGISTRATION);
+  // The per-request record: from the driver's lookaside list (records.ts).
+  const record = records.allocate('registration');
   if (record === null) return fail(STATUS_INSUFFICIENT_RESOURCES);
   recordVa = record;
   mdl = IoAllocateMdl(k, address, length, false, false, null);
@@ -125,7 +124,7 @@ export function registerUserBuffer(
 }
 
 /** The NIC forgets the pages first; then they are unmapped from its domain and unlocked. */
-export function deregisterUserBuffer(k: Kernel, open: ProxyOpen, r: UserRegistration): void {
+export function deregisterUserBuffer(k: Kernel, open: ProxyOpen, r: UserRegistration, records: ProxyRecords): void {
   if (r.window !== 0 && r.nic.nic.freeWindow(r.window) !== NicStatus.SUCCESS) {
     throw new Error(`SanProxy invariant: NIC window ${r.window} was not allocated`);
   }
@@ -134,6 +133,6 @@ export function deregisterUserBuffer(k: Kernel, open: ProxyOpen, r: UserRegistra
   unmapForNic(k, r.nic, r.bus);
   MmUnlockPages(k, r.mdl);
   IoFreeMdl(k, r.mdl);
-  ExFreePoolWithTag(k, r.recordVa, TAG_REGISTRATION);
+  records.free('registration', r.recordVa);
   open.registrations.delete(r.id);
 }

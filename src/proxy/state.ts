@@ -4,6 +4,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { newLowMemoryCounters, type LowMemoryCounters, type LowMemoryStrategy } from './low-memory.ts';
 import type { ProxyNic } from './nic-adapter.ts';
 import type { ProxyOpen } from './open-context.ts';
+import { ProxyRecords } from './records.ts';
 
 export interface ProxyCounters {
   ioctls: number;
@@ -38,6 +39,8 @@ export class ProxyDriverState {
   };
   control: DEVICE_OBJECT | null = null;
   addressNotification = 0;
+  /** Per-request records: the driver's lookaside lists, or pool (Parameters\LookasideLists). */
+  readonly records: ProxyRecords;
   private lastId = 0;
   /** Ids for allocations and registrations: unique per driver, never reused. */
   readonly nextId = (): number => ++this.lastId;
@@ -45,7 +48,10 @@ export class ProxyDriverState {
   constructor(
     readonly k: Kernel,
     readonly strategy: LowMemoryStrategy,
-  ) {}
+    lookasideLists = true,
+  ) {
+    this.records = new ProxyRecords(k, lookasideLists);
+  }
 }
 
 const states = new WeakMap<Kernel, ProxyDriverState>();

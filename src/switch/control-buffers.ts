@@ -1,11 +1,11 @@
 /**
- * Pools of control-message buffers in registered memory [using-session-protocol].
+ * Pools of control-message buffers in registered memory ("Using the Session Protocol").
  *
  * Implementation notes
  * - A pool is one virtually contiguous region of `count` equal slots in the application
  *   process, committed with VirtualAlloc and registered once with WSPRegisterMemory on the
- *   connection's socket (A10: the switch registers two regions per socket, one for the
- *   messages it sends and one for the receives it posts). When the socket's NIC cannot reach
+ *   connection's socket (the switch registers two regions per socket, one for the messages
+ *   it sends and one for the receives it posts: "Registering Memory for Operations on a SAN"). When the socket's NIC cannot reach
  *   the process's pages, the provider backs the region with proxy low memory — the switch
  *   does not need to know.
  * - Free slots are a stack in an Int32Array: acquire and release are O(1), no object per slot.
@@ -16,6 +16,9 @@ import type { Process } from '../kernel/ps/process.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../kernel/mm/virtual-memory.ts';
 import { ref } from '../kernel/ref.ts';
 import { MEM_READWRITE, NO_ERROR, WSAEFAULT, WSAENOBUFS, type SanServiceProvider } from '../provider/index.ts';
+
+/** The smallest control buffer a pool makes (a header and some payload). */
+export const MIN_SLOT_BYTES = 64;
 
 export class ControlBufferPool {
   private readonly free: Int32Array;
@@ -40,8 +43,8 @@ export class ControlBufferPool {
 
   /** Allocate and register a pool on socket `s`. Returns the pool or a WSA error. */
   static create(provider: SanServiceProvider, process: Process, s: number, slotBytes: number, count: number): ControlBufferPool | number {
-    if (!Number.isSafeInteger(slotBytes) || slotBytes < 64 || !Number.isSafeInteger(count) || count < 1) {
-      throw new RangeError(`ControlBufferPool: slotBytes ${slotBytes} (>= 64) and count ${count} (>= 1) must be integers`);
+    if (!Number.isSafeInteger(slotBytes) || slotBytes < MIN_SLOT_BYTES || !Number.isSafeInteger(count) || count < 1) {
+      throw new RangeError(`ControlBufferPool: slotBytes ${slotBytes} (>= ${MIN_SLOT_BYTES}) and count ${count} (>= 1) must be integers`);
     }
     const bytes = slotBytes * count;
     const base = process.VirtualAlloc(0, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);

@@ -1,7 +1,7 @@
 /**
- * The session protocol over the SAN provider, one instance per connected socket
- * [using-session-protocol, initiating-a-connection, accepting-connection-requests,
- * handling-socket-options-and-control-codes-for-a-san].
+ * The session protocol over the SAN provider, one instance per connected socket ("Using the
+ * Session Protocol", "Initiating a Connection", "Accepting Connection Requests", "Handling
+ * Socket Options and Control Codes for a SAN").
  *
  * Implementation notes
  * - Two control-buffer pools per connection (messages sent, receives posted). Every receive
@@ -15,65 +15,42 @@
  *   a slow reader throttles the sender through credits), large sends (RDMA read offers or
  *   write announcements) and the peer's shutdown. recv() takes from the head only, so any split
  *   of send and recv sizes delivers the bytes in order.
- * - Large sends (> rdmaThreshold). Read path, when both providers support WSPRdmaRead: the
- *   sender registers the whole buffer with WSPRegisterRdmaMemory(MEM_READ), sends its
- *   descriptor, and waits for READ_DONE; the receiver WSPRdmaReads straight into the
- *   application's recv buffer in chunks <= maxRdmaSize. Write path otherwise: the sender
- *   registers its buffer and announces the length; each recv registers the application's
- *   buffer with WSPRegisterRdmaMemory(MEM_WRITE) and advertises it (WRITE_TARGET); the sender
- *   WSPRdmaWrites, waits for completion, and sends WRITE_DONE; the receiver deregisters and
- *   returns. Every registration goes through the cache (registration-cache.ts): local ones hit
- *   with no driver request when a cached region contains the buffer; RDMA ones are re-exposed
- *   from a cached region (a window bind from user mode) and lose the peer's access at
- *   deregistration (the window invalidated).
+ * - Large sends (> rdmaThreshold) go by RDMA read or RDMA write (large-sends.ts), every
+ *   registration through the switch's cache of application-buffer registrations.
+ * - The completion path, with no bounce: the NIC writes a completion → the queue's completion
+ *   event (a scheduler task) runs the provider's completion thread → it finishes the request
+ *   and calls WPUCompleteOverlappedRequest (hEvent low bit 0) → `onComplete` here acts on it
+ *   at once: a receive is decoded and reposted, a send buffer freed, an RDMA batch counted,
+ *   credits returned. Nothing is queued for later and nobody polls. Application calls that
+ *   wait (credits, bytes, a large send's answer) block on the machine's scheduler and resume
+ *   after the task that changed what they wait for. A resumed call checks its condition again
+ *   in the same synchronous step as it acts on it (`while (!ready) await wait…`).
+ * - Errors contained: a control message from the peer is checked by the codec (messages.ts)
+ *   and then against the session's state (order); a bad one raises a SessionProtocolError
+ *   that aborts THIS connection only — its calls reject with WSAECONNABORTED and the reason —
+ *   and never leaves the completion that carried it. A failed transfer breaks the connection
+ *   with WSAECONNRESET. Other sockets never see either.
  * - Control slots post with an overlapped, buffer array and op made once per slot, so a control
  *   message allocates no objects on the way to the provider. Registration failure fails the
  *   call with the provider's error (WSAENOBUFS) and changes nothing in the stream.
- * - Completions reach the session through the provider's WPUCompleteOverlappedRequest upcall
- *   (hEvent low bit 0); poll() asks WSPGetOverlappedResult on one pending request, which makes
- *   the provider drain the socket's completion queue. The session acts on completions only
- *   after the provider call returned (no re-entry into the provider from the upcall).
  * - Bytes by path are counted where the operation is issued: control-message payload at the
  *   sender, RDMA read at the receiver, RDMA write at the sender.
  */
 import type { Process } from '../kernel/ps/process.ts';
 import { ref } from '../kernel/ref.ts';
 import {
-  MEM_READ, MEM_WRITE, NO_ERROR, RDMA_DESCRIPTOR_BYTES, SOCKET_ERROR, WSA_IO_PENDING, newWsaOverlapped,
-  type SanServiceProvider, type WSAOVERLAPPED,
+  GUID_BYTES, NO_ERROR, POINTER_BYTES, SIO_GET_EXTENSION_FUNCTION_POINTER, SOCKET_ERROR, WSA_IO_PENDING, WSAECONNABORTED,
+  WSAECONNRESET, WSAEFAULT, WSAEINTR, WSAESHUTDOWN, WSAID_RDMAREAD, newWsaOverlapped, type SanServiceProvider, type WSAOVERLAPPED,
 } from '../provider/index.ts';
+import type { ApplicationBufferCache } from './application-buffer-cache.ts';
 import { ControlBufferPool } from './control-buffers.ts';
-import { SocketError, WSAECONNABORTED, WSAECONNRESET, WSAEINTR, WSAESHUTDOWN } from './errors.ts';
+import { SocketError } from './errors.ts';
+import { LargeSends, type RdmaBatch, type ReadItem, type SessionLink, type WriteItem } from './large-sends.ts';
 import {
   HEADER_BYTES, MSG_CREDIT, MSG_DATA, MSG_LARGE_WRITE, MSG_NEGOTIATE, MSG_RDMA_READ_OFFER, MSG_READ_DONE, MSG_SHUTDOWN,
-  MSG_WRITE_DONE, MSG_WRITE_TARGET, MessageCodec, NEG_RDMA_READ, type Header,
+  MSG_WRITE_DONE, MSG_WRITE_TARGET, MessageCodec, NEG_RDMA_READ, ProtocolErrorReason, SessionProtocolError, type Header,
 } from './messages.ts';
-import type { RegistrationCache } from './registration-cache.ts';
-
-export interface SessionConfig {
-  recvBuffers: number;
-  sendBuffers: number;
-  /** Bytes per control buffer (header + payload). */
-  bufferBytes: number;
-  /** SO_RDMA_THRESHOLD_SIZE: sends larger than this go by RDMA. */
-  rdmaThreshold: number;
-  /** SO_MAX_RDMA_SIZE: the largest single RDMA operation. */
-  maxRdmaSize: number;
-  /** Credit-based flow control (SAN) or the NIC's receiver-not-ready alone (TCP-like). */
-  creditBased: boolean;
-  /** Large sends by RDMA (SAN) or every byte copied through control messages (TCP-like). */
-  rdma: boolean;
-}
-
-export const SAN_SESSION_DEFAULTS: SessionConfig = Object.freeze({
-  recvBuffers: 32,
-  sendBuffers: 16,
-  bufferBytes: 8192,
-  rdmaThreshold: 32 * 1024,
-  maxRdmaSize: 1024 * 1024,
-  creditBased: true,
-  rdma: true,
-});
+import { verifySessionConfig, type SessionConfig } from './session-config.ts';
 
 export interface TransferStats {
   controlBytes: number;
@@ -85,11 +62,11 @@ export interface TransferStats {
 export interface SessionHost {
   readonly provider: SanServiceProvider;
   readonly process: Process;
-  readonly cache: RegistrationCache | null;
+  readonly cache: ApplicationBufferCache | null;
   readonly stats: TransferStats;
-  /** Block (asynchronously) until `done()` holds, driving providers and the fabric. */
+  /** Block (asynchronously) until `done()` holds; the machine's scheduler runs meanwhile. */
   wait(done: () => boolean): Promise<void>;
-  /** Tell other blocked callers that something changed. */
+  /** Something a blocked call may wait for changed outside the machine's tasks. */
   wake(): void;
 }
 
@@ -108,46 +85,30 @@ interface SlotIo {
   readonly op: Op;
 }
 
-interface RdmaBatch {
-  outstanding: number;
-  error: number;
-}
-
-type Item =
-  | { kind: 'data'; slot: number; offset: number; remaining: number }
-  | { kind: 'read'; id: number; descriptor: Uint8Array; length: number; consumed: number }
-  | { kind: 'write'; id: number; length: number; consumed: number }
-  | { kind: 'eof' };
+type Item = { kind: 'data'; slot: number; offset: number; remaining: number } | ReadItem | WriteItem | { kind: 'eof' };
 
 const COPY_CHUNK = 64 * 1024;
 
-export class SanSession {
+const outOfOrder = (what: string): SessionProtocolError => new SessionProtocolError(ProtocolErrorReason.OUT_OF_ORDER, what);
+
+export class SanSession implements SessionLink {
   readonly nicIndex: number;
+  readonly config: SessionConfig;
   private sendPool: ControlBufferPool | null = null;
   private recvPool: ControlBufferPool | null = null;
   private readonly ops = new Map<WSAOVERLAPPED, Op>();
-  /**
-   * Completions not yet acted on, as parallel queues (no object per completion): entries
-   * [completedHead, completedTail). The arrays keep their length; both indexes go back to 0
-   * once everything is drained.
-   */
-  private readonly completedOv: WSAOVERLAPPED[] = [];
-  private readonly completedError: number[] = [];
-  private readonly completedBytes: number[] = [];
-  private completedHead = 0;
-  private completedTail = 0;
   private readonly stream: Item[] = [];
   private readonly codec: MessageCodec;
   private readonly copyBuffer = new Uint8Array(COPY_CHUNK);
-  private readonly sendDescriptor = new Uint8Array(RDMA_DESCRIPTOR_BYTES);
+  private readonly large: LargeSends;
   /** Out parameters of provider calls whose values the session does not keep (no allocation per call). */
-  private readonly outBytes = ref(0);
-  private readonly outFlags = ref(0);
   private readonly outErrno = ref(0);
   /** lpFlags of WSPRecv: in/out, must be 0 on entry. */
   private readonly recvFlags = ref(0);
   private recvIo: SlotIo[] = [];
   private sendIo: SlotIo[] = [];
+  /** Control messages posted and not yet completed. */
+  private sendsInFlight = 0;
   /** Credits: receives the peer has posted for us. */
   private credits = 0;
   /** Buffers reposted since the last message that returned credits. */
@@ -155,25 +116,28 @@ export class SanSession {
   private negotiated = false;
   private peerRdmaRead = false;
   private localRdmaRead = false;
-  /** Error that broke the connection (0 while healthy). */
+  /** Error that broke the connection (0 while healthy): WSAECONNRESET, or WSAECONNABORTED. */
   private broken = 0;
-  private closed = false;
+  /** Why the peer's control message aborted the connection. */
+  private protocolError: SessionProtocolError | null = null;
+  private wasClosed = false;
   private sendShut = false;
   private recvShut = false;
-  private nextId = 1;
-  private readonly readDone = new Set<number>();
-  private readonly writeTargets: { descriptor: Uint8Array; length: number }[] = [];
-  private writeDone = -1;
+  private peerShut = false;
+  /** An application recv is blocked for bytes: credits go back at once rather than at the threshold. */
+  private recvWaiting = false;
   private sendChain: Promise<unknown> = Promise.resolve();
   /** Application sends queued or in progress (closesocket is abortive while any is). */
   private sendsQueued = 0;
   private recvChain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly host: SessionHost,
+    readonly host: SessionHost,
     readonly s: number,
-    readonly config: SessionConfig,
+    config: SessionConfig,
   ) {
+    this.config = verifySessionConfig('session', config, undefined);
+    this.large = new LargeSends(this);
     const info = host.provider.socketInfo(s);
     if (info === null) throw new SocketError(WSAECONNRESET, `session on unknown provider socket ${s}`);
     this.nicIndex = info.nicIndex;
@@ -182,6 +146,15 @@ export class SanSession {
 
   get isBroken(): boolean {
     return this.broken !== 0;
+  }
+
+  /** closesocket ran, or the process went. */
+  get closed(): boolean {
+    return this.wasClosed;
+  }
+
+  get healthy(): boolean {
+    return this.broken === 0 && !this.closed;
   }
 
   /** Whether large sends on this connection go by RDMA read (else RDMA write). */
@@ -193,7 +166,7 @@ export class SanSession {
     return this.ops.size;
   }
 
-  /** Pools, posted receives and the negotiation exchange (A17). */
+  /** Pools, posted receives and the negotiation exchange ("Initiating a Connection"). */
   async start(): Promise<void> {
     const { provider, process } = this.host;
     const recv = ControlBufferPool.create(provider, process, this.s, this.config.bufferBytes, this.config.recvBuffers);
@@ -215,7 +188,8 @@ export class SanSession {
     }
     if (this.config.rdma) {
       const fn = ref<unknown>(null);
-      this.localRdmaRead = provider.WSPIoctl(this.s, 0xc8000006, '{C0B422FA-F58C-11D1-AD6C-00C04FA34A2D}', 16, fn, 8, ref(0), null, null, null, ref(0)) === 0;
+      this.localRdmaRead = provider.WSPIoctl(this.s, SIO_GET_EXTENSION_FUNCTION_POINTER, WSAID_RDMAREAD, GUID_BYTES, fn, POINTER_BYTES,
+        ref(0), null, null, null, ref(0)) === NO_ERROR;
     }
     // The negotiation message needs no credit: every receive is posted before either side sends.
     this.credits = 1;
@@ -248,8 +222,7 @@ export class SanSession {
       await this.sendChain;
       this.sendShut = true;
       if (this.broken === 0 && !this.closed) {
-        if (!this.creditReady(false)) await this.waitForCredit(false);
-        this.postMessage({ type: MSG_SHUTDOWN, flags: 0, credits: 0, payload: 0, length: 0, id: 0 }, null, null);
+        await this.sendWhenReady({ type: MSG_SHUTDOWN, flags: 0, credits: 0, payload: 0, length: 0, id: 0 }, null);
       }
     }
   }
@@ -257,7 +230,7 @@ export class SanSession {
   /**
    * closesocket: orderly release if still healthy (the peer reads what was sent, then 0),
    * deregister the pools no pending request uses, then WSPCloseSocket — the provider aborts
-   * the rest and releases their memory (A10, A24).
+   * the rest and releases their memory ("Closing a SAN Socket").
    */
   async close(): Promise<number> {
     if (this.closed) return NO_ERROR;
@@ -265,20 +238,18 @@ export class SanSession {
       try {
         await this.shutdown(true, false);
         // Let the release message leave before the endpoint goes.
-        await this.host.wait(() => this.broken !== 0 || ![...this.ops.values()].some((o) => o.kind === 'send'));
+        await this.host.wait(() => this.broken !== 0 || this.sendsInFlight === 0);
       } catch {
         // A broken connection closes all the same.
       }
     }
-    this.closed = true;
+    this.wasClosed = true;
     const e = ref(0);
     let error = NO_ERROR;
     if (this.host.process.state === 'running') {
-      const sendIdle = ![...this.ops.values()].some((o) => o.kind === 'send');
-      if (this.sendPool !== null && sendIdle) error = this.sendPool.destroy(true);
+      if (this.sendPool !== null && this.sendsInFlight === 0) error = this.sendPool.destroy(true);
+      // The provider aborts the pending requests; their upcalls arrive inside this call.
       if (this.host.provider.WSPCloseSocket(this.s, e) !== 0 && error === NO_ERROR) error = e.value;
-      // The provider aborted the pending requests (upcalls): nothing of ours is in flight.
-      this.drainCompleted();
       this.sendPool?.destroy(false);
       this.recvPool?.destroy(false);
     }
@@ -289,118 +260,126 @@ export class SanSession {
 
   /** The process died under the session: its requests and memory went with it. */
   processGone(): void {
-    this.closed = true;
+    this.wasClosed = true;
     if (this.broken === 0) this.broken = WSAECONNABORTED;
     this.ops.clear();
   }
 
-  // ───────────────────────────── progress ─────────────────────────────
+  // ───────────────────────────── completions ─────────────────────────────
 
-  /** WPUCompleteOverlappedRequest for this socket's requests. */
+  /**
+   * WPUCompleteOverlappedRequest for this socket's requests: called by the provider's
+   * completion thread as each request finishes, and acted on at once.
+   */
   onComplete(ov: WSAOVERLAPPED, error: number, bytes: number): void {
-    const i = this.completedTail++;
-    this.completedOv[i] = ov;
-    this.completedError[i] = error;
-    this.completedBytes[i] = bytes;
-  }
-
-  /** Take completions; true when anything changed. */
-  poll(): boolean {
-    if (this.closed || this.host.process.state !== 'running') return false;
-    const first = this.ops.keys().next();
-    if (!first.done) {
-      this.host.provider.WSPGetOverlappedResult(this.s, first.value, this.outBytes, false, this.outFlags, this.outErrno);
-    }
-    return this.drainCompleted();
-  }
-
-  private drainCompleted(): boolean {
-    if (this.completedHead === this.completedTail) return false;
-    // Acting on one may complete more (the provider's upcall appends): FIFO until none is left.
-    while (this.completedHead < this.completedTail) {
-      const i = this.completedHead++;
-      const ov = this.completedOv[i]!;
-      const op = this.ops.get(ov);
-      if (op === undefined) continue;
-      this.ops.delete(ov);
-      this.completeOp(op, this.completedError[i]!, this.completedBytes[i]!);
-    }
-    this.completedHead = 0;
-    this.completedTail = 0;
-    if (!this.closed) this.returnCredits();
-    return true;
-  }
-
-  private completeOp(op: Op, error: number, bytes: number): void {
+    const op = this.ops.get(ov);
+    if (op === undefined) return;
+    this.ops.delete(ov);
     switch (op.kind) {
       case 'send':
+        this.sendsInFlight--;
         this.sendPool!.release(op.slot);
-        if (error !== NO_ERROR) this.fail(error);
-        return;
+        if (error !== NO_ERROR) this.fail();
+        break;
       case 'rdma':
         op.batch.outstanding--;
         if (error !== NO_ERROR && op.batch.error === NO_ERROR) op.batch.error = error;
-        if (error !== NO_ERROR) this.fail(error);
-        return;
+        if (error !== NO_ERROR) this.fail();
+        break;
       case 'recv':
         if (error !== NO_ERROR) {
           this.recvPool!.release(op.slot);
-          this.fail(error);
-          return;
+          this.fail();
+        } else {
+          this.received(op.slot, bytes);
         }
-        this.receive(op.slot, bytes);
     }
+    if (!this.closed) this.returnCredits();
+    this.host.wake();
   }
 
-  private fail(error: number): void {
+  /** A transfer failed: the connection is broken (WSAECONNRESET). */
+  private fail(): void {
     if (this.broken === 0 && !this.closed) this.broken = WSAECONNRESET;
   }
 
-  /** A control message arrived in `slot`. */
-  private receive(slot: number, bytes: number): void {
-    const pool = this.recvPool!;
-    if (bytes < HEADER_BYTES) throw new Error(`session ${this.s}: control message of ${bytes} bytes is shorter than its header`);
-    this.host.process.readMemory(pool.address(slot), this.codec.bytes, 0, HEADER_BYTES);
-    const h = this.codec.read();
-    this.credits += h.credits;
+  /** The peer broke the protocol: abort this connection, and only it (WSAECONNABORTED). */
+  private abort(e: SessionProtocolError): void {
+    if (this.broken !== 0 || this.closed) return;
+    this.broken = WSAECONNABORTED;
+    this.protocolError = e;
+  }
+
+  /** A control message arrived in receive slot `slot`; a bad one aborts the connection. */
+  private received(slot: number, bytes: number): void {
+    // After an abort nothing more from the peer is read: the stream ends at the bad message.
+    if (this.broken === WSAECONNABORTED) {
+      this.recvPool!.release(slot);
+      return;
+    }
     let keep = false;
+    try {
+      keep = this.receive(slot, bytes);
+    } catch (e) {
+      if (!(e instanceof SessionProtocolError)) throw e;
+      this.recvPool!.release(slot);
+      this.abort(e);
+      return;
+    }
+    if (!keep) this.repost(slot);
+  }
+
+  /**
+   * Decode and act on one control message; true when its buffer stays with the stream (DATA).
+   * Every check comes before the first change, so a refused message changes nothing.
+   */
+  private receive(slot: number, bytes: number): boolean {
+    this.host.process.readMemory(this.recvPool!.address(slot), this.codec.bytes, 0, Math.min(bytes, HEADER_BYTES));
+    const h = this.codec.decode(bytes);
+    this.checkOrder(h);
+    this.credits += h.credits;
     switch (h.type) {
       case MSG_NEGOTIATE:
         this.peerRdmaRead = (h.flags & NEG_RDMA_READ) !== 0;
         this.negotiated = true;
-        break;
+        return false;
       case MSG_DATA:
-        if (h.payload === 0 || HEADER_BYTES + h.payload !== bytes) {
-          throw new Error(`session ${this.s}: DATA message says ${h.payload} payload bytes, ${bytes} arrived`);
-        }
         this.stream.push({ kind: 'data', slot, offset: HEADER_BYTES, remaining: h.payload });
-        keep = true;
-        break;
+        return true;
       case MSG_RDMA_READ_OFFER:
         this.stream.push({ kind: 'read', id: h.id, descriptor: this.codec.descriptor(), length: h.length, consumed: 0 });
-        break;
+        return false;
       case MSG_LARGE_WRITE:
         this.stream.push({ kind: 'write', id: h.id, length: h.length, consumed: 0 });
-        break;
+        return false;
       case MSG_WRITE_TARGET:
-        this.writeTargets.push({ descriptor: this.codec.descriptor(), length: h.length });
-        break;
       case MSG_WRITE_DONE:
-        this.writeDone = h.length;
-        break;
       case MSG_READ_DONE:
-        this.readDone.add(h.id);
-        break;
+        this.large.received(h, this.descriptorOfLast);
+        return false;
       case MSG_SHUTDOWN:
+        this.peerShut = true;
         this.stream.push({ kind: 'eof' });
-        break;
-      case MSG_CREDIT:
-        break;
-      default:
-        throw new Error(`session ${this.s}: unknown control message type ${h.type}`);
+        return false;
+      default: // MSG_CREDIT: the credits are all it carries
+        return false;
     }
-    if (!keep) this.repost(slot);
   }
+
+  /** The checks that need the session's state: what the peer may send now. */
+  private checkOrder(h: Header): void {
+    if (h.type === MSG_NEGOTIATE) {
+      if (this.negotiated) throw outOfOrder('a second NEGOTIATE');
+      return;
+    }
+    if (!this.negotiated) throw outOfOrder(`type ${h.type} before NEGOTIATE`);
+    const dataDirection = h.type === MSG_DATA || h.type === MSG_RDMA_READ_OFFER || h.type === MSG_LARGE_WRITE ||
+      h.type === MSG_WRITE_DONE || h.type === MSG_SHUTDOWN;
+    if (dataDirection && this.peerShut) throw outOfOrder(`type ${h.type} after the peer's SHUTDOWN`);
+    this.large.checkOrder(h, this.usesRdmaRead);
+  }
+
+  private readonly descriptorOfLast = (): Uint8Array => this.codec.descriptor();
 
   private repost(slot: number): void {
     if (this.closed || this.broken !== 0) {
@@ -410,17 +389,28 @@ export class SanSession {
     const e = this.postRecv(slot);
     if (e !== NO_ERROR) {
       this.recvPool!.release(slot);
-      this.fail(e);
+      this.fail();
       return;
     }
     this.toReturn++;
   }
 
-  /** Explicit credit return when a quarter of the receives are waiting to be returned. */
+  /**
+   * Return credits in a CREDIT message when a quarter of the receives are waiting to be
+   * returned, or at once while the application waits for bytes.
+   */
   private returnCredits(): void {
-    if (!this.config.creditBased || this.broken !== 0 || !this.negotiated) return;
-    if (this.toReturn >= Math.max(1, this.config.recvBuffers >> 2) && this.credits >= 1 && this.sendPool!.available > 0) {
+    if (!this.config.creditBased || this.broken !== 0 || this.closed || !this.negotiated || this.toReturn === 0) return;
+    // (An application blocked in recv with bytes already in the stream is about to take them.)
+    const starving = this.recvWaiting && this.stream.length === 0;
+    if (this.toReturn < Math.max(1, this.config.recvBuffers >> 2) && !starving) return;
+    if (this.credits < 1 || this.sendPool!.available === 0) return;
+    try {
       this.postMessage({ type: MSG_CREDIT, flags: 0, credits: 0, payload: 0, length: 0, id: 0 }, null, null);
+    } catch (e) {
+      // From a completion, a provider refusal breaks this connection; it never escapes.
+      if (!(e instanceof SocketError)) throw e;
+      this.fail();
     }
   }
 
@@ -442,19 +432,42 @@ export class SanSession {
     return this.credits >= (control ? 1 : 2);
   }
 
-  /** A message can go now on a healthy connection (callers skip the wait, and its promise). */
+  /** A message can go now on a healthy connection. */
   private creditReady(control: boolean): boolean {
     return this.broken === 0 && !this.closed && this.canSend(control);
   }
 
+  /** Block until a message could go; throws when the connection broke or closed meanwhile. */
   private async waitForCredit(control: boolean): Promise<void> {
     await this.host.wait(() => this.broken !== 0 || this.closed || this.canSend(control));
     this.check('send');
   }
 
   /**
+   * Send a control message (no payload) as soon as a buffer and a credit are free. The check
+   * and the post are one synchronous step, so nothing can take the credit in between.
+   */
+  async sendWhenReady(h: Header, descriptor: Uint8Array | null): Promise<void> {
+    while (!this.creditReady(false)) await this.waitForCredit(false);
+    this.postMessage(h, descriptor, null);
+  }
+
+  trackRdma(ov: WSAOVERLAPPED, batch: RdmaBatch): void {
+    this.ops.set(ov, { kind: 'rdma', batch });
+  }
+
+  dropStreamHead(): void {
+    this.stream.shift();
+  }
+
+  wait(done: () => boolean): Promise<void> {
+    return this.host.wait(done);
+  }
+
+  /**
    * Write a message into a send buffer and WSPSend it; the payload comes from process memory
-   * at `payloadVa`. The caller made sure a buffer and a credit are free.
+   * at `payloadVa`. The caller made sure, in the same synchronous step, that a buffer and a
+   * credit are free.
    */
   private postMessage(h: Header, descriptor: Uint8Array | null, payloadVa: number | null): void {
     const pool = this.sendPool!;
@@ -474,7 +487,7 @@ export class SanSession {
     } catch (error) {
       pool.release(slot);
       h.credits -= this.toReturn;
-      throw new SocketError(10014 /* WSAEFAULT */, `send buffer at 0x${(payloadVa ?? at).toString(16)} is not readable: ${String(error)}`);
+      throw new SocketError(WSAEFAULT, `send buffer at 0x${(payloadVa ?? at).toString(16)} is not readable: ${String(error)}`);
     }
     const io = this.sendIo[slot]!;
     io.bufs[0].len = HEADER_BYTES + h.payload;
@@ -485,15 +498,19 @@ export class SanSession {
       throw new SocketError(e.value, `WSPSend of a control message failed`);
     }
     this.ops.set(io.ov, io.op);
+    this.sendsInFlight++;
     this.toReturn = 0;
     if (this.config.creditBased) this.credits--;
     this.host.stats.controlMessages++;
-    this.host.wake();
   }
 
-  private check(what: string): void {
+  check(what: string): void {
     if (this.closed) throw new SocketError(WSAEINTR, `${what}: the socket was closed`);
-    if (this.broken !== 0) throw new SocketError(this.broken === WSAECONNABORTED ? WSAECONNABORTED : WSAECONNRESET, `${what}: the connection is broken`);
+    if (this.broken === WSAECONNABORTED) {
+      const why = this.protocolError !== null ? `: ${this.protocolError.message}` : '';
+      throw new SocketError(WSAECONNABORTED, `${what}: the connection was aborted${why}`);
+    }
+    if (this.broken !== 0) throw new SocketError(WSAECONNRESET, `${what}: the connection is broken`);
   }
 
   // ───────────────────────────── send ─────────────────────────────
@@ -506,85 +523,14 @@ export class SanSession {
       const max = this.config.bufferBytes - HEADER_BYTES;
       for (let done = 0; done < length; ) {
         const n = Math.min(max, length - done);
-        if (!this.creditReady(false)) await this.waitForCredit(false);
+        while (!this.creditReady(false)) await this.waitForCredit(false);
         this.postMessage({ type: MSG_DATA, flags: 0, credits: 0, payload: n, length: 0, id: 0 }, null, va + done);
         this.host.stats.controlBytes += n;
         done += n;
       }
       return length;
     }
-    return this.usesRdmaRead ? this.sendByRdmaRead(va, length) : this.sendByRdmaWrite(va, length);
-  }
-
-  /** A20: register for read, offer, wait for READ_DONE, deregister. */
-  private async sendByRdmaRead(va: number, length: number): Promise<number> {
-    const cache = this.host.cache!;
-    // Sends run one at a time (sendChain): one descriptor buffer serves them all.
-    const descriptor = this.sendDescriptor;
-    const error = cache.registerRdma(this.s, va, length, MEM_READ, descriptor);
-    if (error !== NO_ERROR) throw new SocketError(error, `cannot register ${length} bytes at 0x${va.toString(16)} for RDMA read`);
-    const id = this.nextId++;
-    try {
-      if (!this.creditReady(false)) await this.waitForCredit(false);
-      this.postMessage({ type: MSG_RDMA_READ_OFFER, flags: 0, credits: 0, payload: 0, length, id }, descriptor, null);
-      await this.host.wait(() => this.readDone.has(id) || this.broken !== 0 || this.closed);
-      this.check('send');
-      this.readDone.delete(id);
-    } finally {
-      if (!this.closed) cache.deregisterRdma(this.s, descriptor);
-    }
-    return length;
-  }
-
-  /** A21: register locally, announce, write into each advertised target, WRITE_DONE. */
-  private async sendByRdmaWrite(va: number, length: number): Promise<number> {
-    const cache = this.host.cache!;
-    const reg = cache.register(this.s, va, length, MEM_READ);
-    if ('error' in reg) throw new SocketError(reg.error, `cannot register ${length} bytes at 0x${va.toString(16)}`);
-    try {
-      if (!this.creditReady(false)) await this.waitForCredit(false);
-      this.postMessage({ type: MSG_LARGE_WRITE, flags: 0, credits: 0, payload: 0, length, id: this.nextId++ }, null, null);
-      for (let sent = 0; sent < length; ) {
-        await this.host.wait(() => this.writeTargets.length > 0 || this.broken !== 0 || this.closed);
-        this.check('send');
-        const t = this.writeTargets.shift()!;
-        if (t.length <= 0 || t.length > length - sent) throw new Error(`session ${this.s}: write target of ${t.length} bytes, ${length - sent} left`);
-        await this.rdma('write', va + sent, t.length, reg.handle, t.descriptor);
-        this.host.stats.rdmaWriteBytes += t.length;
-        sent += t.length;
-        if (!this.creditReady(false)) await this.waitForCredit(false);
-        this.postMessage({ type: MSG_WRITE_DONE, flags: 0, credits: 0, payload: 0, length: t.length, id: 0 }, null, null);
-      }
-    } finally {
-      if (!this.closed) cache.deregister(this.s, reg.handle);
-    }
-    return length;
-  }
-
-  /** Post RDMA operations of <= maxRdmaSize covering `length` bytes, wait for all of them. */
-  private async rdma(kind: 'read' | 'write', va: number, length: number, handle: number, descriptor: Uint8Array, targetOffset = 0): Promise<void> {
-    const batch: RdmaBatch = { outstanding: 0, error: NO_ERROR };
-    const { provider } = this.host;
-    for (let off = 0; off < length; ) {
-      const n = Math.min(this.config.maxRdmaSize, length - off);
-      const ov = newWsaOverlapped(0);
-      const e = this.outErrno;
-      const buffers = [{ len: n, buf: va + off, handle }];
-      const r = kind === 'read'
-        ? provider.WSPRdmaRead(this.s, buffers, 1, descriptor, RDMA_DESCRIPTOR_BYTES, targetOffset + off, null, 0, ov, null, null, e)
-        : provider.WSPRdmaWrite(this.s, buffers, 1, descriptor, RDMA_DESCRIPTOR_BYTES, targetOffset + off, null, 0, ov, null, null, e);
-      if (r !== SOCKET_ERROR || e.value !== WSA_IO_PENDING) {
-        batch.error = e.value;
-        break;
-      }
-      this.ops.set(ov, { kind: 'rdma', batch });
-      batch.outstanding++;
-      off += n;
-    }
-    this.host.wake();
-    await this.host.wait(() => batch.outstanding === 0 || this.closed);
-    this.check(kind === 'read' ? 'recv' : 'send');
-    if (batch.error !== NO_ERROR) throw new SocketError(batch.error, `RDMA ${kind} failed`);
+    return this.usesRdmaRead ? this.large.sendByRdmaRead(va, length) : this.large.sendByRdmaWrite(va, length);
   }
 
   // ───────────────────────────── recv ─────────────────────────────
@@ -592,14 +538,16 @@ export class SanSession {
   private async recvNow(va: number, length: number): Promise<number> {
     if (length === 0) return 0;
     if (this.recvShut) return 0;
-    await this.host.wait(() => {
-      if (this.stream.length > 0 || this.broken !== 0 || this.closed) return true;
-      // The application waits for bytes: return credits now rather than at the threshold.
-      if (this.config.creditBased && this.toReturn > 0 && this.credits >= 1 && this.sendPool!.available > 0 && this.negotiated) {
-        this.postMessage({ type: MSG_CREDIT, flags: 0, credits: 0, payload: 0, length: 0, id: 0 }, null, null);
+    if (this.stream.length === 0 && this.broken === 0 && !this.closed) {
+      // The application waits for bytes: credits go back now rather than at the threshold.
+      this.recvWaiting = true;
+      this.returnCredits();
+      try {
+        await this.host.wait(() => this.stream.length > 0 || this.broken !== 0 || this.closed);
+      } finally {
+        this.recvWaiting = false;
       }
-      return false;
-    });
+    }
     if (this.closed) this.check('recv');
     const head = this.stream[0];
     if (head === undefined) {
@@ -612,9 +560,9 @@ export class SanSession {
       case 'data':
         return this.copyOut(va, length);
       case 'read':
-        return this.recvByRdmaRead(head, va, length);
+        return this.large.recvByRdmaRead(head, va, length);
       case 'write':
-        return this.recvByRdmaWrite(head, va, length);
+        return this.large.recvByRdmaWrite(head, va, length);
     }
   }
 
@@ -633,7 +581,7 @@ export class SanSession {
           process.writeMemory(va + done + off, this.copyBuffer, 0, c);
         } catch (error) {
           if (done + off > 0) return done + off;
-          throw new SocketError(10014 /* WSAEFAULT */, `recv buffer at 0x${va.toString(16)} is not writable: ${String(error)}`);
+          throw new SocketError(WSAEFAULT, `recv buffer at 0x${va.toString(16)} is not writable: ${String(error)}`);
         }
         off += c;
         item.offset += c;
@@ -647,54 +595,5 @@ export class SanSession {
     }
     this.returnCredits();
     return done;
-  }
-
-  private async recvByRdmaRead(item: Extract<Item, { kind: 'read' }>, va: number, length: number): Promise<number> {
-    const cache = this.host.cache!;
-    const n = Math.min(length, item.length - item.consumed);
-    const reg = cache.register(this.s, va, n, MEM_WRITE);
-    if ('error' in reg) throw new SocketError(reg.error, `cannot register the ${n}-byte recv buffer at 0x${va.toString(16)}`);
-    try {
-      await this.rdma('read', va, n, reg.handle, item.descriptor, item.consumed);
-    } finally {
-      if (!this.closed) cache.deregister(this.s, reg.handle);
-    }
-    this.host.stats.rdmaReadBytes += n;
-    item.consumed += n;
-    if (item.consumed === item.length) {
-      this.stream.shift();
-      if (!this.creditReady(false)) await this.waitForCredit(false);
-      this.postMessage({ type: MSG_READ_DONE, flags: 0, credits: 0, payload: 0, length: 0, id: item.id }, null, null);
-    }
-    return n;
-  }
-
-  private async recvByRdmaWrite(item: Extract<Item, { kind: 'write' }>, va: number, length: number): Promise<number> {
-    const cache = this.host.cache!;
-    const n = Math.min(length, item.length - item.consumed);
-    const descriptor = new Uint8Array(RDMA_DESCRIPTOR_BYTES);
-    const error = cache.registerRdma(this.s, va, n, MEM_WRITE, descriptor);
-    if (error !== NO_ERROR) {
-      throw new SocketError(error, `cannot register the ${n}-byte recv buffer at 0x${va.toString(16)} for RDMA write`);
-    }
-    let registered = true;
-    try {
-      if (!this.creditReady(false)) await this.waitForCredit(false);
-      this.writeDone = -1;
-      this.postMessage({ type: MSG_WRITE_TARGET, flags: 0, credits: 0, payload: 0, length: n, id: item.id }, descriptor, null);
-      await this.host.wait(() => this.writeDone >= 0 || this.broken !== 0 || this.closed);
-      this.check('recv');
-      if (this.writeDone !== n) throw new Error(`session ${this.s}: WRITE_DONE for ${this.writeDone} bytes, target was ${n}`);
-      this.writeDone = -1;
-      // Deregistering a shadowed target copies what the peer wrote into the application's buffer.
-      registered = false;
-      const e = cache.deregisterRdma(this.s, descriptor);
-      if (e !== NO_ERROR) throw new SocketError(e, 'cannot deregister the RDMA write target');
-    } finally {
-      if (registered && !this.closed) cache.deregisterRdma(this.s, descriptor);
-    }
-    item.consumed += n;
-    if (item.consumed === item.length) this.stream.shift();
-    return n;
   }
 }

@@ -6,52 +6,60 @@
  *   with the bytes received (0 at orderly shutdown). Every failure rejects with a SocketError
  *   carrying the WSA code; argument errors too (WSAENOTSOCK, WSAEFAULT, WSAEINVAL).
  * - Path choice: connect() tries the SAN provider first — the destination IP translates
- *   through the proxy only when it is a SAN NIC address — and falls back to the TCP-like
- *   provider when the SAN cannot reach it (WSAENETUNREACH) or the SAN provider is unavailable
- *   (no proxy, or `san: false`). listen() listens on the SAN provider when available.
- *   pathOf(s) tells which one a socket took.
+ *   through the proxy only when it is a SAN NIC address — and falls back to the stand-in for
+ *   the host's TCP/IP path (tcp-stand-in.ts) when the SAN cannot reach it (WSAENETUNREACH) or
+ *   the SAN provider is unavailable (no proxy, or `san: false`). listen() listens on the SAN
+ *   provider when available. pathOf(s) tells which one a socket took.
+ * - Each provider gets the process's user port on every NIC of the host (nic.openUserPort):
+ *   the switch hands them over and keeps no NIC itself.
  * - Listening sockets take pending connection requests into a backlog as soon as they reach
- *   the NIC (TCP completes the handshake before accept() too); each accepted connection
- *   starts its session at once so the connector's negotiation completes.
+ *   the NIC (TCP completes the handshake before accept() too): an acceptor thread per
+ *   listener waits on its FD_ACCEPT event (WSPEventSelect) and accepts each request, starting
+ *   its session at once so the connector's negotiation completes.
+ * - Blocking calls block on the machine's scheduler (ThreadWaits): the switch never runs the
+ *   machine. Completions reach each session directly from its provider (san-session.ts).
+ * - The session configurations are verified once, here (session-config.ts); a bad field fails
+ *   the constructor with WSAEINVAL and a message naming it.
  * - The registration cache is hooked to the process's secured-range notification at startup.
  */
 import type { Kernel } from '../kernel/kernel.ts';
+import { formatIpv4, parseIpv4 } from '../kernel/net/ip-addresses.ts';
 import type { Process } from '../kernel/ps/process.ts';
 import { ref } from '../kernel/ref.ts';
-import type { Fabric, SanNic } from '../nic/index.ts';
+import type { SanNic, ThreadWaits } from '../nic/index.ts';
 import {
-  AF_INET, IPPROTO_TCP, NO_ERROR, SOCK_STREAM, SanServiceProvider, WSAEADDRNOTAVAIL, WSAEFAULT, WSAEINVAL, WSAEISCONN,
-  WSAENETUNREACH, WSAENOTCONN, WSAENOTSOCK, WSAEWOULDBLOCK, WSANOTINITIALISED, parseIpv4, type SockAddr, type WSAOVERLAPPED,
+  AF_INET, FD_ACCEPT, INVALID_SOCKET, IPPROTO_TCP, NO_ERROR, SOCK_STREAM, SanServiceProvider, WSAEADDRNOTAVAIL, WSAEFAULT,
+  WSAEINVAL, WSAEISCONN, WSAENETUNREACH, WSAENOTCONN, WSAENOTSOCK, WSAEWOULDBLOCK, WSANOTINITIALISED, WsaEvent, type SockAddr,
+  type WSAOVERLAPPED,
 } from '../provider/index.ts';
+import { ApplicationBufferCache, type ApplicationBufferCacheOptions, type CacheStats } from './application-buffer-cache.ts';
 import { SD_BOTH, SD_RECEIVE, SD_SEND, SocketError, WSAECONNABORTED } from './errors.ts';
-import { RegistrationCache, type CacheStats, type RegistrationCacheOptions } from './registration-cache.ts';
-import { SAN_SESSION_DEFAULTS, SanSession, type SessionConfig, type SessionHost, type TransferStats } from './san-session.ts';
-import { TcpProvider } from './tcp-provider.ts';
-import { wakerOf, waitUntil, type Waker } from './progress.ts';
+import { SanSession, type SessionHost, type TransferStats } from './san-session.ts';
+import { SAN_SESSION_DEFAULTS, SessionConfigError, verifySessionConfig, type SessionConfig } from './session-config.ts';
+import { TcpStandIn } from './tcp-stand-in.ts';
 
 export type SocketPath = 'san' | 'tcp';
 
 /**
- * What the switch needs of its machine: the kernel (process API, DeviceIoControl), the NICs'
- * user-mode queue interfaces (the doorbells its providers use) and the fabric it waits on. A
- * host (src/host) has this shape; the switch, in user mode, does not import the host layer.
+ * What the switch needs of its machine: the kernel (process API, DeviceIoControl), a way to
+ * open its process's user port on each NIC (nothing else of the NIC) and the machine's
+ * thread waits (block and wake — never running it). A host (src/host) has this shape; the
+ * switch, in user mode, does not import the host layer.
  */
 export interface SwitchMachine {
   readonly kernel: Kernel;
-  readonly nics: readonly { readonly nic: SanNic }[];
-  readonly fabric: Fabric;
+  readonly nics: readonly { readonly nic: Pick<SanNic, 'openUserPort'> }[];
+  readonly waits: ThreadWaits;
 }
 
 export interface WindowsSocketsSwitchOptions {
   host: SwitchMachine;
   process: Process;
-  /** Defaults to the host's fabric. */
-  fabric?: Fabric;
   /** Use the SAN provider when it can reach the peer. Default true. */
   san?: boolean;
   session?: Partial<SessionConfig>;
   tcpSession?: Partial<SessionConfig>;
-  cache?: RegistrationCacheOptions;
+  cache?: ApplicationBufferCacheOptions;
 }
 
 /** Socket address as the application gives it: dotted or u32 IPv4. */
@@ -69,7 +77,6 @@ interface SwitchSocket {
   local: SockAddr | null;
   session: SanSession | null;
   backlog: Promise<SwitchSocket | SocketError>[];
-  intake: (() => void) | null;
 }
 
 export interface SwitchCounters extends TransferStats, CacheStats {
@@ -85,16 +92,14 @@ const RESOLVED: Promise<void> = Promise.resolve();
 export class WindowsSocketsSwitch {
   readonly host: SwitchMachine;
   readonly process: Process;
-  readonly fabric: Fabric;
   readonly san: SanServiceProvider | null;
-  readonly tcp: TcpProvider | null;
-  readonly cache: RegistrationCache | null;
+  readonly tcp: TcpStandIn | null;
+  readonly cache: ApplicationBufferCache | null;
   readonly stats: TransferStats = { controlBytes: 0, rdmaReadBytes: 0, rdmaWriteBytes: 0, controlMessages: 0 };
-  private readonly waker: Waker;
+  private readonly waits: ThreadWaits;
   private readonly sockets = new Map<number, SwitchSocket>();
   private readonly byProviderSocket = new Map<SanServiceProvider, Map<number, SanSession>>();
   private readonly sessionConfig: SessionConfig;
-  private readonly tcpConfig: Partial<SessionConfig>;
   private nextHandle = 0x400;
   private started = true;
   private connections = { san: 0, tcp: 0 };
@@ -108,35 +113,45 @@ export class WindowsSocketsSwitch {
     }
     this.host = options.host;
     this.process = options.process;
-    this.fabric = options.fabric ?? options.host.fabric;
-    this.waker = wakerOf(this.fabric);
-    this.sessionConfig = { ...SAN_SESSION_DEFAULTS, ...options.session };
-    this.tcpConfig = options.tcpSession ?? {};
-    const nics = this.host.nics.map((n) => n.nic);
-    const upcall = (provider: () => SanServiceProvider | null) => (s: number, ov: WSAOVERLAPPED, error: number, bytes: number) => {
-      const p = provider();
-      const session = p === null ? undefined : this.byProviderSocket.get(p)?.get(s);
-      session?.onComplete(ov, error, bytes);
+    this.waits = options.host.waits;
+    // Both configurations are verified before anything is opened: a bad field costs nothing.
+    let tcpConfig: SessionConfig;
+    try {
+      this.sessionConfig = verifySessionConfig('session', SAN_SESSION_DEFAULTS, options.session);
+      tcpConfig = TcpStandIn.verify(options.tcpSession);
+    } catch (e) {
+      if (e instanceof SessionConfigError) throw new SocketError(WSAEINVAL, `WindowsSocketsSwitch: ${e.message}`);
+      throw e;
+    }
+    const pid = this.process.ProcessId;
+    const ports = () => this.host.nics.map((n) => n.nic.openUserPort(pid));
+    // WPUCompleteOverlappedRequest of each provider: straight to the session of the socket
+    // (one map lookup per completion; the provider calls it from its completion thread).
+    const upcall = (sessions: Map<number, SanSession>) => (s: number, ov: WSAOVERLAPPED, error: number, bytes: number) => {
+      sessions.get(s)?.onComplete(ov, error, bytes);
     };
+    const sanSessions = new Map<number, SanSession>();
+    const tcpSessions = new Map<number, SanSession>();
     let san: SanServiceProvider | null = null;
     if (options.san !== false) {
       san = new SanServiceProvider({
-        kernel: this.host.kernel, process: this.process, nics, cacheRegistrations: true, completeOverlapped: upcall(() => this.san),
+        kernel: this.host.kernel, process: this.process, ports: ports(), cacheRegistrations: true, completeOverlapped: upcall(sanSessions),
       });
       if (san.WSPStartup() !== NO_ERROR) san = null;
     }
     this.san = san;
-    let tcp: TcpProvider | null = new TcpProvider(this.host.kernel, this.process, nics, upcall(() => this.tcp?.provider ?? null));
+    let tcp: TcpStandIn | null = new TcpStandIn(this.host.kernel, this.process, ports(), upcall(tcpSessions), tcpConfig);
     if (tcp.provider.WSPStartup() !== NO_ERROR) tcp = null;
     this.tcp = tcp;
     if (this.san === null && this.tcp === null) throw new SocketError(WSANOTINITIALISED, 'no provider could start (is the proxy loaded?)');
-    this.cache = this.san !== null ? new RegistrationCache(this.san, this.process, options.cache) : null;
+    this.cache = this.san !== null ? new ApplicationBufferCache(this.san, this.process, options.cache) : null;
     this.cache?.attach();
-    for (const p of [this.san, this.tcp?.provider ?? null]) if (p !== null) this.byProviderSocket.set(p, new Map());
+    if (this.san !== null) this.byProviderSocket.set(this.san, sanSessions);
+    if (this.tcp !== null) this.byProviderSocket.set(this.tcp.provider, tcpSessions);
     const base = {
       process: this.process, stats: this.stats,
       wait: (done: () => boolean) => this.wait(done),
-      wake: () => this.waker.wake(),
+      wake: () => this.waits.wake(),
     };
     this.sanHost = this.san === null ? null : { ...base, provider: this.san, cache: this.cache };
     this.tcpHost = this.tcp === null ? null : { ...base, provider: this.tcp.provider, cache: null };
@@ -145,7 +160,7 @@ export class WindowsSocketsSwitch {
       if (p !== this.process) return;
       for (const sock of this.sockets.values()) sock.session?.processGone();
       this.started = false;
-      this.waker.wake();
+      this.waits.wake();
     });
   }
 
@@ -154,7 +169,7 @@ export class WindowsSocketsSwitch {
   socket(): number {
     this.live();
     const sock: SwitchSocket = {
-      handle: this.nextHandle, state: 'created', path: null, provider: null, ps: 0, local: null, session: null, backlog: [], intake: null,
+      handle: this.nextHandle, state: 'created', path: null, provider: null, ps: 0, local: null, session: null, backlog: [],
     };
     this.nextHandle += 4;
     this.sockets.set(sock.handle, sock);
@@ -176,7 +191,10 @@ export class WindowsSocketsSwitch {
     const provider = this.san ?? this.tcp!.provider;
     const ps = this.providerSocket(provider);
     const e = ref(0);
-    if (provider.WSPBind(ps, sock.local!, e) !== 0 || provider.WSPListen(ps, backlog, e) !== 0) {
+    // FD_ACCEPT sets `ready` at each connection request: the acceptor thread waits on it.
+    const ready = new WsaEvent();
+    if (provider.WSPBind(ps, sock.local!, e) !== 0 || provider.WSPListen(ps, backlog, e) !== 0 ||
+        provider.WSPEventSelect(ps, ready, FD_ACCEPT, e) !== 0) {
       const error = e.value;
       provider.WSPCloseSocket(ps, ref(0));
       throw new SocketError(error, `listen on port ${sock.local!.port}`);
@@ -185,15 +203,11 @@ export class WindowsSocketsSwitch {
     sock.ps = ps;
     sock.path = provider === this.san ? 'san' : 'tcp';
     sock.state = 'listening';
-    const info = provider.socketInfo(ps)!;
-    const nic = provider.nics[info.nicIndex]!;
-    sock.intake = () => {
-      while (sock.state === 'listening' && nic.pendingConnections(this.process.ProcessId, sock.local!.port) as number > 0) {
-        sock.backlog.push(this.acceptOne(sock));
-      }
-    };
-    this.waker.listeners.add(sock.intake);
-    sock.intake();
+    // The acceptor never rejects: what stops it (a model bug in the machine) goes to accept().
+    void this.acceptor(sock, ready).catch((error: unknown) => {
+      sock.backlog.push(Promise.resolve(error instanceof SocketError ? error : new SocketError(WSAECONNABORTED, String(error))));
+      this.waits.wake();
+    });
   }
 
   async accept(s: number): Promise<number> {
@@ -224,7 +238,7 @@ export class WindowsSocketsSwitch {
         error = await this.connectThrough(sock, this.tcp.provider, to);
         if (error === NO_ERROR) return;
       }
-      throw new SocketError(error, `connect to ${to.ip >>> 24}.${(to.ip >>> 16) & 255}.${(to.ip >>> 8) & 255}.${to.ip & 255}:${to.port}`);
+      throw new SocketError(error, `connect to ${formatIpv4(to.ip)}:${to.port}`);
     } catch (error) {
       if (sock.state === 'connecting') sock.state = sock.local !== null ? 'bound' : 'created';
       throw error;
@@ -290,6 +304,12 @@ export class WindowsSocketsSwitch {
     return sock.path === 'san' && sock.session !== null ? sock.session.usesRdmaRead : null;
   }
 
+  /** The provider and provider socket that carry `s` (diagnostics and tests); null before connect/listen. */
+  providerSocketOf(s: number): { provider: SanServiceProvider; socket: number } | null {
+    const sock = this.get(s);
+    return sock.provider === null ? null : { provider: sock.provider, socket: sock.ps };
+  }
+
   get counters(): SwitchCounters {
     const c = this.cache?.counters ?? { registrations: 0, cacheHits: 0, rdmaReexposures: 0, evictions: 0, invalidations: 0, cachedBytes: 0, cachedEntries: 0 };
     return { ...this.stats, ...c, sockets: this.sockets.size, sanConnections: this.connections.san, tcpConnections: this.connections.tcp };
@@ -343,12 +363,7 @@ export class WindowsSocketsSwitch {
       provider.WSPCloseSocket(ps, ref(0));
       return e.value === WSAEADDRNOTAVAIL ? WSAENETUNREACH : e.value;
     }
-    const connecting = provider.WSPConnect(ps, to, e);
-    // Deliver the request and let the listening switch take it into its backlog now.
-    if (!this.fabric.autoDrive || this.fabric.pending > 0) this.fabric.runUntilIdle();
-    this.waker.acceptPending();
-    if (this.fabric.pending > 0) this.fabric.runUntilIdle();
-    if ((await connecting) !== 0) {
+    if ((await provider.WSPConnect(ps, to, e)) !== NO_ERROR) {
       const error = e.value;
       provider.WSPCloseSocket(ps, ref(0));
       return error;
@@ -375,19 +390,43 @@ export class WindowsSocketsSwitch {
   private startSession(provider: SanServiceProvider, ps: number): SanSession {
     const session = provider === this.san
       ? new SanSession(this.sanHost!, ps, this.sessionConfig)
-      : this.tcp!.session(this.tcpHost!, ps, this.tcpConfig);
+      : this.tcp!.session(this.tcpHost!, ps);
     this.byProviderSocket.get(provider)!.set(ps, session);
     return session;
   }
 
-  /** Accept one pending request on a listening socket and start its session. */
-  private async acceptOne(listener: SwitchSocket): Promise<SwitchSocket | SocketError> {
+  /**
+   * A listening socket's acceptor thread: at each FD_ACCEPT (set by the provider at every
+   * request, and again by WSPAccept while more wait) it accepts one request and starts its
+   * session, into the backlog accept() takes from. A refusal of the provider goes into the
+   * backlog as that accept's error.
+   */
+  private async acceptor(listener: SwitchSocket, ready: WsaEvent): Promise<void> {
     const provider = listener.provider!;
     const e = ref(0);
-    const ps = await provider.WSPAccept(listener.ps, null, e);
-    if (ps === -1) return new SocketError(e.value === WSAEWOULDBLOCK ? WSAECONNABORTED : e.value, 'accept');
+    const listening = () => listener.state === 'listening' && this.started;
+    while (listening()) {
+      await this.wait(() => ready.signaled || !listening());
+      if (!listening()) return;
+      ready.reset();
+      const ps = await provider.WSPAccept(listener.ps, null, e);
+      if (ps === INVALID_SOCKET) {
+        if (e.value !== WSAEWOULDBLOCK && listening()) listener.backlog.push(Promise.resolve(new SocketError(e.value, 'accept')));
+      } else if (!listening()) {
+        if (this.process.state === 'running') provider.WSPCloseSocket(ps, ref(0));
+        return;
+      } else {
+        listener.backlog.push(this.startAccepted(listener, ps));
+      }
+      this.waits.wake();
+    }
+  }
+
+  /** Start the session of a connection the acceptor took; its socket or the error. */
+  private async startAccepted(listener: SwitchSocket, ps: number): Promise<SwitchSocket | SocketError> {
+    const provider = listener.provider!;
     const sock: SwitchSocket = {
-      handle: this.nextHandle, state: 'connecting', path: listener.path, provider, ps, local: listener.local, session: null, backlog: [], intake: null,
+      handle: this.nextHandle, state: 'connecting', path: listener.path, provider, ps, local: listener.local, session: null, backlog: [],
     };
     this.nextHandle += 4;
     this.sockets.set(sock.handle, sock);
@@ -409,7 +448,6 @@ export class WindowsSocketsSwitch {
     const was = sock.state;
     sock.state = 'closed';
     this.sockets.delete(sock.handle);
-    if (sock.intake !== null) this.waker.listeners.delete(sock.intake);
     let error = NO_ERROR;
     if (sock.session !== null) {
       error = await sock.session.close();
@@ -425,22 +463,19 @@ export class WindowsSocketsSwitch {
         if (!(r instanceof SocketError)) await this.closeSocket(r);
       }
     }
-    this.waker.wake();
+    this.waits.wake();
     if (error !== NO_ERROR && this.process.state === 'running') throw new SocketError(error, `closesocket(${sock.handle})`);
   }
 
-  private readonly pumpFn = (): boolean => this.pump();
-
-  private pump(): boolean {
-    if (!this.started) return false;
-    let moved = false;
-    for (const m of this.byProviderSocket.values()) for (const session of m.values()) if (session.poll()) moved = true;
-    return moved;
+  /** Block until `done()` holds (or the switch stops); the machine's scheduler runs meanwhile. */
+  private wait(done: () => boolean): Promise<void> {
+    // Already true (often: a credit is free, a completion came in): no promise chain.
+    if (done() || !this.started) return RESOLVED;
+    return this.waitLoop(done);
   }
 
-  private wait(done: () => boolean): Promise<void> {
-    // Already true (often: a credit is free, a completion came in with the last poll): no loop.
-    if (done() || !this.started) return RESOLVED;
-    return waitUntil(this.fabric, this.waker, this.pumpFn, () => done() || !this.started);
+  private async waitLoop(done: () => boolean): Promise<void> {
+    // Resumed, the condition is checked again: another thread may have run in between.
+    while (!done() && this.started) await this.waits.block(() => done() || !this.started);
   }
 }

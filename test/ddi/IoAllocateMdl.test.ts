@@ -2,7 +2,11 @@
  * IoAllocateMdl / IoFreeMdl: the edge values and the fields Windows sets.
  * Sources: WDK "IoAllocateMdl function (wdm.h)", "Using MDLs", "MDL structure (wdm.h)";
  * ReactOS kmtests modules/rostests/kmtests/ntos_io/IoMdl.c (MDL chained on Irp->MdlAddress,
- * Next NULL, ByteCount as asked, size limit), ntos_mm/MmMdl.c (MDLs freed with ExFreePoolWithTag(Mdl, 0)).
+ * Next NULL, ByteCount as asked, size limit), ntos_mm/MmMdl.c (MDLs freed with ExFreePoolWithTag(Mdl, 0));
+ * the MDL lookaside list: ReactOS ntoskrnl/io/iomgr/iomdl.c (IoAllocateMdl: spans of at most 23
+ * pages are MDL_ALLOCATED_FIXED_SIZE from LookasideMdlList; IoFreeMdl: fixed-size MDLs back to the
+ * list, others to pool) and iomgr.c (IopInitLookasideLists: MdlSize = sizeof(MDL) + 23 PFNs,
+ * MaximumDepth 128); Windows Research Kernel iop.h (IOP_FIXED_SIZE_MDL_PFNS 0x17).
  */
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../src/bus/index.ts';
@@ -15,7 +19,10 @@ import { STATUS_ACCESS_VIOLATION } from '../../src/kernel/status.ts';
 import { BAD_POOL_CALLER } from '../../src/kernel/bugcheck.ts';
 import { ref } from '../../src/kernel/ref.ts';
 import { raisedStatus } from '../ps/fixture.ts';
-import { expectBugCheck, fingerprint, small } from './helpers.ts';
+import { expectBugCheck, fingerprint, poolBlocksInUse, small } from './helpers.ts';
+import { lookasideCachedCount, MINIMUM_LOOKASIDE_DEPTH } from '../../src/kernel/ex/index.ts';
+import { Kernel } from '../../src/kernel/kernel.ts';
+import { MIB } from '../../src/bus/index.ts';
 
 describe('IoAllocateMdl', () => {
   it('Length 0 is a valid MDL with ByteCount 0 and no pages (WDK IoAllocateMdl; not NULL)', () => {
@@ -37,13 +44,15 @@ describe('IoAllocateMdl', () => {
     IoFreeMdl(k, aligned);
   });
 
-  it('an MDL of up to 17 pages carries MDL_ALLOCATED_FIXED_SIZE (0x8), a larger one does not', () => {
-    // Windows serves MDLs that fit its fixed-size lookaside (17 PFNs) from that list and marks them.
+  it('an MDL spanning up to 23 pages (IOP_FIXED_SIZE_MDL_PFNS 0x17) carries MDL_ALLOCATED_FIXED_SIZE (0x8), a larger one does not', () => {
+    // Windows serves MDLs that fit its fixed-size lookaside (0x17 PFNs) from that list and marks
+    // them (ReactOS io/iomgr/iomdl.c: "if (Size > 23)" allocates from pool without the flag).
     const k = small();
+    expect(FIXED_SIZE_MDL_PAGES).toBe(0x17);
     const fits = IoAllocateMdl(k, 0x10_0000, FIXED_SIZE_MDL_PAGES * PAGE_SIZE, false, false, null)!;
     expect(fits.MdlFlags).toBe(MDL_ALLOCATED_FIXED_SIZE);
     expect(fits.MdlFlags).toBe(0x8);
-    const unaligned = IoAllocateMdl(k, 0x10_0001, FIXED_SIZE_MDL_PAGES * PAGE_SIZE, false, false, null)!; // spans 18 pages
+    const unaligned = IoAllocateMdl(k, 0x10_0001, FIXED_SIZE_MDL_PAGES * PAGE_SIZE, false, false, null)!; // spans 24 pages
     expect(unaligned.MdlFlags & MDL_ALLOCATED_FIXED_SIZE).toBe(0);
     const big = IoAllocateMdl(k, 0x10_0000, 64 * PAGE_SIZE, false, false, null)!;
     expect(big.MdlFlags & MDL_ALLOCATED_FIXED_SIZE).toBe(0);
@@ -143,5 +152,65 @@ describe('IoAllocateMdl', () => {
       expect(IoAllocateMdl(k, va as number, len as number, false, false, null)).toBeNull();
     }
     expect(IoAllocateMdl(k, 0x10_0000, 10, false, false, 42 as never)).toBeNull();
+  });
+});
+
+describe('IoAllocateMdl and IoFreeMdl use the I/O manager\'s MDL lookaside list (ReactOS io/iomgr/iomdl.c, iomgr.c)', () => {
+  it('the list is a system list of sizeof(MDL) + 23 PFNs (232 bytes), tag "Mdl ", MaximumDepth 128 (IopInitLookasideLists)', () => {
+    const k = small();
+    const L = k.io.lookasideLists.mdl.L;
+    expect([L.Size, L.Tag, L.MaximumDepth, L.Depth]).toEqual([SIZEOF_MDL + 23 * 8, TAG_MDL, 128, MINIMUM_LOOKASIDE_DEPTH]);
+    expect(L.Size).toBe(232);
+  });
+
+  it('a fixed-size MDL is taken from the list (a miss goes to pool) and IoFreeMdl pushes it back; the next MDL reuses the block', () => {
+    const k = small();
+    const L = k.io.lookasideLists.mdl.L;
+    const blocks = poolBlocksInUse(k);
+    const m = IoAllocateMdl(k, 0x10_0000, 3 * PAGE_SIZE, false, false, null)!;
+    expect([L.TotalAllocates, L.AllocateMisses]).toEqual([1, 1]);
+    expect(k.mm.pool.blockAt(mdlAddress(m))).toMatchObject({ bytes: 232, tag: TAG_MDL, lookaside: 0 });
+    const address = mdlAddress(m);
+    IoFreeMdl(k, m);
+    expect([L.TotalFrees, L.FreeMisses]).toEqual([1, 0]);
+    expect(lookasideCachedCount(k, k.io.lookasideLists.mdl)).toBe(1);
+    expect(poolBlocksInUse(k)).toBe(blocks);
+    expect(k.mm.pool.blockAt(address)!.lookaside).not.toBe(0);
+    const again = IoAllocateMdl(k, 0x20_0000, 10, false, false, null)!;
+    expect(mdlAddress(again)).toBe(address);
+    expect([L.TotalAllocates, L.AllocateMisses]).toEqual([2, 1]);
+    expect(again.MdlFlags).toBe(MDL_ALLOCATED_FIXED_SIZE);
+    IoFreeMdl(k, again);
+  });
+
+  it('an MDL of more than 23 pages never touches the list: a pool block of 48 + 8 per page, freed to pool', () => {
+    const k = small();
+    const L = k.io.lookasideLists.mdl.L;
+    const before = fingerprint(k);
+    const m = IoAllocateMdl(k, 0x10_0000, 24 * PAGE_SIZE, false, false, null)!;
+    expect(k.mm.pool.blockAt(mdlAddress(m))!.bytes).toBe(SIZEOF_MDL + 24 * 8);
+    IoFreeMdl(k, m);
+    expect([L.TotalAllocates, L.TotalFrees]).toEqual([0, 0]);
+    expect(fingerprint(k)).toBe(before);
+  });
+
+  it('at Depth the next IoFreeMdl is a FreeMiss and frees to pool; ExFreePool(Mdl) always frees to pool', () => {
+    const k = small();
+    const L = k.io.lookasideLists.mdl.L;
+    const mdls = Array.from({ length: L.Depth + 2 }, (_, i) => IoAllocateMdl(k, 0x10_0000 + i * PAGE_SIZE, 10, false, false, null)!);
+    ExFreePool(k, mdls.pop()!);
+    expect(L.TotalFrees).toBe(0);
+    for (const m of mdls) IoFreeMdl(k, m);
+    expect([L.TotalFrees, L.FreeMisses]).toEqual([L.Depth + 1, 1]);
+    expect(lookasideCachedCount(k, k.io.lookasideLists.mdl)).toBe(L.Depth);
+    expect(mdlHost(k).live).toBe(0);
+  });
+
+  it('with Driver Verifier nothing is cached: the MDL block goes back to pool at once', () => {
+    const k = Kernel.boot({ ramBytes: 64 * MIB, nolowmem: false, verifier: true });
+    const before = fingerprint(k);
+    IoFreeMdl(k, IoAllocateMdl(k, 0x10_0000, 10, false, false, null)!);
+    expect(k.io.lookasideLists.mdl.L.FreeMisses).toBe(1);
+    expect(fingerprint(k)).toBe(before);
   });
 });

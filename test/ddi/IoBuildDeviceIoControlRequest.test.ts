@@ -25,7 +25,7 @@ import { APC_LEVEL, DISPATCH_LEVEL } from '../../src/kernel/irql.ts';
 import { IRQL_NOT_LESS_OR_EQUAL } from '../../src/kernel/bugcheck.ts';
 import { STATUS_BUFFER_TOO_SMALL, STATUS_PENDING, STATUS_SUCCESS } from '../../src/kernel/status.ts';
 import { ref } from '../../src/kernel/ref.ts';
-import { expectBugCheck } from './helpers.ts';
+import { expectBugCheck, poolBlocksInUse } from './helpers.ts';
 
 const DEV = 0x8000;
 const BUFFERED = CTL_CODE(DEV, 0x900, METHOD_BUFFERED, FILE_ANY_ACCESS);
@@ -84,7 +84,7 @@ function host() {
   const inBuf = ExAllocatePool2(k, POOL_FLAG_NON_PAGED, 64, poolTag('Test'))!;
   const outBuf = ExAllocatePool2(k, POOL_FLAG_NON_PAGED, 2 * PAGE_SIZE, poolTag('Test'))!;
   k.mm.system.write(inBuf, new Uint8Array([10, 20, 30, 40]));
-  const baseline = () => ({ blocks: k.mm.pool.outstandingBlocks, irps: k.io.irpsInFlight.size, locked: k.mm.counters().lockedPages });
+  const baseline = () => ({ blocks: poolBlocksInUse(k), irps: k.io.irpsInFlight.size, locked: k.mm.counters().lockedPages });
   return { k, seen, queue, device: () => device, inBuf, outBuf, baseline };
 }
 

@@ -27,6 +27,7 @@ import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/vir
 import { ref } from '../../src/kernel/ref.ts';
 import { poolTag } from '../../src/kernel/mm/pool.ts';
 import { bugCheckOf } from '../bug-check.ts';
+import { poolBlocksInUse } from './helpers.ts';
 
 const IOCTL_WORK = CTL_CODE(0x8000, 0x900, METHOD_BUFFERED, FILE_ANY_ACCESS);
 
@@ -92,7 +93,7 @@ function driverIrp(k: Kernel, lower: Lower): IRP {
 describe('IoCallDriver with an IRP from IoAllocateIrp', () => {
   it('the lower driver sees its location (CurrentLocation 1, DeviceObject set); a routine returning MORE_PROCESSING_REQUIRED gets the IRP back', () => {
     const { k, lower } = host();
-    const blocks = k.mm.pool.outstandingBlocks;
+    const blocks = poolBlocksInUse(k);
     const calls: { device: DEVICE_OBJECT | null; status: number; info: number; location: number; context: unknown }[] = [];
     const irp = driverIrp(k, lower);
     IoSetCompletionRoutine(irp, (device, i, context) => {
@@ -106,7 +107,7 @@ describe('IoCallDriver with an IRP from IoAllocateIrp', () => {
     expect(calls).toEqual([{ device: null, status: STATUS_SUCCESS, info: 7, location: 2, context: 'ctx' }]);
     expect(irp.CurrentLocation).toBe(irp.StackCount + 1);
     IoFreeIrp(k, irp);
-    expect(k.mm.pool.outstandingBlocks).toBe(blocks);
+    expect(poolBlocksInUse(k)).toBe(blocks);
   });
 
   it('IoSetNextIrpStackLocation then IoCompleteRequest on a fresh IoAllocateIrp(1) runs the routine; CurrentLocation is 2 after (Wine driver.c)', () => {
@@ -179,13 +180,13 @@ describe('IoCallDriver with an IRP from IoAllocateIrp', () => {
 describe('IoSetCompletionRoutineEx', () => {
   it('allocates its context block (nonpaged, "IoCx") until the routine runs; an injected failure is STATUS_INSUFFICIENT_RESOURCES with nothing set', () => {
     const { k, lower } = host();
-    const blocks = k.mm.pool.outstandingBlocks;
+    const blocks = poolBlocksInUse(k);
     const irp = driverIrp(k, lower);
     k.faults.setPolicy({ kind: 'always' }, { sites: ['IoSetCompletionRoutineEx'] });
     expect(IoSetCompletionRoutineEx(k, lower.device, irp, () => STATUS_MORE_PROCESSING_REQUIRED, null, true, true, true))
       .toBe(STATUS_INSUFFICIENT_RESOURCES);
     expect(IoGetNextIrpStackLocation(irp).CompletionRoutine).toBeNull();
-    expect(k.mm.pool.outstandingBlocks).toBe(blocks + 1);
+    expect(poolBlocksInUse(k)).toBe(blocks + 1);
     k.faults.setPolicy({ kind: 'none' });
     let ran = 0;
     expect(IoSetCompletionRoutineEx(k, lower.device, irp, () => {
@@ -197,7 +198,7 @@ describe('IoSetCompletionRoutineEx', () => {
     expect(ran).toBe(1);
     expect(k.mm.pool.outstanding().some((b) => b.tag === poolTag('IoCx'))).toBe(false);
     IoFreeIrp(k, irp);
-    expect(k.mm.pool.outstandingBlocks).toBe(blocks);
+    expect(poolBlocksInUse(k)).toBe(blocks);
   });
 });
 

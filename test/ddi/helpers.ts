@@ -38,3 +38,9 @@ export function fingerprint(k: Kernel): string {
   mix(k.mm.index.bitmap);
   return `${h}:${JSON.stringify(k.mm.counters())}:${k.mm.owners.liveCount}`;
 }
+
+/**
+ * Pool blocks in use: outstanding blocks less those a lookaside list holds in its cache (an IRP or
+ * MDL the I/O manager's lists keep is the list's, not the caller's: src/host/accounting.ts).
+ */
+export const poolBlocksInUse = (k: Kernel): number => k.mm.pool.outstandingBlocks - k.mm.pool.lookasideCachedBlocks;

@@ -15,14 +15,18 @@ export function boot(verifier = false): Kernel {
   return Kernel.boot({ ramBytes: 2 * GIB, nolowmem: false, verifier });
 }
 
-/** Everything the I/O manager could leak, as numbers to compare before/after. */
+/**
+ * Everything the I/O manager could leak, as numbers to compare before/after. IRPs and MDLs its
+ * lookaside lists hold are the lists' (src/host/accounting.ts): not counted as pool, their
+ * pages' mappings not counted as mappings.
+ */
 export function snapshot(k: Kernel) {
   const c = k.io.counters();
   const mm = k.mm.counters();
   return {
-    poolBlocks: k.mm.pool.outstandingBlocks,
+    poolBlocks: k.mm.pool.outstandingBlocks - k.mm.pool.lookasideCachedBlocks,
     lockedPages: mm.lockedPages,
-    systemMappings: mm.systemMappings,
+    systemMappings: mm.systemMappings - mm.lookasideReclaimableMappings,
     liveMdls: mdlHost(k).live,
     irpsOutstanding: c.irpsOutstanding,
     systemBuffers: c.systemBuffersOutstanding,

@@ -1,5 +1,6 @@
 /** Two in-process hosts with one NIC each on one fabric, for NIC tests. */
 import { DeviceDmaView, PAGE_SIZE, PhysicalMemory, type RamRange } from '../../src/bus/index.ts';
+import { testPattern } from '../../src/host/stream-pattern.ts';
 import { Fabric, NicStatus, SanNic, type NicCapabilities } from '../../src/nic/index.ts';
 
 export const PA = 100; // process on host A
@@ -33,11 +34,9 @@ export function expectOk(status: number, what = 'call'): void {
   if (status !== NicStatus.SUCCESS) throw new Error(`${what} failed with NicStatus ${status}`);
 }
 
-/** Fill [base, +length) with a pattern derived from `seed` (never all zero). */
+/** Fill [base, +length) with the test pattern of `seed` (src/host/stream-pattern.ts). */
 export function fillPattern(memory: PhysicalMemory, base: number, length: number, seed: number): void {
-  const b = new Uint8Array(length);
-  for (let i = 0; i < length; i++) b[i] = ((i * 31 + seed * 17) % 251) + 1;
-  memory.write(base, b);
+  memory.write(base, testPattern(length, seed));
 }
 
 export function snapshot(memory: PhysicalMemory, base = 0, length = memory.limit - base): Uint8Array {

@@ -1,22 +1,24 @@
 /**
- * The WSD access rules [registering-memory-for-operations-on-a-san], each one a test that tries
+ * The WSD access rules ("Registering Memory for Operations on a SAN"), each one a test that tries
  * to break it — through the provider and around it (posting straight to the NIC with the
  * numbers a buggy or hostile process could learn) — and must fail cleanly with the memory
  * untouched. Run on a 64-bit NIC (zero copy) and a 32-bit NIC on NOLOWMEM (shadows).
  */
 import { describe, expect, it } from 'vitest';
+import { parseIpv4 } from '../../src/kernel/net/ip-addresses.ts';
 import { ref } from '../../src/kernel/ref.ts';
 import { NicStatus, Syndrome, WcStatus } from '../../src/nic/index.ts';
 import {
   MEM_READ, MEM_READWRITE, MEM_WRITE, RDMA_DESCRIPTOR_BYTES, SOCKET_ERROR, WSAEACCES, WSAEFAULT, WSA_IO_PENDING,
-  newWsaOverlapped, parseIpv4, type SanServiceProvider, type WSAOVERLAPPED,
+  newWsaOverlapped, type SanServiceProvider, type WSAOVERLAPPED,
 } from '../../src/provider/index.ts';
-import { IP_B, PORT, connectedPair, pattern, readUser, socket, startProvider, userBuffer, type Pair } from './harness.ts';
+import { connectedPair, drive, IP_B, type Pair, pattern, PORT, readUser, socket, startProvider, userBuffer } from './harness.ts';
 
 const N = 8192 + 10;
 
 function result(p: SanServiceProvider, s: number, ov: WSAOVERLAPPED): number {
   const e = ref(0);
+  drive(p);
   return p.WSPGetOverlappedResult(s, ov, ref(0), true, ref(0), e) ? 0 : e.value;
 }
 
@@ -83,6 +85,9 @@ for (const cfg of configs) {
       const hr = b.provider.WSPRegisterMemory(x.sb2, recvVa, N, MEM_WRITE, e)!;
       const rov = newWsaOverlapped();
       b.provider.WSPRecv(x.sb2, [{ len: N, buf: recvVa, handle: hr }], 1, null, ref(0), rov, null, 0, e);
+      // The intruder bypasses its provider: it stops the provider's completion channel on the
+      // socket's queue and polls the queue itself.
+      expect(nic.openUserPort(x.process.ProcessId).notifyCompletions(info.completionQueue, null)).toBe(NicStatus.SUCCESS);
       expect(nic.postSend(x.process.ProcessId, info.endpoint, { context: 7, elements: [{ localHandle: reg.nicHandle, offset: 0, length: 16 }] }))
         .toBe(NicStatus.SUCCESS);
       pair.cluster.fabric.runUntilIdle();
@@ -147,6 +152,8 @@ for (const cfg of configs) {
       const info = b.provider.socketInfo(b.s)!;
       const nic = b.host.nics[0]!.nic;
       const reg = b.provider.registrations.get(ro.h)!;
+      // Bypassing the provider: its completion channel off, the process polls the queue itself.
+      expect(nic.openUserPort(b.process.ProcessId).notifyCompletions(info.completionQueue, null)).toBe(NicStatus.SUCCESS);
       expect(nic.postRecv(b.process.ProcessId, info.endpoint, { context: 99, elements: [{ localHandle: reg.nicHandle, offset: 0, length: N }] }))
         .toBe(NicStatus.SUCCESS);
       const sendBuf = localBuffer(pair.a.provider, pair.a.process, pair.a.s, MEM_READ);

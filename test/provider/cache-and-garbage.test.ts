@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { MEM_RELEASE } from '../../src/kernel/mm/virtual-memory.ts';
 import { ref } from '../../src/kernel/ref.ts';
-import { MEM_READ, MEM_READWRITE, SOCKET_ERROR, WSAEFAULT, WSAEINVAL } from '../../src/provider/index.ts';
+import { MEM_READ, MEM_READWRITE, MEM_WRITE, RDMA_DESCRIPTOR_BYTES, SOCKET_ERROR, WSAEFAULT, WSAEINVAL } from '../../src/provider/index.ts';
 import { connectedPair, userBuffer } from './harness.ts';
 
-describe('WSPMemoryRegistrationCacheCallback (A7, A11, A12)', () => {
+describe('WSPMemoryRegistrationCacheCallback ("Caching Registered Memory", "Securing and Releasing Ownership of Virtual Addresses")', () => {
   it('WSAEINVAL when never cached; a cached registration is reused without driver work, then released and unsecured', async () => {
     const { a } = await connectedPair({ provider: { cacheRegistrations: true } });
     const e = ref(0);
@@ -41,7 +41,7 @@ describe('WSPMemoryRegistrationCacheCallback (A7, A11, A12)', () => {
     const h = a.provider.WSPRegisterMemory(a.s, va, 4096, MEM_READ, e)!;
     expect(a.provider.WSPDeregisterMemory(a.s, h, e)).toBe(0);
     expect(a.process.VirtualFree(va, 0, MEM_RELEASE)).toBe(false);
-    // The switch's SecureMemoryCacheCallback hook calls the provider (A15).
+    // The switch's SecureMemoryCacheCallback hook calls the provider (AddSecureMemoryCacheCallback).
     a.process.AddSecureMemoryCacheCallback((addr, size) => a.provider.WSPMemoryRegistrationCacheCallback(addr, size, ref(0)) === 0);
     expect(a.process.VirtualFree(va, 0, MEM_RELEASE)).toBe(true);
     expect(a.provider.counters.cached).toBe(0);
@@ -68,6 +68,9 @@ describe('garbage in', () => {
       (x) => p.WSPBind(...(x.slice(0, 3) as Parameters<typeof p.WSPBind>)),
       (x) => p.WSPListen(...(x.slice(0, 3) as Parameters<typeof p.WSPListen>)),
       (x) => p.WSPSocket(...(x.slice(0, 7) as Parameters<typeof p.WSPSocket>)),
+      (x) => p.WSPEventSelect(...(x.slice(0, 4) as Parameters<typeof p.WSPEventSelect>)),
+      (x) => p.registerMemory(...(x.slice(0, 4) as Parameters<typeof p.registerMemory>)).error,
+      (x) => p.releaseCachedRange(...(x.slice(0, 2) as Parameters<typeof p.releaseCachedRange>)).error,
     ];
     fc.assert(fc.property(fc.integer({ min: 0, max: calls.length - 1 }), fc.array(junk, { minLength: 12, maxLength: 12 }), fc.boolean(),
       (which, args, withErrno) => {
@@ -79,5 +82,38 @@ describe('garbage in', () => {
       }), { numRuns: 2000 });
     // The connection survived the barrage.
     expect(p.socketInfo(a.s)?.state).toBe('connected');
+  });
+});
+
+describe('a registration says what it cost (what the switch counts its cache from)', () => {
+  it('registerMemory answers cacheHit exactly when no driver request was made; registerRdmaMemory answers reexposed; releaseCachedRange counts what went', async () => {
+    const { a } = await connectedPair({ provider: { cacheRegistrations: true } });
+    const e = ref(0);
+    const va = userBuffer(a.process, 8 * 4096);
+    const requests = () => a.provider.counters.driverRequests;
+    let before = requests();
+    const first = a.provider.registerMemory(a.s, va, 8 * 4096, MEM_READWRITE);
+    expect(first).toMatchObject({ error: 0, cacheHit: false });
+    expect(requests()).toBeGreaterThan(before);
+    expect(a.provider.WSPDeregisterMemory(a.s, first.handle, e)).toBe(0);
+    before = requests();
+    const contained = a.provider.registerMemory(a.s, va + 4096, 4096, MEM_READ);
+    expect(contained).toMatchObject({ error: 0, cacheHit: true });
+    expect(requests()).toBe(before);
+    expect(a.provider.WSPDeregisterMemory(a.s, contained.handle, e)).toBe(0);
+    expect(a.provider.registerMemory(a.s, 0, 4096, MEM_READ)).toEqual({ error: WSAEFAULT, handle: 0, cacheHit: false });
+
+    const rdmaVa = userBuffer(a.process, 4 * 4096);
+    const d = new Uint8Array(RDMA_DESCRIPTOR_BYTES);
+    expect(a.provider.registerRdmaMemory(a.s, rdmaVa, 4 * 4096, MEM_WRITE, d, ref(RDMA_DESCRIPTOR_BYTES))).toEqual({ error: 0, reexposed: false });
+    expect(a.provider.WSPDeregisterRdmaMemory(a.s, d, RDMA_DESCRIPTOR_BYTES, e)).toBe(0);
+    before = requests();
+    expect(a.provider.registerRdmaMemory(a.s, rdmaVa, 4 * 4096, MEM_WRITE, d, ref(RDMA_DESCRIPTOR_BYTES))).toEqual({ error: 0, reexposed: true });
+    expect(requests()).toBe(before);
+    expect(a.provider.WSPDeregisterRdmaMemory(a.s, d, RDMA_DESCRIPTOR_BYTES, e)).toBe(0);
+
+    expect(a.provider.releaseCachedRange(va, 8 * 4096)).toEqual({ error: 0, released: 1 });
+    expect(a.provider.releaseCachedRange(rdmaVa, 1)).toEqual({ error: 0, released: 1 });
+    expect(a.provider.releaseCachedRange(rdmaVa, 1)).toEqual({ error: WSAEINVAL, released: 0 });
   });
 });

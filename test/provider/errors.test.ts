@@ -197,7 +197,7 @@ describe('overlapped transfers', () => {
     expect(e.value).toBe(WSAEINVAL);
     expect(b.provider.WSPGetOverlappedResult(b.s, ov, ref(0), false, ref(0), e)).toBe(false);
     expect(e.value).toBe(WSA_IO_INCOMPLETE);
-    // A registration in use by a pending transfer cannot be deregistered (A2).
+    // A registration in use by a pending transfer cannot be deregistered (WSPDeregisterMemory).
     expect(b.provider.WSPDeregisterMemory(b.s, h, e)).toBe(SOCKET_ERROR);
     expect(e.value).toBe(WSAEINVAL);
     const src = userBuffer(a.process, 4096);
@@ -216,7 +216,7 @@ describe('overlapped transfers', () => {
     expect(b.provider.WSPCloseSocket(b.s, e)).toBe(0);
   });
 
-  it('a read-only (frozen) overlapped is WSAEFAULT and posts nothing (A23: the provider writes it)', async () => {
+  it('a read-only (frozen) overlapped is WSAEFAULT and posts nothing ("Completing Data Transfer Requests": the provider writes it)', async () => {
     const { b } = await connectedPair();
     const e = ref(0);
     const va = userBuffer(b.process, 4096);
@@ -248,7 +248,7 @@ describe('overlapped transfers', () => {
   });
 });
 
-describe('registration reference counts (A1, A2)', () => {
+describe('registration reference counts (WSPRegisterMemory, WSPDeregisterMemory)', () => {
   it('the same buffer on the same socket is one handle with a count; freed only at zero', async () => {
     const { a } = await connectedPair();
     const e = ref(0);

@@ -1,11 +1,14 @@
 /** Two hosts with the proxy loaded, one application process and provider on each, connected. */
 import { expect } from 'vitest';
+import { parseIpv4 } from '../../src/kernel/net/ip-addresses.ts';
+import { testPattern } from '../../src/host/stream-pattern.ts';
 import { createCluster, snapshot, type Cluster, type Host, type HostSpec, type NicSpec, type ResourceSnapshot } from '../../src/host/index.ts';
 import type { Process } from '../../src/kernel/ps/process.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/virtual-memory.ts';
+import type { Scheduler } from '../../src/nic/index.ts';
 import { ref } from '../../src/kernel/ref.ts';
 import {
-  AF_INET, IPPROTO_TCP, NO_ERROR, SOCK_STREAM, SanServiceProvider, parseIpv4, type SanServiceProviderOptions,
+  AF_INET, IPPROTO_TCP, NO_ERROR, SOCK_STREAM, SanServiceProvider, type SanServiceProviderOptions,
 } from '../../src/provider/index.ts';
 
 export const IP_A = '10.0.0.1';
@@ -38,10 +41,22 @@ export interface PairOptions {
   provider?: Partial<SanServiceProviderOptions>;
 }
 
+/** The scheduler of each provider's cluster: the test owns the machine and drives it by hand. */
+const machines = new WeakMap<SanServiceProvider, Scheduler>();
+
+/**
+ * Run `p`'s machine until nothing is left to do: what a thread waiting in
+ * WSPGetOverlappedResult(fWait TRUE) would sleep through (the provider never runs it).
+ */
+export function drive(p: SanServiceProvider): void {
+  machines.get(p)!.runUntilIdle();
+}
+
 export function startProvider(host: Host, name: string, extra: Partial<SanServiceProviderOptions> = {}): { process: Process; provider: SanServiceProvider } {
   const process = host.createProcess(name);
-  const provider = new SanServiceProvider({ kernel: host.kernel, process, nics: host.nics.map((n) => n.nic), ...extra });
+  const provider = new SanServiceProvider({ kernel: host.kernel, process, ports: host.nics.map((n) => n.nic.openUserPort(process.ProcessId)), ...extra });
   expect(provider.WSPStartup()).toBe(NO_ERROR);
+  machines.set(provider, host.scheduler);
   return { process, provider };
 }
 
@@ -86,11 +101,8 @@ export function userBuffer(p: Process, bytes: number): number {
   return va;
 }
 
-export function pattern(length: number, seed: number): Uint8Array {
-  const b = new Uint8Array(length);
-  for (let i = 0; i < length; i++) b[i] = ((i * 13 + seed * 7) % 251) + 1;
-  return b;
-}
+/** The one test pattern generator (src/host/stream-pattern.ts). */
+export const pattern = testPattern;
 
 export function readUser(p: Process, va: number, length: number): Uint8Array {
   const b = new Uint8Array(length);

@@ -1,5 +1,5 @@
 /**
- * Issue 6 scenario matrix through the SAN service provider (the WSP calls the switch makes):
+ * The proxy's scenario matrix through the SAN service provider (the WSP calls the switch makes):
  * NIC width {32, 64} × NOLOWMEM {on, off} × strategy {contiguous, common-buffer}. Each run
  * registers, moves bytes A → B by RDMA write, B → A by RDMA read, A → B by send/recv, checks
  * every byte, tears down with WSPCloseSocket / WSPCleanup, and requires every counter back.
@@ -12,13 +12,14 @@ import {
   MEM_READ, MEM_READWRITE, MEM_WRITE, RDMA_DESCRIPTOR_BYTES, SOCKET_ERROR, WSA_IO_PENDING, newWsaOverlapped,
   type SanServiceProvider, type WSAOVERLAPPED,
 } from '../../src/provider/index.ts';
-import { connectedPair, pattern, readUser, userBuffer } from './harness.ts';
+import { connectedPair, drive, pattern, readUser, userBuffer } from './harness.ts';
 
 const N = 40 * 1024 + 77;
 
 function done(p: SanServiceProvider, s: number, ov: WSAOVERLAPPED): number {
   const bytes = ref(-1);
   const e = ref(0);
+  drive(p);
   const ok = p.WSPGetOverlappedResult(s, ov, bytes, true, ref(0), e);
   if (!ok) throw new Error(`transfer failed with WSA error ${e.value}`);
   return bytes.value;

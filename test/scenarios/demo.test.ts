@@ -1,5 +1,5 @@
 /**
- * The demo (issue 7): every flag combination transfers verified bytes and leaks nothing; the
+ * The demo: every flag combination transfers verified bytes and leaks nothing; the
  * JSON has exactly the documented shape; the CLI prints only JSON with --json.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Issue 6 scenario matrix, driven through the proxy's IOCTL interface and the NIC's user-mode
+ * The proxy's scenario matrix, driven through the proxy's IOCTL interface and the NIC's user-mode
  * queues: NIC width {32, 64} × NOLOWMEM {on, off} × strategy {contiguous, common-buffer}.
  * Each run allocates low memory on one host and registers a user buffer on the other, moves
  * data both ways by RDMA, checks every byte, releases everything and requires every counter
@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { FOUR_GIB, GIB, PAGE_SIZE } from '../../src/bus/index.ts';
 import { createCluster, leakedCounters, snapshot, type Host } from '../../src/host/index.ts';
+import { testPattern } from '../../src/host/stream-pattern.ts';
 import { ERROR_NOT_SUPPORTED } from '../../src/kernel/io/index.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/index.ts';
 import { parseIpv4 } from '../../src/kernel/net/ip-addresses.ts';
@@ -25,17 +26,7 @@ import { RawProxyClient as ProxyClient } from '../../src/host/reliability/index.
 const BYTES = 64 * 1024 + 123;
 const ALL = SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE | SANPROXY_REMOTE_READ | SANPROXY_REMOTE_WRITE;
 
-function pattern(seed: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const pattern = (seed: number, n: number): Uint8Array => testPattern(n, seed);
 
 function completions(nic: SanNic, owner: number, cq: number) {
   const r = nic.pollCompletionQueue(owner, cq, 16);
@@ -173,7 +164,7 @@ function runScenario(bits: 32 | 64, nolowmem: boolean, strategy: 'contiguous' | 
   expect(hb.unloadProxy()).toBe(0);
 }
 
-describe('proxy scenario matrix (issue 6): allocate, register, RDMA write and read, release, nothing leaked', () => {
+describe('proxy scenario matrix: allocate, register, RDMA write and read, release, nothing leaked', () => {
   for (const bits of [32, 64] as const) {
     for (const nolowmem of [true, false]) {
       for (const strategy of ['contiguous', 'common-buffer'] as const) {

@@ -96,7 +96,7 @@ describe('registration caches under the switch', () => {
     await teardownWithoutLeaks(p);
   });
 
-  // A13 with memory windows: once the buffers are cached, a large send makes no driver request
+  // RDMA memory cached with memory windows ("Caching Registered Memory"): once the buffers are cached, a large send makes no driver request
   // on either host (the window is bound and invalidated from user mode), for both RDMA paths.
   for (const rdmaRead of [true, false]) {
     it(`warm large sends reach no driver: no IRP on either host per send (${rdmaRead ? 'RDMA read' : 'RDMA write'} path)`, async () => {

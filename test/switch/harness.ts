@@ -1,5 +1,6 @@
 /** Two hosts with the proxy loaded and one switch (application process) on each. */
 import { expect } from 'vitest';
+import { testPattern } from '../../src/host/stream-pattern.ts';
 import { createCluster, leakedCounters, snapshot, type Cluster, type Host, type NicSpec, type ResourceSnapshot } from '../../src/host/index.ts';
 import type { Process } from '../../src/kernel/ps/process.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/virtual-memory.ts';
@@ -69,17 +70,8 @@ export function userBuffer(p: Process, bytes: number): number {
   return va;
 }
 
-export function pattern(length: number, seed: number): Uint8Array {
-  const b = new Uint8Array(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 255;
-  }
-  return b;
-}
+/** The one test pattern generator (src/host/stream-pattern.ts). */
+export const pattern = testPattern;
 
 export function readUser(p: Process, va: number, length: number): Uint8Array {
   const b = new Uint8Array(length);

@@ -49,6 +49,20 @@
  *   (its page names lookaside lists among the things a driver must cancel before unload).
  * - Pushing an entry writes its SLIST link into the entry's first bytes: an entry that is not
  *   mapped system memory faults, PAGE_FAULT_IN_NONPAGED_AREA (0x50), before anything changes.
+ * - System lists (ExInitializeSystemLookasideList, issue 15): the kernel's own lists — the I/O
+ *   manager's small-IRP, large-IRP and MDL lists (io/io-lookaside.ts) — are GENERAL_LOOKASIDE
+ *   structures on the system list head that the balance set manager scans like any other, with
+ *   Depth starting at ExMinimumLookasideDepth and the MaximumDepth their initializer gives.
+ *   Their users pop and push entries themselves (IopAllocateIrpPrivate / IoFreeIrp,
+ *   ExAllocateFromPPLookasideList for MDLs) and go to pool on a miss: `popSystemEntry` /
+ *   `pushSystemEntry`. They are never deleted, are not a driver's, and `counters()` (the
+ *   driver-initialized lists) leaves them out; `systemCounters()` reports them.
+ * - ExMinimumLookasideDepth (`setMinimumDepth`): the floor of every list's Depth, 4 — 0 under
+ *   Driver Verifier. Windows keeps it in a kernel variable (nt!ExMinimumLookasideDepth) that a
+ *   kernel debugger can set; lists initialized afterwards start at it and the next balance-set
+ *   scan applies it to the others. With 0 every list stays at Depth 0 and caches nothing: every
+ *   entry comes from and goes back to pool, which is how the `ioctl` benchmark measures the
+ *   path without caches (verifier off).
  */
 import {
   DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, DRIVER_VERIFIER_DETECTED_VIOLATION, IRQL_NOT_LESS_OR_EQUAL,
@@ -59,7 +73,7 @@ import { APC_LEVEL, DISPATCH_LEVEL } from '../irql.ts';
 import type { Kernel } from '../kernel.ts';
 import {
   ExAllocatePoolWithTag, ExFreePool, NonPagedPool, PagedPool, POOL_QUOTA_FAIL_INSTEAD_OF_RAISE,
-  POOL_RAISE_IF_ALLOCATION_FAILURE,
+  POOL_RAISE_IF_ALLOCATION_FAILURE, poolTagText,
 } from '../mm/pool.ts';
 import { MM_SYSTEM_RANGE_START } from '../mm/system-space.ts';
 import {
@@ -169,17 +183,33 @@ interface ListState {
   readonly driver: string | null;
   /** The driver object of `driver` at initialization (its unload is noticed by the scan). */
   readonly driverObject: DRIVER_OBJECT | null;
+  /** A kernel list (ExInitializeSystemLookasideList): never deleted, not a driver's. */
+  readonly system: boolean;
   active: boolean;
 }
 
 export interface LookasideCounters {
-  /** Lists initialized and not deleted. */
+  /** Lists drivers initialized and did not delete (the kernel's system lists are not counted). */
   activeLists: number;
-  /** Entries held in caches, over all lists. */
+  /** Entries held in the caches of those lists. */
   cachedEntries: number;
 }
 
+/** One of the kernel's system lists as `!lookaside` shows it. */
+export interface SystemLookasideCounters {
+  tag: string;
+  size: number;
+  depth: number;
+  maximumDepth: number;
+  cachedEntries: number;
+  totalAllocates: number;
+  allocateMisses: number;
+  totalFrees: number;
+  freeMisses: number;
+}
+
 const hex = (v: number) => `0x${Math.trunc(v).toString(16)}`;
+
 /** Synthetic structure addresses for lists kept outside pool (bug-check parameters). */
 const LIST_ADDRESS_BASE = 0xfaa0_0000_0000;
 
@@ -190,18 +220,109 @@ export class LookasideManager {
   /** Entry VA → the list that handed it out (wrong-list frees are noticed through this). */
   private readonly handedOutBy = new Map<number, number>();
   private nextId = 1;
+  /** ExMinimumLookasideDepth once set (setMinimumDepth); null = the boot value. */
+  private exMinimumLookasideDepth: number | null = null;
 
   constructor(private readonly k: Kernel) {}
 
   /** ExMinimumLookasideDepth: 0 under Driver Verifier, which disables lookaside caching. */
   get minimumDepth(): number {
-    return this.k.config.verifier ? 0 : MINIMUM_LOOKASIDE_DEPTH;
+    // Driver Verifier: "disable lookasides so driver problems can be isolated".
+    return this.exMinimumLookasideDepth ?? (this.k.config.verifier ? 0 : MINIMUM_LOOKASIDE_DEPTH);
+  }
+
+  /**
+   * Set ExMinimumLookasideDepth (see the notes): lists initialized afterwards start at `depth`,
+   * the next balanceSetManagerScan applies it to every active list. 0 turns every cache off, as
+   * Driver Verifier does. An integer 0..256, else a RangeError (a model control, like a kernel
+   * debugger's write to the variable, not a kernel routine).
+   */
+  setMinimumDepth(depth: number): void {
+    if (!Number.isInteger(depth) || depth < 0 || depth > DEFAULT_LOOKASIDE_MAXIMUM_DEPTH) {
+      throw new RangeError(`ExMinimumLookasideDepth must be an integer in [0, ${DEFAULT_LOOKASIDE_MAXIMUM_DEPTH}], got ${String(depth)}`);
+    }
+    this.exMinimumLookasideDepth = depth;
   }
 
   counters(): LookasideCounters {
+    let activeLists = 0;
     let cachedEntries = 0;
-    for (const list of this.active.values()) cachedEntries += this.states.get(list)!.cache.length;
-    return { activeLists: this.active.size, cachedEntries };
+    for (const list of this.active.values()) {
+      const state = this.states.get(list)!;
+      if (state.system) continue;
+      activeLists++;
+      cachedEntries += state.cache.length;
+    }
+    return { activeLists, cachedEntries };
+  }
+
+  /** The kernel's system lists (the I/O manager's IRP and MDL lists), by tag. */
+  systemCounters(): SystemLookasideCounters[] {
+    const out: SystemLookasideCounters[] = [];
+    for (const list of this.active.values()) {
+      const state = this.states.get(list)!;
+      if (!state.system) continue;
+      const L = list.L;
+      out.push({
+        tag: poolTagText(L.Tag), size: L.Size, depth: L.Depth, maximumDepth: L.MaximumDepth, cachedEntries: state.cache.length,
+        totalAllocates: L.TotalAllocates, allocateMisses: L.AllocateMisses, totalFrees: L.TotalFrees, freeMisses: L.FreeMisses,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * @internal ExInitializeSystemLookasideList(List, Type, Size, Tag, MaximumDepth, &ExSystemLookasideListHead):
+   * a kernel list with Depth ExMinimumLookasideDepth (ReactOS ntoskrnl/ex/lookas.c). Its users
+   * pop and push through popSystemEntry / pushSystemEntry and allocate from pool themselves on
+   * a miss.
+   */
+  initializeSystemList(list: NPAGED_LOOKASIDE_LIST, Type: number, Size: number, Tag: number, MaximumDepth: number): void {
+    this.register(list, 'npaged', true);
+    const L = list.L;
+    L.Depth = this.minimumDepth;
+    L.MaximumDepth = MaximumDepth;
+    L.Type = Type;
+    L.Tag = Tag;
+    L.Size = Size;
+  }
+
+  /**
+   * @internal Pop an entry of a system list (InterlockedPopEntrySList with the list's counters):
+   * TotalAllocates + 1, the last entry pushed, or AllocateMisses + 1 and null — the caller then
+   * allocates from pool. The entry leaves the list's cache (its pool block is in use again).
+   */
+  popSystemEntry(list: NPAGED_LOOKASIDE_LIST): number | null {
+    const state = this.states.get(list)!;
+    const L = list.L;
+    L.TotalAllocates = (L.TotalAllocates + 1) >>> 0;
+    while (state.cache.length > 0) {
+      const va = state.cache.pop()!;
+      // An entry someone freed to pool behind the list's back is not handed out (see allocateEntry).
+      if (this.k.mm.pool.blockAt(va)?.lookaside === state.id) {
+        this.k.mm.pool.setCachedBy(va, 0);
+        return va;
+      }
+    }
+    L.AllocateMisses = (L.AllocateMisses + 1) >>> 0;
+    return null;
+  }
+
+  /**
+   * @internal Push an entry to a system list: TotalFrees + 1; cached (true) while fewer than
+   * Depth entries are, else FreeMisses + 1 and false — the caller frees it to pool.
+   */
+  pushSystemEntry(list: NPAGED_LOOKASIDE_LIST, va: number): boolean {
+    const state = this.states.get(list)!;
+    const L = list.L;
+    L.TotalFrees = (L.TotalFrees + 1) >>> 0;
+    if (state.cache.length >= L.Depth) {
+      L.FreeMisses = (L.FreeMisses + 1) >>> 0;
+      return false;
+    }
+    state.cache.push(va);
+    this.k.mm.pool.setCachedBy(va, state.id);
+    return true;
   }
 
   /** The address a bug check names for a list. */
@@ -223,7 +344,7 @@ export class LookasideManager {
   }
 
   /** @internal a new (or re-initialized) list becomes active. */
-  register(list: AnyList, kind: Kind): ListState {
+  register(list: AnyList, kind: Kind, system = false): ListState {
     const previous = this.states.get(list);
     if (previous?.active) {
       // Re-initializing an active list (without the verifier): Windows re-links the structure
@@ -232,8 +353,8 @@ export class LookasideManager {
       for (const va of previous.cache) this.k.mm.pool.setCachedBy(va, 0);
     }
     const state: ListState = {
-      id: this.nextId++, kind, cache: [], outstanding: new Set(), driver: this.k.currentDriver,
-      driverObject: this.k.io.currentDriverObject(), active: true,
+      id: this.nextId++, kind, cache: [], outstanding: new Set(), driver: system ? null : this.k.currentDriver,
+      driverObject: system ? null : this.k.io.currentDriverObject(), system, active: true,
     };
     this.states.set(list, state);
     this.active.set(state.id, list);
@@ -640,4 +761,9 @@ export function ExDeleteLookasideListEx(k: Kernel, Lookaside: LOOKASIDE_LIST_EX)
 /** Cached entries of a list (what `!lookaside` shows as the list's current depth). */
 export function lookasideCachedCount(k: Kernel, Lookaside: AnyList): number {
   return lookasideManager(k).stateOf(Lookaside)?.cache.length ?? 0;
+}
+
+/** Entries of a list handed out and not yet freed back to it (model helper: what must be 0 before delete). */
+export function lookasideOutstandingCount(k: Kernel, Lookaside: AnyList): number {
+  return lookasideManager(k).stateOf(Lookaside)?.outstanding.size ?? 0;
 }

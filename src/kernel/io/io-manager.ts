@@ -37,7 +37,8 @@ import {
 } from './driver-object.ts';
 import { FO_CLEANUP_COMPLETE, type FILE_OBJECT } from './file-object.ts';
 import { HandleTable } from './handle-table.ts';
-import { freePool, TAG_DEVICE, TAG_FILE, TAG_IRP } from './io-pool.ts';
+import { iopFreeIrpPacket, IoLookasideLists, IopInitLookasideLists } from './io-lookaside.ts';
+import { freePool, TAG_DEVICE, TAG_FILE } from './io-pool.ts';
 import {
   IoGetCurrentIrpStackLocation, IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_MAXIMUM_FUNCTION, isIrp, newIrp, KernelMode,
   type IRP,
@@ -99,9 +100,16 @@ export class IoManager {
   irpsFreed = 0;
   systemBuffersOutstanding = 0;
   mdlsOutstanding = 0;
+  /** The small-IRP, large-IRP and MDL lookaside lists and the IRP float (io-lookaside.ts). */
+  readonly lookasideLists = new IoLookasideLists();
   private exitHookInstalled = false;
 
   constructor(readonly k: Kernel) {}
+
+  /** @internal IopInitLookasideLists, once the executive's lookaside lists and pool exist (boot). */
+  initializeLookasideLists(): void {
+    IopInitLookasideLists(this.k, this.lookasideLists);
+  }
 
   counters(): IoCounters {
     let handles = 0;
@@ -404,11 +412,13 @@ export class IoManager {
       device.DriverObject.io.state === 'loaded';
   }
 
-  /** @internal pool block of a packet from IoAllocateIrp (reserve and IoInitializeIrp packets have none). */
+  /**
+   * @internal pool block of a packet from IoAllocateIrp (reserve and IoInitializeIrp packets have
+   * none): back to its lookaside list, or to pool (io-lookaside.ts).
+   */
   freeIrpMemory(irp: IRP): void {
     if (irp.io.reserve || irp.io.kind === 'initialized') return;
-    this.k.mm.pool.unregisterObject(irp);
-    freePool(this.k, irp.address, TAG_IRP);
+    iopFreeIrpPacket(this.k, irp);
   }
 }
 

@@ -25,7 +25,7 @@ import { allocateNonPaged, freePool, TAG_SYSTEM_BUFFER } from './io-pool.ts';
 import { miAllocateIrp } from './irp-alloc.ts';
 import { IoCallDriver } from './io-manager.ts';
 import {
-  IRP_ALLOCATED_FIXED_SIZE, IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER, IRP_INPUT_OPERATION, UserMode,
+  IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER, IRP_INPUT_OPERATION, UserMode,
   type IO_STACK_LOCATION, type IRP, type OVERLAPPED, type UserRequestRecord,
 } from './irp.ts';
 import { ProbeForRead, ProbeForWrite } from './probe.ts';
@@ -45,9 +45,14 @@ function guarded(fn: () => void): NTSTATUS {
   }
 }
 
-/** IoAllocateIrp for the I/O manager's own requests (fault point 'IoAllocateIrp', nonpaged packet). */
+/**
+ * IoAllocateIrp for the I/O manager's own requests (fault point 'IoAllocateIrp'; a packet from
+ * the IRP lookaside lists). ChargeQuota FALSE, as ReactOS's NtDeviceIoControlFile / NtReadFile
+ * allocate them (Windows charges the process quota for asynchronous ones; process pool quota is
+ * not modelled).
+ */
 export function allocateIrp(k: Kernel, stackSize: number): IRP | null {
-  return miAllocateIrp(k, stackSize, 'user', IRP_ALLOCATED_FIXED_SIZE);
+  return miAllocateIrp(k, stackSize, 'user', false);
 }
 
 /** Release a packet that never reached a driver, with whatever buffers it holds. */

@@ -5,14 +5,15 @@
  * nf-wdm-iosetcompletionroutineex; kernel: "Creating IRPs for Lower-Level Drivers"]
  *
  * Implementation notes
- * - IoAllocateIrp(StackSize, ChargeQuota): one nonpaged pool block of IoSizeOfIrp(StackSize)
- *   (tag 'Irp '), initialized as IoInitializeIrp does — Type IO_TYPE_IRP (6), Size,
+ * - IoAllocateIrp(StackSize, ChargeQuota): a packet from the I/O manager's small- or large-IRP
+ *   lookaside list, or a nonpaged pool block (tag 'Irp ') when it is too big for them or the list
+ *   is empty — the rules, sizes and AllocationFlags (IRP_ALLOCATED_FIXED_SIZE,
+ *   IRP_LOOKASIDE_ALLOCATION, IRP_QUOTA_CHARGED) are in io-lookaside.ts — initialized as
+ *   IoInitializeIrp does: Type IO_TYPE_IRP (6), Size (the entry size for a listed packet),
  *   StackCount, CurrentLocation StackCount + 1, CurrentStackLocation one past the last location
- *   — with AllocationFlags IRP_ALLOCATED_FIXED_SIZE, and IRP_LOOKASIDE_ALLOCATION as well when
- *   ChargeQuota is TRUE: both facts as kmtests/ntos_io/IoIrp.c records them (and Wine's
- *   driver.c test_irp_struct: IoAllocateIrp(1, FALSE)->AllocationFlags == IRP_ALLOCATED_FIXED_SIZE,
- *   CurrentLocation 2). The per-processor IRP lookaside lists are not modelled: nothing is cached.
- * - IoFreeIrp frees the block. A packet already freed (or a pointer whose Type is not
+ *   (kmtests/ntos_io/IoIrp.c; Wine's driver.c test_irp_struct: IoAllocateIrp(1, FALSE)->
+ *   AllocationFlags == IRP_ALLOCATED_FIXED_SIZE, CurrentLocation 2).
+ * - IoFreeIrp gives the packet back to its list or to pool (io-lookaside.ts). A packet already freed (or a pointer whose Type is not
  *   IO_TYPE_IRP) is MULTIPLE_IRP_COMPLETE_REQUESTS (0x44, P1 the IRP), as IopFreeIrp stops.
  *   ExFreePool on an IRP instead of IoFreeIrp is Driver Verifier's 0xC4/0x105 (P2 the IRP);
  *   without the verifier the pool block is freed like any other.
@@ -34,17 +35,18 @@ import { MULTIPLE_IRP_COMPLETE_REQUESTS } from '../bugcheck.ts';
 import { APC_LEVEL, DISPATCH_LEVEL } from '../irql.ts';
 import { IoAllocateMdl, IoFreeMdl, IoReadAccess, IoWriteAccess, MmProbeAndLockPages, MDL_PAGES_LOCKED, MmUnlockPages } from '../mm/mdl.ts';
 import { MM_SYSTEM_RANGE_START } from '../mm/system-space.ts';
-import { poolTag } from '../mm/pool.ts';
+import { ExAllocatePool2, POOL_FLAG_NON_PAGED, POOL_FLAG_USE_QUOTA, poolTag } from '../mm/pool.ts';
 import type { KEVENT } from '../ke/event.ts';
 import {
   ExRaiseStatus, NtStatusError, STATUS_ACCESS_VIOLATION, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS,
 } from '../status.ts';
 import { isDeviceObject, type DEVICE_OBJECT } from './device-object.ts';
+import { iopFreeIrpPacket, irpLookasideFor, takeCachedPacket } from './io-lookaside.ts';
 import { allocateNonPaged, freePool, TAG_IRP, TAG_SYSTEM_BUFFER } from './io-pool.ts';
 import {
   IO_TYPE_IRP, IoSetCompletionRoutine, IoSizeOfIrp, IRP_ALLOCATED_FIXED_SIZE, IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER,
-  IRP_INPUT_OPERATION, IRP_LOOKASIDE_ALLOCATION, IRP_MJ_DEVICE_CONTROL, IRP_MJ_INTERNAL_DEVICE_CONTROL, isIrp, KernelMode,
-  newIrp, newStackLocation, type IO_STATUS_BLOCK, type IRP, type IrpKind, type PIO_COMPLETION_ROUTINE,
+  IRP_INPUT_OPERATION, IRP_LOOKASIDE_ALLOCATION, IRP_MJ_DEVICE_CONTROL, IRP_MJ_INTERNAL_DEVICE_CONTROL, IRP_QUOTA_CHARGED, isIrp,
+  KernelMode, newIrp, newStackLocation, reinitializeIrp, type IO_STATUS_BLOCK, type IRP, type IrpKind, type PIO_COMPLETION_ROUTINE,
 } from './irp.ts';
 
 /** Largest StackSize a CCHAR holds. */
@@ -62,17 +64,40 @@ function checkIrql(k: Kernel, max: number, routine: string): void {
 }
 
 /**
- * @internal The shared allocator: fault point 'IoAllocateIrp', a nonpaged pool block, the IRP
+ * @internal The shared allocator (IopAllocateIrpPrivate): fault point 'IoAllocateIrp', then a
+ * packet from the small- or large-IRP lookaside list or, on a miss or for a packet too big for
+ * them, a nonpaged pool block of the same size (quota charged with `chargeQuota`); the IRP is
  * registered with the pool (ExFreePool on it is 0xC4/0x105 under the verifier) and counted in
- * flight. Null when either allocation fails (nothing kept).
+ * flight. Null when the allocation fails (nothing kept; a list miss still counts, as in Windows).
  */
-export function miAllocateIrp(k: Kernel, stackSize: number, kind: IrpKind, allocationFlags: number): IRP | null {
-  const bytes = IoSizeOfIrp(stackSize);
-  if (k.faults.shouldFail({ site: 'IoAllocateIrp', tag: TAG_IRP, bytes, driver: k.currentDriver ?? undefined })) return null;
-  const address = allocateNonPaged(k, bytes, TAG_IRP, true);
-  if (address === null) return null;
-  const irp = newIrp(address, stackSize, false, bytes, kind);
-  irp.AllocationFlags = allocationFlags;
+export function miAllocateIrp(k: Kernel, stackSize: number, kind: IrpKind, chargeQuota: boolean): IRP | null {
+  const packetSize = IoSizeOfIrp(stackSize);
+  if (k.faults.shouldFail({ site: 'IoAllocateIrp', tag: TAG_IRP, bytes: packetSize, driver: k.currentDriver ?? undefined })) return null;
+  const lists = k.io.lookasideLists;
+  const listed = irpLookasideFor(lists, stackSize, chargeQuota);
+  const allocateSize = listed?.size ?? packetSize;
+  let flags = listed !== null ? IRP_ALLOCATED_FIXED_SIZE : 0;
+  let address = listed !== null ? k.lookaside.popSystemEntry(listed.list) : null;
+  let irp: IRP | undefined;
+  if (address !== null) {
+    // IopInitializeIrp zeroes the whole packet (the SLIST link of the cached entry included);
+    // the IRP object describing that memory is zeroed with it.
+    k.mm.system.fill(address, allocateSize, 0);
+    irp = takeCachedPacket(lists, address);
+    if (irp !== undefined) reinitializeIrp(irp, stackSize, allocateSize, kind);
+    if (chargeQuota) {
+      flags |= IRP_LOOKASIDE_ALLOCATION;
+      lists.lookasideIrpFloat--;
+    }
+  } else {
+    address = chargeQuota
+      ? ExAllocatePool2(k, POOL_FLAG_NON_PAGED | POOL_FLAG_USE_QUOTA, allocateSize, TAG_IRP)
+      : allocateNonPaged(k, allocateSize, TAG_IRP, true);
+    if (address === null || address === 0) return null;
+    if (chargeQuota) flags |= IRP_QUOTA_CHARGED;
+  }
+  irp ??= newIrp(address, stackSize, false, allocateSize, kind);
+  irp.AllocationFlags = flags;
   irp.io.allocatedBy = k.currentDriver;
   k.mm.pool.registerObject(irp, address, (kk, routine) => exFreePoolOfIrp(kk, irp, routine));
   k.io.irpsAllocated++;
@@ -86,16 +111,24 @@ function exFreePoolOfIrp(k: Kernel, irp: IRP, routine: string): void {
     k.bugcheck.KeBugCheckEx(0xc4, VERIFIER_IRP_FREED_WITH_EXFREEPOOL, irp.address, 0, 0,
       `${routine}: IRP ${hex(irp.address)} must be freed with IoFreeIrp`);
   }
-  releaseIrp(k, irp);
+  // ExFreePool frees the pool block itself: no lookaside list sees it.
+  releaseIrp(k, irp, 'pool');
 }
 
-/** The packet is gone: its own pool block freed (when it has one), out of the in-flight set. */
-function releaseIrp(k: Kernel, irp: IRP, freeBlock = true): void {
+/**
+ * The packet is gone: out of the in-flight set, its memory back to its lookaside list or pool
+ * ('io', IoFreeIrp's rule), straight to pool ('pool', ExFreePool's) or left alone ('none').
+ */
+function releaseIrp(k: Kernel, irp: IRP, memory: 'io' | 'pool' | 'none'): void {
   irp.io.state = 'freed';
-  irp.Type = 0;
   if (k.io.irpsInFlight.delete(irp)) k.io.irpsFreed++;
+  if (memory === 'io') {
+    iopFreeIrpPacket(k, irp);
+    return;
+  }
+  irp.Type = 0;
   k.mm.pool.unregisterObject(irp);
-  if (freeBlock) freePool(k, irp.address, TAG_IRP);
+  if (memory === 'pool') freePool(k, irp.address, TAG_IRP);
 }
 
 /**
@@ -106,7 +139,7 @@ export function IoAllocateIrp(k: Kernel, StackSize: number, ChargeQuota: boolean
   k.bugcheck.assertRunning();
   checkIrql(k, DISPATCH_LEVEL, 'IoAllocateIrp');
   if (!Number.isInteger(StackSize) || StackSize < 1 || StackSize > MAXIMUM_IRP_STACK_SIZE) return null;
-  return miAllocateIrp(k, StackSize, 'driver', IRP_ALLOCATED_FIXED_SIZE | (ChargeQuota === true ? IRP_LOOKASIDE_ALLOCATION : 0));
+  return miAllocateIrp(k, StackSize, 'driver', ChargeQuota === true);
 }
 
 /**
@@ -132,10 +165,10 @@ export function IoFreeIrp(k: Kernel, Irp: IRP): void {
     // Not a packet allocated by IoAllocateIrp (AllocationFlags 0): Windows frees the pointer
     // with ExFreePool, which stops (0xC2) unless it is the start of a pool block.
     k.mm.pool.free(Irp.address, null);
-    releaseIrp(k, Irp, false);
+    releaseIrp(k, Irp, 'none');
     return;
   }
-  releaseIrp(k, Irp);
+  releaseIrp(k, Irp, 'io');
 }
 
 /**
@@ -263,7 +296,7 @@ export function IoBuildDeviceIoControlRequest(
   }
   const inLen = InputBuffer === null ? 0 : InputBufferLength;
   const outLen = OutputBuffer === null ? 0 : OutputBufferLength;
-  const irp = miAllocateIrp(k, DeviceObject.StackSize, 'threaded', IRP_ALLOCATED_FIXED_SIZE);
+  const irp = miAllocateIrp(k, DeviceObject.StackSize, 'threaded', false);
   if (irp === null) return null;
   const sl = irp.Stack[irp.StackCount - 1] ?? newStackLocation();
   sl.MajorFunction = InternalDeviceIoControl === true ? IRP_MJ_INTERNAL_DEVICE_CONTROL : IRP_MJ_DEVICE_CONTROL;
@@ -290,7 +323,7 @@ export function IoBuildDeviceIoControlRequest(
       k.io.systemBuffersOutstanding--;
       irp.AssociatedIrp.SystemBuffer = null;
     }
-    releaseIrp(k, irp);
+    releaseIrp(k, irp, 'io');
     return null;
   };
   const systemBuffer = (size: number, copyIn: number): boolean => {

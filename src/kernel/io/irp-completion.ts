@@ -75,7 +75,11 @@ const NT_ERROR = (status: number) => status >>> 0 >= 0xc0000000;
 export function IoCompleteRequest(k: Kernel, Irp: IRP, PriorityBoost: number): void {
   k.bugcheck.assertRunning();
   const verifier = Boolean(k.config.verifier);
-  if (!isIrp(Irp)) ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoCompleteRequest: Irp is not an IRP');
+  // A packet this I/O manager made, even one already freed (IopFreeIrp clears Type): completing
+  // it again is the 0x44 stop below, as IoCompleteRequest checks Type != IO_TYPE_IRP.
+  const packet = isIrp(Irp) ||
+    (typeof Irp === 'object' && Irp !== null && typeof (Irp as IRP).io === 'object' && Array.isArray((Irp as IRP).Stack));
+  if (!packet) ExRaiseStatus(STATUS_ACCESS_VIOLATION, 'IoCompleteRequest: Irp is not an IRP');
   if (Irp.io.state === 'completed' || Irp.io.state === 'freed' || Irp.Type !== IO_TYPE_IRP ||
       Irp.CurrentLocation > Irp.StackCount + 1) {
     k.bugcheck.KeBugCheckEx(MULTIPLE_IRP_COMPLETE_REQUESTS, Irp.address, 0, 0, 0,

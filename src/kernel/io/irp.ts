@@ -227,6 +227,86 @@ export function newStackLocation(): IO_STACK_LOCATION {
   };
 }
 
+/** Zero a stack location in place (IoInitializeIrp zeroes the packet, its locations included). */
+function resetStackLocation(sl: IO_STACK_LOCATION): void {
+  sl.MajorFunction = 0;
+  sl.MinorFunction = 0;
+  sl.Flags = 0;
+  sl.Control = 0;
+  zeroParameters(sl.Parameters);
+  sl.DeviceObject = null;
+  sl.FileObject = null;
+  sl.CompletionRoutine = null;
+  sl.Context = null;
+}
+
+/** Zero the Parameters union in place (the memory of a location is zeroed, not replaced). */
+function zeroParameters(p: IoStackParameters): void {
+  const c = p.Create;
+  c.SecurityContext.DesiredAccess = 0;
+  c.Options = 0;
+  c.FileAttributes = 0;
+  c.ShareAccess = 0;
+  c.EaLength = 0;
+  p.Read.Length = 0;
+  p.Read.Key = 0;
+  p.Read.ByteOffset = 0;
+  p.Write.Length = 0;
+  p.Write.Key = 0;
+  p.Write.ByteOffset = 0;
+  const d = p.DeviceIoControl;
+  d.OutputBufferLength = 0;
+  d.InputBufferLength = 0;
+  d.IoControlCode = 0;
+  d.Type3InputBuffer = null;
+  const o = p.Others;
+  o.Argument1 = null;
+  o.Argument2 = null;
+  o.Argument3 = null;
+  o.Argument4 = null;
+}
+
+/**
+ * @internal IoInitializeIrp on the memory of a packet the I/O manager's lookaside list held:
+ * the IRP object that described that memory is zeroed in place and set up for `StackSize`
+ * locations (its location objects reused), exactly as newIrp would build it — the same memory is
+ * the same IRP structure, as in Windows, where a stale pointer to a freed packet sees whoever got
+ * it next (Driver Verifier keeps the lists empty, so a stale pointer finds a freed packet then).
+ */
+export function reinitializeIrp(irp: IRP, StackSize: number, PacketSize: number, kind: IrpKind): void {
+  irp.Type = IO_TYPE_IRP;
+  irp.Size = PacketSize;
+  irp.MdlAddress = null;
+  irp.Flags = 0;
+  irp.AllocationFlags = 0;
+  irp.AssociatedIrp.SystemBuffer = null;
+  irp.IoStatus.Status = 0;
+  irp.IoStatus.Information = 0;
+  irp.RequestorMode = KernelMode;
+  irp.PendingReturned = false;
+  irp.StackCount = StackSize;
+  irp.CurrentLocation = StackSize + 1;
+  irp.Cancel = false;
+  irp.CancelIrql = 0;
+  irp.CancelRoutine = null;
+  irp.UserBuffer = null;
+  irp.UserIosb = null;
+  irp.UserEvent = null;
+  irp.Tail.Overlay.Thread = null;
+  irp.Tail.Overlay.OriginalFileObject = null;
+  const stack = irp.Stack;
+  if (stack.length > StackSize) stack.length = StackSize;
+  for (const sl of stack) resetStackLocation(sl);
+  while (stack.length < StackSize) stack.push(newStackLocation());
+  const io = irp.io;
+  io.state = 'allocated';
+  io.request = null;
+  io.reserve = false;
+  io.kind = kind;
+  io.allocatedBy = null;
+  io.outputLength = 0;
+}
+
 /** A deep copy of a location's Parameters (IoCopyCurrentIrpStackLocationToNext). */
 function copyParameters(p: IoStackParameters): IoStackParameters {
   return {
@@ -371,11 +451,10 @@ export function IoSetCompletionRoutine(Irp: IRP, CompletionRoutine: PIO_COMPLETI
  * Control, the parameters and FileObject cleared (MajorFunction and DeviceObject stay).
  */
 export function zeroIrpStackLocation(sl: IO_STACK_LOCATION): void {
-  const fresh = newStackLocation();
   sl.MinorFunction = 0;
   sl.Flags = 0;
   sl.Control = 0;
-  sl.Parameters = fresh.Parameters;
+  zeroParameters(sl.Parameters);
   sl.FileObject = null;
   sl.CompletionRoutine = null;
   sl.Context = null;

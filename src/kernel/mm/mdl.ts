@@ -14,10 +14,13 @@
  * - The lock tracker: each locked MDL of a process's pages records the driver that locked it
  *   (k.currentDriver) in the process's `lockedMdls`; process exit turns leftovers into bug
  *   check 0x76 / 0xCB (ps/process-manager.ts).
- * - An MDL is a nonpaged pool block (tag 'Mdl ', as IoAllocateMdl allocates it): one of up to
- *   17 pages comes from the fixed-size MDL lookaside (184 bytes, MDL_ALLOCATED_FIXED_SIZE set),
- *   a larger one is 48 + 8 * pages bytes. The model takes the block from the pool directly (the
- *   per-processor MDL lookaside is not modelled: nothing is cached). Size is the CSHORT Windows
+ * - An MDL is a nonpaged pool block (tag 'Mdl ', as IoAllocateMdl allocates it): one spanning
+ *   up to IOP_FIXED_SIZE_MDL_PFNS (0x17 = 23) pages is a fixed-size MDL (48 + 23 * 8 = 232 bytes,
+ *   MDL_ALLOCATED_FIXED_SIZE set) taken from the I/O manager's MDL lookaside list (pool on a miss),
+ *   a larger one is a pool block of 48 + 8 * pages bytes (ReactOS ntoskrnl/io/iomgr/iomdl.c:
+ *   "if (Size > 23)", MdlSize = sizeof(MDL) + 23 * sizeof(PFN_NUMBER) in iomgr.c). IoFreeMdl
+ *   pushes a fixed-size MDL back to the list (pool when the list is at Depth) and frees any other
+ *   to pool; ExFreePool(Mdl) frees the block to pool either way. Size is the CSHORT Windows
  *   stores, 48 + 8 * pages truncated to 16 bits. A zero Length gives a valid MDL with ByteCount
  *   0 (ReactOS kmtests and the IoAllocateMdl code path agree; there is no zero check).
  *   MmAllocatePagesForMdl(Ex) MDLs are pool blocks too: ExFreePool(Mdl) frees them
@@ -87,8 +90,11 @@ const MM_ALLOCATE_KNOWN_FLAGS = 0x1ff;
 export const MDL_MAX_BYTES = 0x1_0000_0000 - PAGE_SIZE;
 /** sizeof(MDL) on x64; Size = sizeof(MDL) + pages * sizeof(PFN_NUMBER). */
 export const SIZEOF_MDL = 48;
-/** MDLs of up to this many pages come from the fixed-size MDL lookaside (184-byte blocks). */
-export const FIXED_SIZE_MDL_PAGES = 17;
+/**
+ * IOP_FIXED_SIZE_MDL_PFNS (0x17): MDLs spanning up to this many pages are fixed size and come from
+ * the I/O manager's MDL lookaside list (232-byte entries).
+ */
+export const FIXED_SIZE_MDL_PAGES = 23;
 /** Pool tag of MDLs ('Mdl ' in pooltag.txt: Io, Mdls). */
 export const TAG_MDL = 0x206c644d;
 /** ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size) as wdm.h computes it (an unaligned empty range spans one page). */
@@ -196,22 +202,25 @@ export function miValidateMdl(k: Kernel, m: unknown, routine: string): asserts m
 }
 
 /**
- * Take the MDL's pool block and register it with the pool (ExFreePool(Mdl) frees it). Returns
- * false when the pool has no block. The caller has asked the fault injector.
+ * Take the MDL's pool block — a fixed-size one from the I/O manager's MDL lookaside list when it
+ * has one (ExAllocateFromPPLookasideList(LookasideMdlList)), else pool — and register it with the
+ * pool (ExFreePool(Mdl) frees it). Returns false when the pool has no block. The caller has asked
+ * the fault injector.
  */
 function miAllocateMdlBlock(k: Kernel, mdl: Mdl, fixedSize: boolean): boolean {
   const bytes = fixedSize ? SIZEOF_MDL + FIXED_SIZE_MDL_PAGES * 8 : SIZEOF_MDL + mdl.pfnArray.length * 8;
-  const va = k.mm.pool.allocate(NonPagedPoolNx, bytes, TAG_MDL, false, false);
+  let va = fixedSize ? k.lookaside.popSystemEntry(k.io.lookasideLists.mdl) ?? 0 : 0;
+  if (va === 0) va = k.mm.pool.allocate(NonPagedPoolNx, bytes, TAG_MDL, false, false);
   if (va === 0) return false;
   mdl.poolAddress = va;
-  k.mm.pool.registerObject(mdl, va, (kk, routine) => miFreeMdl(kk, mdl, routine));
+  k.mm.pool.registerObject(mdl, va, (kk, routine) => miFreeMdl(kk, mdl, routine, false));
   return true;
 }
 
 /**
  * IoAllocateMdl(k, VirtualAddress, Length, SecondaryBuffer, ChargeQuota, Irp) → MDL | null.
  * NULL for a Length above 4 GiB - PAGE_SIZE, an address outside the model's address space, or
- * an allocation failure; a zero Length is a valid MDL with ByteCount 0. MDLs of up to 17 pages
+ * an allocation failure; a zero Length is a valid MDL with ByteCount 0. MDLs of up to 23 pages
  * carry MDL_ALLOCATED_FIXED_SIZE. With an IRP, the MDL becomes Irp.MdlAddress (SecondaryBuffer
  * FALSE) or the tail of its chain (TRUE; Windows walks Irp->MdlAddress without a NULL check, so
  * a secondary buffer on an IRP with no MDL is an access violation — raised here before anything
@@ -257,8 +266,12 @@ export function IoAllocateMdl(
   return mdl;
 }
 
-/** Free an MDL structure: IoFreeMdl's work, and ExFreePool's on an MDL. */
-function miFreeMdl(k: Kernel, mdl: Mdl, routine: string): void {
+/**
+ * Free an MDL structure: IoFreeMdl's work (`toLookaside`: a fixed-size MDL goes back to the MDL
+ * lookaside list while it has room, as IopFreeMdlFromLookaside does), and ExFreePool's on an MDL
+ * (the block goes to pool).
+ */
+function miFreeMdl(k: Kernel, mdl: Mdl, routine: string, toLookaside: boolean): void {
   miValidateMdl(k, mdl, routine);
   const systemMapped = (mdl.MdlFlags & MDL_MAPPED_TO_SYSTEM_VA) !== 0 && (mdl.MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL) === 0;
   if (systemMapped || mdl.userMappings.length > 0) {
@@ -271,7 +284,9 @@ function miFreeMdl(k: Kernel, mdl: Mdl, routine: string): void {
   }
   if (mdl.poolAddress !== 0) {
     k.mm.pool.unregisterObject(mdl);
-    k.mm.pool.free(mdl.poolAddress, TAG_MDL);
+    const cached = toLookaside && (mdl.MdlFlags & MDL_ALLOCATED_FIXED_SIZE) !== 0 &&
+      k.lookaside.pushSystemEntry(k.io.lookasideLists.mdl, mdl.poolAddress);
+    if (!cached) k.mm.pool.free(mdl.poolAddress, TAG_MDL);
   }
   mdl.freed = true;
   mdlHost(k).live--;
@@ -285,7 +300,7 @@ function miFreeMdl(k: Kernel, mdl: Mdl, routine: string): void {
  */
 export function IoFreeMdl(k: Kernel, Mdl_: Mdl): void {
   k.bugcheck.assertRunning();
-  miFreeMdl(k, Mdl_, 'IoFreeMdl');
+  miFreeMdl(k, Mdl_, 'IoFreeMdl', true);
 }
 
 /**
@@ -600,7 +615,7 @@ function miAllocatePagesForMdl(k: Kernel, site: string, LowAddress: number, High
   }
   const mdl = new Mdl(host.nextId, 0, Math.min(got * PAGE_SIZE, TotalBytes));
   mdl.poolAddress = blockVa;
-  k.mm.pool.registerObject(mdl, blockVa, (kk, routine) => miFreeMdl(kk, mdl, routine));
+  k.mm.pool.registerObject(mdl, blockVa, (kk, routine) => miFreeMdl(kk, mdl, routine, false));
   host.nextId++;
   host.live++;
   if ((Flags & MM_DONT_ZERO_ALLOCATION) === 0) {

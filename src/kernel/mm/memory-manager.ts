@@ -36,6 +36,15 @@ export interface MmCounters extends PageCounters {
   systemMappedPages: number;
   cacheConflicts: number;
   chklowmemViolations: number;
+  /**
+   * Active pool pages that only lookaside-cached blocks hold (pool.ts notes): counted in
+   * activePages / systemMappedPages, yet the lists' to give back. Leak accounting adds them to
+   * freePages (and the low ones to freeLowPages) and takes them, and their system mappings
+   * (`lookasideReclaimableMappings`), out of the active and mapped counts.
+   */
+  lookasideReclaimablePages: number;
+  lookasideReclaimableLowPages: number;
+  lookasideReclaimableMappings: number;
 }
 
 /** Keep at most this many conflict records (the count keeps going). */
@@ -177,6 +186,7 @@ export class MemoryManager {
   }
 
   counters(): MmCounters {
+    const reclaimable = this.pool.lookasideReclaimable();
     return {
       ...this.pages.counters(),
       ownersLive: this.owners.liveCount,
@@ -184,6 +194,9 @@ export class MemoryManager {
       systemMappedPages: this.system.livePages,
       cacheConflicts: this.cacheConflictCount,
       chklowmemViolations: this.lowmem.report().violations,
+      lookasideReclaimablePages: reclaimable.pages,
+      lookasideReclaimableLowPages: reclaimable.lowPages,
+      lookasideReclaimableMappings: reclaimable.mappings,
     };
   }
 

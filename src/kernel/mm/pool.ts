@@ -27,6 +27,17 @@
  * - Per block the pool keeps its tag, requested size, allocating driver, whether quota was
  *   charged (ExQueryPoolBlockSize reports it) and which lookaside list, if any, holds it cached
  *   (leak accounting attributes cached blocks to the list, not to a leak).
+ * - Pages held only by lookaside-cached blocks (issue 15): a list's cached entries are allocated
+ *   pool, so the pages under them are not free — yet they are the list's to give back (a flush,
+ *   a delete, the balance set manager lowering Depth), not a leak. The pool keeps an exact count
+ *   of those pages, incrementally: per slab the number of cached slots (`cached`); a slab whose
+ *   used slots are all cached (`cached > 0 && cached === slots - freeTop`) is reclaimable — one
+ *   page and one system mapping — and a cached large block is reclaimable with all its pages
+ *   and its one mapping. Every transition (a block cached or handed out again, a slot taken from
+ *   or freed into a slab) re-evaluates only the slab it touches, so the count costs O(1) per pool
+ *   operation; `lookasideReclaimable()` reports it and MmCounters carries it. Leak accounting
+ *   (host/accounting.ts and the test fixtures) counts those pages free and those blocks out of
+ *   pool, as Windows' "available" memory counts pages the system can take back at once.
  */
 import { PAGE_SIZE, type PhysicalMemory } from '../../bus/index.ts';
 import { BAD_POOL_CALLER, DRIVER_VERIFIER_DETECTED_VIOLATION } from '../bugcheck.ts';
@@ -84,6 +95,20 @@ export interface PoolBlockInfo {
   lookaside: number;
 }
 
+/**
+ * Pool held only by lookaside-cached blocks: what the lists would give back if every cache were
+ * flushed now. `pages` counts slab pages whose every used slot is cached and the pages of cached
+ * large blocks; `lowPages` those of them below 4 GiB; `mappings` their system mappings (one per
+ * slab, one per large block).
+ */
+export interface LookasideReclaimable {
+  blocks: number;
+  bytes: number;
+  pages: number;
+  lowPages: number;
+  mappings: number;
+}
+
 /** What ExFreePool does when it is handed a pool-resident kernel object (an MDL, an IRP). */
 export type PoolObjectFree = (k: Kernel, routine: string) => void;
 
@@ -101,6 +126,8 @@ interface Slab {
   quota: Uint8Array;
   /** Lookaside list id caching the block, 0 when none. */
   cachedBy: Uint32Array;
+  /** Slots whose cachedBy is not 0 (kept with cachedBy: the slab is reclaimable when all used slots are cached). */
+  cached: number;
   freeStack: Uint16Array;
   freeTop: number;
   /** Position in its class's partial list, or -1 when full. */
@@ -116,10 +143,13 @@ function emptySlab(classSize: number): Slab {
   return {
     va: 0, pfn: 0, poolType: 0, classSize, slots,
     used: new Uint8Array(slots), tags: new Uint32Array(slots), sizes: new Uint16Array(slots),
-    drivers: new Uint16Array(slots), quota: new Uint8Array(slots), cachedBy: new Uint32Array(slots),
+    drivers: new Uint16Array(slots), quota: new Uint8Array(slots), cachedBy: new Uint32Array(slots), cached: 0,
     freeStack: new Uint16Array(slots), freeTop: 0, listIndex: -1,
   };
 }
+
+/** Every used slot of the slab is cached by a lookaside list (and there is at least one). */
+const slabReclaimable = (s: Slab): boolean => s.cached > 0 && s.cached === s.slots - s.freeTop;
 
 interface LargeBlock {
   va: number;
@@ -182,6 +212,10 @@ export class Pool {
   /** Blocks (and their requested bytes) held in lookaside caches: allocated pool the lists own. */
   lookasideCachedBlocks = 0;
   lookasideCachedBytes = 0;
+  /** Pages (and of them below 4 GiB, and system mappings) held only by lookaside-cached blocks. */
+  private reclaimablePages = 0;
+  private reclaimableLowPages = 0;
+  private reclaimableMappings = 0;
   /** Pool-resident kernel objects (MDLs, IRPs) and what ExFreePool does with each. */
   private readonly objects = new WeakMap<object, { address: number; free: PoolObjectFree }>();
 
@@ -273,6 +307,7 @@ export class Pool {
       previous = large.cachedBy;
       bytes = large.bytes;
       large.cachedBy = listId;
+      if ((previous === 0) !== (listId === 0)) this.countLargeReclaimable(large, listId !== 0 ? 1 : -1);
     } else {
       const s = this.slabs.get(rec.base);
       if (!s || (va - s.va) % s.classSize !== 0) return false;
@@ -280,7 +315,11 @@ export class Pool {
       if (slot >= s.slots || !s.used[slot]) return false;
       previous = s.cachedBy[slot]!;
       bytes = s.sizes[slot]!;
+      const was = slabReclaimable(s);
       s.cachedBy[slot] = listId;
+      if (previous === 0 && listId !== 0) s.cached++;
+      else if (previous !== 0 && listId === 0) s.cached--;
+      this.recountSlab(s, was);
     }
     if (previous === 0 && listId !== 0) {
       this.lookasideCachedBlocks++;
@@ -289,6 +328,61 @@ export class Pool {
       this.lookasideCachedBlocks--;
       this.lookasideCachedBytes -= bytes;
     }
+    return true;
+  }
+
+  /**
+   * Pool held only by lookaside-cached blocks (see the notes): exact at every moment, kept
+   * incrementally. Leak accounting counts these pages free and these blocks out of pool.
+   */
+  lookasideReclaimable(): LookasideReclaimable {
+    return {
+      blocks: this.lookasideCachedBlocks,
+      bytes: this.lookasideCachedBytes,
+      pages: this.reclaimablePages,
+      lowPages: this.reclaimableLowPages,
+      mappings: this.reclaimableMappings,
+    };
+  }
+
+  /** A slab changed (`was` = reclaimable before): move its page in or out of the reclaimable count. */
+  private recountSlab(s: Slab, was: boolean): void {
+    const now = slabReclaimable(s);
+    if (now === was) return;
+    const d = now ? 1 : -1;
+    this.reclaimablePages += d;
+    if (s.pfn < LOW_LIMIT_PFN) this.reclaimableLowPages += d;
+    this.reclaimableMappings += d;
+  }
+
+  /** A large block became cached (+1) or stopped being cached (-1). */
+  private countLargeReclaimable(b: LargeBlock, d: 1 | -1): void {
+    let low = 0;
+    for (const p of b.pfns) if (p < LOW_LIMIT_PFN) low++;
+    this.reclaimablePages += d * b.pfns.length;
+    this.reclaimableLowPages += d * low;
+    this.reclaimableMappings += d;
+  }
+
+  /**
+   * ExReturnPoolQuota: the quota charged for the block at `va` goes back to the process (the I/O
+   * manager does this before it caches a quota-charged IRP on its lookaside list). False when `va`
+   * is not the start of a live block.
+   */
+  returnQuota(va: number): boolean {
+    const rec = this.mm.system.lookup(va);
+    if (!rec || rec.kind !== 'pool') return false;
+    const large = this.large.get(rec.base);
+    if (large) {
+      if (large.va !== va) return false;
+      large.quota = false;
+      return true;
+    }
+    const s = this.slabs.get(rec.base);
+    if (!s || (va - s.va) % s.classSize !== 0) return false;
+    const slot = (va - s.va) / s.classSize;
+    if (slot >= s.slots || !s.used[slot]) return false;
+    s.quota[slot] = 0;
     return true;
   }
 
@@ -412,6 +506,8 @@ export class Pool {
       s.listIndex = list.length;
       list.push(s);
     }
+    // A slab holding only cached blocks stops being reclaimable once a block in use joins them.
+    const was = slabReclaimable(s);
     const slot = s.freeStack[--s.freeTop]!;
     s.used[slot] = 1;
     s.tags[slot] = tag;
@@ -419,6 +515,7 @@ export class Pool {
     s.drivers[slot] = this.driverId();
     s.quota[slot] = quota ? 1 : 0;
     s.cachedBy[slot] = 0;
+    if (was) this.recountSlab(s, was);
     if (s.freeTop === 0) this.unlist(s, list);
     const va = s.va + slot * classSize;
     if (zero) this.memory.fill(s.pfn * PAGE_SIZE + slot * classSize, classSize, 0);
@@ -439,6 +536,7 @@ export class Pool {
     s.pfn = pfn;
     s.poolType = poolType;
     s.listIndex = -1;
+    s.cached = 0;
     // Hand out low slots first (stack top = slot 0). A recycled descriptor's arrays are all
     // zero already (every block was freed) but for the tags a double free reports: clear them.
     s.tags.fill(0);
@@ -525,6 +623,7 @@ export class Pool {
       this.lookasideCachedBytes -= large ? large.bytes : slab!.sizes[slot]!;
     }
     if (large) {
+      if (cachedBy !== 0) this.countLargeReclaimable(large, -1);
       this.large.delete(P);
       this.mm.system.unmap(P);
       for (const p of large.pfns) this.givePoolPage(p, poolType);
@@ -533,6 +632,8 @@ export class Pool {
     }
     const s = slab!;
     const bytes = s.sizes[slot]!;
+    const was = slabReclaimable(s);
+    if (cachedBy !== 0) s.cached--;
     s.used[slot] = 0;
     s.sizes[slot] = 0;
     s.drivers[slot] = 0;
@@ -540,6 +641,9 @@ export class Pool {
     s.cachedBy[slot] = 0;
     // s.tags[slot] keeps the old tag: the "pool header contents" a double free reports.
     s.freeStack[s.freeTop++] = slot;
+    // Freeing the last block in use beside cached ones makes the slab reclaimable; freeing a
+    // cached one may leave it empty (released below) or still all-cached.
+    this.recountSlab(s, was);
     this.account(blockTag, poolType, bytes, false);
     const key = poolType * 8192 + s.classSize;
     const list = this.partial.get(key)!;

@@ -44,6 +44,8 @@ export class SystemSpace {
   private next = SYSTEM_PTE_START;
   liveMappings = 0;
   livePages = 0;
+  /** Mappings ever made (each takes fresh VAs: a figure of churn, e.g. pool slabs made and unmade). */
+  mappingsMade = 0;
 
   constructor(
     private readonly memory: PhysicalMemory,
@@ -74,6 +76,7 @@ export class SystemSpace {
     this.records.push({ base, va: base + byteOffset, pages: n, pfns: copy, cacheType, kind, label, live: true });
     this.liveMappings++;
     this.livePages += n;
+    this.mappingsMade++;
     return base + byteOffset;
   }
 

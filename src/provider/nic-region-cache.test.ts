@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RDMA_MIN_SHARE, RegionCache, type CachedRegion } from './region-cache.ts';
+import { NicRegionCache, RDMA_MIN_SHARE, type CachedRegion } from './nic-region-cache.ts';
 
 const region = (kind: 'local' | 'rdma', nicIndex: number, address: number, length: number, flags: number): CachedRegion => ({
   kind, nicIndex, address, length, flags, nicHandle: 1, remoteKey: 1, driverId: 1, shadow: null, window: 0, secureHandle: 1, users: 0,
   invalidated: false, socket: 1,
 });
 
-describe('RegionCache', () => {
+describe('NicRegionCache', () => {
   it('property: find and overlapping answer exactly what a scan of every region answers; the LRU bound counts idle bytes', () => {
     const op = fc.oneof(
       fc.record({ t: fc.constant('add' as const), kind: fc.constantFrom('local' as const, 'rdma' as const), nic: fc.integer({ min: 0, max: 1 }),
@@ -20,7 +20,7 @@ describe('RegionCache', () => {
       fc.record({ t: fc.constant('overlap' as const), address: fc.integer({ min: 0, max: 250 }), length: fc.integer({ min: 1, max: 60 }) }),
     );
     fc.assert(fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
-      const cache = new RegionCache();
+      const cache = new NicRegionCache();
       cache.policy = { maxBytes: 150, maxEntries: 3 };
       const live: CachedRegion[] = [];
       for (const o of ops) {
@@ -84,7 +84,7 @@ describe('RegionCache', () => {
   });
 
   it('a region cannot be parked while used, nor removed twice', () => {
-    const cache = new RegionCache();
+    const cache = new NicRegionCache();
     const r = region('local', 0, 4096, 4096, 3);
     cache.add(r);
     cache.use(r);

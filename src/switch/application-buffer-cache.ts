@@ -1,29 +1,32 @@
 /**
- * The switch's registration cache for application buffers [caching-registered-memory,
- * securing-and-releasing-ownership-of-virtual-addresses].
+ * The switch's cache of application-buffer registrations: every buffer the session protocol
+ * registers (a large send's, a receive's RDMA target) goes through it ("Caching Registered
+ * Memory", "Securing and Releasing Ownership of Virtual Addresses").
  *
  * Implementation notes
  * - Mechanism and policy are split as WSD splits them. The provider (created with
  *   cacheRegistrations) keeps deregistered memory registered and secured through the proxy
  *   (MmSecureVirtualMemory), RDMA memory invalidated so the peer loses access, and serves any
- *   later registration of a range a cached region contains (src/provider/region-cache.ts).
- *   This file is the policy: the LRU bounds (bytes, entries) handed to the provider, when
- *   everything goes (memory pressure, WSACleanup), and the secured-range notification.
- * - Hits are measured, not assumed: a local registration is a hit exactly when the provider's
- *   hit counter moved across WSPRegisterMemory (it made no driver request). An RDMA
- *   registration served from the cache is re-exposed under a new remote key (a memory-window
- *   bind from user mode, no driver request), with no page locking; it is counted as a
- *   re-exposure, never as a hit.
+ *   later registration of a range a cached region contains (its cache of NIC-registered
+ *   regions, src/provider/nic-region-cache.ts). This file is the policy: the LRU bounds
+ *   (bytes, entries) handed to the provider, when everything goes (memory pressure,
+ *   WSACleanup), and the secured-range notification.
+ * - Hits are the provider's answer, not a guess: each registration call says whether the
+ *   provider's cache served it (a local registration with no driver request) or re-exposed a
+ *   cached region (an RDMA registration under a new remote key: a memory-window bind from user
+ *   mode, no page locking — counted as a re-exposure, never as a hit), and the release of a
+ *   secured range says how many cached regions went.
  * - The process's secured-range notification (AddSecureMemoryCacheCallback) fires when the
  *   application frees or re-protects memory that is secured; the switch calls
  *   WSPMemoryRegistrationCacheCallback before VirtualFree completes, so a reallocated range
- *   never reaches stale physical pages (A12, A15).
+ *   never reaches stale physical pages (AddSecureMemoryCacheCallback, "Securing and Releasing
+ *   Ownership of Virtual Addresses").
  */
 import type { Process } from '../kernel/ps/process.ts';
 import { ref } from '../kernel/ref.ts';
 import { NO_ERROR, RDMA_DESCRIPTOR_BYTES, WSAENOBUFS, type SanServiceProvider } from '../provider/index.ts';
 
-export interface RegistrationCacheOptions {
+export interface ApplicationBufferCacheOptions {
   /** Bytes idle cached buffers may keep pinned. Default 64 MiB. */
   maxBytes?: number;
   /** Idle cached buffers kept at most. Default 64. */
@@ -45,7 +48,7 @@ export interface CacheStats {
   cachedEntries: number;
 }
 
-export class RegistrationCache {
+export class ApplicationBufferCache {
   readonly maxBytes: number;
   readonly maxEntries: number;
   private readonly stats = { registrations: 0, cacheHits: 0, rdmaReexposures: 0, invalidations: 0 };
@@ -57,18 +60,18 @@ export class RegistrationCache {
   constructor(
     private readonly provider: SanServiceProvider,
     private readonly process: Process,
-    options: RegistrationCacheOptions = {},
+    options: ApplicationBufferCacheOptions = {},
   ) {
-    if (!provider.cacheRegistrations) throw new RangeError('RegistrationCache: the provider must be created with cacheRegistrations');
+    if (!provider.cacheRegistrations) throw new RangeError('ApplicationBufferCache: the provider must be created with cacheRegistrations');
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.maxEntries = options.maxEntries ?? 64;
     if (provider.setCachePolicy(this.maxBytes, this.maxEntries) !== NO_ERROR) {
-      throw new RangeError(`RegistrationCache: maxBytes ${this.maxBytes} and maxEntries ${this.maxEntries} must be integers >= 0`);
+      throw new RangeError(`ApplicationBufferCache: maxBytes ${this.maxBytes} and maxEntries ${this.maxEntries} must be integers >= 0`);
     }
     this.onRelease = (Addr, Range) => this.securedRangeReleased(Addr, Range);
   }
 
-  /** Hook the process's secured-range notification (A15). Idempotent. */
+  /** Hook the process's secured-range notification (AddSecureMemoryCacheCallback). Idempotent. */
   attach(): boolean {
     if (this.hooked) return true;
     this.hooked = this.process.AddSecureMemoryCacheCallback(this.onRelease);
@@ -125,22 +128,18 @@ export class RegistrationCache {
   }
 
   private tryRegister(s: number, address: number, length: number, flags: number): { handle: number; hit: boolean } | { error: number } {
-    const before = this.provider.cacheHits;
-    const handle = this.provider.WSPRegisterMemory(s, address, length, flags, this.lpErrno);
-    if (handle === null) return { error: this.lpErrno.value };
-    const hit = this.provider.cacheHits === before + 1;
-    if (hit) this.stats.cacheHits++;
+    const r = this.provider.registerMemory(s, address, length, flags);
+    if (r.error !== NO_ERROR) return { error: r.error };
+    if (r.cacheHit) this.stats.cacheHits++;
     else this.stats.registrations++;
-    return { handle, hit };
+    return { handle: r.handle, hit: r.cacheHit };
   }
 
   private tryRegisterRdma(s: number, address: number, length: number, flags: number, descriptor: Uint8Array): number {
-    const before = this.provider.rdmaReexposures;
     this.lpLength.value = RDMA_DESCRIPTOR_BYTES;
-    if (this.provider.WSPRegisterRdmaMemory(s, address, length, flags, descriptor, this.lpLength, this.lpErrno) !== 0) {
-      return this.lpErrno.value === NO_ERROR ? WSAENOBUFS : this.lpErrno.value;
-    }
-    if (this.provider.rdmaReexposures === before + 1) this.stats.rdmaReexposures++;
+    const r = this.provider.registerRdmaMemory(s, address, length, flags, descriptor, this.lpLength);
+    if (r.error !== NO_ERROR) return r.error;
+    if (r.reexposed) this.stats.rdmaReexposures++;
     else this.stats.registrations++;
     return NO_ERROR;
   }
@@ -150,9 +149,8 @@ export class RegistrationCache {
    * TRUE when something the switch had secured there was released, so the OS retries.
    */
   private securedRangeReleased(Addr: number, Range: number): boolean {
-    const before = this.provider.counters.cached;
-    const r = this.provider.WSPMemoryRegistrationCacheCallback(Addr, Range, ref(0));
-    this.stats.invalidations += Math.max(0, before - this.provider.counters.cached);
-    return r === 0;
+    const r = this.provider.releaseCachedRange(Addr, Range);
+    this.stats.invalidations += r.released;
+    return r.error === NO_ERROR;
   }
 }

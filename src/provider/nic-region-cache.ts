@@ -1,7 +1,8 @@
 /**
- * The provider's registration caches: local (WSPRegisterMemory, A11/A12) and remote
- * (WSPRegisterRdmaMemory, A13) [caching-registered-memory,
- * securing-and-releasing-ownership-of-virtual-addresses].
+ * The provider's cache of NIC-registered regions: memory the driver locked and registered
+ * with the NIC, kept registered after the application deregistered it, for local memory
+ * (WSPRegisterMemory) and for RDMA memory (WSPRegisterRdmaMemory) ("Caching Registered
+ * Memory", "Securing and Releasing Ownership of Virtual Addresses").
  *
  * Implementation notes
  * - With caching on, every registration the driver makes is backed by one `CachedRegion`: the
@@ -28,7 +29,7 @@
  *   are looked at (the lists hold idle regions, at most `maxEntries`, plus the live ones).
  * - The table does no I/O: the provider asks the driver and tells the table what happened.
  */
-import type { RegistrationKind } from './registrations.ts';
+import type { RegistrationKind } from './registration-handles.ts';
 import type { Shadow } from './shadow.ts';
 
 export interface CachedRegion {
@@ -57,27 +58,27 @@ export interface CachedRegion {
   invalidated: boolean;
   /** Remote region: the provider socket its keys were last bound to. */
   socket: number;
-  /** The idle list's links (RegionCache's own; absent until the region is first tracked). */
+  /** The idle list's links (NicRegionCache's own; absent until the region is first tracked). */
   idlePrev?: CachedRegion | null;
   idleNext?: CachedRegion | null;
   idle?: boolean;
 }
 
-export interface RegionCachePolicy {
+export interface NicRegionCachePolicy {
   /** Bytes idle regions may keep locked. */
   maxBytes: number;
   /** Idle regions kept at most. */
   maxEntries: number;
 }
 
-export const DEFAULT_REGION_CACHE_POLICY: RegionCachePolicy = Object.freeze({ maxBytes: 64 * 1024 * 1024, maxEntries: 64 });
+export const DEFAULT_NIC_REGION_CACHE_POLICY: NicRegionCachePolicy = Object.freeze({ maxBytes: 64 * 1024 * 1024, maxEntries: 64 });
 
 /** A remote region serves buffers of at least 1/RDMA_MIN_SHARE of its length. */
 export const RDMA_MIN_SHARE = 4;
 
 const listKey = (kind: RegistrationKind, nicIndex: number) => (kind === 'rdma' ? -1 - nicIndex : nicIndex);
 
-export class RegionCache {
+export class NicRegionCache {
   private readonly lists = new Map<number, CachedRegion[]>();
   /**
    * Idle regions in LRU order, least recently used first: a list linked through the regions
@@ -89,7 +90,7 @@ export class RegionCache {
   private idleBytesTotal = 0;
   /** Longest region per list, to bound the backward walk of a lookup. */
   private readonly longest = new Map<number, number>();
-  policy: RegionCachePolicy = { ...DEFAULT_REGION_CACHE_POLICY };
+  policy: NicRegionCachePolicy = { ...DEFAULT_NIC_REGION_CACHE_POLICY };
 
   get idleCount(): number {
     return this.idleSize;

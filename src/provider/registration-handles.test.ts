@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { RDMA_DESCRIPTOR_BYTES, RegistrationTable, decodeRdmaDescriptor, encodeRdmaDescriptor } from './registrations.ts';
+import { RDMA_DESCRIPTOR_BYTES, decodeRdmaDescriptor, encodeRdmaDescriptor } from './rdma-descriptor.ts';
+import { RegistrationHandles } from './registration-handles.ts';
 
-describe('RegistrationTable', () => {
+describe('RegistrationHandles', () => {
   it('property: a scope has at most one live handle; handles never repeat; indexes agree with a model', () => {
     const op = fc.record({
       add: fc.boolean(),
@@ -12,7 +13,7 @@ describe('RegistrationTable', () => {
       flags: fc.integer({ min: 1, max: 3 }),
     });
     fc.assert(fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
-      const t = new RegistrationTable();
+      const t = new RegistrationHandles();
       const model = new Map<string, { handle: number; count: number }>();
       const seen = new Set<number>();
       let key = 1;
@@ -51,7 +52,7 @@ describe('RegistrationTable', () => {
   });
 
   it('index maps stay bounded while a socket registers and releases many distinct buffers', () => {
-    const t = new RegistrationTable();
+    const t = new RegistrationHandles();
     const keep = t.insert({ socket: 1, kind: 'local', address: 0x1000, length: 4096, flags: 3, nicIndex: 0, nicHandle: 1, remoteKey: 0,
       driverId: 1, shadow: null });
     for (let i = 0; i < 5000; i++) {
@@ -66,7 +67,7 @@ describe('RegistrationTable', () => {
   });
 
   it('garbage handles find nothing', () => {
-    const t = new RegistrationTable();
+    const t = new RegistrationHandles();
     for (const h of [undefined, null, '4096', {}, Number.NaN, -1, 0x1000]) expect(t.get(h)).toBeNull();
   });
 });
