@@ -34,6 +34,8 @@ async function runSuite(suite: SuiteName, options: ChildOptions, onProgress: Pro
       return (await import('./contiguous.ts')).run({ ...pick(options, 'ramBytes', 'seed'), onProgress });
     case 'register':
       return (await import('./register.ts')).run({ ...pick(options, 'sizes'), onProgress });
+    case 'ioctl':
+      return (await import('./ioctl.ts')).run({ onProgress });
     case 'rdma':
       return (await import('./rdma.ts')).run({ ...pick(options, 'sizes'), onProgress });
     case 'socket':

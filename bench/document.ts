@@ -10,6 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import type { ChildOptions } from './child.ts';
 import type { ContiguousResult } from './contiguous.ts';
 import type { FootprintResult } from './footprint.ts';
+import type { IoctlResult } from './ioctl.ts';
 import type { RdmaResult } from './rdma.ts';
 import type { RegisterResult } from './register.ts';
 import type { SocketResult } from './socket.ts';
@@ -19,6 +20,7 @@ export interface SuiteResults {
   footprint: FootprintResult;
   contiguous: ContiguousResult;
   register: RegisterResult;
+  ioctl: IoctlResult;
   rdma: RdmaResult;
   socket: SocketResult;
 }

@@ -1,7 +1,7 @@
 /**
  * Benchmark "ioctl": the cost of one request pair through the whole kernel path a SAN service
  * provider drives — DeviceIoControl, the I/O manager (IRP, system buffer, completion), the SAN
- * proxy's dispatch — with and without lookaside lists, side by side in one run (issue 15).
+ * proxy's dispatch — with and without lookaside lists, side by side in one run.
  *
  * Pairs, each through RawProxyClient on a host of its own (verifier off):
  * - INVALIDATE + REVALIDATE of a registered 64 KiB buffer: the per-request allocations are the
@@ -13,8 +13,8 @@
  * Configurations, three hosts in this one process:
  * - `pool`: no lookaside list caches anything (ExMinimumLookasideDepth 0, applied by a balance-set
  *   scan before any request — what Driver Verifier does, without its checks — and the driver's
- *   Parameters\LookasideLists = 0): every IRP, MDL and record is a pool block, freed at once, as
- *   before issue 15. This is the "before" figure.
+ *   Parameters\LookasideLists = 0): every IRP, MDL and record is a pool block, freed at once.
+ *   This is the "before" figure.
  * - `driver-lists-off`: the I/O manager's IRP and MDL lists on, the driver's lists off.
  * - `lookaside`: everything on (the default). The "after" figure.
  *

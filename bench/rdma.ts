@@ -13,7 +13,7 @@
  * the benchmark owns the machine and drives its scheduler by hand between batches, as a
  * perftest loop spins on the completion queue.
  */
-import { DeviceDmaView, PAGE_SIZE, PhysicalMemory, addressOfPfn, pfnOf } from '../src/bus/index.ts';
+import { DeviceDmaView, PAGE_SIZE, PhysicalMemory, addressOfPfn, pfnOf, testPattern, PATTERN_FLIP } from '../src/bus/index.ts';
 import { Fabric, NicAccess, NicStatus, SanNic, WcStatus } from '../src/nic/index.ts';
 import { sig, sizeText } from './stats.ts';
 import { RDMA_MAX, RDMA_SIZES, type ProgressFn } from './suite.ts';
@@ -73,7 +73,7 @@ function host(name: string) {
     capabilities: { sendQueueDepth: TX_DEPTH, recvQueueDepth: TX_DEPTH, completionQueueDepth: 4 * TX_DEPTH },
   });
   // Real bytes on both sides, so no copy is skipped as "never written".
-  memory.write(BASE, pattern(MAX, name === 'benchA' ? 1 : 2, 0));
+  memory.write(BASE, testPattern(MAX, name === 'benchA' ? 1 : 2));
   return { memory, nic };
 }
 
@@ -117,13 +117,6 @@ function iterationsFor(bytes: number): number {
  *  other processes on the machine hits both sides alike. */
 const TRIALS = 7;
 
-/** `bytes` of a pattern; `flip` 0xa5 gives one that differs from the plain one in every byte. */
-function pattern(bytes: number, seed: number, flip: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) out[i] = ((i * 7 + seed * 31 + 1) & 0xff) ^ flip;
-  return out;
-}
-
 /** The destination of `op`'s data: write and send place into host B, read into host A. */
 function endsOf(w: World, op: RdmaOp) {
   return op === 'read' ? { from: w.b.memory, to: w.a.memory } : { from: w.a.memory, to: w.b.memory };
@@ -131,10 +124,10 @@ function endsOf(w: World, op: RdmaOp) {
 
 /** Before a row: distinct source and destination bytes (this row's seed). */
 function prepareRow(w: World, op: RdmaOp, bytes: number, seed: number): Uint8Array {
-  const expected = pattern(bytes, seed, 0);
+  const expected = testPattern(bytes, seed);
   const { from, to } = endsOf(w, op);
   from.write(BASE, expected);
-  to.write(BASE, pattern(bytes, seed, 0xa5));
+  to.write(BASE, testPattern(bytes, seed, PATTERN_FLIP));
   return expected;
 }
 

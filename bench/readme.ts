@@ -15,6 +15,7 @@
 import type { ContiguousResult, ContiguousRow } from './contiguous.ts';
 import { machineText, type BenchDocument } from './document.ts';
 import type { FootprintResult } from './footprint.ts';
+import type { IoctlResult, IoctlRow } from './ioctl.ts';
 import type { RdmaResult, RdmaRow } from './rdma.ts';
 import type { RegisterResult, RegisterRow } from './register.ts';
 import type { SocketResult, SocketRow } from './socket.ts';
@@ -106,6 +107,26 @@ function registerRows(runs: readonly RegisterResult[]): ReadmeRow[] {
   });
 }
 
+function ioctlRows(runs: readonly IoctlResult[]): ReadmeRow[] {
+  const rows = rowsAt(runs, (r: IoctlRow) => `${r.op} ${r.config}`);
+  const of = (op: IoctlRow['op'], config: IoctlRow['config']) => rows.find((all) => all[0]!.op === op && all[0]!.config === config)!;
+  return (['invalidate+revalidate', 'register+deregister'] as const).map((op) => {
+    const before = of(op, 'pool');
+    const after = of(op, 'lookaside');
+    const us = (all: readonly IoctlRow[]) => rangeText(all.map((x) => x.medianNs / 1000), plain, ' µs');
+    const speedup = before.map((x, i) => x.medianNs / after[i]!.medianNs);
+    return {
+      suite: 'ioctl',
+      name: `ioctl ${op}`,
+      measure: `${op.toUpperCase().replace('+', ' + ')} pair: pool only (before) vs lookaside lists (after)`,
+      result: `${us(before)} vs ${us(after)}; pool allocations ${rangeText(before.map((x) => x.poolAllocationsPerPair))} vs ${rangeText(after.map((x) => x.poolAllocationsPerPair))} per pair`,
+      target: '—',
+      worst: `${plain(min(speedup))}× faster with lookasides`,
+      met: null,
+    };
+  });
+}
+
 function rdmaRows(runs: readonly RdmaResult[]): ReadmeRow[] {
   const rows = rowsAt(runs, (r: RdmaRow) => `${r.op} ${r.bytes}`);
   const sizes = [...new Set(rows.map((all) => all[0]!.bytes))];
@@ -171,6 +192,7 @@ export function readmeRows(doc: BenchDocument): ReadmeRow[] {
     ...(s.footprint ? footprintRows(s.footprint.runs) : []),
     ...(s.contiguous ? contiguousRows(s.contiguous.runs) : []),
     ...(s.register ? registerRows(s.register.runs) : []),
+    ...(s.ioctl ? ioctlRows(s.ioctl.runs) : []),
     ...(s.rdma ? rdmaRows(s.rdma.runs) : []),
     ...(s.socket ? socketRows(s.socket.runs) : []),
   ];

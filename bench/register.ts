@@ -14,7 +14,7 @@
  * the timed locks returned; after each size the kernel's locked-page counter is back where it
  * started.
  */
-import { PAGE_SIZE } from '../src/bus/index.ts';
+import { PAGE_SIZE, addressOfPfn, pageOffset } from '../src/bus/index.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
 import {
   IoAllocateMdl,
@@ -87,7 +87,7 @@ export async function run(opts: RegisterOptions = {}): Promise<RegisterResult> {
   const rows: RegisterRow[] = [];
   for (const [i, bytes] of sizes.entries()) {
     opts.onProgress?.(i, sizes.length, sizeText(bytes));
-    if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes % PAGE_SIZE !== 0) {
+    if (!Number.isSafeInteger(bytes) || bytes <= 0 || pageOffset(bytes) !== 0) {
       throw new Error(`bench register: ${bytes}: a buffer size is a whole number of 4 KiB pages`);
     }
     const pages = bytes / PAGE_SIZE;
@@ -105,7 +105,7 @@ export async function run(opts: RegisterOptions = {}): Promise<RegisterResult> {
     k.ps.runInProcess(app, () => {
       registerOnce(k, app, va, bytes, pages, (pfns) => {
         for (let p = 0; p < pages; p++) {
-          k.memory.read(pfns[p]! * PAGE_SIZE, mark);
+          k.memory.read(addressOfPfn(pfns[p]!), mark);
           if (view.getUint32(0, true) !== p) throw new Error(`bench register: the MDL's page ${p} is not the buffer's page ${p}`);
           verifiedPages++;
         }

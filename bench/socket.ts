@@ -21,6 +21,7 @@
  * patterns that differ in every byte and from every other row's; after the row each receiver
  * must hold its sender's bytes. `messages` counts the messages the row sent and fully received.
  */
+import { PATTERN_FLIP, testPattern } from '../src/bus/index.ts';
 import { createCluster, type Host } from '../src/host/index.ts';
 import type { Process } from '../src/kernel/ps/process.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../src/kernel/mm/virtual-memory.ts';
@@ -86,13 +87,6 @@ function memcpyMbPerSec(bytes: number, minMs: number): number {
   return median(windows);
 }
 
-/** `bytes` of a pattern; `flip` 0xa5 gives one that differs from the plain one in every byte. */
-function pattern(bytes: number, seed: number, flip: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) out[i] = ((i * 7 + seed * 31 + 1) & 0xff) ^ flip;
-  return out;
-}
-
 function expectBytes(p: Process, va: number, expected: Uint8Array, what: string): void {
   const got = new Uint8Array(expected.length);
   p.readMemory(va, got);
@@ -141,12 +135,12 @@ async function runPath(path: SocketPath, sizes: readonly number[], minMs: number
   for (const [row, bytes] of sizes.entries()) {
     progress(`${path} ${sizeText(bytes)}`);
     const seed = 2 * row + (path === 'san' ? 1 : 2) * 1000;
-    const forward = pattern(bytes, seed, 0);
-    const back = pattern(bytes, seed + 1, 0);
+    const forward = testPattern(bytes, seed);
+    const back = testPattern(bytes, seed + 1);
     pa.writeMemory(sa, forward);
-    pb.writeMemory(rb, pattern(bytes, seed, 0xa5));
+    pb.writeMemory(rb, testPattern(bytes, seed, PATTERN_FLIP));
     pb.writeMemory(sb, back);
-    pa.writeMemory(ra, pattern(bytes, seed + 1, 0xa5));
+    pa.writeMemory(ra, testPattern(bytes, seed + 1, PATTERN_FLIP));
     let messages = 0;
     // Warm-up, by time: registration cache, pools and the JIT (a row measured right after
     // start-up would time the compiler, not the path).

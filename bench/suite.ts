@@ -6,7 +6,7 @@
  */
 import { GIB, KIB, MIB } from '../src/bus/index.ts';
 
-export const SUITES = ['footprint', 'contiguous', 'register', 'rdma', 'socket'] as const;
+export const SUITES = ['footprint', 'contiguous', 'register', 'ioctl', 'rdma', 'socket'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 /** Options a suite may take on the command line (each suite takes only the ones listed for it). */
@@ -52,6 +52,11 @@ export const SUITE_SPECS: Readonly<Record<SuiteName, SuiteSpec>> = {
     name: 'register',
     what: 'MDL + MmProbeAndLockPages + MmUnlockPages of touched user buffers',
     options: ['sizes'],
+  },
+  ioctl: {
+    name: 'ioctl',
+    what: 'DeviceIoControl pairs through the I/O manager and the proxy, with and without lookaside lists',
+    options: [],
   },
   rdma: {
     name: 'rdma',

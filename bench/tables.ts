@@ -6,6 +6,7 @@
  */
 import type { ContiguousResult } from './contiguous.ts';
 import type { FootprintResult } from './footprint.ts';
+import type { IoctlResult, IoctlRow } from './ioctl.ts';
 import type { RdmaResult, RdmaRow } from './rdma.ts';
 import type { RegisterResult } from './register.ts';
 import type { SocketResult } from './socket.ts';
@@ -135,6 +136,21 @@ export function formatSocket(runs: readonly SocketResult[]): string {
   ].join('\n');
 }
 
+export function formatIoctl(runs: readonly IoctlResult[]): string {
+  const rows = rowsAt(runs, (x: IoctlRow) => `${x.op} ${x.config}`).map((all) => [
+    all[0]!.op,
+    all[0]!.config,
+    rangeText(values(all, (y) => y.medianNs / 1000)),
+    rangeText(values(all, (y) => y.cpuNsPerPair / 1000)),
+    rangeText(values(all, (y) => y.poolAllocationsPerPair)),
+    rangeText(values(all, (y) => y.systemMappingsPerPair)),
+  ]);
+  return [
+    `ioctl: one request pair through DeviceIoControl, the I/O manager and the proxy; pool = no lookaside list caches (before), lookaside = the default (after)${runsNote(runs.length)}`,
+    textTable(['pair', 'lists', 'median µs', 'CPU µs', 'pool allocations', 'system mappings'], rows, ['left', 'left']),
+  ].join('\n');
+}
+
 /** The table of `suite` from its runs' results (as the children printed them). */
 export function formatSuite(suite: SuiteName, runs: readonly SuiteResults[SuiteName][]): string {
   switch (suite) {
@@ -144,6 +160,8 @@ export function formatSuite(suite: SuiteName, runs: readonly SuiteResults[SuiteN
       return formatContiguous(runs as readonly ContiguousResult[]);
     case 'register':
       return formatRegister(runs as readonly RegisterResult[]);
+    case 'ioctl':
+      return formatIoctl(runs as readonly IoctlResult[]);
     case 'rdma':
       return formatRdma(runs as readonly RdmaResult[]);
     case 'socket':

@@ -7,23 +7,27 @@ export type PhysicalAddress = number;
 /** An address as a device emits it on the bus: physical, or with an IOMMU a logical address. */
 export type BusAddress = number;
 export type LogicalAddress = number;
-/** Page frame number: PhysicalAddress >> PAGE_SHIFT. */
+/** Page frame number: the physical address divided by PAGE_SIZE (pfnOf; back with addressOfPfn). */
 export type Pfn = number;
 
-export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
-export const PAGE_MASK = PAGE_SIZE - 1;
 export const FOUR_GIB = 0x1_0000_0000;
 export const KIB = 1024;
 export const MIB = 1024 * 1024;
 export const GIB = 1024 * 1024 * 1024;
 
+/** The one way to turn a physical address into its PFN and back. */
 export const pfnOf = (pa: PhysicalAddress): Pfn => Math.floor(pa / PAGE_SIZE);
 export const addressOfPfn = (pfn: Pfn): PhysicalAddress => pfn * PAGE_SIZE;
+/** Offset of an address (of any space) within its page: BYTE_OFFSET(Va). */
 export const pageOffset = (address: number): number => address % PAGE_SIZE;
 /** Number of pages needed for `bytes` (bytes >= 0). */
 export const bytesToPages = (bytes: number): number => Math.ceil(bytes / PAGE_SIZE);
-/** ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size). */
+/**
+ * Pages that [address, address + bytes) touches: ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size), except
+ * that an empty range spans none (wdm.h's macro, addressAndSizeToSpanPages in
+ * src/kernel/mm/mdl.ts, says 1 for an unaligned empty range).
+ */
 export const spanPages = (address: number, bytes: number): number =>
   bytes === 0 ? 0 : Math.floor((address + bytes - 1) / PAGE_SIZE) - Math.floor(address / PAGE_SIZE) + 1;
 

@@ -201,24 +201,22 @@ export class DeviceDmaView {
   }
 
   read(address: BusAddress, dst: Uint8Array, dstOffset = 0, length = dst.length - dstOffset): DmaStatus {
-    const runs = this.resolve(address, length, false);
-    if (typeof runs === 'number') return runs;
-    let at = dstOffset;
-    for (const r of runs) {
-      this.observer?.(this.name, 'read', r.physical, r.length);
-      this.memory.read(r.physical, dst, at, r.length);
-      at += r.length;
-    }
-    return DMA_OK;
+    return this.access(address, dst, dstOffset, length, false);
   }
 
   write(address: BusAddress, src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): DmaStatus {
-    const runs = this.resolve(address, length, true);
+    return this.access(address, src, srcOffset, length, true);
+  }
+
+  /** Resolve the whole range first, then move the bytes run by run (the observer sees each run). */
+  private access(address: BusAddress, bytes: Uint8Array, offset: number, length: number, write: boolean): DmaStatus {
+    const runs = this.resolve(address, length, write);
     if (typeof runs === 'number') return runs;
-    let at = srcOffset;
+    let at = offset;
     for (const r of runs) {
-      this.observer?.(this.name, 'write', r.physical, r.length);
-      this.memory.write(r.physical, src, at, r.length);
+      this.observer?.(this.name, write ? 'write' : 'read', r.physical, r.length);
+      if (write) this.memory.write(r.physical, bytes, at, r.length);
+      else this.memory.read(r.physical, bytes, at, r.length);
       at += r.length;
     }
     return DMA_OK;

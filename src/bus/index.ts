@@ -2,6 +2,7 @@
 export * from './address.ts';
 export { getU32LE, getU64LE, putU32LE, putU64LE } from './little-endian.ts';
 export { PhysicalMemory, CHUNK_SIZE, type WriteObserver } from './physical-memory.ts';
+export { testPattern, PATTERN_FLIP } from './test-pattern.ts';
 export { IommuDomain, IOMMU_READ, IOMMU_WRITE, type IommuMapping, type Translation } from './iommu.ts';
 export {
   DeviceDmaView,

@@ -65,44 +65,27 @@ export class PhysicalMemory {
 
   read(address: PhysicalAddress, dst: Uint8Array, dstOffset = 0, length = dst.length - dstOffset): void {
     this.checkRange(address, length);
-    let done = 0;
-    while (done < length) {
-      const a = address + done;
-      const index = Math.floor(a / CHUNK_SIZE);
-      const within = a - index * CHUNK_SIZE;
-      const n = Math.min(CHUNK_SIZE - within, length - done);
+    this.eachChunk(address, length, (index, within, n, done) => {
       const chunk = this.chunks.get(index);
       if (chunk) dst.set(chunk.subarray(within, within + n), dstOffset + done);
       else dst.fill(0, dstOffset + done, dstOffset + done + n);
-      done += n;
-    }
+    });
   }
 
   write(address: PhysicalAddress, src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): void {
     this.checkRange(address, length);
     if (length === 0) return;
     this.writeObserver?.(address, length);
-    let done = 0;
-    while (done < length) {
-      const a = address + done;
-      const index = Math.floor(a / CHUNK_SIZE);
-      const within = a - index * CHUNK_SIZE;
-      const n = Math.min(CHUNK_SIZE - within, length - done);
+    this.eachChunk(address, length, (index, within, n, done) => {
       this.chunkForWrite(index).set(src.subarray(srcOffset + done, srcOffset + done + n), within);
-      done += n;
-    }
+    });
   }
 
   fill(address: PhysicalAddress, length: number, value: number): void {
     this.checkRange(address, length);
     if (length === 0) return;
     this.writeObserver?.(address, length);
-    let done = 0;
-    while (done < length) {
-      const a = address + done;
-      const index = Math.floor(a / CHUNK_SIZE);
-      const within = a - index * CHUNK_SIZE;
-      const n = Math.min(CHUNK_SIZE - within, length - done);
+    this.eachChunk(address, length, (index, within, n) => {
       const chunk = this.chunks.get(index);
       if (chunk) {
         if (value === 0 && n === CHUNK_SIZE) this.release(index, chunk);
@@ -110,8 +93,7 @@ export class PhysicalMemory {
       } else if (value !== 0) {
         this.chunkForWrite(index).fill(value, within, within + n);
       }
-      done += n;
-    }
+    });
   }
 
   /** memmove within this memory. */
@@ -183,16 +165,10 @@ export class PhysicalMemory {
     visit: (view: Uint8Array | null, offset: number, length: number) => void,
   ): void {
     this.checkRange(address, length);
-    let done = 0;
-    while (done < length) {
-      const a = address + done;
-      const index = Math.floor(a / CHUNK_SIZE);
-      const within = a - index * CHUNK_SIZE;
-      const n = Math.min(CHUNK_SIZE - within, length - done);
+    this.eachChunk(address, length, (index, within, n, done) => {
       const chunk = this.chunks.get(index);
       visit(chunk ? chunk.subarray(within, within + n) : null, done, n);
-      done += n;
-    }
+    });
   }
 
   /** True when no byte of the range was ever written with a non-zero value (or was zeroed). */
@@ -202,6 +178,26 @@ export class PhysicalMemory {
       if (view && untouched) untouched = view.every((b) => b === 0);
     });
     return untouched;
+  }
+
+  /**
+   * Split [address, +length) at chunk boundaries: `visit` gets the chunk's index, the run's
+   * offset in the chunk, its length and its offset in the request.
+   */
+  private eachChunk(
+    address: PhysicalAddress,
+    length: number,
+    visit: (index: number, within: number, n: number, done: number) => void,
+  ): void {
+    let done = 0;
+    while (done < length) {
+      const a = address + done;
+      const index = Math.floor(a / CHUNK_SIZE);
+      const within = a - index * CHUNK_SIZE;
+      const n = Math.min(CHUNK_SIZE - within, length - done);
+      visit(index, within, n, done);
+      done += n;
+    }
   }
 
   private chunkForWrite(index: number): Uint8Array {

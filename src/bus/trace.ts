@@ -57,15 +57,3 @@ export function traceSpan<T>(
   sink.end(token, endArgs ? endArgs(result) : undefined);
   return result;
 }
-
-/** A point event when `sink` is set. */
-export function traceInstant(
-  sink: TraceSink | null | undefined,
-  host: string,
-  tid: number,
-  category: TraceCategory,
-  name: string,
-  args?: TraceArgs,
-): void {
-  if (sink !== null && sink !== undefined) sink.instant(host, tid, category, name, args);
-}

@@ -206,6 +206,7 @@ function suitesHelp(): string {
     footprint: `--ram (default ${shortSize(FOOTPRINT_RAM)})`,
     contiguous: `--ram (default ${shortSize(CONTIGUOUS_RAM)}), --seed (default ${CONTIGUOUS_SEED} = 0x${CONTIGUOUS_SEED.toString(16)})`,
     register: `--sizes (default ${REGISTER_SIZES.map(shortSize).join(',')}; ${shortSize(PAGE_SIZE)}..${shortSize(REGISTER_MAX)}, whole pages)`,
+    ioctl: 'none (INVALIDATE + REVALIDATE and REGISTER + DEREGISTER pairs, 30 rounds of 50 after a warm-up round)',
     rdma: `--sizes (default every power of two ${RDMA_SIZES[0]}..${shortSize(RDMA_MAX)}; 1..${shortSize(RDMA_MAX)})`,
     socket: `--sizes (default ${SOCKET_SIZES.map(shortSize).join(',')}; 1..${shortSize(SOCKET_MAX)})`,
   };

@@ -4,7 +4,7 @@
  * mappings, MDLs, common buffers, scatter/gather lists (made or waiting for map registers),
  * map registers, IOMMU ranges, and NIC registrations and memory windows.
  *
- * Lookaside caches (issue 15): an entry a lookaside list holds in its cache — an IRP or MDL on
+ * Lookaside caches: an entry a lookaside list holds in its cache — an IRP or MDL on
  * the I/O manager's lists, a record on the proxy's — is allocated pool that belongs to the list,
  * not to a leak; the list gives it back when it is flushed or deleted, or when the balance set
  * manager lowers its Depth. So the snapshot leaves cached blocks (and their bytes) out of

@@ -1,10 +1,7 @@
 /**
- * Test bytes. `testPattern` is the one generator of deterministic bytes for tests and
- * scenarios (xorshift32 from the seed): the same seed always gives the same bytes, and nearby
- * seeds give unrelated ones.
- *
- * `StreamPattern` is the bytes of the demo's test stream: byte i depends on the seed and on i, and a shift of the
- * stream by any amount changes the expected bytes, so loss, duplication, reordering and
+ * The bytes of the demo's test stream (short test buffers come from `testPattern` in
+ * src/bus/test-pattern.ts). Byte i depends on the seed and on i, and a shift of the stream
+ * by any amount changes the expected bytes, so loss, duplication, reordering and
  * corruption are all caught. Built from 64 KiB blocks: a seeded random block XOR a per-block
  * value from a hash of the block number; the 256 variants are precomputed (16 MiB), so making
  * or checking a range is a few typed-array copies, not a per-byte loop.
@@ -51,17 +48,4 @@ export class StreamPattern {
     for (let i = 0; i < data.length; i++) if (expected[i] !== data[i]) return i;
     return -1;
   }
-}
-
-/** `length` deterministic bytes from `seed` (xorshift32; seed 0 is taken as 1). */
-export function testPattern(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }

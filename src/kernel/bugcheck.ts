@@ -1,8 +1,8 @@
 /**
  * Bug checks. A bug check stops one emulated host (its kernel refuses further work), never the
  * Node process: it is thrown as a typed exception carrying the real stop code and parameters.
- * Codes and parameter meanings: ../shared/reference/wdk-contracts.md §E and the debugger's
- * bug check reference pages.
+ * Codes and parameter meanings: the WDK's "Bug Check Code Reference" and each code's own page
+ * (debugger/bug-check-0x...).
  */
 export const IRQL_NOT_GREATER_OR_EQUAL = 0x09;
 export const IRQL_NOT_LESS_OR_EQUAL = 0x0a;

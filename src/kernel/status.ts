@@ -40,11 +40,11 @@ export const STATUS_INVALID_DEVICE_STATE = 0xc0000184;
 export const STATUS_DATATYPE_MISALIGNMENT = 0x80000002;
 export const STATUS_IN_PAGE_ERROR = 0xc0000006;
 export const STATUS_HOST_UNREACHABLE = 0xc000023d;
-// Virtual memory (issue 3: NtFreeVirtualMemory / NtProtectVirtualMemory answers).
+// Virtual memory: what NtFreeVirtualMemory / NtProtectVirtualMemory answer.
 export const STATUS_UNABLE_TO_DELETE_SECTION = 0xc000001b;
 export const STATUS_NOT_COMMITTED = 0xc000002d;
 export const STATUS_FREE_VM_NOT_AT_BASE = 0xc000009f;
-// Issue 15: the statuses that name a parameter, completion routines, waits.
+// The statuses that name a parameter (STATUS_INVALID_PARAMETER_n), completion routines, waits.
 export const STATUS_TIMEOUT = 0x00000102;
 export const STATUS_MORE_PROCESSING_REQUIRED = 0xc0000016;
 export const STATUS_OBJECT_TYPE_MISMATCH = 0xc0000024;

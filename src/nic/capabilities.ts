@@ -4,6 +4,7 @@
  * NIC: a 32-bit NIC handed an address at or above 4 GiB truncates it on the bus; it never
  * refuses (the proxy driver must prevent it, the verifier and !chklowmem must catch it).
  */
+import { PAGE_SIZE } from '../bus/index.ts';
 import { MAX_TABLE_ENTRIES } from './keys.ts';
 import { NicConfigurationError } from './status.ts';
 
@@ -38,7 +39,7 @@ export const DEFAULT_NIC_CAPABILITIES: Readonly<Omit<NicCapabilities, 'addressBi
 
 const LIMITS: Record<Exclude<keyof NicCapabilities, 'addressBits' | 'rdmaRead'>, [number, number]> = {
   maxRegistrations: [1, MAX_TABLE_ENTRIES - 1],
-  maxRegionBytes: [4096, 2 ** 52],
+  maxRegionBytes: [PAGE_SIZE, 2 ** 52],
   sendQueueDepth: [1, 65536],
   recvQueueDepth: [1, 65536],
   completionQueueDepth: [1, 1 << 22],

@@ -24,13 +24,37 @@ export interface Completion {
   endpoint: number;
 }
 
+/** Completions as one typed array per field (no object per entry): a queue's ring, a poll's batch. */
+class CompletionColumns {
+  readonly status: Uint8Array;
+  readonly syndrome: Uint8Array;
+  readonly opcode: Uint8Array;
+  readonly bytes: Float64Array;
+  readonly context: Float64Array;
+  readonly endpoint: Float64Array;
+
+  constructor(entries: number) {
+    this.status = new Uint8Array(entries);
+    this.syndrome = new Uint8Array(entries);
+    this.opcode = new Uint8Array(entries);
+    this.bytes = new Float64Array(entries);
+    this.context = new Float64Array(entries);
+    this.endpoint = new Float64Array(entries);
+  }
+
+  /** Entry `at` := entry `from` of `source`. */
+  copyEntry(at: number, source: CompletionColumns, from: number): void {
+    this.status[at] = source.status[from]!;
+    this.syndrome[at] = source.syndrome[from]!;
+    this.opcode[at] = source.opcode[from]!;
+    this.bytes[at] = source.bytes[from]!;
+    this.context[at] = source.context[from]!;
+    this.endpoint[at] = source.endpoint[from]!;
+  }
+}
+
 export class CompletionQueue {
-  private readonly status: Uint8Array;
-  private readonly syndrome: Uint8Array;
-  private readonly opcode: Uint8Array;
-  private readonly bytes: Float64Array;
-  private readonly context: Float64Array;
-  private readonly endpoint: Float64Array;
+  private readonly ring: CompletionColumns;
   private head = 0;
   count = 0;
   overrun = false;
@@ -51,12 +75,7 @@ export class CompletionQueue {
     readonly owner: number,
     readonly depth: number,
   ) {
-    this.status = new Uint8Array(depth);
-    this.syndrome = new Uint8Array(depth);
-    this.opcode = new Uint8Array(depth);
-    this.bytes = new Float64Array(depth);
-    this.context = new Float64Array(depth);
-    this.endpoint = new Float64Array(depth);
+    this.ring = new CompletionColumns(depth);
   }
 
   /** Write one entry; false (and `overrun`) when the ring is full. */
@@ -66,12 +85,13 @@ export class CompletionQueue {
       return false;
     }
     const i = (this.head + this.count) % this.depth;
-    this.status[i] = status;
-    this.syndrome[i] = syndrome;
-    this.opcode[i] = opcode;
-    this.bytes[i] = bytes;
-    this.context[i] = context;
-    this.endpoint[i] = endpoint;
+    const r = this.ring;
+    r.status[i] = status;
+    r.syndrome[i] = syndrome;
+    r.opcode[i] = opcode;
+    r.bytes[i] = bytes;
+    r.context[i] = context;
+    r.endpoint[i] = endpoint;
     this.count++;
     return true;
   }
@@ -80,13 +100,7 @@ export class CompletionQueue {
   pollInto(into: CompletionBatch): number {
     const n = Math.min(into.capacity, this.count);
     for (let k = 0; k < n; k++) {
-      const i = this.head;
-      into.status[k] = this.status[i]!;
-      into.syndrome[k] = this.syndrome[i]!;
-      into.opcode[k] = this.opcode[i]!;
-      into.bytes[k] = this.bytes[i]!;
-      into.context[k] = this.context[i]!;
-      into.endpoint[k] = this.endpoint[i]!;
+      into.copyEntry(k, this.ring, this.head);
       this.head = (this.head + 1) % this.depth;
     }
     this.count -= n;
@@ -98,15 +112,16 @@ export class CompletionQueue {
   poll(max: number): Completion[] {
     const n = Math.min(max, this.count);
     const out: Completion[] = new Array(n);
+    const r = this.ring;
     for (let k = 0; k < n; k++) {
       const i = this.head;
       out[k] = {
-        status: this.status[i] as WcStatusCode,
-        syndrome: this.syndrome[i] as SyndromeCode,
-        opcode: this.opcode[i] as OpcodeCode,
-        bytes: this.bytes[i]!,
-        context: this.context[i]!,
-        endpoint: this.endpoint[i]!,
+        status: r.status[i] as WcStatusCode,
+        syndrome: r.syndrome[i] as SyndromeCode,
+        opcode: r.opcode[i] as OpcodeCode,
+        bytes: r.bytes[i]!,
+        context: r.context[i]!,
+        endpoint: r.endpoint[i]!,
       };
       this.head = (this.head + 1) % this.depth;
     }
@@ -119,22 +134,11 @@ export class CompletionQueue {
  * Completions taken in one poll, in typed arrays the caller reuses (the data path's form of
  * `Completion[]`): entry k is status[k], syndrome[k], … for k < count.
  */
-export class CompletionBatch {
-  readonly status: Uint8Array;
-  readonly syndrome: Uint8Array;
-  readonly opcode: Uint8Array;
-  readonly bytes: Float64Array;
-  readonly context: Float64Array;
-  readonly endpoint: Float64Array;
+export class CompletionBatch extends CompletionColumns {
   count = 0;
 
   constructor(readonly capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`CompletionBatch: capacity ${String(capacity)} must be an integer >= 1`);
-    this.status = new Uint8Array(capacity);
-    this.syndrome = new Uint8Array(capacity);
-    this.opcode = new Uint8Array(capacity);
-    this.bytes = new Float64Array(capacity);
-    this.context = new Float64Array(capacity);
-    this.endpoint = new Float64Array(capacity);
+    super(capacity);
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DeviceDmaView, FOUR_GIB, IOMMU_READ, IOMMU_WRITE, IommuDomain, PhysicalMemory } from '../bus/index.ts';
-import { PA, PB, PX, connectedPair, expectOk, fillPattern, makeHost, pagesOf, snapshot } from '../../test/nic/harness.ts';
+import { PA, PB, PX, connectHosts, connectedPair, expectOk, fillPattern, makeHost, pagesOf, snapshot } from '../../test/nic/harness.ts';
 import { Fabric } from './fabric.ts';
 import { SanNic } from './san-nic.ts';
 import { NicConfigurationError, NicStatus, Syndrome, WcStatus } from './status.ts';
@@ -68,17 +68,7 @@ describe('32-bit NIC: addresses at or above 4 GiB truncate on the bus, never ref
     const a = makeHost('a');
     const ramB = [{ base: 0, length: 1 << 20 }, { base: FOUR_GIB, length: 1 << 20 }];
     const b = makeHost('b', undefined, { addressBits: 32 }, ramB, 32);
-    fabric.attach(a.nic);
-    fabric.attach(b.nic);
-    const cqA = a.nic.createCompletionQueue(PA, 16).cq;
-    const cqB = b.nic.createCompletionQueue(PB, 16).cq;
-    const epA = a.nic.createEndpoint(PA, cqA).endpoint;
-    const epB = b.nic.createEndpoint(PB, cqB).endpoint;
-    expectOk(b.nic.listen(PB, 1));
-    expectOk(a.nic.connect(PA, epA, b.nic.sanAddress, 1));
-    fabric.runUntilIdle();
-    expectOk(b.nic.accept(PB, 1, epB));
-    fabric.runUntilIdle();
+    const { cqA, epA, epB } = connectHosts(fabric, a, b, 16, 16);
     fillPattern(a.memory, 0x1000, 4096, 5);
     const src = a.nic.registerRegion({ owner: PA, pages: pagesOf(0x1000, 1), firstByteOffset: 0, length: 4096, access: RW });
     const high = FOUR_GIB + 0x5000;
@@ -99,32 +89,33 @@ describe('32-bit NIC: addresses at or above 4 GiB truncate on the bus, never ref
 });
 
 describe('bus faults are found before any byte moves', () => {
-  it('a page in the MMIO hole: master abort, REM_OP_ERR, nothing written anywhere', () => {
-    const fabric = new Fabric();
-    const a = makeHost('a');
-    const b = makeHost('b', undefined, {}, [{ base: 0, length: 0x10000 }, { base: 0x20000, length: 0x10000 }]);
-    fabric.attach(a.nic);
-    fabric.attach(b.nic);
-    const cqA = a.nic.createCompletionQueue(PA, 16).cq;
-    const epA = a.nic.createEndpoint(PA, cqA).endpoint;
-    const epB = b.nic.createEndpoint(PB, b.nic.createCompletionQueue(PB, 16).cq).endpoint;
-    b.nic.listen(PB, 1);
-    a.nic.connect(PA, epA, b.nic.sanAddress, 1);
-    fabric.runUntilIdle();
-    b.nic.accept(PB, 1, epB);
-    fabric.runUntilIdle();
-    fillPattern(a.memory, 0, 0x4000, 1);
-    const src = a.nic.registerRegion({ owner: PA, pages: pagesOf(0, 2), firstByteOffset: 0, length: 8192, access: RW });
-    // First page is RAM, second is in the hole.
-    const dst = b.nic.registerRegion({ owner: PB, pages: Float64Array.of(0xf000, 0x10000), firstByteOffset: 0, length: 8192, access: ALL });
+  /** An 8 KiB RDMA write from A's `srcPages` to B's `dstPages` that must fail with `expected` and change nothing on B. */
+  function expectFaultedWrite(
+    fabric: Fabric, a: { nic: SanNic }, b: { memory: PhysicalMemory; nic: SanNic }, srcPages: Float64Array, dstPages: Float64Array,
+    expected: { status: number; syndrome: number },
+  ) {
+    const { cqA, epA, epB } = connectHosts(fabric, a, b, 16, 16);
+    const src = a.nic.registerRegion({ owner: PA, pages: srcPages, firstByteOffset: 0, length: 8192, access: RW });
+    const dst = b.nic.registerRegion({ owner: PB, pages: dstPages, firstByteOffset: 0, length: 8192, access: ALL });
     b.nic.bindRegion(dst.handle, epB);
     const before = snapshot(b.memory);
     a.nic.postRdmaWrite(PA, epA, {
       context: 1, elements: [{ localHandle: src.handle, offset: 0, length: 8192 }], remote: { remoteKey: dst.remoteKey, address: 0, length: 8192 },
     });
     fabric.runUntilIdle();
-    expect(a.nic.pollCompletionQueue(PA, cqA).completions[0]).toMatchObject({ status: WcStatus.REM_OP_ERR, syndrome: Syndrome.DMA_MASTER_ABORT });
+    expect(a.nic.pollCompletionQueue(PA, cqA).completions[0]).toMatchObject(expected);
     expect(Buffer.compare(snapshot(b.memory), before)).toBe(0);
+    return epB;
+  }
+
+  it('a page in the MMIO hole: master abort, REM_OP_ERR, nothing written anywhere', () => {
+    const fabric = new Fabric();
+    const a = makeHost('a');
+    const b = makeHost('b', undefined, {}, [{ base: 0, length: 0x10000 }, { base: 0x20000, length: 0x10000 }]);
+    fillPattern(a.memory, 0, 0x4000, 1);
+    // First page of the destination is RAM, second is in the hole.
+    expectFaultedWrite(fabric, a, b, pagesOf(0, 2), Float64Array.of(0xf000, 0x10000),
+      { status: WcStatus.REM_OP_ERR, syndrome: Syndrome.DMA_MASTER_ABORT });
   });
   it('with an IOMMU, an unmapped logical page faults on the requester side: GENERAL_ERR, nothing moves', () => {
     const fabric = new Fabric();
@@ -133,27 +124,9 @@ describe('bus faults are found before any byte moves', () => {
     const dma = new DeviceDmaView(memory, [{ base: 0, length: 1 << 20 }], { name: 'a', addressBits: 64, iommu });
     const a = { memory, nic: new SanNic({ name: 'a', dma }) };
     const b = makeHost('b');
-    fabric.attach(a.nic);
-    fabric.attach(b.nic);
     const logical = iommu.map([3], IOMMU_READ | IOMMU_WRITE, FOUR_GIB)!;
-    const cqA = a.nic.createCompletionQueue(PA, 16).cq;
-    const epA = a.nic.createEndpoint(PA, cqA).endpoint;
-    const epB = b.nic.createEndpoint(PB, b.nic.createCompletionQueue(PB, 16).cq).endpoint;
-    b.nic.listen(PB, 1);
-    a.nic.connect(PA, epA, b.nic.sanAddress, 1);
-    fabric.runUntilIdle();
-    b.nic.accept(PB, 1, epB);
-    fabric.runUntilIdle();
-    const src = a.nic.registerRegion({ owner: PA, pages: Float64Array.of(logical, logical + 4096), firstByteOffset: 0, length: 8192, access: RW });
-    const dst = b.nic.registerRegion({ owner: PB, pages: pagesOf(0, 2), firstByteOffset: 0, length: 8192, access: ALL });
-    b.nic.bindRegion(dst.handle, epB);
-    const before = snapshot(b.memory);
-    a.nic.postRdmaWrite(PA, epA, {
-      context: 1, elements: [{ localHandle: src.handle, offset: 0, length: 8192 }], remote: { remoteKey: dst.remoteKey, address: 0, length: 8192 },
-    });
-    fabric.runUntilIdle();
-    expect(a.nic.pollCompletionQueue(PA, cqA).completions[0]).toMatchObject({ status: WcStatus.GENERAL_ERR, syndrome: Syndrome.DMA_IOMMU_FAULT });
-    expect(Buffer.compare(snapshot(b.memory), before)).toBe(0);
+    const epB = expectFaultedWrite(fabric, a, b, Float64Array.of(logical, logical + 4096), pagesOf(0, 2),
+      { status: WcStatus.GENERAL_ERR, syndrome: Syndrome.DMA_IOMMU_FAULT });
     expect(b.nic.endpointInfo(PB, epB)).toMatchObject({ state: 'connected' });
   });
 });

@@ -158,14 +158,21 @@ export class ProxyChannel {
     return r.ok ? { ok: true, value: r.reply.value, nicIndex: r.reply.nicIndex } : r;
   }
 
+  /**
+   * ALLOCATE_MEMORY / REGISTER_BUFFER: the reply has a window handle only when `access` asks for
+   * one (SANPROXY_WINDOW_BIND); without, the reply's window is 0.
+   */
+  private callWithWindow<N extends string>(
+    code: number, input: Uint8Array, access: number, plain: Layout<N>, withWindow: Layout<N | 'window'>,
+  ): { ok: true; reply: { [K in N | 'window']: number } } | Failure {
+    if ((access & SANPROXY_WINDOW_BIND) !== 0) return this.call(code, input, withWindow);
+    const r = this.call(code, input, plain);
+    return r.ok ? { ok: true, reply: { ...r.reply, window: 0 } } : r;
+  }
+
   allocateMemory(nicIndex: number, access: number, bytes: number, bindEndpoint: number): { ok: true; allocation: Allocation } | Failure {
-    const window = (access & SANPROXY_WINDOW_BIND) !== 0;
     const input = encode(LAYOUTS.allocateIn, { nicIndex, access, bytes, bindEndpoint });
-    if (!window) {
-      const r = this.call(IOCTL_SANPROXY_ALLOCATE_MEMORY, input, LAYOUTS.allocateOut);
-      return r.ok ? { ok: true, allocation: { ...r.reply, window: 0 } } : r;
-    }
-    const r = this.call(IOCTL_SANPROXY_ALLOCATE_MEMORY, input, WINDOW_LAYOUTS.allocateOut);
+    const r = this.callWithWindow(IOCTL_SANPROXY_ALLOCATE_MEMORY, input, access, LAYOUTS.allocateOut, WINDOW_LAYOUTS.allocateOut);
     return r.ok ? { ok: true, allocation: r.reply } : r;
   }
 
@@ -176,11 +183,7 @@ export class ProxyChannel {
   registerBuffer(nicIndex: number, access: number, address: number, length: number, bindEndpoint: number):
     { ok: true; registration: BufferRegistration } | Failure {
     const input = encode(LAYOUTS.registerIn, { nicIndex, access, address, length, bindEndpoint });
-    if ((access & SANPROXY_WINDOW_BIND) === 0) {
-      const r = this.call(IOCTL_SANPROXY_REGISTER_BUFFER, input, LAYOUTS.registerOut);
-      return r.ok ? { ok: true, registration: { ...r.reply, window: 0 } } : r;
-    }
-    const r = this.call(IOCTL_SANPROXY_REGISTER_BUFFER, input, WINDOW_LAYOUTS.registerOut);
+    const r = this.callWithWindow(IOCTL_SANPROXY_REGISTER_BUFFER, input, access, LAYOUTS.registerOut, WINDOW_LAYOUTS.registerOut);
     return r.ok ? { ok: true, registration: r.reply } : r;
   }
 

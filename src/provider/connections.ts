@@ -22,8 +22,8 @@ import type { Ref } from '../kernel/ref.ts';
 import { NicStatus, type ConnectionEvent, type UserPort } from '../nic/index.ts';
 import { TRANSLATE_IP_TO_SAN, TRANSLATE_SAN_TO_IP } from '../proxy/interface.ts';
 import {
-  INVALID_SOCKET, NO_ERROR, SOCKET_ERROR, WSAEADDRNOTAVAIL, WSAEAFNOSUPPORT, WSAECONNREFUSED, WSAEFAULT, WSAEINVAL, WSAEISCONN,
-  WSAENETDOWN, WSAENETUNREACH, WSAENOTSOCK, WSAESOCKTNOSUPPORT, WSAETIMEDOUT, WSAEWOULDBLOCK, WSANOTINITIALISED,
+  INVALID_SOCKET, NO_ERROR, SOCKET_ERROR, WSAEADDRNOTAVAIL, WSAEAFNOSUPPORT, WSAEALREADY, WSAECONNREFUSED, WSAEFAULT, WSAEINVAL, WSAEISCONN,
+  WSAENETDOWN, WSAENETUNREACH, WSAENOTSOCK, WSAEPROTONOSUPPORT, WSAESOCKTNOSUPPORT, WSAETIMEDOUT, WSAEWOULDBLOCK, WSANOTINITIALISED,
   wsaErrorOfNicStatus, wsaErrorOfStatus,
 } from './errors.ts';
 import { FD_ACCEPT } from './extensions.ts';
@@ -31,7 +31,12 @@ import type { MemoryRegistration } from './memory-registration.ts';
 import type { ProviderState } from './provider-state.ts';
 import { AF_INET, IPPROTO_TCP, SOCK_STREAM, WsaEvent, type SanSocket, type SockAddr } from './socket.ts';
 import type { TransferEngine } from './transfers.ts';
-import { fail, failSocket, isRef, isSockAddr, isU32 } from './validation.ts';
+import { fail, failSocket, isCInt, isRef, isSockAddr, isU32 } from './validation.ts';
+
+/** Socket types of winsock2.h (SOCK_STREAM … SOCK_SEQPACKET) and 0, "any type". */
+const SOCKET_TYPES = new Set([0, 1, 2, 3, 4, 5]);
+const SOCK_DGRAM = 2;
+const IPPROTO_UDP = 17;
 
 /** The first ephemeral port (IANA dynamic range, what Windows hands out since Vista). */
 const EPHEMERAL_FIRST = 49152;
@@ -69,12 +74,24 @@ export class SocketConnections {
     return sock;
   }
 
-  /** WSPSocket(af, type, protocol, lpProtocolInfo, g, dwFlags, lpErrno) → SOCKET | INVALID_SOCKET. */
+  /**
+   * WSPSocket(af, type, protocol, lpProtocolInfo, g, dwFlags, lpErrno) → SOCKET | INVALID_SOCKET.
+   * The provider serves TCP streams over IPv4 (the switch asks a SAN provider for nothing else:
+   * "Creating and Binding SAN Sockets"). Which error for which bad triple follows Windows as Wine
+   * sock.c test_WSASocket records it: a socket type that does not exist is WSAESOCKTNOSUPPORT even
+   * with a bad family, then a bad family WSAEAFNOSUPPORT, then a protocol that is not the type's
+   * WSAEPROTONOSUPPORT; type 0 with TCP or protocol 0 is a TCP stream. A datagram socket, which
+   * Windows would create, is WSAESOCKTNOSUPPORT here (no SAN provider serves datagrams).
+   */
   WSPSocket(af: number, type: number, protocol: number, lpProtocolInfo: null, g: number, dwFlags: number, lpErrno: Ref<number>): number {
     if (!isRef(lpErrno)) return INVALID_SOCKET;
     if (!this.st.started) return failSocket(lpErrno, WSANOTINITIALISED);
+    if (!SOCKET_TYPES.has(type)) return failSocket(lpErrno, WSAESOCKTNOSUPPORT);
     if (af !== AF_INET) return failSocket(lpErrno, WSAEAFNOSUPPORT);
-    if (type !== SOCK_STREAM || (protocol !== 0 && protocol !== IPPROTO_TCP)) return failSocket(lpErrno, WSAESOCKTNOSUPPORT);
+    const stream = type === SOCK_STREAM || (type === 0 && protocol !== IPPROTO_UDP);
+    if (type === SOCK_DGRAM && protocol !== 0 && protocol !== IPPROTO_UDP) return failSocket(lpErrno, WSAEPROTONOSUPPORT);
+    if (stream && protocol !== 0 && protocol !== IPPROTO_TCP) return failSocket(lpErrno, WSAEPROTONOSUPPORT);
+    if (!stream) return failSocket(lpErrno, WSAESOCKTNOSUPPORT);
     if (lpProtocolInfo !== null || g !== 0 || !isU32(dwFlags)) return failSocket(lpErrno, WSAEINVAL);
     return this.st.sockets.create().handle;
   }
@@ -95,12 +112,18 @@ export class SocketConnections {
     return NO_ERROR;
   }
 
-  /** WSPListen(s, backlog, lpErrno): the NIC starts taking connection requests on the port. */
+  /**
+   * WSPListen(s, backlog, lpErrno): the NIC starts taking connection requests on the port.
+   * WSAEINVAL on a socket WSPBind did not bind, WSAEISCONN on a connected one; listening again
+   * succeeds (Wine sock.c test_listen: a second listen on a listening socket is no error).
+   * backlog is a C int: any value is accepted, SOMAXCONN and the negative SOMAXCONN_HINT(N)
+   * included ("listen function"); the NIC's queue has no bound of its own.
+   */
   WSPListen(s: number, backlog: number, lpErrno: Ref<number>): number {
     if (!isRef(lpErrno)) return SOCKET_ERROR;
     const sock = this.socketOf(s, lpErrno);
     if (sock === null) return SOCKET_ERROR;
-    if (!isU32(backlog)) return fail(lpErrno, WSAEINVAL);
+    if (!isCInt(backlog)) return fail(lpErrno, WSAEINVAL);
     if (sock.state === 'listening') return NO_ERROR;
     if (sock.state !== 'bound') return fail(lpErrno, sock.state === 'connected' ? WSAEISCONN : WSAEINVAL);
     const status = this.portOf(sock).listen(sock.local.port);
@@ -141,9 +164,16 @@ export class SocketConnections {
     if (!isRef(lpErrno)) return SOCKET_ERROR;
     const sock = this.socketOf(s, lpErrno);
     if (sock === null) return SOCKET_ERROR;
-    if (!isSockAddr(name) || name.ip === 0 || name.port === 0) return fail(lpErrno, WSAEFAULT);
-    if (sock.state === 'connected' || sock.state === 'connecting') return fail(lpErrno, WSAEISCONN);
+    // A name that is no sockaddr_in is WSAEFAULT; INADDR_ANY or port 0 as the remote address
+    // is WSAEADDRNOTAVAIL (LPWSPCONNECT: "The remote address is not a valid address (for
+    // example, ADDR_ANY)"). A connect in progress is WSAEALREADY (LPWSPCONNECT; Wine sock.c
+    // test_connecting_socket records it), a connected socket WSAEISCONN, a listening one
+    // WSAEINVAL.
+    if (!isSockAddr(name)) return fail(lpErrno, WSAEFAULT);
+    if (sock.state === 'connecting') return fail(lpErrno, WSAEALREADY);
+    if (sock.state === 'connected') return fail(lpErrno, WSAEISCONN);
     if (sock.state === 'listening') return fail(lpErrno, WSAEINVAL);
+    if (name.ip === 0 || name.port === 0) return fail(lpErrno, WSAEADDRNOTAVAIL);
     // A bound socket resolves through its NIC; otherwise the first NIC that knows the address.
     const candidates = sock.hasEndpoint ? [sock.nicIndex] : [...new Set(this.st.addresses.map((a) => a.nicIndex))];
     let t: { value: number; nicIndex: number } | null = null;
@@ -259,7 +289,7 @@ export class SocketConnections {
    * WSPCloseSocket's work: stop the NIC (destroy the endpoint: the peer is told, outstanding
    * requests vanish), release the memory of pending operations and abort them with
    * WSA_OPERATION_ABORTED, deregister everything registered on the socket. `force`
-   * (WSPCleanup) keeps going past driver errors.
+   * (WSPCleanup) keeps going past driver errors and aborts without upcalls.
    */
   closeSocket(sock: SanSocket, force: boolean): number {
     // Results that are already in stay results; what is still in flight is aborted below.
@@ -270,7 +300,7 @@ export class SocketConnections {
     if (e !== NO_ERROR && !force) return e;
     if (sock.state === 'listening' && port !== null) port.unlisten(sock.local.port);
     sock.acceptEvent = null;
-    this.transfers.abort(sock);
+    this.transfers.abort(sock, !force);
     const r = this.memory.releaseSocket(sock);
     this.st.sockets.remove(sock);
     return e !== NO_ERROR ? e : r;

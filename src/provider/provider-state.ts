@@ -25,8 +25,13 @@ export interface ProviderState {
   readonly cacheRegistrations: boolean;
   /** WSPConnect's wait for the listener, in virtual nanoseconds (the scheduler's clock). */
   readonly connectTimeoutNs: number;
-  /** WSPStartup succeeded and WSPCleanup has not run. */
+  /** WSPStartup succeeded and the last WSPCleanup has not run. */
   started: boolean;
+  /**
+   * Open WSPStartup calls: each successful WSPStartup counts one, each WSPCleanup takes one, and
+   * only the last does the clean-up (WSPCleanup page of the Windows Sockets Direct reference).
+   */
+  startCount: number;
   /** The NICs' addresses the driver reported at WSPStartup. */
   addresses: AddressEntry[];
 }

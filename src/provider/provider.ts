@@ -110,7 +110,7 @@ export class SanServiceProvider {
     this.st = {
       kernel: this.kernel, process, ports: this.ports, channel: new ProxyChannel(this.kernel, process), sockets: new SocketTable(),
       handles: this.registrations, copier: new ShadowCopier(), cacheRegistrations: this.cacheRegistrations,
-      connectTimeoutNs: timeout * NS_PER_MS, started: false, addresses: [],
+      connectTimeoutNs: timeout * NS_PER_MS, started: false, startCount: 0, addresses: [],
     };
     this.transfers = new TransferEngine(this.st, typeof options.completeOverlapped === 'function' ? options.completeOverlapped : null);
     this.memory = new MemoryRegistration(this.st);
@@ -153,10 +153,10 @@ export class SanServiceProvider {
   }
 
   /** A socket's NIC objects and state (for the switch's diagnostics and tests); null when unknown. */
-  socketInfo(s: number): { state: string; nicIndex: number; endpoint: number; completionQueue: number } | null {
+  socketInfo(s: number): { state: string; nicIndex: number; endpoint: number; completionQueue: number; local: SockAddr } | null {
     const sock = this.st.sockets.get(s);
     return sock === null ? null
-      : { state: sock.state, nicIndex: sock.nicIndex, endpoint: sock.endpoint, completionQueue: sock.completionQueue };
+      : { state: sock.state, nicIndex: sock.nicIndex, endpoint: sock.endpoint, completionQueue: sock.completionQueue, local: { ...sock.local } };
   }
 
   get localAddresses(): readonly AddressEntry[] {
@@ -166,12 +166,22 @@ export class SanServiceProvider {
   // ───────────────────────────── start-up and clean-up ─────────────────────────────
 
   /**
-   * WSPStartup: open the proxy, learn the NICs' addresses and take the ports' connection
-   * events. Returns 0 or a WSA error.
+   * WSPStartup (WSPStartupEx for a SAN provider): open the proxy, learn the NICs' addresses and
+   * take the ports' connection events. Returns 0 or a WSA error (WSPStartup returns its error;
+   * it has no lpErrno).
+   *
+   * Reference counted ("WSPCleanup function" of the Windows Sockets Direct reference: "The
+   * switch can call a SAN service provider's WSPStartupEx function more than once. For each
+   * WSPStartupEx call, the switch must issue a corresponding WSPCleanup call. The SAN service
+   * provider must keep an internal reference count"): a call while started only counts; a
+   * failed first call counts nothing and leaves nothing open.
    */
   WSPStartup(): number {
     const st = this.st;
-    if (st.started) return NO_ERROR;
+    if (st.startCount > 0) {
+      st.startCount++;
+      return NO_ERROR;
+    }
     const status = st.channel.open();
     if (status !== 0) return wsaErrorOfStatus(status);
     const q = st.channel.queryAddresses();
@@ -182,19 +192,26 @@ export class SanServiceProvider {
     st.addresses = q.entries.filter((e) => e.nicIndex < this.ports.length);
     this.ports.forEach((port, nicIndex) => port.onConnectionEvent((e) => this.connections.onConnectionEvent(nicIndex, e)));
     st.started = true;
+    st.startCount = 1;
     return NO_ERROR;
   }
 
   /**
-   * WSPCleanup: release every resource of the process — sockets (and with them endpoints,
-   * registrations, shadows, pending transfers), cached registrations, secured ranges — then
-   * close the proxy handle last ("Cleaning Up a Process for a SAN"). The driver's
-   * IRP_MJ_CLEANUP would release leftovers, but the provider does not rely on it.
+   * WSPCleanup: one WSPStartup fewer. Only the last one does the clean-up ("WSPCleanup
+   * function": "Only the final WSPCleanup call does the actual cleanup"): every resource of the
+   * process — sockets (and with them endpoints, registrations, shadows, pending transfers, which
+   * complete with WSA_OPERATION_ABORTED), cached registrations, secured ranges — then the proxy
+   * handle last ("Cleaning Up a Process for a SAN"). The driver's IRP_MJ_CLEANUP would release
+   * leftovers, but the provider does not rely on it. A WSPCleanup with no WSPStartup open is
+   * WSANOTINITIALISED. Afterwards the provider can be started again at once, and the sockets
+   * of before stay unknown (WSAENOTSOCK: handles never repeat).
    */
   WSPCleanup(lpErrno: Ref<number>): number {
     if (!isRef(lpErrno)) return SOCKET_ERROR;
     const st = this.st;
-    if (!st.started) return fail(lpErrno, WSANOTINITIALISED);
+    if (st.startCount === 0) return fail(lpErrno, WSANOTINITIALISED);
+    st.startCount--;
+    if (st.startCount > 0) return NO_ERROR;
     let firstError = NO_ERROR;
     for (const s of st.sockets.all()) {
       const e = this.connections.closeSocket(s, true);
@@ -208,6 +225,11 @@ export class SanServiceProvider {
     st.addresses = [];
     if (firstError !== NO_ERROR) return fail(lpErrno, firstError);
     return NO_ERROR;
+  }
+
+  /** Open WSPStartup calls (the reference count; 0 when not started). */
+  get startCount(): number {
+    return this.st.startCount;
   }
 
   // ───────────────────────────── sockets (connections.ts) ─────────────────────────────

@@ -262,15 +262,19 @@ export class TransferEngine {
 
   /**
    * WSPCloseSocket: the NIC has stopped (endpoint destroyed) — abort what is left with
-   * WSA_OPERATION_ABORTED after releasing the memory it held ("Closing a SAN Socket").
+   * WSA_OPERATION_ABORTED after releasing the memory it held ("Closing a SAN Socket": the
+   * provider completes each one through WPUCompleteOverlappedRequest). `notify` false is
+   * WSPCleanup's final clean-up, where pending overlapped operations fail with
+   * WSA_OPERATION_ABORTED "without setting the event object or invoking the completion routine"
+   * (LPWSPCLEANUP page): the overlapped gets its result, the switch gets no upcall.
    */
-  abort(s: SanSocket): void {
+  abort(s: SanSocket, notify = true): void {
     const mine: PendingOp[] = [];
     for (const op of this.slots) if (op !== null && op.socket === s) mine.push(op);
     mine.sort((x, y) => x.seq - y.seq);
     for (const op of mine) {
       this.release(op);
-      this.settle(op, WSA_OPERATION_ABORTED, 0);
+      this.settle(op, WSA_OPERATION_ABORTED, 0, notify);
     }
   }
 
@@ -298,7 +302,7 @@ export class TransferEngine {
     for (const g of op.segments) g.reg.inUse--;
   }
 
-  private settle(op: PendingOp, error: number, bytes: number): void {
+  private settle(op: PendingOp, error: number, bytes: number, notify = true): void {
     this.slots[op.context] = null;
     this.freeSlots.push(op.context);
     this.live--;
@@ -306,7 +310,7 @@ export class TransferEngine {
     const o = op.overlapped;
     // (A caller that froze its overlapped while the request was in flight gets no result in it.)
     writeOverlapped(o, 0, bytes, 0, error);
-    if ((o.hEvent & 1) === 0 && this.upcall !== null) this.upcall(op.socket.handle, o, error, bytes);
+    if (notify && (o.hEvent & 1) === 0 && this.upcall !== null) this.upcall(op.socket.handle, o, error, bytes);
   }
 
   /** Validate lpBuffers against the socket's registrations. */

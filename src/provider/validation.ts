@@ -18,6 +18,8 @@ import type { WSAOVERLAPPED } from './transfers.ts';
 const U32 = 0x1_0000_0000;
 
 export const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < U32;
+/** A C int as a JavaScript caller passes it: an integer in [-2^31, 2^32) (a DWORD-sized value is taken as its int). */
+export const isCInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= -0x8000_0000 && v < U32;
 export const isAddress = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 export const isRef = (v: unknown): v is Ref<number> => typeof v === 'object' && v !== null && 'value' in v;
 export const isSockAddr = (v: unknown): v is SockAddr =>

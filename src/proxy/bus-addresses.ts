@@ -10,7 +10,7 @@
  *   every page is checked against the NIC's reach and the request fails with
  *   STATUS_NOT_SUPPORTED before the NIC sees any address.
  */
-import { PAGE_SIZE } from '../bus/index.ts';
+import { PAGE_SIZE, addressOfPfn } from '../bus/index.ts';
 import { IOMMU_ACCESS_READ, IOMMU_ACCESS_WRITE, IommuMapLogicalRange, IommuUnmapLogicalRange } from '../kernel/hal/index.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { MmGetMdlPfnArray, type Mdl } from '../kernel/mm/index.ts';
@@ -45,7 +45,7 @@ export function mapForNic(
     }
   }
   for (let i = 0; i < pfns.length; i++) {
-    const address = pfns[i]! * PAGE_SIZE;
+    const address = addressOfPfn(pfns[i]!);
     if (address + PAGE_SIZE > pnic.reach) return { status: STATUS_NOT_SUPPORTED, mapping: null };
     pages[i] = address;
   }

@@ -8,7 +8,7 @@
  * I/O Control Codes", "DispatchCleanup Routines"]
  */
 import { traceSpan } from '../bus/trace.ts';
-import { PAGE_SIZE } from '../bus/index.ts';
+import { PAGE_SIZE, pageOffset } from '../bus/index.ts';
 import { MM_USER_PROBE_ADDRESS } from '../kernel/mm/index.ts';
 import {
   IO_NO_INCREMENT,
@@ -383,7 +383,7 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       const lastPage = Math.floor((firstByte + length - 1) / PAGE_SIZE);
       const again = nic.reregisterRegion(target.handle, {
         pages: target.bus.pages.subarray(firstPage, lastPage + 1),
-        firstByteOffset: firstByte - firstPage * PAGE_SIZE,
+        firstByteOffset: pageOffset(firstByte),
         length,
         access,
       });

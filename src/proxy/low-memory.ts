@@ -36,11 +36,9 @@ import {
 import { MdlMappingNoExecute, NormalPagePriority } from '../kernel/mm/mdl-mapping.ts';
 import { ref } from '../kernel/ref.ts';
 import { NtStatusError, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS } from '../kernel/status.ts';
-import { NicAccess, NicStatus } from '../nic/index.ts';
-import { SANPROXY_ACCESS_MASK, SANPROXY_WINDOW_BIND } from './interface.ts';
 import { contiguousBusPages, mapForNic, unmapForNic } from './bus-addresses.ts';
 import type { ProxyNic } from './nic-adapter.ts';
-import { ntStatusFromNic } from './nic-status.ts';
+import { forgetNicRegion, noNicRegion, registerWithNic, type NicRegion } from './nic-region.ts';
 import type { BusMapping, LowMemoryAllocation, ProxyOpen } from './open-context.ts';
 import type { ProxyRecords } from './records.ts';
 
@@ -75,14 +73,12 @@ export const newLowMemoryCounters = (): LowMemoryCounters => ({
 });
 
 /** Steps done so far, undone in reverse on failure and at release. */
-interface Progress {
+interface Progress extends NicRegion {
   systemVa: number;
   logicalBase: number;
   mdl: Mdl | null;
   userVa: number;
   bus: BusMapping | null;
-  handle: number;
-  window: number;
   recordVa: number;
 }
 
@@ -97,7 +93,7 @@ export function allocateLowMemory(
 ): { status: NTSTATUS; allocation: LowMemoryAllocation | null } {
   const { nic: pnic, bytes, access, bindEndpoint } = request;
   const allocatedBytes = bytesToPages(bytes) * PAGE_SIZE;
-  const p: Progress = { systemVa: 0, logicalBase: 0, mdl: null, userVa: 0, bus: null, handle: 0, window: 0, recordVa: 0 };
+  const p: Progress = { systemVa: 0, logicalBase: 0, mdl: null, userVa: 0, bus: null, ...noNicRegion(), recordVa: 0 };
   const fail = (status: NTSTATUS) => {
     undo(k, pnic, strategy, allocatedBytes, p, records);
     return { status, allocation: null };
@@ -147,25 +143,9 @@ export function allocateLowMemory(
     throw e;
   }
 
-  const registered = pnic.nic.registerRegion({
-    owner: open.process.ProcessId,
-    pages: p.bus.pages,
-    firstByteOffset: 0,
-    length: bytes,
-    access: (access & SANPROXY_ACCESS_MASK) | ((access & SANPROXY_WINDOW_BIND) !== 0 ? NicAccess.MW_BIND : 0),
-  });
-  if (registered.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(registered.status));
-  p.handle = registered.handle;
-  if ((access & SANPROXY_WINDOW_BIND) !== 0) {
-    // As for REGISTER_BUFFER: the window is the process's, and goes with the allocation.
-    const w = pnic.nic.allocateWindow(open.process.ProcessId);
-    if (w.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(w.status));
-    p.window = w.handle;
-  }
-  if (bindEndpoint !== 0) {
-    const bound = pnic.nic.bindRegion(registered.handle, bindEndpoint);
-    if (bound !== NicStatus.SUCCESS) return fail(ntStatusFromNic(bound));
-  }
+  const spec = { pages: p.bus.pages, firstByteOffset: 0, length: bytes, access };
+  const registered = registerWithNic(pnic, open.process.ProcessId, spec, bindEndpoint, p);
+  if (registered !== STATUS_SUCCESS) return fail(registered);
 
   const allocation: LowMemoryAllocation = {
     id: nextId(),
@@ -178,8 +158,8 @@ export function allocateLowMemory(
     mdl,
     userVa: p.userVa,
     bus: p.bus,
-    handle: registered.handle,
-    remoteKey: registered.remoteKey,
+    handle: p.handle,
+    remoteKey: p.remoteKey,
     access,
     recordVa,
     window: p.window,
@@ -200,16 +180,7 @@ export function allocateLowMemory(
 export function releaseLowMemory(
   k: Kernel, open: ProxyOpen, allocation: LowMemoryAllocation, counters: LowMemoryCounters, records: ProxyRecords,
 ): void {
-  undo(k, allocation.nic, allocation.strategy, allocation.allocatedBytes, {
-    systemVa: allocation.systemVa,
-    logicalBase: allocation.logicalBase,
-    mdl: allocation.mdl,
-    userVa: allocation.userVa,
-    bus: allocation.bus,
-    handle: allocation.handle,
-    window: allocation.window,
-    recordVa: allocation.recordVa,
-  }, records);
+  undo(k, allocation.nic, allocation.strategy, allocation.allocatedBytes, allocation, records);
   open.allocations.delete(allocation.id);
   counters.releases++;
   if (allocation.strategy === 'contiguous') counters.outstandingContiguousBytes -= allocation.allocatedBytes;
@@ -218,13 +189,7 @@ export function releaseLowMemory(
 
 /** Reverse order of allocation: the NIC forgets the pages before they can change hands. */
 function undo(k: Kernel, pnic: ProxyNic, strategy: LowMemoryStrategy, allocatedBytes: number, p: Progress, records: ProxyRecords): void {
-  if (p.window !== 0 && pnic.nic.freeWindow(p.window) !== NicStatus.SUCCESS) {
-    throw new Error(`SanProxy invariant: NIC window ${p.window} was not allocated`);
-  }
-  if (p.handle !== 0) {
-    const status = pnic.nic.deregisterRegion(p.handle);
-    if (status !== NicStatus.SUCCESS) throw new Error(`SanProxy invariant: NIC handle ${p.handle} was not registered`);
-  }
+  forgetNicRegion(pnic, p);
   if (p.mdl !== null && p.userVa !== 0) MmUnmapLockedPages(k, p.userVa, p.mdl);
   if (p.bus !== null && strategy === 'contiguous') unmapForNic(k, pnic, p.bus);
   if (p.mdl !== null) IoFreeMdl(k, p.mdl);

@@ -14,20 +14,11 @@ export interface BusMapping {
   readonly logicalRange: number | null;
 }
 
-/** Low memory the driver allocated, mapped into the caller and registered with the NIC. */
-export interface LowMemoryAllocation {
+/** What every NIC region of an open has: its MDL, bus mapping, NIC handle and key, and record. */
+interface RegisteredRegion {
   readonly id: number;
   readonly nic: ProxyNic;
-  readonly strategy: 'contiguous' | 'common-buffer';
-  /** Bytes requested, and the whole pages allocated. */
-  readonly bytes: number;
-  readonly allocatedBytes: number;
-  /** System VA of the memory. */
-  readonly systemVa: number;
-  /** Device-visible base: physical (contiguous) or the common buffer's LogicalAddress. */
-  readonly logicalBase: number;
   readonly mdl: Mdl;
-  readonly userVa: number;
   readonly bus: BusMapping;
   handle: number;
   remoteKey: number;
@@ -37,20 +28,23 @@ export interface LowMemoryAllocation {
   readonly window: number;
 }
 
+/** Low memory the driver allocated, mapped into the caller and registered with the NIC. */
+export interface LowMemoryAllocation extends RegisteredRegion {
+  readonly strategy: 'contiguous' | 'common-buffer';
+  /** Bytes requested, and the whole pages allocated. */
+  readonly bytes: number;
+  readonly allocatedBytes: number;
+  /** System VA of the memory. */
+  readonly systemVa: number;
+  /** Device-visible base: physical (contiguous) or the common buffer's LogicalAddress. */
+  readonly logicalBase: number;
+  readonly userVa: number;
+}
+
 /** A user buffer locked in place and registered with the NIC (zero copy). */
-export interface UserRegistration {
-  readonly id: number;
-  readonly nic: ProxyNic;
+export interface UserRegistration extends RegisteredRegion {
   readonly address: number;
   readonly length: number;
-  readonly mdl: Mdl;
-  readonly bus: BusMapping;
-  handle: number;
-  remoteKey: number;
-  access: number;
-  readonly recordVa: number;
-  /** The memory window that came with it (SANPROXY_WINDOW_BIND), 0 when none. */
-  readonly window: number;
 }
 
 export interface EndpointRecord {

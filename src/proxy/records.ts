@@ -7,7 +7,7 @@
  * nf-wdm-exallocatefromlookasidelistex, nf-wdm-exfreetolookasidelistex, nf-wdm-exdeletelookasidelistex]
  *
  * Parameters\LookasideLists (DWORD, default 1) = 0 turns the lists off: the records are then
- * ExAllocatePool2 / ExFreePoolWithTag blocks, as before issue 15 (the `ioctl` benchmark compares
+ * ExAllocatePool2 / ExFreePoolWithTag blocks, one per request (the `ioctl` benchmark compares
  * both in one run). Under Driver Verifier the lists exist but keep Depth 0, so every record is an
  * ordinary pool block that Pool Tracking sees.
  *

@@ -25,13 +25,12 @@ import {
   type Mdl,
 } from '../kernel/mm/index.ts';
 import { NtStatusError, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, type NTSTATUS } from '../kernel/status.ts';
-import { NicAccess, NicStatus } from '../nic/index.ts';
 import { mapForNic, unmapForNic } from './bus-addresses.ts';
 import {
-  SANPROXY_ACCESS_MASK, SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ, SANPROXY_REMOTE_WRITE, SANPROXY_WINDOW_BIND,
+  SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_REMOTE_READ, SANPROXY_REMOTE_WRITE,
 } from './interface.ts';
 import type { ProxyNic } from './nic-adapter.ts';
-import { ntStatusFromNic } from './nic-status.ts';
+import { forgetNicRegion, noNicRegion, registerWithNic } from './nic-region.ts';
 import type { BusMapping, ProxyOpen, UserRegistration } from './open-context.ts';
 import type { ProxyRecords } from './records.ts';
 
@@ -57,11 +56,9 @@ export function registerUserBuffer(
   let mdl: Mdl | null = null;
   let locked = false;
   let bus: BusMapping | null = null;
-  let handle = 0;
-  let window = 0;
+  const region = noNicRegion();
   const fail = (status: NTSTATUS) => {
-    if (window !== 0) pnic.nic.freeWindow(window);
-    if (handle !== 0) pnic.nic.deregisterRegion(handle);
+    forgetNicRegion(pnic, region);
     if (bus !== null) unmapForNic(k, pnic, bus);
     if (locked) MmUnlockPages(k, mdl!);
     if (mdl !== null) IoFreeMdl(k, mdl);
@@ -86,26 +83,9 @@ export function registerUserBuffer(
   const mapped = mapForNic(k, pnic, mdl, nicReads || !nicWrites, nicWrites);
   if (mapped.mapping === null) return fail(mapped.status);
   bus = mapped.mapping;
-  const registered = pnic.nic.registerRegion({
-    owner: open.process.ProcessId,
-    pages: bus.pages,
-    firstByteOffset: mdl.ByteOffset,
-    length,
-    access: (access & SANPROXY_ACCESS_MASK) | ((access & SANPROXY_WINDOW_BIND) !== 0 ? NicAccess.MW_BIND : 0),
-  });
-  if (registered.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(registered.status));
-  handle = registered.handle;
-  if ((access & SANPROXY_WINDOW_BIND) !== 0) {
-    // Windows are a protection-domain resource: allocated by the driver for the process, so
-    // they go with the registration (and with the handle at cleanup), never outlive it.
-    const w = pnic.nic.allocateWindow(open.process.ProcessId);
-    if (w.status !== NicStatus.SUCCESS) return fail(ntStatusFromNic(w.status));
-    window = w.handle;
-  }
-  if (bindEndpoint !== 0) {
-    const bound = pnic.nic.bindRegion(handle, bindEndpoint);
-    if (bound !== NicStatus.SUCCESS) return fail(ntStatusFromNic(bound));
-  }
+  const spec = { pages: bus.pages, firstByteOffset: mdl.ByteOffset, length, access };
+  const registered = registerWithNic(pnic, open.process.ProcessId, spec, bindEndpoint, region);
+  if (registered !== STATUS_SUCCESS) return fail(registered);
   const registration: UserRegistration = {
     id: nextId(),
     nic: pnic,
@@ -113,11 +93,11 @@ export function registerUserBuffer(
     length,
     mdl,
     bus,
-    handle,
-    remoteKey: registered.remoteKey,
+    handle: region.handle,
+    remoteKey: region.remoteKey,
     access,
     recordVa,
-    window,
+    window: region.window,
   };
   open.registrations.set(registration.id, registration);
   return { status: STATUS_SUCCESS, registration };
@@ -125,11 +105,7 @@ export function registerUserBuffer(
 
 /** The NIC forgets the pages first; then they are unmapped from its domain and unlocked. */
 export function deregisterUserBuffer(k: Kernel, open: ProxyOpen, r: UserRegistration, records: ProxyRecords): void {
-  if (r.window !== 0 && r.nic.nic.freeWindow(r.window) !== NicStatus.SUCCESS) {
-    throw new Error(`SanProxy invariant: NIC window ${r.window} was not allocated`);
-  }
-  const status = r.nic.nic.deregisterRegion(r.handle);
-  if (status !== NicStatus.SUCCESS) throw new Error(`SanProxy invariant: NIC handle ${r.handle} was not registered`);
+  forgetNicRegion(r.nic, r);
   unmapForNic(k, r.nic, r.bus);
   MmUnlockPages(k, r.mdl);
   IoFreeMdl(k, r.mdl);

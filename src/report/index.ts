@@ -20,4 +20,4 @@ export { extractPageRuns, runIndexOf, type PageRuns, type PfnArrays } from './pa
 export { focusStrips, isFocusCategory, FOCUS_CATEGORIES, type FocusStrip } from './focus.ts';
 export { CATEGORIES, categoryOf } from './categories.ts';
 export { formatMemoryMap, memoryMapJson, memoryMapRows } from './memory-map-text.ts';
-export { traceSpan, traceInstant, type TraceSink, type TraceArgs, type TraceCategory } from '../bus/trace.ts';
+export { traceSpan, type TraceSink, type TraceArgs, type TraceCategory } from '../bus/trace.ts';

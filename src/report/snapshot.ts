@@ -8,7 +8,7 @@
  *   ... run ...
  *   writeReport('report.html', { snapshots: [boot, captureSnapshot(host, 'after teardown')] });
  */
-import { FOUR_GIB, PAGE_SIZE } from '../bus/index.ts';
+import { FOUR_GIB, PAGE_SIZE, addressOfPfn, pfnOf } from '../bus/index.ts';
 import { Host, snapshot as resourceSnapshot, type ResourceSnapshot } from '../host/index.ts';
 import { poolTagText } from '../kernel/mm/pool.ts';
 import type { MmCounters } from '../kernel/mm/memory-manager.ts';
@@ -133,7 +133,7 @@ export function captureSnapshot(host: Host, label: string): HostSnapshot {
     const tag = `pool tag '${poolTagText(b.tag)}'${b.driver !== null ? ` (${b.driver})` : ''}`;
     for (let va = first; va < b.address + b.bytes; va += PAGE_SIZE) {
       const pa = mm.system.physicalAddress(va);
-      if (pa !== null) addNote(notes, runIndexOf(runs, Math.floor(pa / PAGE_SIZE)), tag);
+      if (pa !== null) addNote(notes, runIndexOf(runs, pfnOf(pa)), tag);
     }
   }
 
@@ -149,19 +149,19 @@ export function captureSnapshot(host: Host, label: string): HostSnapshot {
         const lastPfn = pfns[pfns.length - 1] ?? 0;
         let low = true;
         for (let i = 0; i < pfns.length; i++) {
-          if ((pfns[i]! + 1) * PAGE_SIZE > FOUR_GIB) low = false;
+          if (addressOfPfn(pfns[i]! + 1) > FOUR_GIB) low = false;
           addNote(notes, runIndexOf(runs, pfns[i]!), `SanProxy allocation #${a.id} (${a.strategy}) for ${process}`);
         }
         allocations.push({
-          id: a.id, process, strategy: a.strategy, bytes: a.bytes, firstPhysical: firstPfn * PAGE_SIZE,
-          lastPhysical: lastPfn * PAGE_SIZE + PAGE_SIZE - 1, logicalBase: a.logicalBase, belowFourGiB: low, nic: a.nic.nic.name,
+          id: a.id, process, strategy: a.strategy, bytes: a.bytes, firstPhysical: addressOfPfn(firstPfn),
+          lastPhysical: addressOfPfn(lastPfn + 1) - 1, logicalBase: a.logicalBase, belowFourGiB: low, nic: a.nic.nic.name,
         });
       }
       for (const r of open.registrations.values()) {
         const pfns = r.mdl.pfnArray;
         let below = 0;
         for (let i = 0; i < pfns.length; i++) {
-          if ((pfns[i]! + 1) * PAGE_SIZE <= FOUR_GIB) below++;
+          if (addressOfPfn(pfns[i]! + 1) <= FOUR_GIB) below++;
           addNote(notes, runIndexOf(runs, pfns[i]!), `registered: SanProxy registration #${r.id} of ${process} at ${hex(r.address)}`);
         }
         registrations.push({ id: r.id, process, address: r.address, length: r.length, pages: pfns.length, pagesBelowFourGiB: below, nic: r.nic.nic.name });

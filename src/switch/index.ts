@@ -5,4 +5,5 @@ export { SAN_SESSION_DEFAULTS, SessionConfigError, verifySessionConfig, type Ses
 export type { TransferStats } from './san-session.ts';
 export { TCP_STAND_IN_SESSION_DEFAULTS } from './tcp-stand-in.ts';
 export { ApplicationBufferCache, type ApplicationBufferCacheOptions, type CacheStats } from './application-buffer-cache.ts';
+export { HostPortTable, EPHEMERAL_FIRST, EPHEMERAL_LAST, type PortBinding } from './port-table.ts';
 export { ProtocolErrorReason, SessionProtocolError, protocolErrorReasonName, type ProtocolErrorReasonCode } from './messages.ts';

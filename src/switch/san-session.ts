@@ -202,25 +202,40 @@ export class SanSession implements SessionLink {
 
   // ───────────────────────────── application calls ─────────────────────────────
 
+  /**
+   * send: after this side's shutdown(SD_SEND) or SD_BOTH it fails at once with WSAESHUTDOWN
+   * ("send function"; Wine sock.c test_shutdown) — sends queued before the shutdown still go.
+   */
   send(va: number, length: number): Promise<number> {
+    if (this.sendShut) return Promise.reject(new SocketError(WSAESHUTDOWN, 'send after shutdown(SD_SEND)'));
     this.sendsQueued++;
     const run = this.sendChain.then(() => this.sendNow(va, length)).finally(() => this.sendsQueued--);
     this.sendChain = run.catch(() => undefined);
     return run;
   }
 
+  /**
+   * recv: after this side's shutdown(SD_RECEIVE) or SD_BOTH it fails at once with WSAESHUTDOWN
+   * ("recv function"; Wine sock.c test_shutdown: also after the peer's FIN was read) — a recv
+   * already waiting when the shutdown came still completes (test_shutdown's pending WSARecv).
+   */
   recv(va: number, length: number): Promise<number> {
+    if (this.recvShut) return Promise.reject(new SocketError(WSAESHUTDOWN, 'recv after shutdown(SD_RECEIVE)'));
     const run = this.recvChain.then(() => this.recvNow(va, length));
     this.recvChain = run.catch(() => undefined);
     return run;
   }
 
-  /** shutdown(SD_SEND) sends the orderly-release message after everything queued before it. */
+  /**
+   * shutdown: later sends / receives of this side are refused from now on; SD_SEND's
+   * orderly-release message goes after everything queued before it (the peer reads those bytes,
+   * then 0). Shutting a direction down twice is no error (Wine sock.c test_shutdown).
+   */
   async shutdown(send: boolean, receive: boolean): Promise<void> {
     if (receive) this.recvShut = true;
     if (send && !this.sendShut) {
-      await this.sendChain;
       this.sendShut = true;
+      await this.sendChain;
       if (this.broken === 0 && !this.closed) {
         await this.sendWhenReady({ type: MSG_SHUTDOWN, flags: 0, credits: 0, payload: 0, length: 0, id: 0 }, null);
       }
@@ -516,7 +531,6 @@ export class SanSession implements SessionLink {
   // ───────────────────────────── send ─────────────────────────────
 
   private async sendNow(va: number, length: number): Promise<number> {
-    if (this.sendShut) throw new SocketError(WSAESHUTDOWN, 'send after shutdown(SD_SEND)');
     this.check('send');
     if (length === 0) return 0;
     if (!this.config.rdma || length <= this.config.rdmaThreshold) {
@@ -535,9 +549,14 @@ export class SanSession implements SessionLink {
 
   // ───────────────────────────── recv ─────────────────────────────
 
+  /**
+   * One recv: wait for the head of the stream (bytes, a large send, the peer's shutdown) or a
+   * broken connection, then take from it. A zero-byte recv waits the same way and moves nothing:
+   * it returns 0 once something is there and leaves it for the next recv (Wine sock.c
+   * test_empty_recv: a zero-length WSARecv pends until data arrives, completes with 0 bytes,
+   * and the data is still read by the next recv).
+   */
   private async recvNow(va: number, length: number): Promise<number> {
-    if (length === 0) return 0;
-    if (this.recvShut) return 0;
     if (this.stream.length === 0 && this.broken === 0 && !this.closed) {
       // The application waits for bytes: credits go back now rather than at the threshold.
       this.recvWaiting = true;
@@ -554,6 +573,7 @@ export class SanSession implements SessionLink {
       this.check('recv');
       return 0;
     }
+    if (length === 0) return 0;
     switch (head.kind) {
       case 'eof':
         return 0;

@@ -21,6 +21,13 @@
  * - The session configurations are verified once, here (session-config.ts); a bad field fails
  *   the constructor with WSAEINVAL and a message naming it.
  * - The registration cache is hooked to the process's secured-range notification at startup.
+ * - Binding goes through the host's port table (port-table.ts), as the application's bind goes
+ *   to the TCP/IP provider first on Windows: an address another socket of the host holds is
+ *   WSAEADDRINUSE at bind, an address that is not the host's WSAEADDRNOTAVAIL, port 0 gets its
+ *   ephemeral port at bind; connect on an unbound socket binds it implicitly. The SAN companion
+ *   socket gets the same address ("Creating and Binding SAN Sockets").
+ * - The constructor is the process's first WSAStartup; WSAStartup / WSACleanup are reference
+ *   counted and only the last WSACleanup cleans up ("WSACleanup function").
  */
 import type { Kernel } from '../kernel/kernel.ts';
 import { formatIpv4, parseIpv4 } from '../kernel/net/ip-addresses.ts';
@@ -28,12 +35,13 @@ import type { Process } from '../kernel/ps/process.ts';
 import { ref } from '../kernel/ref.ts';
 import type { SanNic, ThreadWaits } from '../nic/index.ts';
 import {
-  AF_INET, FD_ACCEPT, INVALID_SOCKET, IPPROTO_TCP, NO_ERROR, SOCK_STREAM, SanServiceProvider, WSAEADDRNOTAVAIL, WSAEFAULT,
-  WSAEINVAL, WSAEISCONN, WSAENETUNREACH, WSAENOTCONN, WSAENOTSOCK, WSAEWOULDBLOCK, WSANOTINITIALISED, WsaEvent, type SockAddr,
-  type WSAOVERLAPPED,
+  AF_INET, FD_ACCEPT, INVALID_SOCKET, IPPROTO_TCP, NO_ERROR, SOCK_STREAM, SanServiceProvider, WSAEADDRNOTAVAIL, WSAEALREADY,
+  WSAEFAULT, WSAEINTR, WSAEINVAL, WSAEISCONN, WSAENETUNREACH, WSAENOTCONN, WSAENOTSOCK, WSAEWOULDBLOCK, WSANOTINITIALISED,
+  WSASYSNOTREADY, WsaEvent, type SockAddr, type WSAOVERLAPPED,
 } from '../provider/index.ts';
 import { ApplicationBufferCache, type ApplicationBufferCacheOptions, type CacheStats } from './application-buffer-cache.ts';
 import { SD_BOTH, SD_RECEIVE, SD_SEND, SocketError, WSAECONNABORTED } from './errors.ts';
+import { HostPortTable, type PortBinding } from './port-table.ts';
 import { SanSession, type SessionHost, type TransferStats } from './san-session.ts';
 import { SAN_SESSION_DEFAULTS, SessionConfigError, verifySessionConfig, type SessionConfig } from './session-config.ts';
 import { TcpStandIn } from './tcp-stand-in.ts';
@@ -75,6 +83,10 @@ interface SwitchSocket {
   provider: SanServiceProvider | null;
   ps: number;
   local: SockAddr | null;
+  /** The socket's entry in the host's port table (bind, or connect's implicit bind); accepted sockets share their listener's. */
+  binding: PortBinding | null;
+  /** Bound by connect, not by the application: the SAN companion socket is not bound to it. */
+  implicitBind: boolean;
   session: SanSession | null;
   backlog: Promise<SwitchSocket | SocketError>[];
 }
@@ -86,6 +98,8 @@ export interface SwitchCounters extends TransferStats, CacheStats {
 }
 
 const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
+/** A C int as JavaScript passes it (a DWORD-sized value is taken as its int). */
+const isCInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= -0x8000_0000 && v <= 0xffff_ffff;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -101,7 +115,9 @@ export class WindowsSocketsSwitch {
   private readonly byProviderSocket = new Map<SanServiceProvider, Map<number, SanSession>>();
   private readonly sessionConfig: SessionConfig;
   private nextHandle = 0x400;
-  private started = true;
+  /** Open WSAStartup calls (the constructor is the first); 0 once the last WSACleanup ran or the process exited. */
+  private startups = 1;
+  private readonly ports: HostPortTable;
   private connections = { san: 0, tcp: 0 };
   private readonly sanHost: SessionHost | null;
   private readonly tcpHost: SessionHost | null;
@@ -114,6 +130,7 @@ export class WindowsSocketsSwitch {
     this.host = options.host;
     this.process = options.process;
     this.waits = options.host.waits;
+    this.ports = HostPortTable.of(this.host.kernel);
     // Both configurations are verified before anything is opened: a bad field costs nothing.
     let tcpConfig: SessionConfig;
     try {
@@ -143,7 +160,8 @@ export class WindowsSocketsSwitch {
     let tcp: TcpStandIn | null = new TcpStandIn(this.host.kernel, this.process, ports(), upcall(tcpSessions), tcpConfig);
     if (tcp.provider.WSPStartup() !== NO_ERROR) tcp = null;
     this.tcp = tcp;
-    if (this.san === null && this.tcp === null) throw new SocketError(WSANOTINITIALISED, 'no provider could start (is the proxy loaded?)');
+    // WSAStartup's answer when nothing can start: WSASYSNOTREADY ("WSAStartup function").
+    if (this.san === null && this.tcp === null) throw new SocketError(WSASYSNOTREADY, 'no provider could start (is the proxy loaded?)');
     this.cache = this.san !== null ? new ApplicationBufferCache(this.san, this.process, options.cache) : null;
     this.cache?.attach();
     if (this.san !== null) this.byProviderSocket.set(this.san, sanSessions);
@@ -158,10 +176,17 @@ export class WindowsSocketsSwitch {
     // The process going away takes its sockets with it (DLL_PROCESS_DETACH for the switch).
     this.host.kernel.ps.addExitHandler((p) => {
       if (p !== this.process) return;
-      for (const sock of this.sockets.values()) sock.session?.processGone();
-      this.started = false;
+      for (const sock of this.sockets.values()) {
+        sock.session?.processGone();
+        this.unbind(sock);
+      }
+      this.startups = 0;
       this.waits.wake();
     });
+  }
+
+  private get started(): boolean {
+    return this.startups > 0;
   }
 
   // ───────────────────────────── socket API ─────────────────────────────
@@ -169,23 +194,56 @@ export class WindowsSocketsSwitch {
   socket(): number {
     this.live();
     const sock: SwitchSocket = {
-      handle: this.nextHandle, state: 'created', path: null, provider: null, ps: 0, local: null, session: null, backlog: [],
+      handle: this.nextHandle, state: 'created', path: null, provider: null, ps: 0, local: null, binding: null, implicitBind: false,
+      session: null, backlog: [],
     };
     this.nextHandle += 4;
     this.sockets.set(sock.handle, sock);
     return sock.handle;
   }
 
+  /**
+   * bind ("bind function"; Wine sock.c test_bind, test_listen, test_reuseaddr): a name that is
+   * no IPv4 address and port is WSAEFAULT; a socket already bound (or connected, or listening)
+   * WSAEINVAL; an address that is not one of the host's WSAEADDRNOTAVAIL; an address another
+   * socket of the host holds WSAEADDRINUSE — all at bind time, nothing taken on failure. Port 0
+   * takes an ephemeral port now (getsockname tells it).
+   */
   bind(s: number, name: SocketAddress): void {
     const sock = this.get(s);
+    const local = this.address(name);
     if (sock.state !== 'created') throw new SocketError(WSAEINVAL, `bind: socket ${s} is ${sock.state}`);
-    sock.local = this.address(name);
+    if (local.ip !== 0 && !this.isLocalAddress(local.ip)) {
+      throw new SocketError(WSAEADDRNOTAVAIL, `bind: ${formatIpv4(local.ip)} is not an address of this host`);
+    }
+    const b = this.ports.bind(local.ip, local.port);
+    if (!('port' in b)) throw new SocketError(b.error, `bind to ${formatIpv4(local.ip)}:${local.port}`);
+    sock.binding = b;
+    sock.implicitBind = false;
+    sock.local = { ip: local.ip, port: b.port };
     sock.state = 'bound';
   }
 
+  /**
+   * getsockname: the address bind gave the socket (INADDR_ANY stays 0.0.0.0 until a connection
+   * picks the interface); WSAEINVAL for a socket that was never bound ("getsockname function").
+   */
+  getsockname(s: number): { ip: string; port: number } {
+    const sock = this.get(s);
+    if (sock.local === null) throw new SocketError(WSAEINVAL, `getsockname: socket ${s} is not bound`);
+    let ip = sock.local.ip;
+    if (ip === 0 && sock.state === 'connected' && sock.provider !== null) ip = sock.provider.socketInfo(sock.ps)?.local.ip ?? 0;
+    return { ip: formatIpv4(ip), port: sock.local.port };
+  }
+
+  /**
+   * listen ("listen function"; Wine sock.c test_listen): WSAEINVAL on a socket that is not
+   * bound, WSAEISCONN on a connected one; listening again succeeds. backlog is a C int: any
+   * value, SOMAXCONN and the negative SOMAXCONN_HINT(N) included.
+   */
   listen(s: number, backlog = 8): void {
     const sock = this.get(s);
-    if (!isU32(backlog)) throw new SocketError(WSAEINVAL, `listen: backlog ${String(backlog)}`);
+    if (!isCInt(backlog)) throw new SocketError(WSAEINVAL, `listen: backlog ${String(backlog)}`);
     if (sock.state === 'listening') return;
     if (sock.state !== 'bound') throw new SocketError(sock.state === 'connected' ? WSAEISCONN : WSAEINVAL, `listen: socket ${s} is ${sock.state}`);
     const provider = this.san ?? this.tcp!.provider;
@@ -210,23 +268,44 @@ export class WindowsSocketsSwitch {
     });
   }
 
+  /**
+   * accept ("accept function"): WSAEINVAL on a socket that is not listening; an accept blocked
+   * when the listener is closed (or the switch cleaned up) fails with WSAEINTR, as blocking
+   * calls cancelled by closesocket do ("closesocket function"; Wine sock.c test_accept: the
+   * blocked accept returns INVALID_SOCKET).
+   */
   async accept(s: number): Promise<number> {
     const sock = this.get(s);
     if (sock.state !== 'listening') throw new SocketError(WSAEINVAL, `accept: socket ${s} is not listening`);
     await this.wait(() => sock.backlog.length > 0 || sock.state !== 'listening');
     const next = sock.backlog.shift();
-    if (next === undefined) throw new SocketError(WSAEINVAL, `accept: socket ${s} stopped listening`);
+    if (next === undefined) throw new SocketError(WSAEINTR, `accept: socket ${s} was closed while accept waited`);
     const r = await next;
     if (r instanceof SocketError) throw r;
     return r.handle;
   }
 
+  /**
+   * connect ("connect function"; Wine sock.c test_connecting_socket, test_shutdown): WSAEFAULT
+   * for a name that is no IPv4 address and port; WSAEALREADY while a connect is in progress,
+   * WSAEISCONN once connected (also after shutdown), WSAEINVAL on a listening socket,
+   * WSAEADDRNOTAVAIL for INADDR_ANY or port 0 as the remote address. An unbound socket is bound
+   * implicitly to an ephemeral port of the host's table, and stays bound if the connect fails.
+   */
   async connect(s: number, name: SocketAddress): Promise<void> {
     const sock = this.get(s);
     const to = this.address(name);
-    if (sock.state === 'connected' || sock.state === 'connecting') throw new SocketError(WSAEISCONN, `connect: socket ${s} is ${sock.state}`);
+    if (sock.state === 'connecting') throw new SocketError(WSAEALREADY, `connect: socket ${s} is connecting`);
+    if (sock.state === 'connected') throw new SocketError(WSAEISCONN, `connect: socket ${s} is connected`);
     if (sock.state === 'listening') throw new SocketError(WSAEINVAL, `connect: socket ${s} is listening`);
     if (to.ip === 0 || to.port === 0) throw new SocketError(WSAEADDRNOTAVAIL, 'connect: address 0');
+    if (sock.local === null) {
+      const b = this.ports.bind(0, 0);
+      if (!('port' in b)) throw new SocketError(b.error, 'connect: no ephemeral port left for the implicit bind');
+      sock.binding = b;
+      sock.implicitBind = true;
+      sock.local = { ip: 0, port: b.port };
+    }
     sock.state = 'connecting';
     try {
       let error = WSAENETUNREACH;
@@ -240,7 +319,7 @@ export class WindowsSocketsSwitch {
       }
       throw new SocketError(error, `connect to ${formatIpv4(to.ip)}:${to.port}`);
     } catch (error) {
-      if (sock.state === 'connecting') sock.state = sock.local !== null ? 'bound' : 'created';
+      if (sock.state === 'connecting') sock.state = 'bound';
       throw error;
     }
   }
@@ -265,6 +344,12 @@ export class WindowsSocketsSwitch {
     }
   }
 
+  /**
+   * shutdown ("shutdown function"; Wine sock.c test_shutdown): WSAENOTCONN on a socket that is
+   * not connected (a listening one too), WSAEINVAL for a `how` other than SD_RECEIVE, SD_SEND,
+   * SD_BOTH; shutting a direction down again succeeds. Afterwards send (SD_SEND) or recv
+   * (SD_RECEIVE) fail with WSAESHUTDOWN; the peer's recv returns 0 after the last byte.
+   */
   async shutdown(s: number, how: number): Promise<void> {
     const session = this.connected(s);
     if (how !== SD_RECEIVE && how !== SD_SEND && how !== SD_BOTH) throw new SocketError(WSAEINVAL, `shutdown: how ${String(how)}`);
@@ -276,20 +361,65 @@ export class WindowsSocketsSwitch {
     await this.closeSocket(sock);
   }
 
-  /** WSACleanup: close every socket, empty the registration cache, release both providers. */
+  /**
+   * WSAStartup: one more user of the switch ("WSAStartup function": an application may call it
+   * more than once, each call needing its WSACleanup). The constructor was the first. After the
+   * last WSACleanup it starts the providers again (WSPStartup); the sockets of before stay
+   * unknown (WSAENOTSOCK — Wine sock.c test_WithWSAStartup). WSASYSNOTREADY when a provider
+   * cannot start (nothing stays started then); WSANOTINITIALISED once the process has exited.
+   */
+  WSAStartup(): void {
+    if (this.process.state !== 'running') throw new SocketError(WSANOTINITIALISED, 'WSAStartup: the process has exited');
+    if (this.startups > 0) {
+      this.startups++;
+      return;
+    }
+    const started: SanServiceProvider[] = [];
+    for (const p of [this.san, this.tcp?.provider ?? null]) {
+      if (p === null) continue;
+      const error = p.WSPStartup();
+      if (error !== NO_ERROR) {
+        for (const q of started) q.WSPCleanup(ref(0));
+        throw new SocketError(WSASYSNOTREADY, `WSAStartup: a provider could not start (WSA error ${error})`);
+      }
+      started.push(p);
+    }
+    this.cache?.attach();
+    this.startups = 1;
+  }
+
+  /**
+   * WSACleanup ("WSACleanup function"; Wine sock.c test_WithWSAStartup): one WSACleanup per
+   * WSAStartup; the preceding ones only count down, the last closes every socket (as
+   * closesocket: bindings released, pending calls fail), empties the registration cache and
+   * releases both providers (WSPCleanup). With no WSAStartup open it is WSANOTINITIALISED, and
+   * so is every call after the last one (a process that exited cleaned up already: no error).
+   */
   async WSACleanup(): Promise<void> {
     if (!this.started) {
       if (this.process.state !== 'running') return;
       throw new SocketError(WSANOTINITIALISED, 'WSACleanup: not started');
     }
-    for (const sock of [...this.sockets.values()]) await this.closeSocket(sock);
+    if (this.startups > 1) {
+      this.startups--;
+      return;
+    }
+    let error = NO_ERROR;
+    for (const sock of [...this.sockets.values()]) {
+      try {
+        await this.closeSocket(sock);
+      } catch (e) {
+        if (!(e instanceof SocketError)) throw e;
+        if (error === NO_ERROR) error = e.code;
+      }
+    }
     this.cache?.flush();
     this.cache?.detach();
     const e = ref(0);
-    let error = NO_ERROR;
-    if (this.san !== null && this.san.WSPCleanup(e) !== 0) error = e.value;
+    if (this.san !== null && this.san.WSPCleanup(e) !== 0 && error === NO_ERROR) error = e.value;
     if (this.tcp !== null && this.tcp.provider.WSPCleanup(e) !== 0 && error === NO_ERROR) error = e.value;
-    this.started = false;
+    this.startups = 0;
+    this.waits.wake();
     if (error !== NO_ERROR) throw new SocketError(error, 'WSACleanup');
   }
 
@@ -316,6 +446,17 @@ export class WindowsSocketsSwitch {
   }
 
   // ───────────────────────────── internals ─────────────────────────────
+
+  /** Is `ip` one of the host's unicast addresses (what the TCP/IP provider checks at bind)? */
+  private isLocalAddress(ip: number): boolean {
+    return this.host.kernel.net.list().some((r) => r.address === ip);
+  }
+
+  /** Give the socket's port-table entry back. */
+  private unbind(sock: SwitchSocket): void {
+    if (sock.binding !== null) this.ports.release(sock.binding);
+    sock.binding = null;
+  }
 
   private live(): void {
     if (!this.started) throw new SocketError(WSANOTINITIALISED, 'the switch is cleaned up or its process exited');
@@ -359,7 +500,7 @@ export class WindowsSocketsSwitch {
   private async connectThrough(sock: SwitchSocket, provider: SanServiceProvider, to: SockAddr): Promise<number> {
     const ps = this.providerSocket(provider);
     const e = ref(0);
-    if (sock.local !== null && provider.WSPBind(ps, sock.local, e) !== 0) {
+    if (sock.local !== null && !sock.implicitBind && provider.WSPBind(ps, sock.local, e) !== 0) {
       provider.WSPCloseSocket(ps, ref(0));
       return e.value === WSAEADDRNOTAVAIL ? WSAENETUNREACH : e.value;
     }
@@ -426,7 +567,8 @@ export class WindowsSocketsSwitch {
   private async startAccepted(listener: SwitchSocket, ps: number): Promise<SwitchSocket | SocketError> {
     const provider = listener.provider!;
     const sock: SwitchSocket = {
-      handle: this.nextHandle, state: 'connecting', path: listener.path, provider, ps, local: listener.local, session: null, backlog: [],
+      handle: this.nextHandle, state: 'connecting', path: listener.path, provider, ps, local: listener.local, binding: null,
+      implicitBind: false, session: null, backlog: [],
     };
     this.nextHandle += 4;
     this.sockets.set(sock.handle, sock);
@@ -448,6 +590,7 @@ export class WindowsSocketsSwitch {
     const was = sock.state;
     sock.state = 'closed';
     this.sockets.delete(sock.handle);
+    this.unbind(sock);
     let error = NO_ERROR;
     if (sock.session !== null) {
       error = await sock.session.close();

@@ -1,5 +1,5 @@
 /**
- * The AETH syndrome and the transport's timers (roce-v2.md §7.1, §8.1; rxe_hdr.h enum
+ * The AETH syndrome and the transport's timers (IBA volume 1 chapter 9; rxe_hdr.h enum
  * aeth_syndrome; torvalds/linux include/rdma/ib_verbs.h enum ib_rnr_timeout; rdmavt rc.c
  * credit_table).
  *
@@ -32,7 +32,7 @@ export const Syndrome = {
   NAK_INVALID_RD_REQUEST: 0x64,
 } as const;
 
-/** The credit code meaning "no credit information" (§7.1). */
+/** The credit code meaning "no credit information". */
 export const CREDIT_UNLIMITED = 31;
 
 export const ackSyndrome = (creditCode: number = CREDIT_UNLIMITED): number => creditCode & 0x1f;
@@ -60,7 +60,7 @@ export const CREDIT_TABLE: readonly number[] = Object.freeze([
 ]);
 
 /**
- * The local ACK timeout of a QP, in nanoseconds: 4.096 µs × 2^timeout (§8.1; rxe_qp.c computes
+ * The local ACK timeout of a QP, in nanoseconds: 4.096 µs × 2^timeout (rxe_qp.c computes
  * `4096 ns << timeout`), exact as an integer. Timeout 0 means no timer: Infinity.
  */
 export const localAckTimeoutNanoseconds = (timeout: number): number => ((timeout & 0x1f) === 0 ? Infinity : 4096 * 2 ** (timeout & 0x1f));

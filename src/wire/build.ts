@@ -1,7 +1,7 @@
 /**
  * Building RoCEv2 frames: Ethernet II + IPv4 + UDP + BTH + extension headers + payload + pad +
  * ICRC (rxe_req.c init_req_packet / rxe_net.c prepare4 / rxe_icrc.c rxe_icrc_generate).
- * Reference: roce-v2.md §1 (framing and lengths), §2–§4 (headers), §5 (ICRC).
+ * Reference: IBA volume 1 chapter 9 (the headers), RoCEv2 annex A17 (framing, lengths, ICRC).
  *
  * Implementation notes
  * - A frame is built in three steps so the payload can be placed by whoever owns it:
@@ -27,7 +27,7 @@ import {
 } from './network.ts';
 import { BTH_BYTES, ExtHeader, OpMask, extOffset, opcodeHeaderLength, opcodeMask, opcodeName } from './opcodes.ts';
 
-/** The P_Key rxe always sends: the default partition, full member (§2). */
+/** The P_Key rxe always sends: the default partition, full member. */
 export const DEFAULT_PKEY = 0xffff;
 
 /** Everything a frame's headers carry. Fields of headers the opcode lacks are ignored. */
@@ -90,7 +90,7 @@ export function packetFields(init: Partial<PacketFields> = {}): PacketFields {
 /** Bytes from the frame start to the payload: Ethernet + IPv4 + UDP + BTH + extension headers. */
 export const frameHeadLength = (opcode: number): number => FRAME_BTH + opcodeHeaderLength(opcode);
 
-/** PadCnt for a payload: pads it to a multiple of 4 (§2, §9). */
+/** PadCnt for a payload: pads it to a multiple of 4. */
 export const padCount = (payloadLength: number): number => -payloadLength & 3;
 
 /** Whole frame length (no FCS) of a known opcode carrying `payloadLength` bytes. */

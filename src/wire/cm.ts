@@ -1,5 +1,5 @@
 /**
- * Connection management MADs as RoCEv2 carries them (roce-v2.md §10; cm `ib_mad.h` struct
+ * Connection management MADs as RoCEv2 carries them (IBA volume 1 chapter 12; cm `ib_mad.h` struct
  * ib_mad_hdr, `cm_msgs.h`/`ibta_vol1_c12.h` layouts, `cma.c` IP addressing): the 256-byte MAD,
  * the CM messages REQ, MRA, REJ, REP, RTU, DREQ, DREP as plain records, and the rdma_cm
  * conventions (service ID from a port, the IP CM private-data header, IPv4-mapped GIDs).
@@ -9,7 +9,7 @@
  *   `encodeCmMad` checks every field's range and throws a WireError naming it; `decodeCmMad`
  *   never throws and answers bytes that are not a CM MAD with `{ kind: 'invalid', reason }`.
  * - Every message is one UD SEND Only to QP1 (GSI), DETH Q_Key 0x80010000, Source QP 1, the
- *   MAD as the whole 256-byte payload (no pad): `buildCmFrame`. Frame = 322 bytes (§10.1).
+ *   MAD as the whole 256-byte payload (no pad): `buildCmFrame`. Frame = 322 bytes.
  * - Private data is a fixed-size field per message (REQ 92, MRA 222, REJ 148, REP 196, RTU 224,
  *   DREQ 220, DREP 224); the MAD carries no length, so decoding returns the whole field and
  *   encoding zero-fills after the bytes given.
@@ -36,7 +36,7 @@ export const CmAttribute = { REQ: 0x0010, MRA: 0x0011, REJ: 0x0012, REP: 0x0013,
 /** Which message a REJ or MRA answers (the 2-bit "Message REJected/MRAed" field). */
 export const CmMessageRef = { REQ: 0, REP: 1, OTHER: 2 } as const;
 
-/** REJ reasons worth modelling (ib_cm.h enum ib_cm_rej_reason, §10.6). */
+/** REJ reasons worth modelling (ib_cm.h enum ib_cm_rej_reason). */
 export const CmRejectReason = {
   NO_QP: 1,
   NO_EEC: 2,
@@ -85,7 +85,7 @@ export interface CmPath {
 }
 
 interface CmCommon {
-  /** MAD TransactionID (§10.8): the REQ's for REQ/REP/RTU and a REJ of a REQ. */
+  /** MAD TransactionID (cm.c cm_form_tid): the REQ's for REQ/REP/RTU and a REJ of a REQ. */
   transactionId: bigint;
   localCommId: number;
   privateData: Uint8Array;
@@ -410,7 +410,7 @@ export function decodeCmMad(bytes: Uint8Array, at = 0, length: number = (bytes?.
 
 /**
  * A whole CM frame at `out[0]`: UD SEND Only to QP1, DETH Q_Key 0x80010000 and Source QP 1,
- * AckReq 1 (rxe; ignored on UD), the MAD as payload (§10.1). The addressing and PSN come from
+ * AckReq 1 (rxe; ignored on UD), the MAD as payload. The addressing and PSN come from
  * `f` (QP1's own send PSN); its opcode, DestQP, Q_Key, source QP and AckReq are set here.
  * Returns the frame length (322).
  */
@@ -426,7 +426,7 @@ export function buildCmFrame(out: Uint8Array, f: PacketFields, msg: CmMessage): 
 }
 const madScratch = new Uint8Array(MAD_BYTES);
 
-// ---- rdma_cm addressing (§10.9) ------------------------------------------------------------
+// ---- rdma_cm addressing (cma.c) ------------------------------------------------------------
 
 /** rdma_cm port spaces (librdmacm rdma_cma.h enum rdma_port_space). */
 export const RdmaPortSpace = { IPOIB: 0x0002, TCP: 0x0106, UDP: 0x0111, IB: 0x013f } as const;
@@ -490,7 +490,7 @@ export function readIpCmHeader(pd: Uint8Array): IpCmHeader | null {
   };
 }
 
-// ---- GIDs and GUIDs (§1.4) -----------------------------------------------------------------
+// ---- GIDs and GUIDs -----------------------------------------------------------------------
 
 /** The IPv4-mapped GID ::ffff:a.b.c.d. */
 export function ipv4MappedGid(ip: number): Uint8Array {

@@ -1,7 +1,7 @@
 /**
  * Transport header fields as accessors over packet bytes (rxe_hdr.h): each takes the array and
- * the offset of its header and reads or writes one field. Reference: roce-v2.md §2 (BTH bit
- * layout and masks), §3 (extension headers). All fields are big-endian.
+ * the offset of its header and reads or writes one field. Reference: IBA volume 1 chapter 9 (the
+ * BTH and extension header layouts). All fields are big-endian.
  *
  * Getters never throw (big-endian.ts reads missing bytes as 0). Setters mask the value to the
  * field's width and leave the neighbouring bits alone, as rxe's bth_set_* do; whole-header
@@ -140,7 +140,7 @@ export function setIethRkey(b: Uint8Array, ieth: number, v: number): void {
 }
 
 // ---- AtomicETH (28 bytes) and AtomicAckETH (8 bytes) ----------------------------------------
-// Operands are arbitrary 64-bit values, hence bigints (atomics are rare and optional, §3).
+// Operands are arbitrary 64-bit values, hence bigints (atomics are rare and optional).
 
 export const atmethVa = (b: Uint8Array, atm: number): number => getU64(b, atm);
 export const atmethRkey = (b: Uint8Array, atm: number): number => getU32(b, atm + 8);

@@ -1,5 +1,5 @@
 /**
- * The RoCEv2 invariant CRC (rxe_icrc.c). Reference: roce-v2.md §5.
+ * The RoCEv2 invariant CRC (IBA RoCEv2 annex A17; rxe_icrc.c).
  *
  * Implementation notes
  * - CRC-32 (Ethernet/zlib: reflected 0xEDB88320, init and final xor 0xFFFFFFFF) over
@@ -17,7 +17,7 @@
  *   written from the definition.
  * - Feeding the 8 ones first gives the constant start 0x2144DF1C (rxe starts its raw register at
  *   0xDEBB20E3, the same state before the final complement). Wire order is little-endian: CRC
- *   0x6D57EA6A travels as 6A EA 57 6D (§5.2).
+ *   0x6D57EA6A travels as 6A EA 57 6D.
  * - The IPv4 and UDP headers are read from `ip` (28 contiguous bytes), the BTH from `bth`:
  *   in a frame they are the same array; a bare UDP payload (a UDP link, later) pairs its bytes
  *   with a reconstructed IPv4+UDP header (packet-view.ts).
@@ -25,7 +25,7 @@
 import { crc32 } from 'node:zlib';
 import { BTH_BYTES } from './opcodes.ts';
 
-/** crc32 of 8 bytes of 0xFF: the state after the LRH stand-in (§5.3 step 3). */
+/** crc32 of 8 bytes of 0xFF: the state after the LRH stand-in. */
 export const ICRC_SEED = 0x2144df1c;
 export const ICRC_BYTES = 4;
 
@@ -46,7 +46,7 @@ for (let n = 0; n < 256; n++) {
 const step = (c: number, byte: number): number => TABLE[(c ^ byte) & 0xff]! ^ (c >>> 8);
 
 /**
- * CRC state after 8 × 0xFF ‖ masked IPv4 ‖ masked UDP ‖ masked BTH (§5.3 steps 2–4). `ip` holds
+ * CRC state after 8 × 0xFF ‖ masked IPv4 ‖ masked UDP ‖ masked BTH. `ip` holds
  * the 20-byte IPv4 header followed by the UDP header at `ipAt`; `bthBuf` the BTH at `bthAt`.
  * The masked bytes are fed as 0xFF in place of what the packet holds there.
  */
@@ -88,7 +88,7 @@ export function icrcOf(ip: Uint8Array, ipAt: number, b: Uint8Array, bth: number,
   return icrcRange(icrcHeaders(ip, ipAt, b, bth), b, bth + BTH_BYTES, end);
 }
 
-/** Store the ICRC little-endian (wire order, §5.2). */
+/** Store the ICRC little-endian (wire order). */
 export function putIcrc(b: Uint8Array, at: number, crc: number): void {
   b[at] = crc & 0xff;
   b[at + 1] = (crc >>> 8) & 0xff;

@@ -1,7 +1,7 @@
 /**
  * The wire: RoCEv2 as Linux soft-RoCE (rxe) puts it on an Ethernet link, and as Wireshark reads
  * it. Pure, synchronous codecs with no state beyond scratch buffers; this layer imports nothing
- * of the project (DESIGN.md "Layers": the NIC uses it, it uses nobody).
+ * of the project (.dependency-cruiser.cjs: the NIC uses it, it uses nobody).
  *
  * - Send: fill a reusable `PacketFields`, then `buildFrame(out, f, payload)`, or
  *   `writeFrameHead` + place the payload at `frameHeadLength(opcode)` + `sealFrame`.
@@ -12,7 +12,9 @@
  * - Connections: `encodeCmMad` / `decodeCmMad`, `buildCmFrame`, rdma_cm service IDs and
  *   private data. Capture: `PcapWriter`, `readPcap`.
  *
- * Reference for every layout and rule: ../shared/reference/roce-v2.md (cited by section).
+ * References: the IBA specification (volume 1 chapter 9; RoCEv2 annex A17) for the layouts, Linux
+ * rxe for the rules (each file names its rxe source), and Wireshark's InfiniBand dissector as the
+ * judge of the bytes (test/wire/tshark.test.ts).
  *
  * @example
  * const f = packetFields({ srcIp, dstIp, srcMac: macForIpv4(srcIp), dstMac: macForIpv4(dstIp),

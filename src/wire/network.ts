@@ -1,6 +1,6 @@
 /**
  * Ethernet II, IPv4 and UDP as rxe fills them for RoCEv2 (rxe_net.c prepare4,
- * prepare_ipv4_hdr, prepare_udp_hdr). Reference: roce-v2.md §1.1–§1.4.
+ * prepare_ipv4_hdr, prepare_udp_hdr). Reference: IBA RoCEv2 annex A17 (IPv4 and UDP encapsulation).
  *
  * Implementation notes
  * - Addresses are numbers: IPv4 as an unsigned 32-bit number (as src/kernel/net does), a MAC as
@@ -17,7 +17,7 @@ import { getU16, getU32, putU16, putU32 } from './big-endian.ts';
 export const ETH_BYTES = 14;
 export const IPV4_BYTES = 20;
 export const UDP_BYTES = 8;
-/** IANA's RoCEv2 port, the destination of requests and responses alike (§1.3). */
+/** IANA's RoCEv2 port, the destination of requests and responses alike. */
 export const ROCE_UDP_PORT = 4791;
 export const ETHERTYPE_IPV4 = 0x0800;
 export const IPPROTO_UDP = 17;
@@ -111,7 +111,7 @@ export function udpChecksumValid(b: Uint8Array, ip: number, udp: number, udpLeng
 }
 
 /**
- * The UDP source port of a QP's flow (§1.3; torvalds/linux include/rdma/ib_verbs.h
+ * The UDP source port of a QP's flow (torvalds/linux include/rdma/ib_verbs.h
  * rdma_calc_flow_label + rdma_flow_label_to_udp_sport): constant per QP pair so a flow stays
  * in order on ECMP paths, always in 0xC000–0xFFFF. Control path (once per connection).
  */

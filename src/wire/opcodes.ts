@@ -1,8 +1,8 @@
 /**
  * The opcode table (rxe_opcode.c): for every BTH opcode the codec knows, which extension
  * headers follow the BTH, the header length, where the packet sits in its message, whether it
- * consumes a receive WQE and whether it carries payload. Reference: roce-v2.md §4.1 (opcodes),
- * §3 (extension headers and their fixed order).
+ * consumes a receive WQE and whether it carries payload. Reference: IBA volume 1 chapter 9 (the
+ * opcodes; the extension headers and their fixed order).
  *
  * Implementation notes
  * - The table is written once as readable rows and compiled at load into typed arrays indexed
@@ -75,7 +75,7 @@ export const OpMask = {
   UD: 1 << 19,
 } as const;
 
-/** Extension headers in their fixed order after the BTH, with their sizes (§3). */
+/** Extension headers in their fixed order after the BTH, with their sizes. */
 export const ExtHeader = { DETH: 0, RETH: 1, ATMETH: 2, AETH: 3, ATMACK: 4, IMMDT: 5, IETH: 6 } as const;
 export type ExtHeaderId = (typeof ExtHeader)[keyof typeof ExtHeader];
 const EXT_COUNT = 7;
@@ -93,7 +93,7 @@ export const ATMACK_BYTES = 8;
 
 const { RETH, AETH, DETH, IMMDT, IETH, ATMETH, ATMACK, PAYLOAD, REQ, ACK, SEND, WRITE, READ, ATOMIC, RWR, COMP, START, MIDDLE, END, UD } = OpMask;
 
-/** The rows of rxe_opcode.c, named as tshark's Info column names them (§11.1). */
+/** The rows of rxe_opcode.c, named as tshark's Info column names them. */
 const ROWS: readonly (readonly [opcode: number, name: string, mask: number])[] = [
   [0x00, 'RC Send First', PAYLOAD | REQ | SEND | RWR | START],
   [0x01, 'RC Send Middle', PAYLOAD | REQ | SEND | MIDDLE],

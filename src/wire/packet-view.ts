@@ -1,7 +1,7 @@
 /**
  * Receiving: a parsed RoCEv2 packet as a small reusable view of offsets into the received
  * bytes, and the acceptance checks that decide whether it is parsed at all (rxe_recv.c
- * rxe_rcv/hdr_check, rxe_icrc.c rxe_icrc_check). Reference: roce-v2.md §1.5, §5.3 step 6.
+ * rxe_rcv/hdr_check, rxe_icrc.c rxe_icrc_check).
  *
  * Implementation notes
  * - One `PacketView` per receiving port, reused for every packet: a parse fills numbers and
@@ -13,7 +13,7 @@
  *   never throw: every read is bounds-checked by the length checks that precede it, in order.
  * - Order of checks. First what the host's network stack does before rxe sees a packet
  *   (Ethernet type and destination, IPv4 version/IHL, header checksum, lengths, no fragments,
- *   UDP length, port 4791, a non-zero UDP checksum verified). Then rxe_recv.c's order (§1.5):
+ *   UDP length, port 4791, a non-zero UDP checksum verified). Then rxe_recv.c's order:
  *   1 UDP payload holds a BTH; 2 destination IP (GID) is local; 3 the payload holds the
  *   opcode's headers; 4 TVer 0; 5 DestQP non-zero; then the opcode must be known (rule 7's
  *   transport check fails for an unknown opcode on every QP type), pad and ICRC must fit (and a

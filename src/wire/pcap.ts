@@ -1,5 +1,5 @@
 /**
- * libpcap capture files (roce-v2.md §12; the-tcpdump-group/libpcap sf-pcap.c, pcap/pcap.h):
+ * libpcap capture files (the-tcpdump-group/libpcap sf-pcap.c, pcap/pcap.h):
  * a writer for the capture tap and a reader for tests and tools.
  *
  * Implementation notes

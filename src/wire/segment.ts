@@ -1,5 +1,5 @@
 /**
- * Segmentation of messages at the path MTU (roce-v2.md §4.2, §9; rxe_req.c next_opcode_rc,
+ * Segmentation of messages at the path MTU (IBA volume 1 chapter 9; rxe_req.c next_opcode_rc,
  * rxe_resp.c check_length): how many packets a message takes, each packet's opcode and payload
  * length, and the responder's length rule per opcode. No arrays: the i-th packet is computed,
  * so a go-back-N retry that resumes a message at packet i asks the same functions.
@@ -60,7 +60,7 @@ export function segmentOpcode(kind: MessageKindCode, index: number, count: numbe
 }
 
 /**
- * The responder's length rule (§7.3, rxe_resp.c check_length): First and Middle carry exactly
+ * The responder's length rule (rxe_resp.c check_length): First and Middle carry exactly
  * PMTU, Last 1..PMTU, Only 0..PMTU, a header-only opcode nothing. False → NAK Invalid Request.
  */
 export function payloadLengthValid(opcode: number, length: number, pmtu: number): boolean {

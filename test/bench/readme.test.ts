@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ContiguousResult } from '../../bench/contiguous.ts';
 import type { BenchDocument } from '../../bench/document.ts';
 import type { FootprintResult } from '../../bench/footprint.ts';
+import type { IoctlResult, IoctlRow } from '../../bench/ioctl.ts';
 import type { RdmaResult, RdmaRow } from '../../bench/rdma.ts';
 import { readmeRows, readmeSection, replaceSection } from '../../bench/readme.ts';
 import type { RegisterResult } from '../../bench/register.ts';
@@ -56,7 +57,17 @@ const socket = (sanAt1M: number): SocketResult => ({
   ],
 });
 
-function doc(runs: { footprint: FootprintResult[]; contiguous: ContiguousResult[]; register: RegisterResult[]; rdma: RdmaResult[]; socket: SocketResult[] }): BenchDocument {
+const ioctlRow = (op: IoctlRow['op'], config: IoctlRow['config'], medianNs: number, poolAllocationsPerPair: number): IoctlRow => ({
+  op, config, medianNs, cpuNsPerPair: medianNs, pairs: 1500, poolAllocationsPerPair, systemMappingsPerPair: 0,
+});
+const ioctl = (poolNs: number, lookasideNs: number): IoctlResult => ({
+  suite: 'ioctl', registeredBytes: 64 * KIB, registerBytes: 4 * KIB,
+  rows: (['invalidate+revalidate', 'register+deregister'] as const).flatMap((op) => [
+    ioctlRow(op, 'pool', poolNs, 4), ioctlRow(op, 'driver-lists-off', poolNs, 2), ioctlRow(op, 'lookaside', lookasideNs, 0),
+  ]),
+});
+
+function doc(runs: { footprint: FootprintResult[]; contiguous: ContiguousResult[]; register: RegisterResult[]; rdma: RdmaResult[]; socket: SocketResult[]; ioctl?: IoctlResult[] }): BenchDocument {
   const n = runs.footprint.length;
   const entry = <T>(r: T[]) => ({ options: {}, elapsedMs: r.map(() => 1000), runs: r });
   return {
@@ -64,7 +75,7 @@ function doc(runs: { footprint: FootprintResult[]; contiguous: ContiguousResult[
     machine: { cores: 2, cpu: 'Test CPU', node: 'v20.0.0', platform: 'linux', arch: 'x64', memoryBytes: 8 * GIB, date: '2026-12-01T10:00:00.000Z' },
     runs: n,
     suites: {
-      footprint: entry(runs.footprint), contiguous: entry(runs.contiguous), register: entry(runs.register), rdma: entry(runs.rdma), socket: entry(runs.socket),
+      footprint: entry(runs.footprint), contiguous: entry(runs.contiguous), register: entry(runs.register), ioctl: entry(runs.ioctl ?? runs.footprint.map(() => ioctl(8000, 6000))), rdma: entry(runs.rdma), socket: entry(runs.socket),
     },
   } as BenchDocument;
 }
@@ -94,6 +105,10 @@ describe('the README table', () => {
     expect(find('rdma', /64 KiB/)).toMatchObject({ result: '0.8 / 0.8 / 0.69–0.75', worst: '0.69 (send)', met: false });
     expect(find('socket', /1 MiB/)).toMatchObject({ met: false, worst: '0.39 of memcpy, 5.85× TCP-like' });
     expect(find('socket', /1 KiB round trip/)).toMatchObject({ met: null });
+    // Before (pool only) against after (lookaside lists), no target: the speedup of the worst run.
+    expect(find('ioctl', /^INVALIDATE \+ REVALIDATE/)).toMatchObject({
+      result: '8 µs vs 6 µs; pool allocations 4 vs 0 per pair', worst: '1.33× faster with lookasides', met: null,
+    });
   });
 
   it('a target met by every run is met', () => {
@@ -115,7 +130,7 @@ describe('the README table', () => {
 
   it('refuses a document without every suite', () => {
     const partial = { ...twoRuns, suites: { footprint: twoRuns.suites.footprint } } as BenchDocument;
-    expect(() => readmeSection(partial)).toThrow(/lacks contiguous, register, rdma, socket/);
+    expect(() => readmeSection(partial)).toThrow(/lacks contiguous, register, ioctl, rdma, socket/);
   });
 
   it('replaces only the text between the markers', () => {

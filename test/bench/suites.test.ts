@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../src/bus/index.ts';
 import { run as runContiguous } from '../../bench/contiguous.ts';
 import { run as runFootprint } from '../../bench/footprint.ts';
+import { IOCTL_CONFIGS, IOCTL_OPS, run as runIoctl } from '../../bench/ioctl.ts';
 import { run as runRdma } from '../../bench/rdma.ts';
 import { run as runRegister } from '../../bench/register.ts';
 import { run as runSocket } from '../../bench/socket.ts';
@@ -80,6 +81,24 @@ describe('bench rdma', () => {
     expect(RDMA_SIZES[RDMA_SIZES.length - 1]).toBe(8 * MIB);
     expect(RDMA_SIZES).toContain(64 * KIB);
     for (let i = 1; i < RDMA_SIZES.length; i++) expect(RDMA_SIZES[i]).toBe(2 * RDMA_SIZES[i - 1]!);
+  });
+});
+
+describe('bench ioctl', () => {
+  it('runs every pair in every configuration; the lookaside lists take the pool allocations of a pair away (counted, not timed)', async () => {
+    const r = await runIoctl({ rounds: 2, batch: 4 });
+    expect(r.suite).toBe('ioctl');
+    expect(r.rows.map((x) => `${x.op} ${x.config}`)).toEqual(IOCTL_OPS.flatMap((op) => IOCTL_CONFIGS.map((c) => `${op} ${c}`)));
+    const of = (op: string, config: string) => r.rows.find((x) => x.op === op && x.config === config)!;
+    for (const op of IOCTL_OPS) {
+      // Before: every IRP and system buffer (and MDL and record) is a pool block; after: none is.
+      expect(of(op, 'pool').poolAllocationsPerPair).toBeGreaterThanOrEqual(2);
+      expect(of(op, 'lookaside').poolAllocationsPerPair).toBeLessThan(of(op, 'pool').poolAllocationsPerPair);
+      for (const row of r.rows) {
+        expect(row.pairs).toBe(4);
+        expectMeasured(row.medianNs, row.cpuNsPerPair);
+      }
+    }
   });
 });
 

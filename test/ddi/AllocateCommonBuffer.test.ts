@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DMA_IOMMU_FAULT, DMA_OK, FOUR_GIB, PAGE_SIZE } from '../../src/bus/index.ts';
+import { DMA_IOMMU_FAULT, DMA_OK, FOUR_GIB, PAGE_SIZE, testPattern } from '../../src/bus/index.ts';
 import { BugCheck, DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
 import {
   createDeviceDescription,
@@ -8,17 +8,9 @@ import {
   PCIBus,
 } from '../../src/kernel/hal/index.ts';
 import { bootHost, getAdapter, memorySnapshot, v3Description } from '../../src/kernel/hal/test-fixtures.ts';
-import { MmGetPhysicalAddress } from '../../src/kernel/mm/contiguous.ts';
+import { MmCached, MmGetPhysicalAddress, MmNonCached } from '../../src/kernel/mm/contiguous.ts';
 import { ref } from '../../src/kernel/ref.ts';
 
-const MmNonCached = 0;
-const MmCached = 1;
-
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
-  return b;
-}
 
 describe('AllocateCommonBuffer', () => {
   for (const nolowmem of [false, true]) {
@@ -52,12 +44,12 @@ describe('AllocateCommonBuffer', () => {
     const { adapter } = getAdapter(k, pdo32, v3Description(32));
     const logical = ref(0);
     const va = adapter.DmaOperations.AllocateCommonBuffer(adapter, 3 * PAGE_SIZE, logical, true)!;
-    const cpu = pattern(3 * PAGE_SIZE, 7);
+    const cpu = testPattern(3 * PAGE_SIZE, 7);
     k.mm.system.write(va, cpu);
     const seen = new Uint8Array(cpu.length);
     expect(nic32.dmaView.read(logical.value, seen)).toBe(DMA_OK);
     expect(seen).toEqual(cpu);
-    const dev = pattern(100, 99);
+    const dev = testPattern(100, 99);
     expect(nic32.dmaView.write(logical.value + 4000, dev)).toBe(DMA_OK);
     const back = new Uint8Array(100);
     k.mm.system.read(va + 4000, back);
@@ -74,7 +66,7 @@ describe('AllocateCommonBuffer', () => {
     expect(logical.value + 4 * PAGE_SIZE).toBeLessThanOrEqual(FOUR_GIB);
     // NOLOWMEM + IOMMU: the pages are general allocations above 4 GiB, yet a 32-bit device reaches them.
     expect(physical).toBeGreaterThanOrEqual(FOUR_GIB);
-    const data = pattern(4 * PAGE_SIZE, 3);
+    const data = testPattern(4 * PAGE_SIZE, 3);
     expect(nic32.dmaView.write(logical.value, data)).toBe(DMA_OK);
     const back = new Uint8Array(data.length);
     k.mm.system.read(va, back);
@@ -89,7 +81,7 @@ describe('AllocateCommonBuffer', () => {
     k.mm.system.write(va, new Uint8Array(PAGE_SIZE));
     const wrongAddress = MmGetPhysicalAddress(k, va); // what the WDK says never to give a device
     const faultsBefore = nic64.iommuDomain!.faults;
-    const status = nic64.dmaView.write(wrongAddress, pattern(64, 1));
+    const status = nic64.dmaView.write(wrongAddress, testPattern(64, 1));
     expect(status).toBe(DMA_IOMMU_FAULT);
     expect(nic64.iommuDomain!.faults).toBe(faultsBefore + 1);
     const back = new Uint8Array(64);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DMA_IOMMU_FAULT, DMA_OK, FOUR_GIB, PAGE_SIZE } from '../../src/bus/index.ts';
+import { DMA_IOMMU_FAULT, DMA_OK, FOUR_GIB, PAGE_SIZE, testPattern } from '../../src/bus/index.ts';
 import { BAD_POOL_CALLER, DRIVER_VERIFIER_DMA_VIOLATION } from '../../src/kernel/bugcheck.ts';
 import {
   DMA_VIOLATION_BUFFER_NOT_LOCKED,
@@ -20,19 +20,13 @@ import { ref } from '../../src/kernel/ref.ts';
 import { STATUS_BUFFER_TOO_SMALL, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_SUCCESS } from '../../src/kernel/status.ts';
 import { bugCheckOf as stopOf } from '../bug-check.ts';
 
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 131 + seed * 7 + (i >> 8)) & 0xff;
-  return b;
-}
-
 /** A user buffer of `bytes` at `offset` into its first page, filled, probed and locked. */
 function lockedUserBuffer(k: Kernel, bytes: number, offset: number, seed = 1) {
   const p = k.ps.createProcess(`app${seed}`);
   const base = p.VirtualAlloc(0, bytes + offset + PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
   expect(base).not.toBe(0);
   const va = base + offset;
-  const data = pattern(bytes, seed);
+  const data = testPattern(bytes, seed);
   p.writeMemory(va, data);
   const mdl = IoAllocateMdl(k, va, bytes, false, false, null)!;
   k.ps.runInProcess(p, () => MmProbeAndLockPages(k, mdl, UserMode, IoModifyAccess));
@@ -155,7 +149,7 @@ describe('GetScatterGatherList', () => {
     const length = 2 * PAGE_SIZE + 50;
     const { c, routine } = capture(k);
     expect(adapter.DmaOperations.GetScatterGatherList(adapter, deviceObject, buf.mdl, start, length, routine, null, false)).toBe(STATUS_SUCCESS);
-    const incoming = pattern(length, 9);
+    const incoming = testPattern(length, 9);
     expect(deviceWrite(host, 'nic32', c.list!, incoming).every((s) => s === DMA_OK)).toBe(true);
     expect(buf.read()).toEqual(buf.data); // not yet: the device wrote bounce pages
     adapter.DmaOperations.PutScatterGatherList(adapter, c.list!, false);
@@ -176,7 +170,7 @@ describe('GetScatterGatherList', () => {
     expect(list.NumberOfElements).toBe(1); // contiguous in the device's logical space
     expect(list.Elements[0]!.Address + 4 * PAGE_SIZE).toBeLessThanOrEqual(FOUR_GIB);
     expect(k.hal.counters().mapRegistersInUse).toBe(0);
-    const incoming = pattern(4 * PAGE_SIZE, 4);
+    const incoming = testPattern(4 * PAGE_SIZE, 4);
     expect(deviceWrite(host, 'nic32', list, incoming)).toEqual([DMA_OK]);
     expect(buf.read()).toEqual(incoming); // straight into the pages, no copy-back needed
     // The mapping is write-only for a transfer from the device: reading it faults.

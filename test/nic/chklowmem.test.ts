@@ -1,7 +1,7 @@
 /**
- * The 32-bit NIC on a NOLOWMEM machine (DESIGN.md; wdk-contracts B19): a page the kernel
- * hands out above 4 GiB, registered with a NIC that only drives 32 address bits, is written
- * at its truncated address in low memory — the hardware does not refuse — and !chklowmem
+ * The 32-bit NIC on a NOLOWMEM machine (WDK: bcdedit "nolowmem", debugger "!chklowmem"): a page
+ * the kernel hands out above 4 GiB, registered with a NIC that only drives 32 address bits, is
+ * written at its truncated address in low memory — the hardware does not refuse — and !chklowmem
  * reports exactly those low pages. The same transfer through a 64-bit NIC reports nothing.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 /** Two in-process hosts with one NIC each on one fabric, for NIC tests. */
 import { DeviceDmaView, PAGE_SIZE, PhysicalMemory, type RamRange } from '../../src/bus/index.ts';
-import { testPattern } from '../../src/host/stream-pattern.ts';
+import { testPattern } from '../../src/bus/test-pattern.ts';
 import { Fabric, NicStatus, SanNic, type NicCapabilities } from '../../src/nic/index.ts';
 
 export const PA = 100; // process on host A
@@ -34,7 +34,7 @@ export function expectOk(status: number, what = 'call'): void {
   if (status !== NicStatus.SUCCESS) throw new Error(`${what} failed with NicStatus ${status}`);
 }
 
-/** Fill [base, +length) with the test pattern of `seed` (src/host/stream-pattern.ts). */
+/** Fill [base, +length) with the test pattern of `seed` (src/bus/test-pattern.ts). */
 export function fillPattern(memory: PhysicalMemory, base: number, length: number, seed: number): void {
   memory.write(base, testPattern(length, seed));
 }
@@ -64,10 +64,17 @@ export function connectedPair(
   const fabric = new Fabric();
   const a = makeHost('nicA', undefined, capsA);
   const b = makeHost('nicB', undefined, capsB);
+  return { fabric, a, b, ...connectHosts(fabric, a, b, cqDepth) };
+}
+
+/** Attach both NICs to `fabric` and connect process PA on `a` to process PB on `b`. */
+export function connectHosts(
+  fabric: Fabric, a: { nic: SanNic }, b: { nic: SanNic }, cqDepthA = 256, cqDepthB = 256,
+): { cqA: number; cqB: number; epA: number; epB: number } {
   fabric.attach(a.nic);
   fabric.attach(b.nic);
-  const cqA = a.nic.createCompletionQueue(PA, cqDepth);
-  const cqB = b.nic.createCompletionQueue(PB, 256);
+  const cqA = a.nic.createCompletionQueue(PA, cqDepthA);
+  const cqB = b.nic.createCompletionQueue(PB, cqDepthB);
   expectOk(cqA.status, 'cq A');
   expectOk(cqB.status, 'cq B');
   const epA = a.nic.createEndpoint(PA, cqA.cq);
@@ -79,5 +86,5 @@ export function connectedPair(
   fabric.runUntilIdle();
   expectOk(b.nic.accept(PB, PORT, epB.endpoint), 'accept');
   fabric.runUntilIdle();
-  return { fabric, a, b, cqA: cqA.cq, cqB: cqB.cq, epA: epA.endpoint, epB: epB.endpoint };
+  return { cqA: cqA.cq, cqB: cqB.cq, epA: epA.endpoint, epB: epB.endpoint };
 }

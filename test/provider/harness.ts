@@ -1,7 +1,7 @@
 /** Two hosts with the proxy loaded, one application process and provider on each, connected. */
 import { expect } from 'vitest';
 import { parseIpv4 } from '../../src/kernel/net/ip-addresses.ts';
-import { testPattern } from '../../src/host/stream-pattern.ts';
+import { testPattern } from '../../src/bus/test-pattern.ts';
 import { createCluster, snapshot, type Cluster, type Host, type HostSpec, type NicSpec, type ResourceSnapshot } from '../../src/host/index.ts';
 import type { Process } from '../../src/kernel/ps/process.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/virtual-memory.ts';
@@ -101,7 +101,7 @@ export function userBuffer(p: Process, bytes: number): number {
   return va;
 }
 
-/** The one test pattern generator (src/host/stream-pattern.ts). */
+/** The one test pattern generator (src/bus/test-pattern.ts). */
 export const pattern = testPattern;
 
 export function readUser(p: Process, va: number, length: number): Uint8Array {

@@ -1,6 +1,6 @@
 /**
  * The proxy's per-request records from its own lookaside lists, and leak accounting that
- * understands caches (issue 15).
+ * understands caches.
  * Sources: WDK "Using Lookaside Lists" (a driver that allocates fixed-size blocks per request keeps
  * them on a lookaside list it initializes in DriverEntry and deletes before unload),
  * "ExInitializeLookasideListEx function (wdm.h)", "ExDeleteLookasideListEx function (wdm.h)"

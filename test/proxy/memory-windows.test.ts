@@ -1,6 +1,7 @@
 /**
  * REGISTER_BUFFER with SANPROXY_WINDOW_BIND: the proxy side of user-mode exposure for the
- * remote registration cache (WSD A13 "the peer must lose access"). The driver registers the
+ * remote registration cache (WDK "Registering and Caching Memory": the peer must lose access to
+ * a cached buffer the switch deregistered). The driver registers the
  * pages with local rights and MW_BIND and gives the process one memory window with them; the
  * process binds it to its connection and invalidates it on the NIC from user mode, and the
  * window dies with the registration and with the handle.

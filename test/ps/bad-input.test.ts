@@ -79,7 +79,7 @@ test('public memory routines never leak a raw JavaScript error on bad arguments'
   expect(answers.returned).toBeGreaterThan(0);
 });
 
-test('the pool, lookaside, IRP and event routines added for issue 15 never leak a raw JavaScript error on bad arguments', async () => {
+test('the pool, lookaside, IRP and event routines never leak a raw JavaScript error on bad arguments', async () => {
   const pool = await import('../../src/kernel/mm/pool.ts');
   const nc = await import('../../src/kernel/mm/noncached.ts');
   const ex = await import('../../src/kernel/ex/lookaside.ts');

@@ -1,5 +1,5 @@
 /**
- * One registration count (issue 13): NIC registrations — memory regions the SAN proxy driver
+ * One registration count: NIC registrations — memory regions the SAN proxy driver
  * registered with a NIC (REGISTER_BUFFER and ALLOCATE_MEMORY requests that succeeded) — is the
  * same number in the demo's JSON and text, the report and the trace; REGISTER_BUFFER requests
  * a 32-bit NIC cannot take are counted and labelled apart as expected refusals; the switch's

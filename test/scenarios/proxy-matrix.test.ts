@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { FOUR_GIB, GIB, PAGE_SIZE } from '../../src/bus/index.ts';
 import { createCluster, leakedCounters, snapshot, type Host } from '../../src/host/index.ts';
-import { testPattern } from '../../src/host/stream-pattern.ts';
+import { testPattern } from '../../src/bus/test-pattern.ts';
 import { ERROR_NOT_SUPPORTED } from '../../src/kernel/io/index.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/index.ts';
 import { parseIpv4 } from '../../src/kernel/net/ip-addresses.ts';
@@ -26,7 +26,6 @@ import { RawProxyClient as ProxyClient } from '../../src/host/reliability/index.
 const BYTES = 64 * 1024 + 123;
 const ALL = SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE | SANPROXY_REMOTE_READ | SANPROXY_REMOTE_WRITE;
 
-const pattern = (seed: number, n: number): Uint8Array => testPattern(n, seed);
 
 function completions(nic: SanNic, owner: number, cq: number) {
   const r = nic.pollCompletionQueue(owner, cq, 16);
@@ -105,7 +104,7 @@ function runScenario(bits: 32 | 64, nolowmem: boolean, strategy: 'contiguous' | 
   }
 
   // RDMA write A → B.
-  const out = pattern(bits * 7 + (nolowmem ? 1 : 0), BYTES);
+  const out = testPattern(BYTES, bits * 7 + (nolowmem ? 1 : 0));
   a.client.process.writeMemory(lowA.userAddress, out);
   expect(
     a.nic.postRdmaWrite(a.owner, a.endpoint, {
@@ -121,7 +120,7 @@ function runScenario(bits: 32 | 64, nolowmem: boolean, strategy: 'contiguous' | 
   expect(Buffer.compare(got, out)).toBe(0);
 
   // RDMA read B → A.
-  const back = pattern(99, BYTES);
+  const back = testPattern(BYTES, 99);
   pb.writeMemory(targetVa, back);
   expect(
     a.nic.postRdmaRead(a.owner, a.endpoint, {

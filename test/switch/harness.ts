@@ -1,6 +1,6 @@
 /** Two hosts with the proxy loaded and one switch (application process) on each. */
 import { expect } from 'vitest';
-import { testPattern } from '../../src/host/stream-pattern.ts';
+import { testPattern } from '../../src/bus/test-pattern.ts';
 import { createCluster, leakedCounters, snapshot, type Cluster, type Host, type NicSpec, type ResourceSnapshot } from '../../src/host/index.ts';
 import type { Process } from '../../src/kernel/ps/process.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../src/kernel/mm/virtual-memory.ts';
@@ -70,7 +70,7 @@ export function userBuffer(p: Process, bytes: number): number {
   return va;
 }
 
-/** The one test pattern generator (src/host/stream-pattern.ts). */
+/** The one test pattern generator (src/bus/test-pattern.ts). */
 export const pattern = testPattern;
 
 export function readUser(p: Process, va: number, length: number): Uint8Array {

@@ -4,6 +4,7 @@
  * own) and decodes the fixed little-endian replies of src/proxy/interface.ts. Every failure
  * comes back as the Win32 error GetLastError gives; nothing here throws for a refused request.
  */
+import { PAGE_SIZE } from '../../bus/index.ts';
 import { CloseHandle, CreateFile, DeviceIoControl, GENERIC_READ, GENERIC_WRITE, GetLastError, OPEN_EXISTING } from '../../kernel/io/index.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../../kernel/mm/index.ts';
 import type { Process } from '../../kernel/ps/index.ts';
@@ -43,7 +44,7 @@ export interface IoctlReply {
 }
 
 /** Scratch layout: input at +0, output at +SCRATCH_HALF. */
-const SCRATCH_HALF = 4096;
+const SCRATCH_HALF = PAGE_SIZE;
 
 export class RawProxyClient {
   /** INVALID_HANDLE_VALUE (-1) when the open failed; see `openError`. */

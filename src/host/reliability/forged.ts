@@ -10,13 +10,14 @@
  * the connection binding never helps: only the key, offset and length checks stand between
  * the attacker and the bytes.
  */
+import { PAGE_SIZE, testPattern } from '../../bus/index.ts';
 import { seededRandom } from '../../kernel/fault-injection.ts';
 import { MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../kernel/mm/index.ts';
 import { NicAccess, NicStatus, WcStatus } from '../../nic/index.ts';
 import { SANPROXY_LOCAL_READ, SANPROXY_LOCAL_WRITE, SANPROXY_WINDOW_BIND } from '../../proxy/interface.ts';
 import type { Host } from '../host.ts';
 import { bootVerified, runOnce } from './harness.ts';
-import { ALL_ACCESS, TWO_HOSTS, connectPeers, expectIoctl, openPeer, pattern, type Peer } from './scenario.ts';
+import { ALL_ACCESS, TWO_HOSTS, connectPeers, expectIoctl, openPeer, type Peer } from './scenario.ts';
 
 export interface ForgedReport {
   attempts: number;
@@ -28,8 +29,8 @@ export interface ForgedReport {
 
 const REGION = 16 * 1024;
 /** The window exposes [WINDOW_OFFSET, +WINDOW_BYTES) of its buffer. */
-const WINDOW_OFFSET = 4096;
-const WINDOW_BYTES = 4096;
+const WINDOW_OFFSET = PAGE_SIZE;
+const WINDOW_BYTES = PAGE_SIZE;
 
 interface Grant {
   remoteKey: number;
@@ -56,7 +57,7 @@ export async function forgeDescriptors(options: { attempts: number; seed: number
     const windowBuf = victim.process.VirtualAlloc(0, REGION, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
     const wreg = victim.client.register(0, SANPROXY_LOCAL_READ | SANPROXY_LOCAL_WRITE | SANPROXY_WINDOW_BIND, windowBuf, REGION);
     expectIoctl('victim register with a window', wreg);
-    const secret = pattern(5, REGION);
+    const secret = testPattern(REGION, 5);
     for (const va of [userBuf, low.userAddress, windowBuf]) victim.process.writeMemory(va, secret);
     victimProcess.writeMemory(victimBuffer, secret);
     const dma = hb.kernel.verifier!.dmaBytes.get(`${hb.kernel.name}:san0`)!;
@@ -94,7 +95,7 @@ export async function forgeDescriptors(options: { attempts: number; seed: number
       }
       const localLow = attacker.client.allocate(0, ALL_ACCESS, REGION);
       expectIoctl('attacker allocate', localLow);
-      const mine = pattern(1000 + i, REGION);
+      const mine = testPattern(REGION, 1000 + i);
       attacker.process.writeMemory(localLow.userAddress, mine);
       // A forged descriptor: at least one of key, offset, length is not a valid grant.
       const grant = grants[int(grants.length)]!;

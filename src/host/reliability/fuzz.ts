@@ -7,10 +7,10 @@
  * Win32 error out of DeviceIoControl; every batch must leave nothing behind after its
  * processes exit.
  */
-import { putU32LE, putU64LE } from '../../bus/index.ts';
+import { PAGE_SIZE, putU32LE, putU64LE } from '../../bus/index.ts';
 import { GENERIC_READ } from '../../kernel/io/index.ts';
 import { seededRandom } from '../../kernel/fault-injection.ts';
-import { MM_SYSTEM_RANGE_START, MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../kernel/mm/index.ts';
+import { MM_SYSTEM_RANGE_START, MM_USER_PROBE_ADDRESS, MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE } from '../../kernel/mm/index.ts';
 import { BugCheck } from '../../kernel/bugcheck.ts';
 import {
   FILE_DEVICE_SANPROXY,
@@ -97,13 +97,13 @@ function setUp(cluster: Cluster): World {
   const userBuffer = p1.VirtualAlloc(0, 64 * 1024, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
   const victimBuffer = p2.VirtualAlloc(0, 16 * 1024, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
   const foreignIds: number[] = [];
-  const a = other.allocate(0, ALL_ACCESS, 4096);
+  const a = other.allocate(0, ALL_ACCESS, PAGE_SIZE);
   if (a.ok) foreignIds.push(a.id);
   const r = other.register(0, ALL_ACCESS, victimBuffer, 16 * 1024);
   if (r.ok) foreignIds.push(r.id);
   const e = other.createEndpoint(0);
   if (e.ok) foreignIds.push(e.endpoint);
-  const s = other.secure(victimBuffer, 4096, PAGE_READWRITE);
+  const s = other.secure(victimBuffer, PAGE_SIZE, PAGE_READWRITE);
   if (s.ok) foreignIds.push(s.secureHandle);
   return { host, main, readOnly, other, closedHandle: doomed.handle, userBuffer, foreignIds, ownIds: [] };
 }
@@ -115,8 +115,8 @@ function value(g: Gen, w: World): number {
     case 2: return 0xffff_ffff;
     case 3: return Number.MAX_SAFE_INTEGER;
     case 4: return w.userBuffer + g.int(64 * 1024);
-    case 5: return MM_SYSTEM_RANGE_START + g.int(1 << 20) * 4096;
-    case 6: return 0x7fff_ffff_0000 - g.int(3) * 4096;
+    case 5: return MM_SYSTEM_RANGE_START + g.int(1 << 20) * PAGE_SIZE;
+    case 6: return MM_USER_PROBE_ADDRESS - g.int(3) * PAGE_SIZE;
     case 7: return g.pick([2 ** 32, 2 ** 40, 2 ** 52, 4095, 4097, 65536]);
     case 8: return w.foreignIds.length ? g.pick(w.foreignIds) : 0;
     case 9: return w.ownIds.length ? g.pick(w.ownIds) : 2;

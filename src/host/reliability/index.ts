@@ -18,7 +18,7 @@ export { fuzzIoctls, type FuzzReport, type FuzzOptions } from './fuzz.ts';
 export { forgeDescriptors, type ForgedReport } from './forged.ts';
 export { killMidTransfer, type KillReport } from './kill.ts';
 export {
-  ScenarioError, proxyScenario, TWO_HOSTS, openPeer, connectPeers, userCall, expectIoctl, expectNic, pattern,
+  ScenarioError, proxyScenario, TWO_HOSTS, openPeer, connectPeers, userCall, expectIoctl, expectNic,
   type ReliabilityScenario, type ScenarioRun, type Peer,
 } from './scenario.ts';
 

@@ -7,7 +7,7 @@
  * a failed work completion, a raised NTSTATUS from a user-mode API) is a clean error: throw a
  * ScenarioError naming the step. Anything else escaping is a defect of the system under test.
  */
-import { GIB } from '../../bus/index.ts';
+import { GIB, PAGE_SIZE, testPattern } from '../../bus/index.ts';
 import { NtStatusError } from '../../kernel/status.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../../kernel/mm/index.ts';
 import type { Process } from '../../kernel/ps/index.ts';
@@ -73,19 +73,6 @@ export function expectIoctl(step: string, r: { ok: boolean; lastError: number })
   if (!r.ok) throw new ScenarioError(step, r.lastError, 'win32');
 }
 
-/** Deterministic bytes. */
-export function pattern(seed: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 export interface Peer {
   host: Host;
   process: Process;
@@ -126,7 +113,7 @@ export function expectCompletion(step: string, peer: Peer): void {
   if (c.status !== WcStatus.SUCCESS) throw new ScenarioError(step, c.status, 'completion');
 }
 
-const BYTES = 3 * 4096 + 321;
+const BYTES = 3 * PAGE_SIZE + 321;
 
 /**
  * The proxy scenario (like test/scenarios/proxy-matrix): A allocates low memory from its
@@ -152,10 +139,10 @@ export const proxyScenario: ReliabilityScenario = {
     const reg = b.client.register(0, ALL_ACCESS, userB, BYTES, b.endpoint);
     expectIoctl('register user buffer', reg);
     // B's own low memory (a common buffer on B), a second RDMA target.
-    const lowB = b.client.allocate(0, ALL_ACCESS, 4096, b.endpoint);
+    const lowB = b.client.allocate(0, ALL_ACCESS, PAGE_SIZE, b.endpoint);
     expectIoctl('allocate low memory on b', lowB);
 
-    const out = pattern(7, BYTES);
+    const out = testPattern(BYTES, 7);
     userCall('write source', () => a.process.writeMemory(low.userAddress, out));
     expectNic('post RDMA write', a.nic.postRdmaWrite(a.owner, a.endpoint, {
       context: 1, elements: [{ localHandle: low.handle, offset: 0, length: BYTES }], remote: { remoteKey: reg.remoteKey, address: 0, length: BYTES },
@@ -167,15 +154,15 @@ export const proxyScenario: ReliabilityScenario = {
     if (Buffer.compare(got, out) !== 0) throw new Error('RDMA write: data differs');
 
     expectNic('post RDMA write to low memory', a.nic.postRdmaWrite(a.owner, a.endpoint, {
-      context: 3, elements: [{ localHandle: low.handle, offset: 0, length: 4096 }], remote: { remoteKey: lowB.remoteKey, address: 0, length: 4096 },
+      context: 3, elements: [{ localHandle: low.handle, offset: 0, length: PAGE_SIZE }], remote: { remoteKey: lowB.remoteKey, address: 0, length: PAGE_SIZE },
     }));
     cluster.fabric.runUntilIdle();
     expectCompletion('RDMA write to low memory', a);
-    const gotLow = new Uint8Array(4096);
+    const gotLow = new Uint8Array(PAGE_SIZE);
     userCall('read low memory', () => b.process.readMemory(lowB.userAddress, gotLow));
-    if (Buffer.compare(gotLow, out.subarray(0, 4096)) !== 0) throw new Error('RDMA write to low memory: data differs');
+    if (Buffer.compare(gotLow, out.subarray(0, PAGE_SIZE)) !== 0) throw new Error('RDMA write to low memory: data differs');
 
-    const back = pattern(99, BYTES);
+    const back = testPattern(BYTES, 99);
     userCall('write target', () => b.process.writeMemory(userB, back));
     expectNic('post RDMA read', a.nic.postRdmaRead(a.owner, a.endpoint, {
       context: 2, elements: [{ localHandle: low.handle, offset: 0, length: BYTES }], remote: { remoteKey: reg.remoteKey, address: 0, length: BYTES },

@@ -49,7 +49,7 @@
  *   (its page names lookaside lists among the things a driver must cancel before unload).
  * - Pushing an entry writes its SLIST link into the entry's first bytes: an entry that is not
  *   mapped system memory faults, PAGE_FAULT_IN_NONPAGED_AREA (0x50), before anything changes.
- * - System lists (ExInitializeSystemLookasideList, issue 15): the kernel's own lists — the I/O
+ * - System lists (ExInitializeSystemLookasideList): the kernel's own lists — the I/O
  *   manager's small-IRP, large-IRP and MDL lists (io/io-lookaside.ts) — are GENERAL_LOOKASIDE
  *   structures on the system list head that the balance set manager scans like any other, with
  *   Depth starting at ExMinimumLookasideDepth and the MaximumDepth their initializer gives.
@@ -71,6 +71,7 @@ import {
 import type { DRIVER_OBJECT } from '../io/driver-object.ts';
 import { APC_LEVEL, DISPATCH_LEVEL } from '../irql.ts';
 import type { Kernel } from '../kernel.ts';
+import { isUlong } from '../ulong.ts';
 import {
   ExAllocatePoolWithTag, ExFreePool, NonPagedPool, PagedPool, POOL_QUOTA_FAIL_INSTEAD_OF_RAISE,
   POOL_RAISE_IF_ALLOCATION_FAILURE, poolTagText,
@@ -170,6 +171,8 @@ export class PAGED_LOOKASIDE_LIST extends LookasideStorage {}
 export class LOOKASIDE_LIST_EX extends LookasideStorage {}
 
 type AnyList = NPAGED_LOOKASIDE_LIST | PAGED_LOOKASIDE_LIST | LOOKASIDE_LIST_EX;
+/** One of the three list structures (the class a routine takes). */
+type ListClass = new (...a: never[]) => AnyList;
 type Kind = 'npaged' | 'paged' | 'ex';
 
 /** What the kernel keeps for one list (not part of the WDK structure). */
@@ -447,13 +450,12 @@ function checkIrql(k: Kernel, max: number, routine: string): void {
   }
 }
 
-function checkStorage(list: unknown, cls: new (...a: never[]) => AnyList, routine: string): asserts list is AnyList {
+function checkStorage(list: unknown, cls: ListClass, routine: string): asserts list is AnyList {
   if (!(list instanceof cls)) {
     ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${routine}: Lookaside is not a ${cls.name} structure`);
   }
 }
 
-const isUlong = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 
 /** The list a routine was handed, known to this host (initialized at least once), or an access violation. */
 function stateFor(k: Kernel, list: AnyList, routine: string): ListState {
@@ -579,8 +581,16 @@ export function ExInitializeLookasideListEx(k: Kernel, Lookaside: LOOKASIDE_LIST
 
 const isPagedType = (type: number): boolean => (type & 1) === 1;
 
+/** The entry checks of the allocate / free / flush routines: a `cls` structure this host initialized. */
+function enterList(k: Kernel, list: unknown, cls: ListClass, routine: string): ListState {
+  k.bugcheck.assertRunning();
+  checkStorage(list, cls, routine);
+  return stateFor(k, list, routine);
+}
+
 /** Allocate from any kind: pop a cached entry or call the Allocate routine. */
-function allocateEntry(k: Kernel, list: AnyList, state: ListState, routine: string): number | null {
+function allocateEntry(k: Kernel, list: AnyList, cls: ListClass, routine: string): number | null {
+  const state = enterList(k, list, cls, routine);
   const L = list.L;
   checkIrql(k, isPagedType(L.Type) ? APC_LEVEL : DISPATCH_LEVEL, routine);
   L.TotalAllocates = (L.TotalAllocates + 1) >>> 0;
@@ -628,7 +638,8 @@ function releaseEntry(k: Kernel, list: AnyList, state: ListState, va: number): v
 }
 
 /** Free to any kind: cache the entry while fewer than Depth are cached, else hand it to Free. */
-function freeEntry(k: Kernel, list: AnyList, state: ListState, Entry: number, routine: string): void {
+function freeEntry(k: Kernel, list: AnyList, cls: ListClass, Entry: number, routine: string): void {
+  const state = enterList(k, list, cls, routine);
   const L = list.L;
   checkIrql(k, isPagedType(L.Type) ? APC_LEVEL : DISPATCH_LEVEL, routine);
   if (typeof Entry !== 'number' || !Number.isSafeInteger(Entry) || Entry === 0) {
@@ -666,7 +677,7 @@ function drain(k: Kernel, list: AnyList, state: ListState): void {
   }
 }
 
-function deleteList(k: Kernel, list: AnyList, cls: new (...a: never[]) => AnyList, routine: string, maxIrql: number): void {
+function deleteList(k: Kernel, list: AnyList, cls: ListClass, routine: string, maxIrql: number): void {
   k.bugcheck.assertRunning();
   checkIrql(k, maxIrql, routine);
   checkStorage(list, cls, routine);
@@ -694,16 +705,12 @@ function deleteList(k: Kernel, list: AnyList, cls: new (...a: never[]) => AnyLis
 
 /** ExAllocateFromNPagedLookasideList(k, Lookaside) → entry VA or NULL (IRQL <= DISPATCH_LEVEL). */
 export function ExAllocateFromNPagedLookasideList(k: Kernel, Lookaside: NPAGED_LOOKASIDE_LIST): number | null {
-  k.bugcheck.assertRunning();
-  checkStorage(Lookaside, NPAGED_LOOKASIDE_LIST, 'ExAllocateFromNPagedLookasideList');
-  return allocateEntry(k, Lookaside, stateFor(k, Lookaside, 'ExAllocateFromNPagedLookasideList'), 'ExAllocateFromNPagedLookasideList');
+  return allocateEntry(k, Lookaside, NPAGED_LOOKASIDE_LIST, 'ExAllocateFromNPagedLookasideList');
 }
 
 /** ExFreeToNPagedLookasideList(k, Lookaside, Entry) (IRQL <= DISPATCH_LEVEL). */
 export function ExFreeToNPagedLookasideList(k: Kernel, Lookaside: NPAGED_LOOKASIDE_LIST, Entry: number): void {
-  k.bugcheck.assertRunning();
-  checkStorage(Lookaside, NPAGED_LOOKASIDE_LIST, 'ExFreeToNPagedLookasideList');
-  freeEntry(k, Lookaside, stateFor(k, Lookaside, 'ExFreeToNPagedLookasideList'), Entry, 'ExFreeToNPagedLookasideList');
+  freeEntry(k, Lookaside, NPAGED_LOOKASIDE_LIST, Entry, 'ExFreeToNPagedLookasideList');
 }
 
 /** ExDeleteNPagedLookasideList(k, Lookaside) (IRQL <= DISPATCH_LEVEL): frees every cached entry. */
@@ -713,16 +720,12 @@ export function ExDeleteNPagedLookasideList(k: Kernel, Lookaside: NPAGED_LOOKASI
 
 /** ExAllocateFromPagedLookasideList(k, Lookaside) → entry VA or NULL (IRQL <= APC_LEVEL). */
 export function ExAllocateFromPagedLookasideList(k: Kernel, Lookaside: PAGED_LOOKASIDE_LIST): number | null {
-  k.bugcheck.assertRunning();
-  checkStorage(Lookaside, PAGED_LOOKASIDE_LIST, 'ExAllocateFromPagedLookasideList');
-  return allocateEntry(k, Lookaside, stateFor(k, Lookaside, 'ExAllocateFromPagedLookasideList'), 'ExAllocateFromPagedLookasideList');
+  return allocateEntry(k, Lookaside, PAGED_LOOKASIDE_LIST, 'ExAllocateFromPagedLookasideList');
 }
 
 /** ExFreeToPagedLookasideList(k, Lookaside, Entry) (IRQL <= APC_LEVEL). */
 export function ExFreeToPagedLookasideList(k: Kernel, Lookaside: PAGED_LOOKASIDE_LIST, Entry: number): void {
-  k.bugcheck.assertRunning();
-  checkStorage(Lookaside, PAGED_LOOKASIDE_LIST, 'ExFreeToPagedLookasideList');
-  freeEntry(k, Lookaside, stateFor(k, Lookaside, 'ExFreeToPagedLookasideList'), Entry, 'ExFreeToPagedLookasideList');
+  freeEntry(k, Lookaside, PAGED_LOOKASIDE_LIST, Entry, 'ExFreeToPagedLookasideList');
 }
 
 /** ExDeletePagedLookasideList(k, Lookaside) (IRQL <= APC_LEVEL). */
@@ -732,23 +735,17 @@ export function ExDeletePagedLookasideList(k: Kernel, Lookaside: PAGED_LOOKASIDE
 
 /** ExAllocateFromLookasideListEx(k, Lookaside) → entry VA or NULL (paged: <= APC_LEVEL, else <= DISPATCH_LEVEL). */
 export function ExAllocateFromLookasideListEx(k: Kernel, Lookaside: LOOKASIDE_LIST_EX): number | null {
-  k.bugcheck.assertRunning();
-  checkStorage(Lookaside, LOOKASIDE_LIST_EX, 'ExAllocateFromLookasideListEx');
-  return allocateEntry(k, Lookaside, stateFor(k, Lookaside, 'ExAllocateFromLookasideListEx'), 'ExAllocateFromLookasideListEx');
+  return allocateEntry(k, Lookaside, LOOKASIDE_LIST_EX, 'ExAllocateFromLookasideListEx');
 }
 
 /** ExFreeToLookasideListEx(k, Lookaside, Entry). */
 export function ExFreeToLookasideListEx(k: Kernel, Lookaside: LOOKASIDE_LIST_EX, Entry: number): void {
-  k.bugcheck.assertRunning();
-  checkStorage(Lookaside, LOOKASIDE_LIST_EX, 'ExFreeToLookasideListEx');
-  freeEntry(k, Lookaside, stateFor(k, Lookaside, 'ExFreeToLookasideListEx'), Entry, 'ExFreeToLookasideListEx');
+  freeEntry(k, Lookaside, LOOKASIDE_LIST_EX, Entry, 'ExFreeToLookasideListEx');
 }
 
 /** ExFlushLookasideListEx(k, Lookaside): every cached entry goes to the Free routine; the list stays usable. */
 export function ExFlushLookasideListEx(k: Kernel, Lookaside: LOOKASIDE_LIST_EX): void {
-  k.bugcheck.assertRunning();
-  checkStorage(Lookaside, LOOKASIDE_LIST_EX, 'ExFlushLookasideListEx');
-  const state = stateFor(k, Lookaside, 'ExFlushLookasideListEx');
+  const state = enterList(k, Lookaside, LOOKASIDE_LIST_EX, 'ExFlushLookasideListEx');
   checkIrql(k, isPagedType(Lookaside.L.Type) ? APC_LEVEL : DISPATCH_LEVEL, 'ExFlushLookasideListEx');
   drain(k, Lookaside, state);
 }

@@ -27,38 +27,30 @@
 import { PAGE_SIZE, hexAddress } from '../../bus/index.ts';
 import { BAD_POOL_CALLER } from '../bugcheck.ts';
 import type { Kernel } from '../kernel.ts';
+import { isUlong } from '../ulong.ts';
 import { PASSIVE_LEVEL } from '../irql.ts';
+import { MmCached, MmNonCached } from '../mm/contiguous.ts';
 import type { Ref } from '../ref.ts';
 import {
   DMA_VIOLATION_COMMON_BUFFER_DOUBLE_FREE,
   DMA_VIOLATION_INVALID_BUFFER,
-  DMA_VIOLATION_IRQL,
   DMA_VIOLATION_ZERO_LENGTH,
   type AdapterState,
   type CommonBufferRecord,
 } from './hal.ts';
 import { IOMMU_READ, IOMMU_WRITE, mapLogical, unmapLogical } from './iommu-mapping.ts';
-import { DOMAIN_COMMON_BUFFER_LARGE_PAGE } from './types.ts';
-
-/** MEMORY_CACHING_TYPE values used here (wdm.h). */
-const MmNonCached = 0;
-const MmCached = 1;
+import { DOMAIN_COMMON_BUFFER_LARGE_PAGE, type DMA_OPERATIONS } from './types.ts';
 
 type Routine = CommonBufferRecord['routine'];
 
 const isRef = (r: unknown): r is Ref<number> => r !== null && typeof r === 'object';
-const isUlong = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 const isAddress = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /** Checks shared by the three allocators; returns the adapter or null (nothing changed). */
 function enterAllocate(k: Kernel, adapter: unknown, routine: Routine, Length: unknown, LogicalAddress: unknown): AdapterState | null {
-  k.bugcheck.assertRunning();
   const hal = k.hal;
-  const state = hal.resolveAdapter(adapter, routine);
+  const state = hal.enterAdapter(adapter, routine, PASSIVE_LEVEL);
   if (!state) return null;
-  if (k.irql > PASSIVE_LEVEL && hal.verifier) {
-    hal.violation(DMA_VIOLATION_IRQL, k.irql, PASSIVE_LEVEL, state.id, `${routine} at IRQL ${k.irql}; it runs at PASSIVE_LEVEL`);
-  }
   if (Length === 0) {
     hal.misuse(DMA_VIOLATION_ZERO_LENGTH, state.id, 0, 0, routine, state.id, 'zero-length', 'Length is 0');
     return null;
@@ -202,14 +194,8 @@ export function allocateCommonBufferEx(
 /** DMA_OPERATIONS.AllocateCommonBufferWithBounds (version 3; PASSIVE_LEVEL). Bounds are logical, inclusive. */
 export function allocateCommonBufferWithBounds(
   k: Kernel,
-  DmaAdapter: unknown,
-  MinimumAddress: Ref<number> | null,
-  MaximumAddress: Ref<number> | null,
-  Length: number,
-  Flags: number,
-  CacheType: Ref<number> | null,
-  PreferredNode: number,
-  LogicalAddress: Ref<number>,
+  ...[DmaAdapter, MinimumAddress, MaximumAddress, Length, Flags, CacheType, PreferredNode, LogicalAddress]:
+    Parameters<NonNullable<DMA_OPERATIONS['AllocateCommonBufferWithBounds']>>
 ): number | null {
   const routine = 'AllocateCommonBufferWithBounds';
   const state = enterAllocate(k, DmaAdapter, routine, Length, LogicalAddress);
@@ -249,14 +235,10 @@ export function freeCommonBuffer(
   VirtualAddress: number,
   CacheEnabled: boolean,
 ): void {
-  k.bugcheck.assertRunning();
   const hal = k.hal;
   const routine = 'FreeCommonBuffer';
-  const state = hal.resolveAdapter(DmaAdapter, routine);
+  const state = hal.enterAdapter(DmaAdapter, routine, PASSIVE_LEVEL);
   if (!state) return;
-  if (k.irql > PASSIVE_LEVEL && hal.verifier) {
-    hal.violation(DMA_VIOLATION_IRQL, k.irql, PASSIVE_LEVEL, state.id, `${routine} at IRQL ${k.irql}; it runs at PASSIVE_LEVEL`);
-  }
   const record = hal.commonBuffers.get(VirtualAddress as number);
   if (!record) {
     const freed = hal.freedCommonBuffers.get(VirtualAddress as number);

@@ -29,6 +29,7 @@
  *   the HAL's per-adapter maximum when the adapter may need bounce buffers.
  */
 import { PAGE_SIZE } from '../../bus/index.ts';
+import { isUlong } from '../ulong.ts';
 
 export const DEVICE_DESCRIPTION_VERSION = 0;
 export const DEVICE_DESCRIPTION_VERSION1 = 1;
@@ -139,7 +140,6 @@ const ULONG_FIELDS = [
   'DmaControllerInstance', 'DmaRequestLine',
 ] as const;
 
-const isUlong = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 const isEnum = (v: unknown, lo: number, hiExclusive: number): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= lo && v < hiExclusive;
 

@@ -35,7 +35,6 @@ import {
 import { createDeviceDescription, interpretDeviceDescription, type DEVICE_DESCRIPTION } from './device-description.ts';
 import {
   DMA_VIOLATION_BAD_DESCRIPTION_VERSION,
-  DMA_VIOLATION_IRQL,
   DMA_VIOLATION_PUT_ADAPTER_WITH_CHANNELS,
   DMA_VIOLATION_PUT_ADAPTER_WITH_COMMON_BUFFERS,
   DMA_VIOLATION_PUT_ADAPTER_WITH_SG_LISTS,
@@ -81,9 +80,7 @@ export function IoGetDmaAdapter(
   k.bugcheck.assertRunning();
   const hal = k.hal;
   const routine = 'IoGetDmaAdapter';
-  if (k.irql > PASSIVE_LEVEL && hal.verifier) {
-    hal.violation(DMA_VIOLATION_IRQL, k.irql, PASSIVE_LEVEL, 0, `${routine} at IRQL ${k.irql}; it runs at PASSIVE_LEVEL`);
-  }
+  hal.checkIrql(routine, PASSIVE_LEVEL, 0);
   if (NumberOfMapRegisters === null || typeof NumberOfMapRegisters !== 'object') {
     hal.note('invalid-parameter', routine, 0, 'NumberOfMapRegisters is not a PULONG out parameter');
     return null;
@@ -162,14 +159,10 @@ export function IoGetDmaAdapter(
 
 /** DMA_OPERATIONS.PutDmaAdapter (<= DISPATCH_LEVEL). */
 export function putDmaAdapter(k: Kernel, DmaAdapter: unknown): void {
-  k.bugcheck.assertRunning();
   const hal = k.hal;
   const routine = 'PutDmaAdapter';
-  const state = hal.resolveAdapter(DmaAdapter, routine);
+  const state = hal.enterAdapter(DmaAdapter, routine, DISPATCH_LEVEL);
   if (!state) return;
-  if (k.irql > DISPATCH_LEVEL && hal.verifier) {
-    hal.violation(DMA_VIOLATION_IRQL, k.irql, DISPATCH_LEVEL, state.id, `${routine} at IRQL ${k.irql}; it runs at <= DISPATCH_LEVEL`);
-  }
   const buffers = state.commonBuffers.size;
   const lists = state.sgLists.size;
   const queued = state.waitCount;

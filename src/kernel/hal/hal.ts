@@ -23,12 +23,13 @@
  */
 import { DRIVER_VERIFIER_DMA_VIOLATION } from '../bugcheck.ts';
 import type { Kernel } from '../kernel.ts';
+import { PASSIVE_LEVEL } from '../irql.ts';
 import type { DEVICE_DESCRIPTION } from './device-description.ts';
 import { DEFAULT_MAP_REGISTER_COUNT, MapRegisterFile } from './map-registers.ts';
 import type { PciDevice } from './pci.ts';
 import type { DMA_ADAPTER, DMA_OPERATIONS, DRIVER_LIST_CONTROL, SCATTER_GATHER_LIST } from './types.ts';
 
-/** 0xE6 Parameter 1 values used here (debugger: Bug Check 0xE6; contracts §E5). */
+/** 0xE6 Parameter 1 values used here (debugger: Bug Check 0xE6 DRIVER_VERIFIER_DMA_VIOLATION). */
 export const DMA_VIOLATION_COMMON_BUFFER_DOUBLE_FREE = 0x03;
 export const DMA_VIOLATION_SG_LIST_DOUBLE_FREE = 0x06;
 export const DMA_VIOLATION_PUT_ADAPTER_WITH_COMMON_BUFFERS = 0x07;
@@ -295,6 +296,23 @@ export class Hal {
         `adapter ${state.id} was already released by PutDmaAdapter`);
       return null;
     }
+    return state;
+  }
+
+  /** The verifier's 0xE6/0x13 stop when `routine`, which runs at IRQL <= `maxIrql`, is called above it. */
+  checkIrql(routine: string, maxIrql: number, adapterId: number): void {
+    const irql = this.k.irql;
+    if (irql > maxIrql && this.verifier) {
+      const allowed = maxIrql === PASSIVE_LEVEL ? 'at PASSIVE_LEVEL' : '<= DISPATCH_LEVEL';
+      this.violation(DMA_VIOLATION_IRQL, irql, maxIrql, adapterId, `${routine} at IRQL ${irql}; it runs ${allowed}`);
+    }
+  }
+
+  /** The entry of a DMA_OPERATIONS routine: the adapter (see resolveAdapter), IRQL checked. */
+  enterAdapter(adapter: unknown, routine: string, maxIrql: number): AdapterState | null {
+    this.k.bugcheck.assertRunning();
+    const state = this.resolveAdapter(adapter, routine);
+    if (state) this.checkIrql(routine, maxIrql, state.id);
     return state;
   }
 

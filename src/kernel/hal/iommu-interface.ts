@@ -9,8 +9,9 @@
  * STATUS_NOT_SUPPORTED and the driver uses the MDL's page numbers as bus addresses (which is
  * why it must then check that its device can reach them).
  */
-import { IOMMU_READ, IOMMU_WRITE, PAGE_SIZE } from '../../bus/index.ts';
+import { IOMMU_READ, IOMMU_WRITE, PAGE_SIZE, pageOffset } from '../../bus/index.ts';
 import type { Kernel } from '../kernel.ts';
+import { perHost } from '../per-host.ts';
 import { MDL_PAGES_LOCKED, MDL_SOURCE_IS_NONPAGED_POOL, MmGetMdlPfnArray, type Mdl } from '../mm/mdl.ts';
 import type { Ref } from '../ref.ts';
 import {
@@ -27,16 +28,7 @@ export const IOMMU_ACCESS_READ = 1;
 export const IOMMU_ACCESS_WRITE = 2;
 
 /** Outstanding logical ranges per host, for leak accounting. */
-const outstanding = new WeakMap<Kernel, Map<number, { domainName: string; pages: number }>>();
-
-function rangesOf(k: Kernel) {
-  let m = outstanding.get(k);
-  if (!m) {
-    m = new Map();
-    outstanding.set(k, m);
-  }
-  return m;
-}
+const rangesOf = perHost(() => new Map<number, { domainName: string; pages: number }>());
 
 /** Logical ranges mapped with IommuMapLogicalRange and not yet unmapped on this host. */
 export function outstandingLogicalRanges(k: Kernel): number {
@@ -87,7 +79,7 @@ export function IommuUnmapLogicalRange(k: Kernel, DmaAdapter: DMA_ADAPTER | null
   const domain = state.pci.iommuDomain;
   if (domain === null) return STATUS_NOT_SUPPORTED;
   if (!Number.isSafeInteger(LogicalAddress)) return STATUS_INVALID_PARAMETER;
-  const base = LogicalAddress - (LogicalAddress % PAGE_SIZE);
+  const base = LogicalAddress - pageOffset(LogicalAddress);
   const ranges = rangesOf(k);
   if (!ranges.has(base) || !domain.unmap(base)) return STATUS_INVALID_PARAMETER;
   ranges.delete(base);

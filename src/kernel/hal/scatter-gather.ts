@@ -53,9 +53,10 @@
  * - Fault injection: one `shouldFail` per call, site = the routine's name; bounce pages use
  *   "<routine>:bounce".
  */
-import { PAGE_SIZE, hexAddress, spanPages } from '../../bus/index.ts';
+import { PAGE_SIZE, addressOfPfn, hexAddress, pageOffset, pfnOf, spanPages } from '../../bus/index.ts';
 import { BAD_POOL_CALLER } from '../bugcheck.ts';
 import type { Kernel } from '../kernel.ts';
+import { isUlong } from '../ulong.ts';
 import { DISPATCH_LEVEL } from '../irql.ts';
 import { MDL_PAGES_LOCKED, MDL_SOURCE_IS_NONPAGED_POOL, Mdl as MDL, MmGetMdlPfnArray } from '../mm/mdl.ts';
 import type { Ref } from '../ref.ts';
@@ -69,7 +70,6 @@ import {
 import {
   DMA_VIOLATION_BUFFER_NOT_LOCKED,
   DMA_VIOLATION_INVALID_BUFFER,
-  DMA_VIOLATION_IRQL,
   DMA_VIOLATION_SG_LIST_DOUBLE_FREE,
   DMA_VIOLATION_VA_NOT_IN_MDL,
   DMA_VIOLATION_ZERO_LENGTH,
@@ -87,6 +87,7 @@ import {
   type MdlView,
   type SCATTER_GATHER_ELEMENT,
   type SCATTER_GATHER_LIST,
+  type ScatterGatherListArgs,
 } from './types.ts';
 
 interface Plan {
@@ -97,7 +98,6 @@ interface Plan {
   bouncePages: number;
 }
 
-const isUlong = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 /** A live MDL of the memory manager (IoFreeMdl'd ones are not). */
 const isMdl = (m: unknown): m is MDL => m instanceof MDL && !m.freed;
 const isLockedMdl = (m: unknown): boolean => isMdl(m) && (m.MdlFlags & (MDL_PAGES_LOCKED | MDL_SOURCE_IS_NONPAGED_POOL)) !== 0;
@@ -108,7 +108,7 @@ export const scatterGatherListSize = (pages: number): number =>
 
 /** First frame number the adapter cannot reach without a map register (none with an IOMMU). */
 const reachPfnOf = (state: AdapterState): number =>
-  state.pci.iommuDomain ? Number.POSITIVE_INFINITY : Math.floor(state.reach / PAGE_SIZE);
+  state.pci.iommuDomain ? Number.POSITIVE_INFINITY : pfnOf(state.reach);
 
 /**
  * Split [CurrentVa, +Length) over the MDL chain, checking every MDL on the way. Returns a
@@ -168,7 +168,7 @@ function planTransfer(k: Kernel, state: AdapterState, routine: string, Mdl: unkn
         }
         for (let i = firstPage; i < firstPage + span; i++) if (pfns[i]! >= reachPfn) bouncePages++;
       }
-      segments.push({ mdl: m, firstPage, offset: va % PAGE_SIZE, bytes: n });
+      segments.push({ mdl: m, firstPage, offset: pageOffset(va), bytes: n });
       mapRegisters += span;
       remaining -= n;
     }
@@ -246,9 +246,9 @@ function mapTransfer(k: Kernel, request: SgRequest): SgRecord | MapFailure {
       for (let page = s.firstPage; left > 0; page++) {
         const n = Math.min(PAGE_SIZE - offset, left);
         const p = pfns[page]!;
-        const physical = p * PAGE_SIZE + offset;
+        const physical = addressOfPfn(p) + offset;
         if (p >= reachPfn) {
-          const bounce = hal.mapRegisters.bounceOf(registers[r]!) * PAGE_SIZE + offset;
+          const bounce = addressOfPfn(hal.mapRegisters.bounceOf(registers[r]!)) + offset;
           const t = (triples - 1) * 3;
           if (triples > 0 && bounced[t]! + bounced[t + 2]! === physical && bounced[t + 1]! + bounced[t + 2]! === bounce) {
             bounced[t + 2]! += n;
@@ -293,13 +293,9 @@ function mapTransfer(k: Kernel, request: SgRequest): SgRecord | MapFailure {
 
 /** Common entry checks for Get/Build; returns the adapter or a status. */
 function enterMap(k: Kernel, DmaAdapter: unknown, routine: string, ExecutionRoutine: unknown, WriteToDevice: unknown): AdapterState | NTSTATUS {
-  k.bugcheck.assertRunning();
   const hal = k.hal;
-  const state = hal.resolveAdapter(DmaAdapter, routine);
+  const state = hal.enterAdapter(DmaAdapter, routine, DISPATCH_LEVEL);
   if (!state) return STATUS_INVALID_PARAMETER;
-  if (k.irql > DISPATCH_LEVEL && hal.verifier) {
-    hal.violation(DMA_VIOLATION_IRQL, k.irql, DISPATCH_LEVEL, state.id, `${routine} at IRQL ${k.irql}; it runs at <= DISPATCH_LEVEL`);
-  }
   if (typeof ExecutionRoutine !== 'function' || typeof WriteToDevice !== 'boolean') {
     hal.note('invalid-parameter', routine, state.id, 'ExecutionRoutine must be a function and WriteToDevice a BOOLEAN');
     return STATUS_INVALID_PARAMETER;
@@ -484,50 +480,33 @@ export function dropQueuedRequests(k: Kernel, state: AdapterState): number {
   return dropped;
 }
 
-/** DMA_OPERATIONS.GetScatterGatherList (<= DISPATCH_LEVEL). */
-export function getScatterGatherList(
-  k: Kernel,
-  DmaAdapter: unknown,
-  DeviceObject: unknown,
-  Mdl: MdlView,
-  CurrentVa: number,
-  Length: number,
-  ExecutionRoutine: DRIVER_LIST_CONTROL,
-  Context: unknown,
-  WriteToDevice: boolean,
-): NTSTATUS {
-  const routine = 'GetScatterGatherList';
-  const state = enterMap(k, DmaAdapter, routine, ExecutionRoutine, WriteToDevice);
-  if (typeof state === 'number') return state;
-  const plan = planTransfer(k, state, routine, Mdl, CurrentVa, Length, true);
-  if (typeof plan === 'number') return plan;
-  if (plan.mapRegisters > state.numberOfMapRegisters) return STATUS_INSUFFICIENT_RESOURCES;
-  // The list's pool block: allocated (or failed) now, whether the request then waits or not.
-  if (k.faults.shouldFail({ site: routine, bytes: scatterGatherListSize(plan.mapRegisters), driver: k.currentDriver ?? undefined })) {
-    return STATUS_INSUFFICIENT_RESOURCES;
-  }
-  return startRequest(k, state, routine, plan, ExecutionRoutine, DeviceObject, Context, WriteToDevice, 0);
+/**
+ * DMA_OPERATIONS.GetScatterGatherList (<= DISPATCH_LEVEL): BuildScatterGatherList with a list
+ * the HAL allocates (ReactOS's HalGetScatterGatherList calls HalBuildScatterGatherList so).
+ */
+export function getScatterGatherList(k: Kernel, ...args: ScatterGatherListArgs): NTSTATUS {
+  return mapList(k, 'GetScatterGatherList', args, null);
 }
 
 /** DMA_OPERATIONS.BuildScatterGatherList (version 2+; <= DISPATCH_LEVEL). The list is written into the driver's buffer. */
 export function buildScatterGatherList(
-  k: Kernel,
-  DmaAdapter: unknown,
-  DeviceObject: unknown,
-  Mdl: MdlView,
-  CurrentVa: number,
-  Length: number,
-  ExecutionRoutine: DRIVER_LIST_CONTROL,
-  Context: unknown,
-  WriteToDevice: boolean,
-  ScatterGatherBuffer: number,
-  ScatterGatherLength: number,
+  k: Kernel, ...args: [...ScatterGatherListArgs, ScatterGatherBuffer: number, ScatterGatherLength: number]
 ): NTSTATUS {
-  const routine = 'BuildScatterGatherList';
+  const [ScatterGatherBuffer, ScatterGatherLength] = [args[8], args[9]];
+  return mapList(k, 'BuildScatterGatherList', args.slice(0, 8) as ScatterGatherListArgs, { ScatterGatherBuffer, ScatterGatherLength });
+}
+
+/** Get / Build: `into` is the driver's buffer for the list, or null for one from pool. */
+function mapList(
+  k: Kernel,
+  routine: 'GetScatterGatherList' | 'BuildScatterGatherList',
+  [DmaAdapter, DeviceObject, Mdl, CurrentVa, Length, ExecutionRoutine, Context, WriteToDevice]: ScatterGatherListArgs,
+  into: { ScatterGatherBuffer: number; ScatterGatherLength: number } | null,
+): NTSTATUS {
   const state = enterMap(k, DmaAdapter, routine, ExecutionRoutine, WriteToDevice);
   if (typeof state === 'number') return state;
-  if (typeof ScatterGatherBuffer !== 'number' || !Number.isSafeInteger(ScatterGatherBuffer) || ScatterGatherBuffer === 0 ||
-      !isUlong(ScatterGatherLength)) {
+  if (into !== null && (typeof into.ScatterGatherBuffer !== 'number' || !Number.isSafeInteger(into.ScatterGatherBuffer) ||
+      into.ScatterGatherBuffer === 0 || !isUlong(into.ScatterGatherLength))) {
     k.hal.note('invalid-parameter', routine, state.id, 'ScatterGatherBuffer/ScatterGatherLength malformed');
     return STATUS_INVALID_PARAMETER;
   }
@@ -535,12 +514,16 @@ export function buildScatterGatherList(
   if (typeof plan === 'number') return plan;
   if (plan.mapRegisters > state.numberOfMapRegisters) return STATUS_INSUFFICIENT_RESOURCES;
   const size = scatterGatherListSize(plan.mapRegisters);
-  if (ScatterGatherLength < size) return STATUS_BUFFER_TOO_SMALL;
-  // The buffer must be mapped system memory: touching it first (a read changes nothing)
-  // bug-checks 0x50 here, before any map register is taken, if it is not.
-  k.mm.system.read(ScatterGatherBuffer, new Uint8Array(size));
+  if (into !== null) {
+    if (into.ScatterGatherLength < size) return STATUS_BUFFER_TOO_SMALL;
+    // The buffer must be mapped system memory: touching it first (a read changes nothing)
+    // bug-checks 0x50 here, before any map register is taken, if it is not.
+    k.mm.system.read(into.ScatterGatherBuffer, new Uint8Array(size));
+  }
+  // The list's memory (Get: a pool block): taken (or failed) now, whether the request then waits or not.
   if (k.faults.shouldFail({ site: routine, bytes: size, driver: k.currentDriver ?? undefined })) return STATUS_INSUFFICIENT_RESOURCES;
-  return startRequest(k, state, routine, plan, ExecutionRoutine, DeviceObject, Context, WriteToDevice, ScatterGatherBuffer);
+  const builtIn = into === null ? 0 : into.ScatterGatherBuffer;
+  return startRequest(k, state, routine, plan, ExecutionRoutine, DeviceObject, Context, WriteToDevice, builtIn);
 }
 
 /** The list's x64 memory image: NumberOfElements, Reserved, then {Address, Length, Reserved} × n. */
@@ -561,14 +544,10 @@ export function encodeScatterGatherList(list: SCATTER_GATHER_LIST): Uint8Array {
 
 /** DMA_OPERATIONS.PutScatterGatherList (<= DISPATCH_LEVEL): copy back, release map registers and mappings. */
 export function putScatterGatherList(k: Kernel, DmaAdapter: unknown, ScatterGather: SCATTER_GATHER_LIST, WriteToDevice: boolean): void {
-  k.bugcheck.assertRunning();
   const hal = k.hal;
   const routine = 'PutScatterGatherList';
-  const state = hal.resolveAdapter(DmaAdapter, routine);
+  const state = hal.enterAdapter(DmaAdapter, routine, DISPATCH_LEVEL);
   if (!state) return;
-  if (k.irql > DISPATCH_LEVEL && hal.verifier) {
-    hal.violation(DMA_VIOLATION_IRQL, k.irql, DISPATCH_LEVEL, state.id, `${routine} at IRQL ${k.irql}; it runs at <= DISPATCH_LEVEL`);
-  }
   const record = ScatterGather !== null && typeof ScatterGather === 'object' ? hal.sgByList.get(ScatterGather) : undefined;
   if (!record || record.adapter !== state) {
     hal.misuse(DMA_VIOLATION_INVALID_BUFFER, state.id, record?.id ?? 0, 0, routine, state.id, 'unknown-sg-list',

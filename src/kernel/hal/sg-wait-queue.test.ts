@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DMA_OK, GIB, PAGE_SIZE, spanPages } from '../../bus/index.ts';
+import { DMA_OK, GIB, PAGE_SIZE, spanPages, testPattern } from '../../bus/index.ts';
 import { BugCheck, DRIVER_VERIFIER_DMA_VIOLATION } from '../bugcheck.ts';
 import { DISPATCH_LEVEL } from '../irql.ts';
 import type { Kernel } from '../kernel.ts';
@@ -27,18 +27,12 @@ import { DMA_VIOLATION_BUFFER_NOT_LOCKED, DMA_VIOLATION_PUT_ADAPTER_WITH_CHANNEL
 import { bootHost, getAdapter, memorySnapshot, v3Description, type Host } from './test-fixtures.ts';
 import type { DMA_ADAPTER, DRIVER_LIST_CONTROL, SCATTER_GATHER_LIST } from './types.ts';
 
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 131 + seed * 7 + (i >> 8)) & 0xff;
-  return b;
-}
-
 /** A filled, probed and locked user buffer (above 4 GiB on a NOLOWMEM host). */
 function lockedBuffer(k: Kernel, bytes: number, seed: number) {
   const p = k.ps.createProcess(`app${seed}`);
   const va = p.VirtualAlloc(0, bytes, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
   expect(va).not.toBe(0);
-  const data = pattern(bytes, seed);
+  const data = testPattern(bytes, seed);
   p.writeMemory(va, data);
   const mdl = IoAllocateMdl(k, va, bytes, false, false, null)!;
   k.ps.runInProcess(p, () => MmProbeAndLockPages(k, mdl, UserMode, IoModifyAccess));
@@ -106,6 +100,14 @@ function tinyHost(capacity: number, verifier = false) {
   return host;
 }
 
+/** A tiny host, a recorder on it, and adapters of its 32-bit NIC (by default for 16-page transfers). */
+function rig(capacity: number, verifier = false) {
+  const host = tinyHost(capacity, verifier);
+  const { k } = host;
+  const newAdapter = (description = v3Description(32, 16 * PAGE_SIZE)) => getAdapter(k, host.pdo32, description);
+  return { host, k, r: recorder(k), newAdapter };
+}
+
 function get(adapter: DMA_ADAPTER, buf: { mdl: unknown; va: number }, offset: number, bytes: number,
              routine: DRIVER_LIST_CONTROL, toDevice: boolean, context: unknown = null) {
   return adapter.DmaOperations.GetScatterGatherList(adapter, deviceObject, buf.mdl as Mdl, buf.va + offset, bytes, routine, context, toDevice);
@@ -113,12 +115,10 @@ function get(adapter: DMA_ADAPTER, buf: { mdl: unknown; va: number }, offset: nu
 
 describe('scatter/gather wait queue', () => {
   it('map registers all in use: GetScatterGatherList queues (STATUS_SUCCESS, no call, nothing held) and PutScatterGatherList runs the ExecutionRoutine at DISPATCH_LEVEL with the original arguments', () => {
-    const host = tinyHost(8);
-    const { k } = host;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+    const { host, k, r, newAdapter } = rig(8);
+    const { adapter } = newAdapter();
     const a = lockedBuffer(k, 6 * PAGE_SIZE, 1);
     const b = lockedBuffer(k, 5 * PAGE_SIZE, 2);
-    const r = recorder(k);
     expect(get(adapter, a, 0, 6 * PAGE_SIZE, r.routine('a'), true)).toBe(STATUS_SUCCESS);
     const before = memorySnapshot(k);
     const ctx = { tag: 'ctx' };
@@ -146,18 +146,16 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('a transfer from the device that waited is copied back at its PutScatterGatherList, byte for byte', () => {
-    const host = tinyHost(4);
-    const { k } = host;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+    const { host, k, r, newAdapter } = rig(4);
+    const { adapter } = newAdapter();
     const a = lockedBuffer(k, 3 * PAGE_SIZE, 1);
     const b = lockedBuffer(k, 3 * PAGE_SIZE, 2);
-    const r = recorder(k);
     expect(get(adapter, a, 0, 3 * PAGE_SIZE, r.routine('a'), false)).toBe(STATUS_SUCCESS);
     expect(get(adapter, b, 10, 2 * PAGE_SIZE + 5, r.routine('b'), false)).toBe(STATUS_SUCCESS);
     expect(r.of('b')).toHaveLength(0);
     adapter.DmaOperations.PutScatterGatherList(adapter, r.of('a')[0]!.list, false);
     const list = r.of('b')[0]!.list;
-    const incoming = pattern(2 * PAGE_SIZE + 5, 77);
+    const incoming = testPattern(2 * PAGE_SIZE + 5, 77);
     deviceWrite(host, 'nic32', list, incoming);
     adapter.DmaOperations.PutScatterGatherList(adapter, list, false);
     const expected = b.data.slice();
@@ -166,16 +164,14 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('one adapter is served in FIFO order: a later request never overtakes an earlier one, even one needing no map register', () => {
-    const host = tinyHost(8);
-    const { k } = host;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+    const { host, k, r, newAdapter } = rig(8);
+    const { adapter } = newAdapter();
     const high = lockedBuffer(k, 6 * PAGE_SIZE, 1);
     // Below 4 GiB: reachable by the 32-bit adapter, so it needs no map register.
     const lowVa = MmAllocateContiguousMemorySpecifyCache(k, PAGE_SIZE, 0, 0xffff_ffff, 0, MmCached)!;
     const lowMdl = IoAllocateMdl(k, lowVa, PAGE_SIZE, false, false, null)!;
-    k.mm.system.write(lowVa, pattern(PAGE_SIZE, 5));
+    k.mm.system.write(lowVa, testPattern(PAGE_SIZE, 5));
     MmBuildMdlForNonPagedPool(k, lowMdl);
-    const r = recorder(k);
     expect(get(adapter, high, 0, 6 * PAGE_SIZE, r.routine('A'), true)).toBe(STATUS_SUCCESS); // 6 of 8 held
     expect(get(adapter, high, 0, 6 * PAGE_SIZE, r.routine('B'), true)).toBe(STATUS_SUCCESS); // waits: 6 > 2
     expect(get(adapter, high, 0, 2 * PAGE_SIZE, r.routine('C'), true)).toBe(STATUS_SUCCESS); // 2 would fit: still waits
@@ -184,16 +180,14 @@ describe('scatter/gather wait queue', () => {
     expect(k.hal.counters().byAdapter[0]!.sgRequestsQueued).toBe(3);
     adapter.DmaOperations.PutScatterGatherList(adapter, r.of('A')[0]!.list, true);
     expect(r.calls.map((c) => c.tag)).toEqual(['A', 'B', 'C', 'D']);
-    expect(deviceRead(host, 'nic32', r.of('D')[0]!.list)).toEqual(pattern(PAGE_SIZE, 5));
+    expect(deviceRead(host, 'nic32', r.of('D')[0]!.list)).toEqual(testPattern(PAGE_SIZE, 5));
   });
 
   it('fair across adapters: a request of another adapter waits behind earlier waiters, and adapters take turns', () => {
-    const host = tinyHost(8);
-    const { k } = host;
-    const x = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE)).adapter;
-    const y = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE)).adapter;
+    const { k, r, newAdapter } = rig(8);
+    const x = newAdapter().adapter;
+    const y = newAdapter().adapter;
     const buf = lockedBuffer(k, 4 * PAGE_SIZE, 1);
-    const r = recorder(k);
     const four = (a: DMA_ADAPTER, tag: string) => get(a, buf, 0, 4 * PAGE_SIZE, r.routine(tag), true);
     expect(four(x, 'H1')).toBe(STATUS_SUCCESS);
     expect(four(x, 'H2')).toBe(STATUS_SUCCESS); // all 8 held
@@ -216,12 +210,10 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('no overtaking across adapters: a request of another adapter that would fit in the free map registers still waits behind an earlier waiter', () => {
-    const host = tinyHost(8);
-    const { k } = host;
-    const x = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE)).adapter;
-    const y = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE)).adapter;
+    const { k, r, newAdapter } = rig(8);
+    const x = newAdapter().adapter;
+    const y = newAdapter().adapter;
     const buf = lockedBuffer(k, 6 * PAGE_SIZE, 1);
-    const r = recorder(k);
     expect(get(x, buf, 0, 6 * PAGE_SIZE, r.routine('H'), true)).toBe(STATUS_SUCCESS); // 2 of 8 free
     expect(get(x, buf, 0, 4 * PAGE_SIZE, r.routine('B'), true)).toBe(STATUS_SUCCESS); // waits
     expect(get(y, buf, 0, PAGE_SIZE, r.routine('S'), true)).toBe(STATUS_SUCCESS); // 1 <= 2 free, yet waits
@@ -231,12 +223,10 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('more map registers than NumberOfMapRegisters is STATUS_INSUFFICIENT_RESOURCES and never queued', () => {
-    const host = tinyHost(8);
-    const { k } = host;
-    const { adapter, mapRegisters } = getAdapter(k, host.pdo32, v3Description(32, 2 * PAGE_SIZE));
+    const { k, r, newAdapter } = rig(8);
+    const { adapter, mapRegisters } = newAdapter(v3Description(32, 2 * PAGE_SIZE));
     expect(mapRegisters).toBe(3);
     const buf = lockedBuffer(k, 4 * PAGE_SIZE, 1);
-    const r = recorder(k);
     expect(get(adapter, buf, 0, 3 * PAGE_SIZE, r.routine('a'), true)).toBe(STATUS_SUCCESS);
     expect(get(adapter, buf, 0, 3 * PAGE_SIZE, r.routine('b'), true)).toBe(STATUS_SUCCESS);
     expect(get(adapter, buf, 0, 3 * PAGE_SIZE, r.routine('c'), true)).toBe(STATUS_SUCCESS); // 6 held, c waits
@@ -247,11 +237,9 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('an injected failure of the list fails the call even when it would wait, and changes nothing', () => {
-    const host = tinyHost(4);
-    const { k } = host;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+    const { k, r, newAdapter } = rig(4);
+    const { adapter } = newAdapter();
     const buf = lockedBuffer(k, 4 * PAGE_SIZE, 1);
-    const r = recorder(k);
     expect(get(adapter, buf, 0, 4 * PAGE_SIZE, r.routine('a'), true)).toBe(STATUS_SUCCESS);
     const before = { ...memorySnapshot(k), c: k.hal.counters(), next: k.hal.nextSgId, live: k.hal.liveSgLists };
     k.faults.setPolicy({ kind: 'always' }, { sites: ['GetScatterGatherList'] });
@@ -263,11 +251,9 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('an injected bounce-page failure while serving keeps the request waiting until the next release', () => {
-    const host = tinyHost(8);
-    const { k } = host;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+    const { host, k, r, newAdapter } = rig(8);
+    const { adapter } = newAdapter();
     const buf = lockedBuffer(k, 4 * PAGE_SIZE, 1);
-    const r = recorder(k);
     expect(get(adapter, buf, 0, 4 * PAGE_SIZE, r.routine('a'), true)).toBe(STATUS_SUCCESS);
     expect(get(adapter, buf, 0, 4 * PAGE_SIZE, r.routine('b'), true)).toBe(STATUS_SUCCESS);
     expect(get(adapter, buf, 0, 4 * PAGE_SIZE, r.routine('c'), true)).toBe(STATUS_SUCCESS); // waits
@@ -284,11 +270,9 @@ describe('scatter/gather wait queue', () => {
 
   it('a bounce-page shortage with no map register held is STATUS_INSUFFICIENT_RESOURCES; a waiter left with nothing to wait for is reported stalled', () => {
     // A 24-bit adapter reaches 16 MiB: fill that memory so no bounce page is left.
-    const host = tinyHost(64);
-    const { k } = host;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(24, 16 * PAGE_SIZE));
+    const { k, r, newAdapter } = rig(64);
+    const { adapter } = newAdapter(v3Description(24, 16 * PAGE_SIZE));
     const buf = lockedBuffer(k, 4 * PAGE_SIZE, 1);
-    const r = recorder(k);
     expect(get(adapter, buf, 0, 2 * PAGE_SIZE, r.routine('a'), true)).toBe(STATUS_SUCCESS); // 2 bounce pages held
     const owner = k.mm.owners.register('contiguous', 'fill below 16 MiB');
     const fill: number[] = [];
@@ -301,7 +285,7 @@ describe('scatter/gather wait queue', () => {
     expect(k.hal.counters().sgRequestsQueued).toBe(0);
     expect(k.hal.liveSgLists).toBe(0);
     // Nothing is held now: a request that cannot get bounce pages fails instead of waiting forever.
-    const other = getAdapter(k, host.pdo32, v3Description(24, 16 * PAGE_SIZE)).adapter;
+    const other = newAdapter(v3Description(24, 16 * PAGE_SIZE)).adapter;
     const before = { ...memorySnapshot(k), c: k.hal.counters(), next: k.hal.nextSgId };
     expect(get(other, buf, 0, 3 * PAGE_SIZE, r.routine('c'), true)).toBe(STATUS_INSUFFICIENT_RESOURCES);
     expect({ ...memorySnapshot(k), c: k.hal.counters(), next: k.hal.nextSgId }).toEqual(before);
@@ -311,11 +295,9 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('a PutScatterGatherList inside an ExecutionRoutine serves the next waiters without recursion, in order', () => {
-    const host = tinyHost(4);
-    const { k } = host;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+    const { k, r, newAdapter } = rig(4);
+    const { adapter } = newAdapter();
     const buf = lockedBuffer(k, 4 * PAGE_SIZE, 1);
-    const r = recorder(k);
     // Each waiter's routine finishes its transfer at once (a synchronous device) and puts its list.
     const putAtOnce = (c: Call) => adapter.DmaOperations.PutScatterGatherList(adapter, c.list, true);
     expect(get(adapter, buf, 0, 4 * PAGE_SIZE, r.routine('a'), true)).toBe(STATUS_SUCCESS);
@@ -326,13 +308,11 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('BuildScatterGatherList waits too: the list is written into the driver buffer when it is served', () => {
-    const host = tinyHost(4);
-    const { k } = host;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+    const { host, k, r, newAdapter } = rig(4);
+    const { adapter } = newAdapter();
     const buf = lockedBuffer(k, 4 * PAGE_SIZE, 1);
     const sgBuffer = MmAllocateContiguousMemorySpecifyCache(k, PAGE_SIZE, 0, 2 ** 40, 0, MmCached)!;
     k.mm.system.write(sgBuffer, new Uint8Array(PAGE_SIZE));
-    const r = recorder(k);
     const build = adapter.DmaOperations.BuildScatterGatherList!;
     expect(get(adapter, buf, 0, 4 * PAGE_SIZE, r.routine('a'), true)).toBe(STATUS_SUCCESS);
     expect(build(adapter, deviceObject, buf.mdl, buf.va, 3 * PAGE_SIZE, r.routine('b'), null, true, sgBuffer, PAGE_SIZE)).toBe(STATUS_SUCCESS);
@@ -350,12 +330,10 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('PutDmaAdapter with queued requests is 0xE6/0x08 (P2 adapter id, P3 count) with the verifier on', () => {
-    const host = tinyHost(4, true);
-    const { k } = host;
-    const holder = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE)).adapter;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+    const { k, r, newAdapter } = rig(4, true);
+    const holder = newAdapter().adapter;
+    const { adapter } = newAdapter();
     const buf = lockedBuffer(k, 4 * PAGE_SIZE, 1);
-    const r = recorder(k);
     expect(get(holder, buf, 0, 4 * PAGE_SIZE, r.routine('a'), true)).toBe(STATUS_SUCCESS);
     expect(get(adapter, buf, 0, PAGE_SIZE, r.routine('b'), true)).toBe(STATUS_SUCCESS);
     expect(get(adapter, buf, 0, PAGE_SIZE, r.routine('c'), true)).toBe(STATUS_SUCCESS);
@@ -371,13 +349,11 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('without the verifier PutDmaAdapter drops its queued requests (records freed, routines never run) and the queue moves on', () => {
-    const host = tinyHost(8);
-    const { k } = host;
-    const holder = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE)).adapter;
-    const x = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE)).adapter;
-    const z = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE)).adapter;
+    const { k, r, newAdapter } = rig(8);
+    const holder = newAdapter().adapter;
+    const x = newAdapter().adapter;
+    const z = newAdapter().adapter;
     const buf = lockedBuffer(k, 6 * PAGE_SIZE, 1);
-    const r = recorder(k);
     const boot = memorySnapshot(k);
     expect(get(holder, buf, 0, 4 * PAGE_SIZE, r.routine('H'), true)).toBe(STATUS_SUCCESS); // 4 of 8 held
     expect(get(x, buf, 0, 6 * PAGE_SIZE, r.routine('R'), true)).toBe(STATUS_SUCCESS); // 6 > 4: waits at the head
@@ -399,12 +375,10 @@ describe('scatter/gather wait queue', () => {
 
   it('an MDL unlocked while its request waits: 0xE6/0x0E with the verifier on; without it a finding and the request is dropped', () => {
     for (const verifier of [false, true]) {
-      const host = tinyHost(4, verifier);
-      const { k } = host;
-      const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+      const { k, r, newAdapter } = rig(4, verifier);
+      const { adapter } = newAdapter();
       const held = lockedBuffer(k, 4 * PAGE_SIZE, 1);
       const victim = lockedBuffer(k, 2 * PAGE_SIZE, 2);
-      const r = recorder(k);
       expect(get(adapter, held, 0, 4 * PAGE_SIZE, r.routine('a'), true)).toBe(STATUS_SUCCESS);
       expect(get(adapter, victim, 0, 2 * PAGE_SIZE, r.routine('b'), true)).toBe(STATUS_SUCCESS);
       expect(get(adapter, held, 0, PAGE_SIZE, r.routine('c'), true)).toBe(STATUS_SUCCESS);
@@ -428,11 +402,9 @@ describe('scatter/gather wait queue', () => {
   });
 
   it('counters: requests queued now, total queued and the longest wait in map-register releases', () => {
-    const host = tinyHost(6);
-    const { k } = host;
-    const { adapter } = getAdapter(k, host.pdo32, v3Description(32, 16 * PAGE_SIZE));
+    const { k, r, newAdapter } = rig(6);
+    const { adapter } = newAdapter();
     const buf = lockedBuffer(k, 6 * PAGE_SIZE, 1);
-    const r = recorder(k);
     for (const tag of ['a', 'b', 'c']) expect(get(adapter, buf, 0, 2 * PAGE_SIZE, r.routine(tag), true)).toBe(STATUS_SUCCESS);
     expect(get(adapter, buf, 0, 6 * PAGE_SIZE, r.routine('big'), true)).toBe(STATUS_SUCCESS); // needs all 6
     expect(k.hal.counters()).toMatchObject({ sgRequestsQueued: 1, sgRequestsQueuedTotal: 1, sgLongestWaitReleases: 0 });
@@ -524,7 +496,7 @@ describe('scatter/gather wait queue property', () => {
           if (q.toDevice) {
             expect(deviceRead(host, nicOf(q.a), list)).toEqual(buffers[q.b]!.model.subarray(q.offset, q.offset + q.bytes));
           } else {
-            q.incoming = pattern(q.bytes, q.seq + 1000);
+            q.incoming = testPattern(q.bytes, q.seq + 1000);
             deviceWrite(host, nicOf(q.a), list, q.incoming);
           }
           if (putAtOnce) putList(q);

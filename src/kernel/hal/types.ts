@@ -67,6 +67,18 @@ export interface DMA_ADAPTER_INFO {
 /** AllocateCommonBufferWithBounds Flags. */
 export const DOMAIN_COMMON_BUFFER_LARGE_PAGE = 0x1;
 
+/** GetScatterGatherList's parameters; BuildScatterGatherList takes them and then the driver's buffer. */
+export type ScatterGatherListArgs = [
+  DmaAdapter: DMA_ADAPTER | null,
+  DeviceObject: unknown,
+  Mdl: MdlView,
+  CurrentVa: number,
+  Length: number,
+  ExecutionRoutine: DRIVER_LIST_CONTROL,
+  Context: unknown,
+  WriteToDevice: boolean,
+];
+
 export interface DMA_OPERATIONS {
   readonly Size: number;
   // Version 1
@@ -85,16 +97,7 @@ export interface DMA_OPERATIONS {
     CacheEnabled: boolean,
   ) => void;
   readonly GetDmaAlignment: (DmaAdapter: DMA_ADAPTER | null) => number;
-  readonly GetScatterGatherList: (
-    DmaAdapter: DMA_ADAPTER | null,
-    DeviceObject: unknown,
-    Mdl: MdlView,
-    CurrentVa: number,
-    Length: number,
-    ExecutionRoutine: DRIVER_LIST_CONTROL,
-    Context: unknown,
-    WriteToDevice: boolean,
-  ) => NTSTATUS;
+  readonly GetScatterGatherList: (...args: ScatterGatherListArgs) => NTSTATUS;
   readonly PutScatterGatherList: (
     DmaAdapter: DMA_ADAPTER | null,
     ScatterGather: SCATTER_GATHER_LIST,
@@ -110,16 +113,7 @@ export interface DMA_OPERATIONS {
     pNumberOfMapRegisters: Ref<number> | null,
   ) => NTSTATUS;
   readonly BuildScatterGatherList?: (
-    DmaAdapter: DMA_ADAPTER | null,
-    DeviceObject: unknown,
-    Mdl: MdlView,
-    CurrentVa: number,
-    Length: number,
-    ExecutionRoutine: DRIVER_LIST_CONTROL,
-    Context: unknown,
-    WriteToDevice: boolean,
-    ScatterGatherBuffer: number,
-    ScatterGatherLength: number,
+    ...args: [...ScatterGatherListArgs, ScatterGatherBuffer: number, ScatterGatherLength: number]
   ) => NTSTATUS;
   // Version 3
   readonly GetDmaAdapterInfo?: (DmaAdapter: DMA_ADAPTER | null, AdapterInfo: DMA_ADAPTER_INFO) => NTSTATUS;

@@ -18,6 +18,7 @@
  *   has begun (the same test, inside DriverUnload).
  */
 import type { Kernel } from '../kernel.ts';
+import { isUlong } from '../ulong.ts';
 import type { Ref } from '../ref.ts';
 import {
   ExRaiseStatus, STATUS_ACCESS_VIOLATION, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
@@ -114,7 +115,6 @@ export function isDeviceObject(value: unknown): value is DEVICE_OBJECT {
     typeof (value as DEVICE_OBJECT).io === 'object';
 }
 
-const isUlong = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 
 /**
  * IoCreateDevice (IRQL = PASSIVE_LEVEL).

@@ -96,8 +96,3 @@ export interface FILE_OBJECT {
     closed: boolean;
   };
 }
-
-export function isFileObject(value: unknown): value is FILE_OBJECT {
-  return typeof value === 'object' && value !== null && (value as FILE_OBJECT).Type === IO_TYPE_FILE &&
-    typeof (value as FILE_OBJECT).io === 'object';
-}

@@ -18,14 +18,15 @@
  */
 import type { Kernel } from '../kernel.ts';
 import type { Process } from '../ps/process.ts';
-import { IoAllocateMdl, IoFreeMdl, IoReadAccess, IoWriteAccess, MmProbeAndLockPages, MmUnlockPages, MDL_PAGES_LOCKED } from '../mm/mdl.ts';
+import { IoReadAccess, IoWriteAccess, MmProbeAndLockPages } from '../mm/mdl.ts';
 import { NtStatusError, STATUS_INSUFFICIENT_RESOURCES, STATUS_PENDING, STATUS_SUCCESS, type NTSTATUS } from '../status.ts';
 import type { FILE_OBJECT } from './file-object.ts';
-import { allocateNonPaged, freePool, TAG_SYSTEM_BUFFER } from './io-pool.ts';
+import { attachMdl, attachSystemBuffer, releaseIrpBuffers } from './irp-buffers.ts';
 import { miAllocateIrp } from './irp-alloc.ts';
 import { IoCallDriver } from './io-manager.ts';
+import { METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT } from './ioctl.ts';
 import {
-  IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER, IRP_INPUT_OPERATION, UserMode,
+  IRP_INPUT_OPERATION, UserMode, setDeviceControl,
   type IO_STACK_LOCATION, type IRP, type OVERLAPPED, type UserRequestRecord,
 } from './irp.ts';
 import { ProbeForRead, ProbeForWrite } from './probe.ts';
@@ -58,19 +59,7 @@ export function allocateIrp(k: Kernel, stackSize: number): IRP | null {
 /** Release a packet that never reached a driver, with whatever buffers it holds. */
 export function discardIrp(k: Kernel, irp: IRP): void {
   const io = k.io;
-  if ((irp.Flags & IRP_DEALLOCATE_BUFFER) !== 0 && irp.AssociatedIrp.SystemBuffer !== null) {
-    freePool(k, irp.AssociatedIrp.SystemBuffer, TAG_SYSTEM_BUFFER);
-    irp.AssociatedIrp.SystemBuffer = null;
-    io.systemBuffersOutstanding--;
-  }
-  for (let mdl = irp.MdlAddress; mdl !== null; ) {
-    const next = mdl.Next;
-    if ((mdl.MdlFlags & MDL_PAGES_LOCKED) !== 0) MmUnlockPages(k, mdl);
-    IoFreeMdl(k, mdl);
-    io.mdlsOutstanding--;
-    mdl = next;
-  }
-  irp.MdlAddress = null;
+  releaseIrpBuffers(k, irp);
   irp.io.state = 'freed';
   io.irpsInFlight.delete(irp);
   io.irpsFreed++;
@@ -81,119 +70,117 @@ export function discardIrp(k: Kernel, irp: IRP): void {
 export const firstLocation = (irp: IRP): IO_STACK_LOCATION => irp.Stack[irp.StackCount - 1]!;
 
 /** Allocate a system buffer of `size` bytes and copy `inLen` bytes from the user's `inVa`. */
-function attachSystemBuffer(k: Kernel, process: Process, irp: IRP, size: number, inVa: number, inLen: number): NTSTATUS {
-  if (size === 0) return STATUS_SUCCESS;
-  const sysbuf = allocateNonPaged(k, size, TAG_SYSTEM_BUFFER, false);
-  if (sysbuf === null) return STATUS_INSUFFICIENT_RESOURCES;
-  irp.AssociatedIrp.SystemBuffer = sysbuf;
-  irp.Flags |= IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER;
-  k.io.systemBuffersOutstanding++;
+function copyInSystemBuffer(k: Kernel, process: Process, irp: IRP, size: number, inVa: number, inLen: number): NTSTATUS {
+  if (!attachSystemBuffer(k, irp, size)) return STATUS_INSUFFICIENT_RESOURCES;
   if (inLen === 0) return STATUS_SUCCESS;
   const bytes = new Uint8Array(inLen);
   const status = guarded(() => process.readMemory(inVa, bytes));
   if (status !== STATUS_SUCCESS) return status;
-  k.mm.system.write(sysbuf, bytes);
+  k.mm.system.write(irp.AssociatedIrp.SystemBuffer!, bytes);
   return STATUS_SUCCESS;
 }
 
 /** Describe, probe and lock a user buffer for direct I/O as Irp->MdlAddress. */
-function attachMdl(k: Kernel, irp: IRP, va: number, length: number, operation: number): NTSTATUS {
+function lockUserMdl(k: Kernel, irp: IRP, va: number, length: number, operation: number): NTSTATUS {
   if (length === 0) return STATUS_SUCCESS;
-  const mdl = IoAllocateMdl(k, va, length, false, false, irp);
+  const mdl = attachMdl(k, irp, va, length);
   if (mdl === null) return STATUS_INSUFFICIENT_RESOURCES;
-  k.io.mdlsOutstanding++;
   // Unlocked on failure by discardIrp (it frees whatever hangs off MdlAddress).
   return guarded(() => MmProbeAndLockPages(k, mdl, UserMode, operation));
 }
 
 export type TransferMethod = 'buffered' | 'direct' | 'neither';
+type Built = Result<{ irp: IRP; copyOut: UserRequestRecord['copyOut'] }>;
+
+/** The packet of a user request, its one location set up for `major` on `fo`; null when none. */
+function requestIrp(k: Kernel, fo: FILE_OBJECT, major: number): IRP | null {
+  const irp = allocateIrp(k, fo.DeviceObject.StackSize);
+  if (irp === null) return null;
+  const sl = firstLocation(irp);
+  sl.MajorFunction = major;
+  sl.FileObject = fo;
+  return irp;
+}
+
+/** The built packet, or (when a step failed) the failure with everything taken given back. */
+function built(k: Kernel, irp: IRP, status: NTSTATUS, copyOut: UserRequestRecord['copyOut']): Built {
+  if (status !== STATUS_SUCCESS) {
+    discardIrp(k, irp);
+    return fail(status);
+  }
+  return { ok: true, value: { irp, copyOut } };
+}
 
 /** IRP_MJ_READ / IRP_MJ_WRITE with the device's buffering method. */
 export function buildReadWrite(
   k: Kernel, process: Process, fo: FILE_OBJECT, major: number, isRead: boolean, method: TransferMethod,
   buffer: number, length: number, byteOffset: number,
-): Result<{ irp: IRP; copyOut: UserRequestRecord['copyOut'] }> {
+): Built {
   if (method !== 'neither') {
     const probe = guarded(() => (isRead ? ProbeForWrite(k, buffer, length, 1) : ProbeForRead(k, buffer, length, 1)));
     if (probe !== STATUS_SUCCESS) return fail(probe);
   }
-  const irp = allocateIrp(k, fo.DeviceObject.StackSize);
+  const irp = requestIrp(k, fo, major);
   if (irp === null) return fail(STATUS_INSUFFICIENT_RESOURCES);
   const sl = firstLocation(irp);
-  sl.MajorFunction = major;
-  sl.FileObject = fo;
   const params = isRead ? sl.Parameters.Read : sl.Parameters.Write;
   params.Length = length;
   params.ByteOffset = byteOffset;
   let copyOut: UserRequestRecord['copyOut'] = null;
   let status: NTSTATUS = STATUS_SUCCESS;
   if (method === 'buffered') {
-    status = attachSystemBuffer(k, process, irp, length, buffer, isRead ? 0 : length);
+    status = copyInSystemBuffer(k, process, irp, length, buffer, isRead ? 0 : length);
     if (isRead && status === STATUS_SUCCESS && length > 0) {
       irp.Flags |= IRP_INPUT_OPERATION;
       irp.UserBuffer = buffer;
       copyOut = { userVa: buffer, length };
     }
   } else if (method === 'direct') {
-    status = attachMdl(k, irp, buffer, length, isRead ? IoWriteAccess : IoReadAccess);
+    status = lockUserMdl(k, irp, buffer, length, isRead ? IoWriteAccess : IoReadAccess);
   } else {
     irp.UserBuffer = buffer;
   }
-  if (status !== STATUS_SUCCESS) {
-    discardIrp(k, irp);
-    return fail(status);
-  }
-  return { ok: true, value: { irp, copyOut } };
+  return built(k, irp, status, copyOut);
 }
 
 /** IRP_MJ_DEVICE_CONTROL for a decoded IOCTL. */
 export function buildDeviceControl(
   k: Kernel, process: Process, fo: FILE_OBJECT, major: number, code: number, method: number,
   inVa: number, inLen: number, outVa: number, outLen: number,
-): Result<{ irp: IRP; copyOut: UserRequestRecord['copyOut'] }> {
+): Built {
   // METHOD_BUFFERED probes both buffers; the direct methods probe the input (the MDL probe
   // covers the output); METHOD_NEITHER probes nothing.
-  if (method !== 3) {
+  if (method !== METHOD_NEITHER) {
     const probe = guarded(() => {
       ProbeForRead(k, inVa, inLen, 1);
-      if (method === 0) ProbeForWrite(k, outVa, outLen, 1);
+      if (method === METHOD_BUFFERED) ProbeForWrite(k, outVa, outLen, 1);
     });
     if (probe !== STATUS_SUCCESS) return fail(probe);
   }
-  const irp = allocateIrp(k, fo.DeviceObject.StackSize);
+  const irp = requestIrp(k, fo, major);
   if (irp === null) return fail(STATUS_INSUFFICIENT_RESOURCES);
-  const sl = firstLocation(irp);
-  sl.MajorFunction = major;
-  sl.FileObject = fo;
-  const p = sl.Parameters.DeviceIoControl;
-  p.IoControlCode = code;
-  p.InputBufferLength = inLen;
-  p.OutputBufferLength = outLen;
+  const p = setDeviceControl(firstLocation(irp), major, code, inLen, outLen);
   let copyOut: UserRequestRecord['copyOut'] = null;
   let status: NTSTATUS = STATUS_SUCCESS;
   switch (method) {
-    case 0: // METHOD_BUFFERED: one buffer of max(in, out); the output overwrites the input.
-      status = attachSystemBuffer(k, process, irp, Math.max(inLen, outLen), inVa, inLen);
+    case METHOD_BUFFERED: // one buffer of max(in, out); the output overwrites the input.
+      status = copyInSystemBuffer(k, process, irp, Math.max(inLen, outLen), inVa, inLen);
       if (status === STATUS_SUCCESS && outLen > 0) {
         irp.Flags |= IRP_INPUT_OPERATION;
         irp.UserBuffer = outVa;
         copyOut = { userVa: outVa, length: outLen };
       }
       break;
-    case 1: // METHOD_IN_DIRECT: the device reads the second buffer.
-    case 2: // METHOD_OUT_DIRECT: the device writes it.
-      status = attachSystemBuffer(k, process, irp, inLen, inVa, inLen);
-      if (status === STATUS_SUCCESS) status = attachMdl(k, irp, outVa, outLen, method === 1 ? IoReadAccess : IoWriteAccess);
+    case METHOD_IN_DIRECT: // the device reads the second buffer
+    case METHOD_OUT_DIRECT: // the device writes it
+      status = copyInSystemBuffer(k, process, irp, inLen, inVa, inLen);
+      if (status === STATUS_SUCCESS) status = lockUserMdl(k, irp, outVa, outLen, method === METHOD_IN_DIRECT ? IoReadAccess : IoWriteAccess);
       break;
     default: // METHOD_NEITHER
       p.Type3InputBuffer = inVa;
       irp.UserBuffer = outVa;
   }
-  if (status !== STATUS_SUCCESS) {
-    discardIrp(k, irp);
-    return fail(status);
-  }
-  return { ok: true, value: { irp, copyOut } };
+  return built(k, irp, status, copyOut);
 }
 
 /**

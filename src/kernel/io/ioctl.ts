@@ -51,7 +51,3 @@ export const METHOD_FROM_CTL_CODE = (ControlCode: number): number => ControlCode
 export const ACCESS_FROM_CTL_CODE = (ControlCode: number): number => (ControlCode >>> 14) & 3;
 /** IoGetFunctionCodeFromCtlCode (wdm.h). */
 export const IoGetFunctionCodeFromCtlCode = (ControlCode: number): number => (ControlCode >>> 2) & 0xfff;
-
-/** True when `value` can be an IOCTL code (a 32-bit unsigned integer). */
-export const isControlCode = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0xffffffff;

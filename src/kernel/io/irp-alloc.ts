@@ -31,9 +31,10 @@
  *   when the routine has run.
  */
 import type { Kernel } from '../kernel.ts';
+import { isUlong } from '../ulong.ts';
 import { MULTIPLE_IRP_COMPLETE_REQUESTS } from '../bugcheck.ts';
 import { APC_LEVEL, DISPATCH_LEVEL } from '../irql.ts';
-import { IoAllocateMdl, IoFreeMdl, IoReadAccess, IoWriteAccess, MmProbeAndLockPages, MDL_PAGES_LOCKED, MmUnlockPages } from '../mm/mdl.ts';
+import { IoReadAccess, IoWriteAccess, MmProbeAndLockPages } from '../mm/mdl.ts';
 import { MM_SYSTEM_RANGE_START } from '../mm/system-space.ts';
 import { ExAllocatePool2, POOL_FLAG_NON_PAGED, POOL_FLAG_USE_QUOTA, poolTag } from '../mm/pool.ts';
 import type { KEVENT } from '../ke/event.ts';
@@ -42,11 +43,13 @@ import {
 } from '../status.ts';
 import { isDeviceObject, type DEVICE_OBJECT } from './device-object.ts';
 import { iopFreeIrpPacket, irpLookasideFor, takeCachedPacket } from './io-lookaside.ts';
-import { allocateNonPaged, freePool, TAG_IRP, TAG_SYSTEM_BUFFER } from './io-pool.ts';
+import { allocateNonPaged, freePool, TAG_IRP } from './io-pool.ts';
+import { attachMdl, attachSystemBuffer, releaseIrpBuffers } from './irp-buffers.ts';
+import { METHOD_BUFFERED, METHOD_FROM_CTL_CODE, METHOD_IN_DIRECT, METHOD_OUT_DIRECT } from './ioctl.ts';
 import {
-  IO_TYPE_IRP, IoSetCompletionRoutine, IoSizeOfIrp, IRP_ALLOCATED_FIXED_SIZE, IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER,
+  IO_TYPE_IRP, IoSetCompletionRoutine, IoSizeOfIrp, IRP_ALLOCATED_FIXED_SIZE,
   IRP_INPUT_OPERATION, IRP_LOOKASIDE_ALLOCATION, IRP_MJ_DEVICE_CONTROL, IRP_MJ_INTERNAL_DEVICE_CONTROL, IRP_QUOTA_CHARGED, isIrp,
-  KernelMode, newIrp, newStackLocation, reinitializeIrp, type IO_STATUS_BLOCK, type IRP, type IrpKind, type PIO_COMPLETION_ROUTINE,
+  KernelMode, newIrp, newStackLocation, reinitializeIrp, setDeviceControl, zeroIrpHeader, type IO_STATUS_BLOCK, type IRP, type IrpKind, type PIO_COMPLETION_ROUTINE,
 } from './irp.ts';
 
 /** Largest StackSize a CCHAR holds. */
@@ -206,26 +209,7 @@ export function IoInitializeIrp(k: Kernel, Irp: number | IRP, PacketSize: number
 /** Zero an IRP object in place and set what IoInitializeIrp sets. */
 function reinitialize(irp: IRP, PacketSize: number, StackSize: number): void {
   const fresh = newIrp(irp.address, StackSize, irp.io.reserve, PacketSize, irp.io.kind);
-  irp.Type = IO_TYPE_IRP;
-  irp.Size = PacketSize;
-  irp.MdlAddress = null;
-  irp.Flags = 0;
-  irp.AllocationFlags = 0;
-  irp.AssociatedIrp.SystemBuffer = null;
-  irp.IoStatus.Status = 0;
-  irp.IoStatus.Information = 0;
-  irp.RequestorMode = KernelMode;
-  irp.PendingReturned = false;
-  irp.StackCount = StackSize;
-  irp.CurrentLocation = StackSize + 1;
-  irp.Cancel = false;
-  irp.CancelIrql = 0;
-  irp.CancelRoutine = null;
-  irp.UserBuffer = null;
-  irp.UserIosb = null;
-  irp.UserEvent = null;
-  irp.Tail.Overlay.Thread = null;
-  irp.Tail.Overlay.OriginalFileObject = null;
+  zeroIrpHeader(irp, PacketSize, StackSize);
   irp.Stack = fresh.Stack;
   irp.io.state = irp.io.state === 'freed' ? 'freed' : 'allocated';
   irp.io.request = null;
@@ -253,7 +237,6 @@ function readBuffer(k: Kernel, va: number, n: number): Uint8Array {
   return bytes;
 }
 
-const isUlong = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 const isBuffer = (v: unknown): v is number | null => v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
 
 /**
@@ -299,11 +282,8 @@ export function IoBuildDeviceIoControlRequest(
   const irp = miAllocateIrp(k, DeviceObject.StackSize, 'threaded', false);
   if (irp === null) return null;
   const sl = irp.Stack[irp.StackCount - 1] ?? newStackLocation();
-  sl.MajorFunction = InternalDeviceIoControl === true ? IRP_MJ_INTERNAL_DEVICE_CONTROL : IRP_MJ_DEVICE_CONTROL;
-  const p = sl.Parameters.DeviceIoControl;
-  p.IoControlCode = IoControlCode;
-  p.InputBufferLength = InputBufferLength;
-  p.OutputBufferLength = OutputBufferLength;
+  const major = InternalDeviceIoControl === true ? IRP_MJ_INTERNAL_DEVICE_CONTROL : IRP_MJ_DEVICE_CONTROL;
+  const p = setDeviceControl(sl, major, IoControlCode, InputBufferLength, OutputBufferLength);
   irp.RequestorMode = KernelMode;
   irp.UserIosb = IoStatusBlock;
   irp.UserEvent = Event;
@@ -311,47 +291,32 @@ export function IoBuildDeviceIoControlRequest(
   irp.io.outputLength = outLen;
 
   const undo = (): null => {
-    for (let mdl = irp.MdlAddress; mdl !== null; ) {
-      const next = mdl.Next;
-      if ((mdl.MdlFlags & MDL_PAGES_LOCKED) !== 0) MmUnlockPages(k, mdl);
-      IoFreeMdl(k, mdl);
-      mdl = next;
-    }
-    irp.MdlAddress = null;
-    if (irp.AssociatedIrp.SystemBuffer !== null) {
-      freePool(k, irp.AssociatedIrp.SystemBuffer, TAG_SYSTEM_BUFFER);
-      k.io.systemBuffersOutstanding--;
-      irp.AssociatedIrp.SystemBuffer = null;
-    }
+    releaseIrpBuffers(k, irp);
     releaseIrp(k, irp, 'io');
     return null;
   };
   const systemBuffer = (size: number, copyIn: number): boolean => {
-    if (size === 0) return true;
-    const va = allocateNonPaged(k, size, TAG_SYSTEM_BUFFER, false);
-    if (va === null) return false;
-    irp.AssociatedIrp.SystemBuffer = va;
-    irp.Flags |= IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER;
-    k.io.systemBuffersOutstanding++;
-    if (copyIn > 0) k.mm.system.write(va, readBuffer(k, InputBuffer!, copyIn));
+    if (!attachSystemBuffer(k, irp, size)) return false;
+    if (copyIn > 0) k.mm.system.write(irp.AssociatedIrp.SystemBuffer!, readBuffer(k, InputBuffer!, copyIn));
     return true;
   };
+  const method = METHOD_FROM_CTL_CODE(IoControlCode);
   try {
-    switch (IoControlCode & 3) {
-      case 0: // METHOD_BUFFERED
+    switch (method) {
+      case METHOD_BUFFERED:
         if (!systemBuffer(Math.max(inLen, outLen), inLen)) return undo();
         if (outLen > 0) {
           irp.Flags |= IRP_INPUT_OPERATION;
           irp.UserBuffer = OutputBuffer;
         }
         break;
-      case 1: // METHOD_IN_DIRECT
-      case 2: { // METHOD_OUT_DIRECT
+      case METHOD_IN_DIRECT:
+      case METHOD_OUT_DIRECT: {
         if (!systemBuffer(inLen, inLen)) return undo();
         if (outLen > 0) {
-          const mdl = IoAllocateMdl(k, OutputBuffer!, outLen, false, false, irp);
+          const mdl = attachMdl(k, irp, OutputBuffer!, outLen);
           if (mdl === null) return undo();
-          MmProbeAndLockPages(k, mdl, KernelMode, (IoControlCode & 3) === 1 ? IoReadAccess : IoWriteAccess);
+          MmProbeAndLockPages(k, mdl, KernelMode, method === METHOD_IN_DIRECT ? IoReadAccess : IoWriteAccess);
         }
         break;
       }

@@ -49,12 +49,11 @@ import {
   ExRaiseStatus, NT_SUCCESS, NtStatusError, STATUS_ACCESS_VIOLATION, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
   STATUS_SUCCESS, type NTSTATUS,
 } from '../status.ts';
-import { IoFreeMdl, MmUnlockPages, MDL_PAGES_LOCKED } from '../mm/mdl.ts';
 import { MM_SYSTEM_RANGE_START } from '../mm/system-space.ts';
 import type { DEVICE_OBJECT } from './device-object.ts';
-import { freePool, TAG_SYSTEM_BUFFER } from './io-pool.ts';
+import { releaseIrpBuffers } from './irp-buffers.ts';
 import {
-  IO_TYPE_IRP, IRP_BUFFERED_IO, IRP_DEALLOCATE_BUFFER, IRP_INPUT_OPERATION, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR,
+  IO_TYPE_IRP, IRP_BUFFERED_IO, IRP_INPUT_OPERATION, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR,
   SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, isIrp, zeroIrpStackLocation, type IRP, type PIO_COMPLETION_ROUTINE,
 } from './irp.ts';
 
@@ -202,21 +201,7 @@ function finishIrp(k: Kernel, irp: IRP): void {
     if (n > 0) copyToBuffer(k, irp.Tail.Overlay.Thread, irp.AssociatedIrp.SystemBuffer, irp.UserBuffer, n);
   }
 
-  if ((irp.Flags & IRP_DEALLOCATE_BUFFER) !== 0 && irp.AssociatedIrp.SystemBuffer !== null) {
-    freePool(k, irp.AssociatedIrp.SystemBuffer, TAG_SYSTEM_BUFFER);
-    irp.AssociatedIrp.SystemBuffer = null;
-    io.systemBuffersOutstanding--;
-  }
-
-  for (let mdl = irp.MdlAddress; mdl !== null; ) {
-    const next = mdl.Next;
-    if ((mdl.MdlFlags & MDL_PAGES_LOCKED) !== 0) MmUnlockPages(k, mdl);
-    IoFreeMdl(k, mdl);
-    k.verifier?.irpMdlFreed(mdl);
-    io.mdlsOutstanding--;
-    mdl = next;
-  }
-  irp.MdlAddress = null;
+  releaseIrpBuffers(k, irp, (mdl) => k.verifier?.irpMdlFreed(mdl));
 
   // The requester's IO_STATUS_BLOCK and event are written unless the request failed without
   // going pending: then the caller gets the status from the call itself and the IOSB stays as it

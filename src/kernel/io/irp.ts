@@ -229,15 +229,9 @@ export function newStackLocation(): IO_STACK_LOCATION {
 
 /** Zero a stack location in place (IoInitializeIrp zeroes the packet, its locations included). */
 function resetStackLocation(sl: IO_STACK_LOCATION): void {
+  zeroIrpStackLocation(sl);
   sl.MajorFunction = 0;
-  sl.MinorFunction = 0;
-  sl.Flags = 0;
-  sl.Control = 0;
-  zeroParameters(sl.Parameters);
   sl.DeviceObject = null;
-  sl.FileObject = null;
-  sl.CompletionRoutine = null;
-  sl.Context = null;
 }
 
 /** Zero the Parameters union in place (the memory of a location is zeroed, not replaced). */
@@ -274,6 +268,25 @@ function zeroParameters(p: IoStackParameters): void {
  * it next (Driver Verifier keeps the lists empty, so a stale pointer finds a freed packet then).
  */
 export function reinitializeIrp(irp: IRP, StackSize: number, PacketSize: number, kind: IrpKind): void {
+  zeroIrpHeader(irp, PacketSize, StackSize);
+  const stack = irp.Stack;
+  if (stack.length > StackSize) stack.length = StackSize;
+  for (const sl of stack) resetStackLocation(sl);
+  while (stack.length < StackSize) stack.push(newStackLocation());
+  const io = irp.io;
+  io.state = 'allocated';
+  io.request = null;
+  io.reserve = false;
+  io.kind = kind;
+  io.allocatedBy = null;
+  io.outputLength = 0;
+}
+
+/**
+ * @internal The header fields IoInitializeIrp sets on a zeroed packet of `PacketSize` bytes
+ * with `StackSize` locations (the locations and the emulator's bookkeeping are the caller's).
+ */
+export function zeroIrpHeader(irp: IRP, PacketSize: number, StackSize: number): void {
   irp.Type = IO_TYPE_IRP;
   irp.Size = PacketSize;
   irp.MdlAddress = null;
@@ -294,17 +307,21 @@ export function reinitializeIrp(irp: IRP, StackSize: number, PacketSize: number,
   irp.UserEvent = null;
   irp.Tail.Overlay.Thread = null;
   irp.Tail.Overlay.OriginalFileObject = null;
-  const stack = irp.Stack;
-  if (stack.length > StackSize) stack.length = StackSize;
-  for (const sl of stack) resetStackLocation(sl);
-  while (stack.length < StackSize) stack.push(newStackLocation());
-  const io = irp.io;
-  io.state = 'allocated';
-  io.request = null;
-  io.reserve = false;
-  io.kind = kind;
-  io.allocatedBy = null;
-  io.outputLength = 0;
+}
+
+/**
+ * @internal A device control request's location: `major` (IRP_MJ_DEVICE_CONTROL or the internal
+ * one), the control code and both buffer lengths. Returns the parameters for the rest.
+ */
+export function setDeviceControl(
+  sl: IO_STACK_LOCATION, major: number, IoControlCode: number, InputBufferLength: number, OutputBufferLength: number,
+): IoStackParameters['DeviceIoControl'] {
+  sl.MajorFunction = major;
+  const p = sl.Parameters.DeviceIoControl;
+  p.IoControlCode = IoControlCode;
+  p.InputBufferLength = InputBufferLength;
+  p.OutputBufferLength = OutputBufferLength;
+  return p;
 }
 
 /** A deep copy of a location's Parameters (IoCopyCurrentIrpStackLocationToNext). */

@@ -10,11 +10,11 @@
  *   Windows does), so a read-only or uncommitted page raises STATUS_ACCESS_VIOLATION.
  * The probe is of the current process's address space (the caller's context).
  */
+import { PAGE_SIZE } from '../../bus/index.ts';
 import type { Kernel } from '../kernel.ts';
 import { MM_USER_PROBE_ADDRESS } from '../mm/system-space.ts';
 import { ExRaiseStatus, STATUS_ACCESS_VIOLATION, STATUS_DATATYPE_MISALIGNMENT } from '../status.ts';
 
-const PAGE_SIZE = 4096;
 const VALID_ALIGNMENTS = new Set([1, 2, 4, 8, 16]);
 
 function probeRange(routine: string, Address: number, Length: number, Alignment: number): boolean {

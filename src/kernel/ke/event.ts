@@ -61,23 +61,23 @@ export function KeInitializeEvent(k: Kernel, Event: KEVENT, Type: number, State:
 
 /** KeSetEvent(k, Event, Increment, Wait) → the previous state. */
 export function KeSetEvent(k: Kernel, Event: KEVENT, Increment: number, Wait: boolean): number {
-  k.bugcheck.assertRunning();
-  checkEvent(Event, 'KeSetEvent');
-  checkIrql(k, DISPATCH_LEVEL, 'KeSetEvent');
   void Increment;
   void Wait;
-  const previous = Event.Header.SignalState;
-  Event.Header.SignalState = 1;
-  return previous;
+  return setSignalState(k, Event, 1, 'KeSetEvent');
 }
 
 /** KeResetEvent(k, Event) → the previous state. */
 export function KeResetEvent(k: Kernel, Event: KEVENT): number {
+  return setSignalState(k, Event, 0, 'KeResetEvent');
+}
+
+/** KeSetEvent / KeResetEvent (IRQL <= DISPATCH_LEVEL): set the state, return the previous one. */
+function setSignalState(k: Kernel, Event: KEVENT, state: number, routine: string): number {
   k.bugcheck.assertRunning();
-  checkEvent(Event, 'KeResetEvent');
-  checkIrql(k, DISPATCH_LEVEL, 'KeResetEvent');
+  checkEvent(Event, routine);
+  checkIrql(k, DISPATCH_LEVEL, routine);
   const previous = Event.Header.SignalState;
-  Event.Header.SignalState = 0;
+  Event.Header.SignalState = state;
   return previous;
 }
 

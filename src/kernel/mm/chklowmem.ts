@@ -13,7 +13,7 @@
  * - The flag is persistent evidence: it survives the page being allocated and freed again,
  *   until `reset()`.
  */
-import { PAGE_SIZE, FOUR_GIB, type PhysicalMemory } from '../../bus/index.ts';
+import { FOUR_GIB, pfnOf, type PhysicalMemory } from '../../bus/index.ts';
 import { PFN_FLAG_LOWMEM_DIRTY, PFN_STATE_FREE, type PfnDatabase } from './pfn-database.ts';
 
 export interface ChklowmemReport {
@@ -43,8 +43,8 @@ export class LowMemoryCheck {
 
   observe(address: number, length: number): void {
     if (address >= FOUR_GIB || length <= 0) return;
-    const first = Math.floor(address / PAGE_SIZE);
-    const last = Math.floor((Math.min(address + length, FOUR_GIB) - 1) / PAGE_SIZE);
+    const first = pfnOf(address);
+    const last = pfnOf(Math.min(address + length, FOUR_GIB) - 1);
     const { state, flags } = this.pfn;
     let hit = false;
     for (let p = first; p <= last && p < this.pfn.pageCount; p++) {

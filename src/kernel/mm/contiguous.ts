@@ -21,10 +21,11 @@
  *   MmFreeContiguousMemorySpecifyCache is not documented (the page only says they "must
  *   match"); we raise the same 0xC2 / 0x60 with P2 = address and say which field was wrong.
  */
-import { PAGE_SIZE, hexAddress } from '../../bus/index.ts';
+import { PAGE_SIZE, hexAddress, pfnOf } from '../../bus/index.ts';
 import { BAD_POOL_CALLER, IRQL_NOT_LESS_OR_EQUAL } from '../bugcheck.ts';
 import { DISPATCH_LEVEL } from '../irql.ts';
 import type { Kernel } from '../kernel.ts';
+import { perHost } from '../per-host.ts';
 import { MM_SYSTEM_RANGE_START, hexAddressOrValue } from './system-space.ts';
 
 // MEMORY_CACHING_TYPE [ddi/wdm ne-wdm-_memory_caching_type]
@@ -51,16 +52,7 @@ export interface ContiguousBlock {
 }
 
 /** Live contiguous allocations of each kernel, by VA. */
-const blocksOf = new WeakMap<Kernel, Map<number, ContiguousBlock>>();
-
-export function contiguousBlocks(k: Kernel): Map<number, ContiguousBlock> {
-  let m = blocksOf.get(k);
-  if (!m) {
-    m = new Map();
-    blocksOf.set(k, m);
-  }
-  return m;
-}
+export const contiguousBlocks = perHost(() => new Map<number, ContiguousBlock>());
 
 const isAddress = (v: number) => Number.isSafeInteger(v) && v >= 0;
 
@@ -96,7 +88,7 @@ function miAllocateContiguous(k: Kernel, site: string, NumberOfBytes: number, Lo
   const pages = Math.ceil(NumberOfBytes / PAGE_SIZE);
   const lowestPfn = Math.ceil(Lowest / PAGE_SIZE);
   // Last page whose every byte is <= high.
-  const highestPfn = Math.min(Math.floor((high + 1) / PAGE_SIZE) - 1, k.mm.pfn.pageCount - 1);
+  const highestPfn = Math.min(pfnOf(high + 1) - 1, k.mm.pfn.pageCount - 1);
   if (highestPfn < lowestPfn || highestPfn - lowestPfn + 1 < pages) return null;
   const boundaryPages = Boundary >= PAGE_SIZE ? Math.min(Boundary / PAGE_SIZE, 0x4000_0000) : 0;
 

@@ -44,7 +44,7 @@ export {
   poolTag,
 } from './pool.ts';
 export { MM_SYSTEM_RANGE_START, MM_USER_PROBE_ADDRESS, MM_HIGHEST_USER_ADDRESS } from './system-space.ts';
-// Issue 3: user virtual memory, MDLs, MDL mappings, secured memory.
+// User virtual memory, MDLs, MDL mappings, secured memory.
 export {
   NtAllocateVirtualMemory,
   NtFreeVirtualMemory,

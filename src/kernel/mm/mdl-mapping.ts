@@ -14,7 +14,7 @@
  *   [nf-wdm-mmmaplockedpagesspecifycache, nf-wdm-mmunmaplockedpages]
  */
 import type { Kernel } from '../kernel.ts';
-import { PAGE_SIZE } from '../../bus/address.ts';
+import { PAGE_SIZE, pageOffset } from '../../bus/address.ts';
 import { DRIVER_VERIFIER_DETECTED_VIOLATION, MEMORY_MANAGEMENT } from '../bugcheck.ts';
 import {
   ExRaiseStatus,
@@ -36,7 +36,7 @@ import {
   UserMode,
   mdlAddress,
   miRemoveUserMapping,
-  miValidateMdl,
+  miEnterMdl,
   type Mdl,
 } from './mdl.ts';
 
@@ -76,9 +76,7 @@ export function MmMapLockedPagesSpecifyCache(
   BugCheckOnFailure: boolean,
   Priority: number,
 ): number | null {
-  k.bugcheck.assertRunning();
-  miValidateMdl(k, MemoryDescriptorList, 'MmMapLockedPagesSpecifyCache');
-  const mdl = MemoryDescriptorList;
+  const mdl = miEnterMdl(k, MemoryDescriptorList, 'MmMapLockedPagesSpecifyCache');
   const verifier = verifierOn(k);
   const user = AccessMode === UserMode;
   if (AccessMode !== KernelMode && !user) return null;
@@ -146,7 +144,7 @@ export function MmMapLockedPagesSpecifyCache(
     // raises STATUS_INVALID_ADDRESS; one that overlaps a region raises
     // STATUS_CONFLICTING_ADDRESSES. [kmtests/ntos_mm/MmMapLockedPagesSpecifyCache_user.c:
     // "ask for an unaligned address" expects STATUS_INVALID_ADDRESS]
-    const bad = !Number.isSafeInteger(RequestedAddress) || RequestedAddress % PAGE_SIZE !== 0 ||
+    const bad = !Number.isSafeInteger(RequestedAddress) || pageOffset(RequestedAddress) !== 0 ||
       RequestedAddress < MM_LOWEST_USER_ADDRESS || RequestedAddress + bytes > MM_HIGHEST_VAD_ADDRESS + 1;
     if (bad || !process.space.isFree(RequestedAddress, RequestedAddress + bytes)) {
       const why = bad ? 'is not a page-aligned address of the user region range' : 'overlaps memory already in use';
@@ -179,8 +177,7 @@ export function MmMapLockedPagesSpecifyCache(
  * MmCached KernelMode mapping; NULL when none can be made. [B10]
  */
 export function MmGetSystemAddressForMdlSafe(k: Kernel, Mdl_: Mdl, Priority: number): number | null {
-  k.bugcheck.assertRunning();
-  miValidateMdl(k, Mdl_, 'MmGetSystemAddressForMdlSafe');
+  miEnterMdl(k, Mdl_, 'MmGetSystemAddressForMdlSafe');
   if (Mdl_.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL)) return Mdl_.MappedSystemVa;
   return MmMapLockedPagesSpecifyCache(k, Mdl_, KernelMode, MmCached, null, false, Priority);
 }
@@ -191,9 +188,7 @@ export function MmGetSystemAddressForMdlSafe(k: Kernel, Mdl_: Mdl, Priority: num
  * not have mapped is 0xC4/0xB6 under the verifier, else 0x1A/0x1235.
  */
 export function MmUnmapLockedPages(k: Kernel, BaseAddress: number, MemoryDescriptorList: Mdl): void {
-  k.bugcheck.assertRunning();
-  miValidateMdl(k, MemoryDescriptorList, 'MmUnmapLockedPages');
-  const mdl = MemoryDescriptorList;
+  const mdl = miEnterMdl(k, MemoryDescriptorList, 'MmUnmapLockedPages');
   const verifier = verifierOn(k);
   const notMapped = (why: string): never => {
     if (verifier) {

@@ -32,7 +32,8 @@
  *   (MDL, lock tracker) are stable synthetic addresses from `mdlAddress` / `mdlTrackerAddress`.
  */
 import type { Kernel } from '../kernel.ts';
-import { PAGE_SIZE } from '../../bus/address.ts';
+import { perHost } from '../per-host.ts';
+import { PAGE_SIZE, addressOfPfn, pageOffset, pfnOf } from '../../bus/address.ts';
 import { NonPagedPoolNx } from './pool.ts';
 import {
   BAD_POOL_CALLER,
@@ -99,7 +100,7 @@ export const FIXED_SIZE_MDL_PAGES = 23;
 export const TAG_MDL = 0x206c644d;
 /** ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size) as wdm.h computes it (an unaligned empty range spans one page). */
 export const addressAndSizeToSpanPages = (va: number, size: number): number =>
-  Math.floor(((va % PAGE_SIZE) + size + PAGE_SIZE - 1) / PAGE_SIZE);
+  Math.floor((pageOffset(va) + size + PAGE_SIZE - 1) / PAGE_SIZE);
 /** A value stored in a CSHORT (16-bit signed) field. */
 const cshort = (v: number): number => ((v & 0xffff) << 16) >> 16;
 /** One past the highest address the model represents (x64 48-bit canonical space). */
@@ -170,17 +171,8 @@ interface MdlHostState {
   leakedSystemMappings: number;
 }
 
-const hostState = new WeakMap<Kernel, MdlHostState>();
-
 /** @internal per-host MDL bookkeeping. */
-export function mdlHost(k: Kernel): MdlHostState {
-  let s = hostState.get(k);
-  if (!s) {
-    s = { nextId: 1, live: 0, leakedSystemMappings: 0 };
-    hostState.set(k, s);
-  }
-  return s;
-}
+export const mdlHost = perHost((): MdlHostState => ({ nextId: 1, live: 0, leakedSystemMappings: 0 }));
 
 /** The synthetic kernel address of an MDL (bug-check parameters, reports). */
 export const mdlAddress = (m: Mdl): number => m.poolAddress !== 0 ? m.poolAddress : MDL_ADDRESS_BASE + m.id * 0x100;
@@ -199,6 +191,13 @@ export function miValidateMdl(k: Kernel, m: unknown, routine: string): asserts m
     k.verifier?.freedMdlUsed(m);
     k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x07, 0, mdlAddress(m), 0, `${routine}: MDL ${hex(mdlAddress(m))} was already freed by IoFreeMdl`);
   }
+}
+
+/** @internal The entry of an Mm routine taking an MDL: the host is running and `m` is a live MDL. */
+export function miEnterMdl(k: Kernel, m: Mdl, routine: string): Mdl {
+  k.bugcheck.assertRunning();
+  miValidateMdl(k, m, routine);
+  return m;
 }
 
 /**
@@ -310,9 +309,7 @@ export function IoFreeMdl(k: Kernel, Mdl_: Mdl): void {
  * user space), with nothing locked. Call it inside try/catch. [nf-wdm-mmprobeandlockpages]
  */
 export function MmProbeAndLockPages(k: Kernel, MemoryDescriptorList: Mdl, AccessMode: number, Operation: number): void {
-  k.bugcheck.assertRunning();
-  miValidateMdl(k, MemoryDescriptorList, 'MmProbeAndLockPages');
-  const mdl = MemoryDescriptorList;
+  const mdl = miEnterMdl(k, MemoryDescriptorList, 'MmProbeAndLockPages');
   if (AccessMode !== KernelMode && AccessMode !== UserMode) {
     ExRaiseStatus(STATUS_INVALID_PARAMETER, `MmProbeAndLockPages: AccessMode ${String(AccessMode)} is not KernelMode/UserMode`);
   }
@@ -408,7 +405,7 @@ function lockSystemRange(k: Kernel, mdl: Mdl, va: number, length: number, what: 
   for (let i = 0; i < n; i++) {
     const pa = k.mm.system.physicalAddress(mdl.StartVa + i * PAGE_SIZE);
     if (pa === null) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: system page ${hex(mdl.StartVa + i * PAGE_SIZE)} is not mapped`);
-    frames[i] = Math.floor(pa / PAGE_SIZE);
+    frames[i] = pfnOf(pa);
   }
   for (let i = 0; i < n; i++) {
     if (!k.mm.lockPage(frames[i]!)) {
@@ -429,9 +426,7 @@ function lockSystemRange(k: Kernel, mdl: Mdl, va: number, length: number, what: 
  * [nf-wdm-mmunlockpages, bug-check-0x76]
  */
 export function MmUnlockPages(k: Kernel, MemoryDescriptorList: Mdl): void {
-  k.bugcheck.assertRunning();
-  miValidateMdl(k, MemoryDescriptorList, 'MmUnlockPages');
-  const mdl = MemoryDescriptorList;
+  const mdl = miEnterMdl(k, MemoryDescriptorList, 'MmUnlockPages');
   const verifier = verifierOn(k);
   if (verifier && k.irql > DISPATCH_LEVEL) {
     k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DETECTED_VIOLATION, VERIFIER_UNLOCK_IRQL, k.irql, mdlAddress(mdl), 0,
@@ -471,9 +466,7 @@ export function MmUnlockPages(k: Kernel, MemoryDescriptorList: Mdl): void {
  * [nf-wdm-mmbuildmdlfornonpagedpool]
  */
 export function MmBuildMdlForNonPagedPool(k: Kernel, MemoryDescriptorList: Mdl): void {
-  k.bugcheck.assertRunning();
-  miValidateMdl(k, MemoryDescriptorList, 'MmBuildMdlForNonPagedPool');
-  const mdl = MemoryDescriptorList;
+  const mdl = miEnterMdl(k, MemoryDescriptorList, 'MmBuildMdlForNonPagedPool');
   const va = mdl.StartVa + mdl.ByteOffset;
   const n = mdl.pfnArray.length;
   const frames = new Int32Array(n);
@@ -489,7 +482,7 @@ export function MmBuildMdlForNonPagedPool(k: Kernel, MemoryDescriptorList: Mdl):
       k.bugcheck.KeBugCheckEx(MEMORY_MANAGEMENT, 0x1240, mdlAddress(mdl), pageVa, 0,
         `MmBuildMdlForNonPagedPool: ${hex(pageVa)} is not resident system memory`);
     }
-    const f = Math.floor(pa / PAGE_SIZE);
+    const f = pfnOf(pa);
     if (k.mm.pfn.owner[f] === pagedOwner && verifierOn(k)) {
       k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DETECTED_VIOLATION, VERIFIER_BUILD_MDL_PAGED, mdlAddress(mdl), va, 0,
         `MmBuildMdlForNonPagedPool on paged pool at ${hex(pageVa)}`);
@@ -577,7 +570,7 @@ function miAllocatePagesForMdl(k: Kernel, site: string, LowAddress: number, High
   const int = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   const high = HighAddress === -1 || HighAddress === MAXULONG64_NUMBER ? Number.MAX_SAFE_INTEGER : HighAddress;
   if (!int(LowAddress) || !int(high) || !int(SkipBytes) || !int(TotalBytes)) return null;
-  if (LowAddress > high || TotalBytes === 0 || SkipBytes % PAGE_SIZE !== 0) return null;
+  if (LowAddress > high || TotalBytes === 0 || pageOffset(SkipBytes) !== 0) return null;
   if (!Number.isInteger(CacheType) || CacheType < 0 || CacheType > 2) return null;
   if (!Number.isInteger(Flags) || (Flags & ~MM_ALLOCATE_KNOWN_FLAGS) !== 0) return null;
   const wanted = Math.min(Math.ceil(TotalBytes / PAGE_SIZE), MDL_MAX_BYTES / PAGE_SIZE);
@@ -597,7 +590,7 @@ function miAllocatePagesForMdl(k: Kernel, site: string, LowAddress: number, High
   const topPfn = k.mm.pfn.pageCount - 1;
   for (let skip = 0; got < wanted; skip += SkipBytes) {
     const lo = Math.ceil((LowAddress + skip) / PAGE_SIZE);
-    const hi = Math.min(Math.floor((high + skip) / PAGE_SIZE), topPfn);
+    const hi = Math.min(pfnOf(high + skip), topPfn);
     if (lo > topPfn) break;
     while (got < wanted) {
       const f = k.mm.allocatePage(owner, site, { lowestPfn: lo, highestPfn: hi });
@@ -619,7 +612,7 @@ function miAllocatePagesForMdl(k: Kernel, site: string, LowAddress: number, High
   host.nextId++;
   host.live++;
   if ((Flags & MM_DONT_ZERO_ALLOCATION) === 0) {
-    for (let i = 0; i < got; i++) k.memory.fill(frames[i]! * PAGE_SIZE, PAGE_SIZE, 0);
+    for (let i = 0; i < got; i++) k.memory.fill(addressOfPfn(frames[i]!), PAGE_SIZE, 0);
   }
   mdl.pfnArray.set(frames.subarray(0, got));
   mdl.pagesOwner = owner;
@@ -635,9 +628,7 @@ function miAllocatePagesForMdl(k: Kernel, site: string, LowAddress: number, High
  * MDL's to free). [nf-wdm-mmfreepagesfrommdl]
  */
 export function MmFreePagesFromMdl(k: Kernel, MemoryDescriptorList: Mdl): void {
-  k.bugcheck.assertRunning();
-  miValidateMdl(k, MemoryDescriptorList, 'MmFreePagesFromMdl');
-  const mdl = MemoryDescriptorList;
+  const mdl = miEnterMdl(k, MemoryDescriptorList, 'MmFreePagesFromMdl');
   if (mdl.pagesOwner === 0) {
     k.bugcheck.KeBugCheckEx(MEMORY_MANAGEMENT, 0x1236, mdlAddress(mdl), 0, mdl.pfnArray[0] ?? 0,
       `MmFreePagesFromMdl: MDL ${hex(mdlAddress(mdl))} was not built by MmAllocatePagesForMdlEx (or its pages were already freed)`);

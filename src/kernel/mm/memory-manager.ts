@@ -12,7 +12,7 @@
  *   proxy still obtains RDMA-reachable low memory on a NOLOWMEM machine. [B19, core page P3]
  * - Every failure returns -1 before touching anything.
  */
-import { PAGE_SIZE } from '../../bus/index.ts';
+import { PAGE_SIZE, pfnOf } from '../../bus/index.ts';
 import type { Kernel } from '../kernel.ts';
 import { LowMemoryCheck, type ChklowmemReport } from './chklowmem.ts';
 import { FIND_FAILED, FreeRunIndex } from './free-run-index.ts';
@@ -73,7 +73,7 @@ export class MemoryManager {
     this.index = new FreeRunIndex(pageCount);
     this.pages = new PageAllocator(this.pfn, this.index, this.owners);
     for (const r of layout.reserved) {
-      this.pfn.state.fill(PFN_STATE_RESERVED, r.base / PAGE_SIZE, (r.base + r.length) / PAGE_SIZE);
+      this.pfn.state.fill(PFN_STATE_RESERVED, pfnOf(r.base), pfnOf(r.base + r.length));
       this.pages.reservedPages += r.length / PAGE_SIZE;
     }
     for (const r of layout.ranges) {

@@ -21,6 +21,7 @@ import { PAGE_SIZE, hexAddress } from '../../bus/index.ts';
 import { IRQL_NOT_LESS_OR_EQUAL, MEMORY_MANAGEMENT, PAGE_FAULT_IN_NONPAGED_AREA } from '../bugcheck.ts';
 import { APC_LEVEL } from '../irql.ts';
 import type { Kernel } from '../kernel.ts';
+import { perHost } from '../per-host.ts';
 import { MmNonCached } from './contiguous.ts';
 import { MM_SYSTEM_RANGE_START, hexAddressOrValue } from './system-space.ts';
 
@@ -30,17 +31,8 @@ interface NonCachedBlock {
   readonly owner: number;
 }
 
-const blocksOf = new WeakMap<Kernel, Map<number, NonCachedBlock>>();
-
 /** Live noncached allocations of a host, by base VA. */
-export function nonCachedBlocks(k: Kernel): Map<number, NonCachedBlock> {
-  let m = blocksOf.get(k);
-  if (!m) {
-    m = new Map();
-    blocksOf.set(k, m);
-  }
-  return m;
-}
+export const nonCachedBlocks = perHost(() => new Map<number, NonCachedBlock>());
 
 function checkIrql(k: Kernel, routine: string): void {
   if (k.irql > APC_LEVEL) {

@@ -13,6 +13,7 @@
  * - PFN_FLAG_LOWMEM_DIRTY survives allocation and free: it is evidence for !chklowmem.
  * - Counters are kept incrementally; `audit()` recounts everything (tests only).
  */
+import { pfnOf } from '../../bus/index.ts';
 import type { FreeRunIndex } from './free-run-index.ts';
 import { FIND_FAILED } from './free-run-index.ts';
 import type { OwnerTable } from './owners.ts';
@@ -188,7 +189,7 @@ export class PageAllocator {
     const { state, flags, owner, lockCount, pageCount } = this.pfn;
     // Pages outside installed RAM must be holes and never free; checked with a fast scan.
     const spans = installed
-      ? installed.map((r) => [r.base / 4096, (r.base + r.length) / 4096] as const)
+      ? installed.map((r) => [pfnOf(r.base), pfnOf(r.base + r.length)] as const)
       : [[0, pageCount] as const];
     let covered = 0;
     for (const [a, b] of spans) covered += b - a;

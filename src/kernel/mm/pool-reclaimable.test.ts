@@ -7,7 +7,7 @@
  * two classes share slabs with plain blocks; large (multi-page) blocks are cached whole. Fixed
  * seed (test/setup-fast-check.ts).
  *
- * The recount's rule (issue 15): a page is reclaimable when every block on it is cached by a
+ * The recount's rule: a page is reclaimable when every block on it is cached by a
  * lookaside list and at least one is; a slab is one page and one mapping, a large block its pages
  * and one mapping.
  */
@@ -177,7 +177,7 @@ function run(k: Kernel, cmds: Cmd[]): void {
   check();
 }
 
-describe('Pool.lookasideReclaimable (issue 15: pages only lookaside-cached blocks hold)', () => {
+describe('Pool.lookasideReclaimable (pages only lookaside-cached blocks hold)', () => {
   it('equals a naive recount from the outstanding blocks after every step of any alloc / free / cache / flush sequence (low memory host)', () => {
     fc.assert(fc.property(fc.array(cmd, { maxLength: 120 }), (cmds) => {
       run(Kernel.boot({ ramBytes: 64 * MIB, nolowmem: false }), cmds);

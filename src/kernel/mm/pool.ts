@@ -27,7 +27,7 @@
  * - Per block the pool keeps its tag, requested size, allocating driver, whether quota was
  *   charged (ExQueryPoolBlockSize reports it) and which lookaside list, if any, holds it cached
  *   (leak accounting attributes cached blocks to the list, not to a leak).
- * - Pages held only by lookaside-cached blocks (issue 15): a list's cached entries are allocated
+ * - Pages held only by lookaside-cached blocks: a list's cached entries are allocated
  *   pool, so the pages under them are not free — yet they are the list's to give back (a flush,
  *   a delete, the balance set manager lowering Depth), not a leak. The pool keeps an exact count
  *   of those pages, incrementally: per slab the number of cached slots (`cached`); a slab whose
@@ -39,11 +39,12 @@
  *   (host/accounting.ts and the test fixtures) counts those pages free and those blocks out of
  *   pool, as Windows' "available" memory counts pages the system can take back at once.
  */
-import { PAGE_SIZE, type PhysicalMemory } from '../../bus/index.ts';
+import { PAGE_SIZE, addressOfPfn, type PhysicalMemory } from '../../bus/index.ts';
 import { BAD_POOL_CALLER, DRIVER_VERIFIER_DETECTED_VIOLATION } from '../bugcheck.ts';
 import { APC_LEVEL, DISPATCH_LEVEL } from '../irql.ts';
 import type { Kernel } from '../kernel.ts';
 import type { Ref } from '../ref.ts';
+import { isUlong } from '../ulong.ts';
 import { ExRaiseStatus, STATUS_ACCESS_VIOLATION, STATUS_INSUFFICIENT_RESOURCES } from '../status.ts';
 import { FIND_FAILED } from './free-run-index.ts';
 import type { MemoryManager } from './memory-manager.ts';
@@ -518,7 +519,7 @@ export class Pool {
     if (was) this.recountSlab(s, was);
     if (s.freeTop === 0) this.unlist(s, list);
     const va = s.va + slot * classSize;
-    if (zero) this.memory.fill(s.pfn * PAGE_SIZE + slot * classSize, classSize, 0);
+    if (zero) this.memory.fill(addressOfPfn(s.pfn) + slot * classSize, classSize, 0);
     this.account(tag, poolType, bytes, true);
     return va;
   }
@@ -683,7 +684,7 @@ export function ExAllocatePool2(k: Kernel, Flags: number, NumberOfBytes: number,
     : typeBits === POOL_FLAG_NON_PAGED_EXECUTE ? NonPagedPool
     : typeBits === POOL_FLAG_PAGED ? PagedPool : -1;
   if (poolType < 0) return poolAllocationFailed(raise, `Flags 0x${Flags.toString(16)} must name exactly one pool type`);
-  const tagOk = Number.isInteger(Tag) && Tag >= 0 && Tag <= 0xffffffff;
+  const tagOk = isUlong(Tag);
   const sizeOk = Number.isSafeInteger(NumberOfBytes) && NumberOfBytes >= 0;
   if (k.config.verifier) {
     if (tagOk && Tag === 0) {
@@ -759,7 +760,7 @@ export function ExAllocatePoolWithTag(k: Kernel, PoolType: number, NumberOfBytes
   }
   const raise = type !== null && type.raise;
   if (type === null) return poolAllocationFailed(raise, `invalid PoolType ${String(PoolType)}`, 'ExAllocatePoolWithTag');
-  const tagOk = Number.isInteger(Tag) && Tag >= 0 && Tag <= 0xffffffff;
+  const tagOk = isUlong(Tag);
   if (k.config.verifier) {
     if (tagOk && Tag === 0) {
       k.bugcheck.KeBugCheckEx(BAD_POOL_CALLER, 0x9b, type.poolType, sizeOk ? NumberOfBytes : 0, 0, 'pool allocation with tag 0');
@@ -800,7 +801,7 @@ function freePoolObject(k: Kernel, P: unknown, routine: string): boolean {
 export function ExFreePoolWithTag(k: Kernel, P: number | object, Tag: number): void {
   k.bugcheck.assertRunning();
   if (typeof P === 'object' && P !== null && freePoolObject(k, P, 'ExFreePoolWithTag')) return;
-  k.mm.pool.free(P as number, Number.isInteger(Tag) && Tag >= 0 && Tag <= 0xffffffff ? Tag : -1);
+  k.mm.pool.free(P as number, isUlong(Tag) ? Tag : -1);
 }
 
 /** ExFreePool: no tag check. `P` may be a pool-resident kernel object (see ExFreePoolWithTag). */

@@ -11,7 +11,7 @@
  * - NOLOWMEM (bcdedit /set nolowmem on) only means something when there is RAM above 4 GiB;
  *   on a smaller machine it is ignored and `nolowmemNote` says so. [bcdedit--set, B19]
  */
-import { FOUR_GIB, MIB, PAGE_SIZE, formatBytes, type RamRange } from '../../bus/index.ts';
+import { FOUR_GIB, MIB, formatBytes, pageOffset, type RamRange } from '../../bus/index.ts';
 
 export interface ReservedRange {
   base: number;
@@ -60,7 +60,7 @@ export const MAX_RAM_BYTES = 256 * 1024 * MIB;
  * to report, not a driver bug).
  */
 export function computeRamLayout(ramBytes: number, opts: RamLayoutOptions = {}): RamLayout {
-  if (!Number.isSafeInteger(ramBytes) || ramBytes % PAGE_SIZE !== 0 || ramBytes < MIN_RAM_BYTES ||
+  if (!Number.isSafeInteger(ramBytes) || pageOffset(ramBytes) !== 0 || ramBytes < MIN_RAM_BYTES ||
       ramBytes > MAX_RAM_BYTES) {
     throw new RangeError(
       `RAM size ${String(ramBytes)}: expected a whole number of 4 KiB pages in [${formatBytes(MIN_RAM_BYTES)}, ` +
@@ -68,7 +68,7 @@ export function computeRamLayout(ramBytes: number, opts: RamLayoutOptions = {}):
     );
   }
   const hole = opts.mmioHoleBytes ?? DEFAULT_MMIO_HOLE_BYTES;
-  if (!Number.isSafeInteger(hole) || hole % PAGE_SIZE !== 0 || hole < 0 || hole > FOUR_GIB - MIN_RAM_BYTES) {
+  if (!Number.isSafeInteger(hole) || pageOffset(hole) !== 0 || hole < 0 || hole > FOUR_GIB - MIN_RAM_BYTES) {
     throw new RangeError(
       `MMIO hole ${String(hole)}: expected a whole number of pages in [0, ${formatBytes(FOUR_GIB - MIN_RAM_BYTES)}]`,
     );

@@ -17,7 +17,8 @@
  *   [nf-ntddk-mmsecurevirtualmemory, nf-ntddk-mmunsecurevirtualmemory, bug-check-0x1a]
  */
 import type { Kernel } from '../kernel.ts';
-import { PAGE_SIZE } from '../../bus/address.ts';
+import { perHost } from '../per-host.ts';
+import { PAGE_SIZE, pageOffset } from '../../bus/address.ts';
 import { MEMORY_MANAGEMENT } from '../bugcheck.ts';
 import { PAGE_READONLY, PAGE_READWRITE } from '../ps/address-space.ts';
 import { miRunsAllow, miUserRuns } from './virtual-memory.ts';
@@ -30,15 +31,7 @@ interface SecureHostState {
   /** Every handle ever issued on this host: process id that owned it. */
   issued: Map<number, number>;
 }
-const hostState = new WeakMap<Kernel, SecureHostState>();
-function host(k: Kernel): SecureHostState {
-  let s = hostState.get(k);
-  if (!s) {
-    s = { next: 1, issued: new Map() };
-    hostState.set(k, s);
-  }
-  return s;
-}
+const host = perHost((): SecureHostState => ({ next: 1, issued: new Map() }));
 
 /**
  * MmSecureVirtualMemory(k, Address, Size, ProbeMode) → handle | null, for the current
@@ -56,7 +49,7 @@ export function MmSecureVirtualMemory(k: Kernel, Address: number, Size: number, 
   if (k.faults.shouldFail({ site: 'MmSecureVirtualMemory', bytes: Size, driver: k.currentDriver ?? undefined })) return null;
   const h = host(k);
   const handle = SECURE_HANDLE_BASE + h.next++ * 8;
-  const start = Math.floor(Address / PAGE_SIZE) * PAGE_SIZE;
+  const start = Address - pageOffset(Address);
   const end = Math.ceil((Address + Size) / PAGE_SIZE) * PAGE_SIZE;
   process.secureEntries.set(handle, { handle, start, end, probeMode: ProbeMode });
   h.issued.set(handle, process.ProcessId);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE, PhysicalMemory } from '../../bus/index.ts';
 import { BugCheck, BugCheckState, PAGE_FAULT_IN_NONPAGED_AREA } from '../bugcheck.ts';
-import { SYSTEM_PTE_START, SystemSpace } from './system-space.ts';
+import { RETIRED_KEPT, SYSTEM_PTE_START, SystemSpace } from './system-space.ts';
 
 const make = () => {
   const mem = new PhysicalMemory(64 * PAGE_SIZE);
@@ -56,5 +56,23 @@ describe('SystemSpace', () => {
     expect((e as BugCheck).code).toBe(PAGE_FAULT_IN_NONPAGED_AREA);
     expect((e as BugCheck).message).toMatch(/was k "l"/);
     expect(mem.residentBytes).toBe(0);
+  });
+
+  it('churn keeps memory bounded: the newest RETIRED_KEPT retired mappings keep their "was …" note, older ones still fault, live ones stay', () => {
+    const { mem, bc } = make();
+    const ss = new SystemSpace(mem, bc);
+    const keep = ss.map([3], 1, 'live', 'kept');
+    const gone: number[] = [];
+    for (let i = 0; i < 3 * RETIRED_KEPT; i++) {
+      const va = ss.map([1], 1, 'k', `m${i}`);
+      ss.unmap(va);
+      gone.push(va);
+    }
+    expect(ss.lookup(keep)?.label).toBe('kept');
+    expect(ss.history(gone[gone.length - 1]!)?.label).toBe(`m${3 * RETIRED_KEPT - 1}`);
+    expect(ss.history(gone[gone.length - RETIRED_KEPT]!)?.live).toBe(false);
+    expect(ss.history(gone[0]!)).toBeNull();
+    expect(() => ss.read(gone[0]!, new Uint8Array(1))).toThrow(BugCheck);
+    expect(ss.liveMappings).toBe(1);
   });
 });

@@ -9,12 +9,16 @@
  *   got the VA next; in the emulation we would rather have the stale access bug-check 0x50
  *   PAGE_FAULT_IN_NONPAGED_AREA at once, which is what Windows' verifier tries to achieve.
  *   Retired records stay (without their PFN list) so a report can say "this was freed
- *   contiguous memory" and the pool can tell a double free from a wild pointer.
+ *   contiguous memory" and the pool can tell a double free from a wild pointer — the newest
+ *   RETIRED_KEPT of them: a long run unmaps without end (pool slabs come and go), so older ones
+ *   are dropped in one pass whenever twice that many have piled up (amortized O(1) per unmap,
+ *   memory bounded by the live mappings). A stale pointer into a dropped one still bug-checks;
+ *   only the "was …" note is lost.
  * - Addresses follow CONTRIBUTING: system space starts at MM_SYSTEM_RANGE_START
  *   (0x8000_0000_0000 stands for 0xFFFF8000_00000000).
  * - An access is checked in full before a byte moves, so a faulting access changes nothing.
  */
-import { PAGE_SIZE, hexAddress, type PhysicalMemory } from '../../bus/index.ts';
+import { PAGE_SIZE, addressOfPfn, hexAddress, pfnOf, type PhysicalMemory } from '../../bus/index.ts';
 import { PAGE_FAULT_IN_NONPAGED_AREA, type BugCheckState } from '../bugcheck.ts';
 
 export const MM_SYSTEM_RANGE_START = 0x8000_0000_0000;
@@ -25,6 +29,9 @@ export const SYSTEM_PTE_START = 0xf880_0000_0000;
 export const SYSTEM_PTE_END = 0xf900_0000_0000;
 
 export type VirtualAddress = number;
+
+/** Retired mappings remembered for diagnostics (see the notes). */
+export const RETIRED_KEPT = 4096;
 
 export interface SystemMapping {
   /** Page-aligned first VA of the mapping. */
@@ -40,7 +47,9 @@ export interface SystemMapping {
 }
 
 export class SystemSpace {
-  private readonly records: SystemMapping[] = [];
+  private records: SystemMapping[] = [];
+  /** Retired records in `records`. */
+  private retired = 0;
   private next = SYSTEM_PTE_START;
   liveMappings = 0;
   livePages = 0;
@@ -62,7 +71,7 @@ export class SystemSpace {
     if (!(n > 0) || !Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset >= PAGE_SIZE) {
       throw new RangeError(`SystemSpace.map: ${n} pages at byte offset ${byteOffset}`);
     }
-    const maxPfn = Math.floor(this.memory.limit / PAGE_SIZE);
+    const maxPfn = pfnOf(this.memory.limit);
     const copy = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const p = pfns[i]!;
@@ -88,7 +97,15 @@ export class SystemSpace {
     r.pfns = new Int32Array(0);
     this.liveMappings--;
     this.livePages -= r.pages;
+    if (++this.retired >= 2 * RETIRED_KEPT) this.dropOldRetired();
     return true;
+  }
+
+  /** Keep the live records and the newest RETIRED_KEPT retired ones (VAs only grow: newest = highest base). */
+  private dropOldRetired(): void {
+    let skip = this.retired - RETIRED_KEPT;
+    this.records = this.records.filter((r) => r.live || skip-- <= 0);
+    this.retired = RETIRED_KEPT;
   }
 
   /** The live mapping containing `va`, or null. */
@@ -108,7 +125,7 @@ export class SystemSpace {
     if (!r) return null;
     const off = va - r.base;
     const page = Math.floor(off / PAGE_SIZE);
-    return r.pfns[page]! * PAGE_SIZE + (off - page * PAGE_SIZE);
+    return addressOfPfn(r.pfns[page]!) + (off - page * PAGE_SIZE);
   }
 
   read(va: VirtualAddress, dst: Uint8Array, off = 0, len = dst.length - off): void {
@@ -172,7 +189,7 @@ export class SystemSpace {
         n += PAGE_SIZE;
       }
       n = Math.min(n, len - done);
-      run(r.pfns[page]! * PAGE_SIZE + within, n);
+      run(addressOfPfn(r.pfns[page]!) + within, n);
       done += n;
     }
   }

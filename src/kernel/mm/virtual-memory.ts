@@ -18,7 +18,7 @@
  *   [MmSecureVirtualMemory, AddSecureMemoryCacheCallback]
  */
 import type { Kernel } from '../kernel.ts';
-import { PAGE_SIZE } from '../../bus/address.ts';
+import { PAGE_SIZE, addressOfPfn, pageOffset } from '../../bus/address.ts';
 import {
   ExRaiseStatus,
   NT_SUCCESS,
@@ -136,6 +136,15 @@ function checkProcess(k: Kernel, process: unknown): NTSTATUS {
   return STATUS_SUCCESS;
 }
 
+/** The in/out BaseAddress and RegionSize of an Nt*VirtualMemory call, written only on success. */
+function writeBack(r: VirtualMemoryResult, BaseAddress: Ref<number>, RegionSize: Ref<number>): NTSTATUS {
+  if (NT_SUCCESS(r.status)) {
+    BaseAddress.value = r.baseAddress;
+    RegionSize.value = r.regionSize;
+  }
+  return r.status;
+}
+
 /**
  * NtAllocateVirtualMemory(k, ProcessHandle, BaseAddress, ZeroBits, RegionSize, AllocationType,
  * Protect) → NTSTATUS; BaseAddress and RegionSize are in/out (Ref). [ddi/ntifs
@@ -164,11 +173,7 @@ export function NtAllocateVirtualMemory(
   k.bugcheck.assertRunning();
   if (!isRef(BaseAddress) || !isRef(RegionSize)) return STATUS_ACCESS_VIOLATION;
   const r = miAllocateVirtualMemory(k, ProcessHandle, BaseAddress.value, ZeroBits, RegionSize.value, AllocationType, Protect);
-  if (NT_SUCCESS(r.status)) {
-    BaseAddress.value = r.baseAddress;
-    RegionSize.value = r.regionSize;
-  }
-  return r.status;
+  return writeBack(r, BaseAddress, RegionSize);
 }
 
 /** @internal NtAllocateVirtualMemory's work with the in/out values passed by value. */
@@ -276,11 +281,7 @@ export function NtFreeVirtualMemory(
   k.bugcheck.assertRunning();
   if (!isRef(BaseAddress) || !isRef(RegionSize)) return STATUS_ACCESS_VIOLATION;
   const r = miFreeVirtualMemory(k, ProcessHandle, BaseAddress.value, RegionSize.value, FreeType);
-  if (NT_SUCCESS(r.status)) {
-    BaseAddress.value = r.baseAddress;
-    RegionSize.value = r.regionSize;
-  }
-  return r.status;
+  return writeBack(r, BaseAddress, RegionSize);
 }
 
 /** @internal NtFreeVirtualMemory's work; `baseAddress` / `regionSize` of a refusal say what was refused. */
@@ -339,12 +340,9 @@ export function NtProtectVirtualMemory(
   k.bugcheck.assertRunning();
   if (!isRef(BaseAddress) || !isRef(NumberOfBytesToProtect) || !isRef(OldAccessProtection)) return STATUS_ACCESS_VIOLATION;
   const r = miProtectVirtualMemory(k, ProcessHandle, BaseAddress.value, NumberOfBytesToProtect.value, NewAccessProtection);
-  if (NT_SUCCESS(r.status)) {
-    BaseAddress.value = r.baseAddress;
-    NumberOfBytesToProtect.value = r.regionSize;
-    OldAccessProtection.value = r.oldProtect;
-  }
-  return r.status;
+  const status = writeBack(r, BaseAddress, NumberOfBytesToProtect);
+  if (NT_SUCCESS(status)) OldAccessProtection.value = r.oldProtect;
+  return status;
 }
 
 /** @internal NtProtectVirtualMemory's work. */
@@ -526,9 +524,9 @@ function copyRuns(k: Kernel, runs: readonly VadRun[], va: number, length: number
   let done = 0;
   for (const { vad, first, last } of runs) {
     for (let i = first; i < last && done < length; i++) {
-      const within = at % PAGE_SIZE;
+      const within = pageOffset(at);
       const n = Math.min(PAGE_SIZE - within, length - done);
-      const pa = vad.pfn[i]! * PAGE_SIZE + within;
+      const pa = addressOfPfn(vad.pfn[i]!) + within;
       if (write) k.memory.write(pa, buf, bufOffset + done, n);
       else k.memory.read(pa, buf, bufOffset + done, n);
       at += n;

@@ -40,7 +40,7 @@
  *   nonpaged memory is not caught (that needs the device's own translation table).
  */
 import type { DeviceDmaView } from '../../bus/index.ts';
-import { PAGE_SIZE } from '../../bus/index.ts';
+import { PAGE_SIZE, addressOfPfn, pfnOf } from '../../bus/index.ts';
 import {
   BugCheck,
   DRIVER_VERIFIER_DETECTED_VIOLATION,
@@ -48,6 +48,7 @@ import {
   bugCheckName,
 } from '../bugcheck.ts';
 import type { Kernel } from '../kernel.ts';
+import { VERIFIER_LOOKASIDE_IN_FREED_POOL } from '../ex/lookaside.ts';
 import { PFN_FLAG_WRITTEN, PFN_STATE_ACTIVE } from '../mm/pfn-database.ts';
 import type { OwnerKind } from '../mm/owners.ts';
 
@@ -121,7 +122,7 @@ export class Verifier {
     const pageCount = k.mm.pfn.pageCount;
     k.memory.writeObserver = (address, length) => {
       previous?.(address, length);
-      const first = Math.floor(address / PAGE_SIZE);
+      const first = pfnOf(address);
       const end = Math.min(pageCount, Math.ceil((address + length) / PAGE_SIZE));
       for (let p = first; p < end; p++) if (state[p] === PFN_STATE_ACTIVE) flags[p] = flags[p]! | PFN_FLAG_WRITTEN;
     };
@@ -233,18 +234,18 @@ export class Verifier {
   private checkDma(pciId: number, device: string, direction: 'read' | 'write', physical: number, length: number): void {
     const mm = this.k.mm;
     const { state, owner, lockCount } = mm.pfn;
-    const first = Math.floor(physical / PAGE_SIZE);
+    const first = pfnOf(physical);
     const end = Math.ceil((physical + length) / PAGE_SIZE);
     for (let p = first; p < end; p++) {
       if (state[p] !== PFN_STATE_ACTIVE) {
-        this.stop('dma-into-free-page', DRIVER_VERIFIER_DMA_VIOLATION, DMA_VIOLATION_ILLEGAL_DMA, pciId, p * PAGE_SIZE, DMA_FAULT_FREE_PAGE,
-          `${device} DMA ${direction} of page ${hex(p * PAGE_SIZE)}, which is not allocated`, null);
+        this.stop('dma-into-free-page', DRIVER_VERIFIER_DMA_VIOLATION, DMA_VIOLATION_ILLEGAL_DMA, pciId, addressOfPfn(p), DMA_FAULT_FREE_PAGE,
+          `${device} DMA ${direction} of page ${hex(addressOfPfn(p))}, which is not allocated`, null);
       }
       if (lockCount[p]! > 0) continue;
       const info = mm.owners.get(owner[p]!);
       if (info && NONPAGED_KINDS.has(info.kind)) continue;
-      this.stop('dma-into-unlocked-page', DRIVER_VERIFIER_DMA_VIOLATION, DMA_VIOLATION_ILLEGAL_DMA, pciId, p * PAGE_SIZE,
-        DMA_FAULT_UNLOCKED_PAGE, `${device} DMA ${direction} of page ${hex(p * PAGE_SIZE)} (${info ? `${info.kind} "${info.label}"` : 'no owner'}), ` +
+      this.stop('dma-into-unlocked-page', DRIVER_VERIFIER_DMA_VIOLATION, DMA_VIOLATION_ILLEGAL_DMA, pciId, addressOfPfn(p),
+        DMA_FAULT_UNLOCKED_PAGE, `${device} DMA ${direction} of page ${hex(addressOfPfn(p))} (${info ? `${info.kind} "${info.label}"` : 'no owner'}), ` +
           'which is neither locked nor nonpaged kernel memory', null);
     }
   }
@@ -262,7 +263,7 @@ export class Verifier {
       const info = mm.owners.get(owner[p]!);
       if (!info || info.kind === 'process') continue;
       this.record('uninitialized-kernel-memory-mapped-to-user', FINDING_ONLY, [p, mdlId, userVa + i * PAGE_SIZE, 0],
-        `page ${hex(p * PAGE_SIZE)} (${info.kind} "${info.label}") mapped to user mode at ${hex(userVa + i * PAGE_SIZE)} ` +
+        `page ${hex(addressOfPfn(p))} (${info.kind} "${info.label}") mapped to user mode at ${hex(userVa + i * PAGE_SIZE)} ` +
           'without being written since it was allocated: it still holds its previous owner\'s bytes');
     }
   }
@@ -270,7 +271,7 @@ export class Verifier {
   /** mm.noteMapping found a second cache attribute for a page. */
   cacheConflict(pfn: number, existing: number, requested: number, what: string): void {
     this.record('cache-attribute-conflict', FINDING_ONLY, [pfn, existing, requested, 0],
-      `${what}: page ${hex(pfn * PAGE_SIZE)} is mapped with cache type ${existing}, now requested ${requested}`);
+      `${what}: page ${hex(addressOfPfn(pfn))} is mapped with cache type ${existing}, now requested ${requested}`);
   }
 
   /** Pool is about to free [va, va + bytes): an active lookaside list inside it is 0xC4/0xCC. */
@@ -278,7 +279,7 @@ export class Verifier {
     const list = this.k.lookaside.activeListIn(va, bytes);
     if (list === null) return;
     const at = this.k.lookaside.addressOf(list);
-    this.stop('lookaside-in-freed-pool', DRIVER_VERIFIER_DETECTED_VIOLATION, 0xcc, at, va, bytes,
+    this.stop('lookaside-in-freed-pool', DRIVER_VERIFIER_DETECTED_VIOLATION, VERIFIER_LOOKASIDE_IN_FREED_POOL, at, va, bytes,
       `pool block ${hex(va)} (${bytes} bytes) freed while it holds active lookaside list ${hex(at)}; delete the list first`);
   }
 
@@ -300,7 +301,7 @@ export class Verifier {
       if (this.lowmemSeen.has(p)) continue;
       this.lowmemSeen.add(p);
       out.push(this.record('chklowmem', FINDING_ONLY, [p, 0, 0, 0],
-        `!chklowmem: low page ${hex(p * PAGE_SIZE)} was written while free (a 32-bit truncated physical address?)`, null));
+        `!chklowmem: low page ${hex(addressOfPfn(p))} was written while free (a 32-bit truncated physical address?)`, null));
     }
     return out;
   }
