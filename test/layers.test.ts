@@ -1,5 +1,5 @@
 /**
- * Import rules (.dependency-cruiser.cjs, DESIGN.md "Layers"): a lower layer never imports a
+ * Import rules (.dependency-cruiser.cjs, CONTRIBUTING.md "Layers", docs/architecture.md): a lower layer never imports a
  * higher one, and no cycle of value imports exists. `npm test` runs dependency-cruiser over
  * src/ and bench/ before the tests; this file runs the same rules through its API, and checks
  * on a small tree of its own that the rules really catch what they are for.

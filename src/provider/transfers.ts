@@ -24,7 +24,9 @@
  * - An immediate failure changes nothing: no request posted, no count taken, the overlapped
  *   untouched.
  */
-import { CompletionBatch, NicStatus, type RemoteDescriptor, type ScatterElement } from '../nic/index.ts';
+import {
+  CompletionBatch, NicStatus, type NicStatusCode, type RdmaWorkRequest, type RemoteDescriptor, type ScatterElement, type UserPort,
+} from '../nic/index.ts';
 import {
   MEM_READ, MEM_WRITE, NO_ERROR, WSA_IO_INCOMPLETE, WSA_OPERATION_ABORTED, WSAEFAULT, WSAEINVAL, WSAENOTCONN,
   WSS_OPERATION_IN_PROGRESS, wsaErrorOfCompletion, wsaErrorOfNicStatus,
@@ -57,6 +59,21 @@ export interface WSABUFEX {
 }
 
 export type TransferKind = 'send' | 'recv' | 'rdma-write' | 'rdma-read';
+
+/**
+ * What each kind does with the local buffers and how it is posted. A send or an RDMA write
+ * reads them out (registered MEM_READ; a shadow is brought up to date before the post); a
+ * receive or an RDMA read fills them (MEM_WRITE; a shadow is copied out at completion).
+ */
+const KINDS: Readonly<Record<TransferKind, {
+  readonly readsLocal: boolean;
+  readonly post: (port: UserPort, endpoint: number, wr: RdmaWorkRequest) => NicStatusCode;
+}>> = {
+  send: { readsLocal: true, post: (port, endpoint, wr) => port.postSend(endpoint, wr) },
+  recv: { readsLocal: false, post: (port, endpoint, wr) => port.postRecv(endpoint, wr) },
+  'rdma-write': { readsLocal: true, post: (port, endpoint, wr) => port.postRdmaWrite(endpoint, wr) },
+  'rdma-read': { readsLocal: false, post: (port, endpoint, wr) => port.postRdmaRead(endpoint, wr) },
+};
 
 /** Write the overlapped's four fields; false when the caller made it read-only. */
 function writeOverlapped(o: WSAOVERLAPPED, internal: number, internalHigh: number, offset: number, offsetHigh: number): boolean {
@@ -144,8 +161,8 @@ export class TransferEngine {
     if (lpOverlapped.Internal === WSS_OPERATION_IN_PROGRESS) return WSAEINVAL;
     if (s.state !== 'connected') return WSAENOTCONN;
     const port = this.st.ports[s.nicIndex]!;
-    // A local read of the buffer sends it out; a local write fills it.
-    const need = kind === 'send' || kind === 'rdma-write' ? MEM_READ : MEM_WRITE;
+    const readsLocal = KINDS[kind].readsLocal;
+    const need = readsLocal ? MEM_READ : MEM_WRITE;
     const built = this.segmentsOf(s, lpBuffers, dwBufferCount, need, port.capabilities.maxScatterElements);
     if (typeof built === 'number') return built;
     let total = 0;
@@ -160,7 +177,7 @@ export class TransferEngine {
       wr.remote.address = d.offset + target.offset;
       wr.remote.length = total;
     }
-    if (kind === 'send' || kind === 'rdma-write') {
+    if (readsLocal) {
       // The NIC reads the shadow: bring it up to date with what the application wrote.
       for (const g of built) {
         if (g.reg.shadow === null) continue;
@@ -194,21 +211,7 @@ export class TransferEngine {
       e.length = g.length;
     }
     wr.context = context;
-    let status: number;
-    switch (kind) {
-      case 'send':
-        status = port.postSend(s.endpoint, wr);
-        break;
-      case 'recv':
-        status = port.postRecv(s.endpoint, wr);
-        break;
-      case 'rdma-write':
-        status = port.postRdmaWrite(s.endpoint, wr);
-        break;
-      case 'rdma-read':
-        status = port.postRdmaRead(s.endpoint, wr);
-        break;
-    }
+    const status = KINDS[kind].post(port, s.endpoint, wr);
     if (status !== NicStatus.SUCCESS) {
       writeOverlapped(lpOverlapped, w0, w1, w2, w3); // an immediate failure leaves the overlapped as it was
       return wsaErrorOfNicStatus(status);
@@ -280,7 +283,7 @@ export class TransferEngine {
 
   private finish(op: PendingOp, error: number, bytes: number): void {
     let e = error;
-    if (e === NO_ERROR && (op.kind === 'recv' || op.kind === 'rdma-read')) {
+    if (e === NO_ERROR && !KINDS[op.kind].readsLocal) {
       // The data landed in the shadow: now the application may see it.
       let left = bytes;
       for (const g of op.segments) {

@@ -215,6 +215,19 @@ function validAccess(access: number): boolean {
   return (access & SANPROXY_REMOTE_WRITE) === 0 || (access & SANPROXY_LOCAL_WRITE) !== 0;
 }
 
+/**
+ * RELEASE_MEMORY and DEREGISTER_BUFFER: `undo` the entry of `table` (this open's) that the
+ * input's id names; STATUS_INVALID_HANDLE when there is none.
+ */
+function undoById<T>(b: Buffers, table: ReadonlyMap<number, T>, undo: (entry: T) => void): Result {
+  const short = needs(b, LAYOUTS.idIn.bytes, 0);
+  if (short) return short;
+  const entry = table.get(decode(LAYOUTS.idIn, b.input).id);
+  if (entry === undefined) return fail(STATUS_INVALID_HANDLE);
+  undo(entry);
+  return { status: STATUS_SUCCESS };
+}
+
 function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffers): Result {
   const k = state.k;
   switch (code) {
@@ -262,14 +275,8 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       const reply = { userAddress: a.userVa, bytes: a.bytes, handle: a.handle, remoteKey: a.remoteKey, id: a.id, window: a.window };
       return { status: STATUS_SUCCESS, output: encode(window ? WINDOW_LAYOUTS.allocateOut : LAYOUTS.allocateOut, reply) };
     }
-    case IOCTL_SANPROXY_RELEASE_MEMORY: {
-      const short = needs(b, LAYOUTS.idIn.bytes, 0);
-      if (short) return short;
-      const a = open.allocations.get(decode(LAYOUTS.idIn, b.input).id);
-      if (a === undefined) return fail(STATUS_INVALID_HANDLE);
-      releaseLowMemory(k, open, a, state.lowMemory, state.records);
-      return { status: STATUS_SUCCESS };
-    }
+    case IOCTL_SANPROXY_RELEASE_MEMORY:
+      return undoById(b, open.allocations, (a) => releaseLowMemory(k, open, a, state.lowMemory, state.records));
     case IOCTL_SANPROXY_REGISTER_BUFFER: {
       const short = needs(b, LAYOUTS.registerIn.bytes, LAYOUTS.registerOut.bytes);
       if (short) return short;
@@ -293,14 +300,8 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       const reply = { handle: g.handle, remoteKey: g.remoteKey, id: g.id, window: g.window };
       return { status: STATUS_SUCCESS, output: encode(window ? WINDOW_LAYOUTS.registerOut : LAYOUTS.registerOut, reply) };
     }
-    case IOCTL_SANPROXY_DEREGISTER_BUFFER: {
-      const short = needs(b, LAYOUTS.idIn.bytes, 0);
-      if (short) return short;
-      const r = open.registrations.get(decode(LAYOUTS.idIn, b.input).id);
-      if (r === undefined) return fail(STATUS_INVALID_HANDLE);
-      deregisterUserBuffer(k, open, r, state.records);
-      return { status: STATUS_SUCCESS };
-    }
+    case IOCTL_SANPROXY_DEREGISTER_BUFFER:
+      return undoById(b, open.registrations, (r) => deregisterUserBuffer(k, open, r, state.records));
     case IOCTL_SANPROXY_SECURE_MEMORY: {
       const short = needs(b, LAYOUTS.secureIn.bytes, LAYOUTS.secureOut.bytes);
       if (short) return short;

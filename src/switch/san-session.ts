@@ -3,6 +3,10 @@
  * Session Protocol", "Initiating a Connection", "Accepting Connection Requests", "Handling
  * Socket Options and Control Codes for a SAN").
  *
+ * Why one file of this size: the session protocol's state machine (credits, control messages,
+ * the two RDMA paths' handshakes, shutdown) acts on one per-connection state; large sends
+ * (large-sends.ts), buffers (control-buffers.ts) and the cache are already apart.
+ *
  * Implementation notes
  * - Two control-buffer pools per connection (messages sent, receives posted). Every receive
  *   buffer is posted with WSPRecv at once; the negotiation message after connect grants the

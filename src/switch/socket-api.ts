@@ -1,6 +1,10 @@
 /**
  * The Windows Sockets switch of one process and the socket API its applications call.
  *
+ * Why one file of this size: it is the switch's whole socket surface (WSAStartup to closesocket),
+ * each call a short validation in front of the session or the TCP stand-in; the logic lives in
+ * san-session.ts, large-sends.ts and port-table.ts.
+ *
  * Implementation notes
  * - Calls block for the application (async here): send resolves with the bytes sent, recv
  *   with the bytes received (0 at orderly shutdown). Every failure rejects with a SocketError
@@ -325,23 +329,11 @@ export class WindowsSocketsSwitch {
   }
 
   send(s: number, va: number, length: number): Promise<number> {
-    try {
-      const session = this.connected(s);
-      this.buffer(va, length);
-      return session.send(va, length);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.transfer(s, va, length, true);
   }
 
   recv(s: number, va: number, length: number): Promise<number> {
-    try {
-      const session = this.connected(s);
-      this.buffer(va, length);
-      return session.recv(va, length);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.transfer(s, va, length, false);
   }
 
   /**
@@ -482,6 +474,20 @@ export class WindowsSocketsSwitch {
       throw new SocketError(WSAEFAULT, `address { ip: ${String(name.ip)}, port: ${String(name.port)} } is not IPv4:port`);
     }
     return { ip, port: name.port };
+  }
+
+  /**
+   * send and recv: the socket must be connected and the buffer a user buffer; a refusal comes
+   * back as a rejected promise, like every other failure of the call.
+   */
+  private transfer(s: number, va: number, length: number, sending: boolean): Promise<number> {
+    try {
+      const session = this.connected(s);
+      this.buffer(va, length);
+      return sending ? session.send(va, length) : session.recv(va, length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   private buffer(va: unknown, length: unknown): void {

@@ -24,6 +24,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { BTH_BYTES } from './opcodes.ts';
+import { getU32LE, putU32LE } from '../bus/little-endian.ts';
 
 /** crc32 of 8 bytes of 0xFF: the state after the LRH stand-in. */
 export const ICRC_SEED = 0x2144df1c;
@@ -89,12 +90,7 @@ export function icrcOf(ip: Uint8Array, ipAt: number, b: Uint8Array, bth: number,
 }
 
 /** Store the ICRC little-endian (wire order). */
-export function putIcrc(b: Uint8Array, at: number, crc: number): void {
-  b[at] = crc & 0xff;
-  b[at + 1] = (crc >>> 8) & 0xff;
-  b[at + 2] = (crc >>> 16) & 0xff;
-  b[at + 3] = (crc >>> 24) & 0xff;
-}
+export const putIcrc: (b: Uint8Array, at: number, crc: number) => void = putU32LE;
 
-export const getIcrc = (b: Uint8Array, at: number): number =>
-  (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+/** Read the ICRC field (little-endian, wire order). */
+export const getIcrc: (b: Uint8Array, at: number) => number = getU32LE;

@@ -17,6 +17,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { WireError } from './errors.ts';
+import { putU32LE } from '../bus/little-endian.ts';
 
 export const PCAP_MAGIC_MICROSECONDS = 0xa1b2c3d4;
 export const PCAP_MAGIC_NANOSECONDS = 0xa1b23c4d;
@@ -39,13 +40,6 @@ export interface PcapOptions {
   /** Buffer size before a write to the file; default 1 MiB. */
   bufferBytes?: number;
 }
-
-const putLE32 = (b: Uint8Array, at: number, v: number): void => {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = (v >>> 24) & 0xff;
-};
 
 function optionError(field: string, value: unknown, expected: string): never {
   throw new WireError(field, `${field} = ${String(value)}: expected ${expected}`);
@@ -87,12 +81,12 @@ export class PcapWriter {
     this.chunks = path === null ? [] : null;
     this.fd = path === null ? null : openSync(path, 'w');
     const h = this.buffer;
-    putLE32(h, 0, nanoseconds ? PCAP_MAGIC_NANOSECONDS : PCAP_MAGIC_MICROSECONDS);
+    putU32LE(h, 0, nanoseconds ? PCAP_MAGIC_NANOSECONDS : PCAP_MAGIC_MICROSECONDS);
     h[4] = 2; // version 2.4
     h[6] = 4;
     // thiszone 0, sigfigs 0
-    putLE32(h, 16, snaplen);
-    putLE32(h, 20, linkType);
+    putU32LE(h, 16, snaplen);
+    putU32LE(h, 20, linkType);
     this.used = PCAP_HEADER_BYTES;
   }
 
@@ -116,10 +110,10 @@ export class PcapWriter {
     }
     const b = this.buffer;
     const at = this.used;
-    putLE32(b, at, seconds);
-    putLE32(b, at + 4, fraction);
-    putLE32(b, at + 8, included);
-    putLE32(b, at + 12, originalLength);
+    putU32LE(b, at, seconds);
+    putU32LE(b, at + 4, fraction);
+    putU32LE(b, at + 8, included);
+    putU32LE(b, at + 12, originalLength);
     b.set(included === frame.length ? frame : frame.subarray(0, included), at + PCAP_RECORD_HEADER_BYTES);
     this.used = at + need;
     this.records++;

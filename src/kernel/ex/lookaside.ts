@@ -7,6 +7,10 @@
  * nf-wdm-exfreetolookasidelistex, nf-wdm-exflushlookasidelistex, nf-wdm-exdeletelookasidelistex;
  * kernel: "Using Lookaside Lists"; debugger: Bug Check 0xC4 parameters 0xCA-0xCD]
  *
+ * Why one file of this size: the classic and _EX families are two faces of one GENERAL_LOOKASIDE
+ * with one set of counters, Depth rules and Driver Verifier checks; the system lists and the
+ * balance-set scan act on the same structure.
+ *
  * Implementation notes
  * - A list is the WDK structure (`L`, a GENERAL_LOOKASIDE with Depth, MaximumDepth and the
  *   counters TotalAllocates, AllocateMisses (= AllocateHits, one union), TotalFrees, FreeMisses

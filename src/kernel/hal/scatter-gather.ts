@@ -2,6 +2,9 @@
  * Scatter/gather lists for locked buffers (nc-wdm-pget_scatter_gather_list,
  * -pput_scatter_gather_list, -pcalculate_scatter_gather_list_size, -pbuild_scatter_gather_list).
  *
+ * Why one file of this size: the four routines share one walk of the MDL chain and one map-
+ * register/bounce decision; split, each half would need the other's internals.
+ *
  * Implementation notes
  * - The transfer is [CurrentVa, +Length) of the MDL chain: CurrentVa inside the first MDL, the
  *   rest continuing through MDL.Next. Every MDL must be locked (MmProbeAndLockPages) or built

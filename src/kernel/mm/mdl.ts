@@ -2,6 +2,10 @@
  * Memory descriptor lists: IoAllocateMdl, IoFreeMdl, MmProbeAndLockPages, MmUnlockPages,
  * MmBuildMdlForNonPagedPool, MmAllocatePagesForMdlEx, MmFreePagesFromMdl and the MDL macros.
  *
+ * Why one file of this size: every routine here reads and writes the same MDL fields and flag
+ * rules (MDL_PAGES_LOCKED, MDL_SOURCE_IS_NONPAGED_POOL, …); mapping (mdl-mapping.ts) and
+ * secured memory (secure.ts) are apart because they add state of their own.
+ *
  * Implementation notes
  * - An `Mdl` carries the WDK fields (Next, Size, MdlFlags, Process, MappedSystemVa, StartVa,
  *   ByteCount, ByteOffset) and its PFN array as an Int32Array (MmGetMdlPfnArray returns it;

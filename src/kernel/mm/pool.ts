@@ -3,6 +3,10 @@
  * (what poolmon shows). [ddi/wdm nf-wdm-exallocatepool2, nf-wdm-exfreepoolwithtag;
  * debugger bug-check-0xc2--bad-pool-caller]
  *
+ * Why one file of this size: slabs, large blocks, per-tag accounting and the reclaimable-page
+ * count change together on every allocation and free (each count is kept in O(1) there), so
+ * they stay beside the code that moves them.
+ *
  * Implementation notes
  * - NumberOfBytes >= PAGE_SIZE: whole pages (any physical pages, virtually contiguous),
  *   page-aligned. Smaller: a slot in a slab page of its size class (16-byte granules, 64 with
