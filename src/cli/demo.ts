@@ -16,6 +16,7 @@ import { runTransfer, startApps, type DemoTransfer } from '../host/demo-scenario
 import { sanProxyState } from '../proxy/index.ts';
 import { Tracer, captureSnapshot, writeReport, writeTrace, type HostSnapshot, type ReportSettings } from '../report/index.ts';
 import { packageVersion } from './context.ts';
+import { PcapWriter, opcodeName as wireOpcodeName } from '../wire/index.ts';
 
 export interface DemoOptions {
   ramBytes: number;
@@ -30,6 +31,8 @@ export interface DemoOptions {
   verifier: boolean;
   report?: string;
   trace?: string;
+  /** Capture every RoCEv2 packet of the fabric to this libpcap file. */
+  pcap?: string;
   onProgress?: (done: number, total: number) => void;
   /** When the run happened, for the report's Run panel (default: now). */
   date?: Date;
@@ -60,6 +63,13 @@ export interface DemoResult {
   /** Driver Verifier on both hosts ('off': nothing was checked, so no findings mean nothing). */
   verifier: { status: 'on' | 'off'; findings: DemoFinding[] };
   leaks: { pages: number; poolBytes: number; commonBuffers: number; lockedPages: number; mappings: number; registrations: number };
+  /**
+   * The RoCEv2 packets of the run, summed over the NICs (src/nic wire-port.ts counters):
+   * sent (retransmissions included), retransmitted by go-back-N, dropped at receive (ICRC,
+   * no QP, …), duplicates the responders re-acknowledged, NAKs sent; `byOpcode` counts sent
+   * packets by tshark's opcode name.
+   */
+  wire: { packetsSent: number; retransmitted: number; dropped: number; duplicated: number; naks: number; byOpcode: Record<string, number> };
 }
 
 export interface DemoDetails {
@@ -68,7 +78,7 @@ export interface DemoDetails {
   cluster: Cluster;
   wallMs: number;
   /** Output files that could not be written (the run's result stands; the CLI reports them). */
-  outputErrors: { flag: 'report' | 'trace'; path: string; error: unknown }[];
+  outputErrors: { flag: 'report' | 'trace' | 'pcap'; path: string; error: unknown }[];
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -94,6 +104,16 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
     })),
   });
   const tracer = o.trace ? new Tracer().attach(cluster) : null;
+  let capture: PcapWriter | null = null;
+  let captureError: unknown = null;
+  if (o.pcap !== undefined) {
+    try {
+      capture = PcapWriter.toFile(o.pcap, { nanoseconds: true });
+      cluster.fabric.startCapture(capture);
+    } catch (error) {
+      captureError = error;
+    }
+  }
   for (const h of cluster.hosts) {
     const status = h.loadProxy();
     if (status !== 0) throw new Error(`${h.spec.name}: loading the SAN proxy driver failed (0x${status.toString(16)})`);
@@ -118,6 +138,14 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
   apps.client.host.kernel.ps.terminateProcess(apps.client.process, 0);
   apps.server.host.kernel.ps.terminateProcess(apps.server.process, 0);
   await cluster.fabric.quiesce();
+  if (capture !== null) {
+    cluster.fabric.stopCapture();
+    try {
+      capture.close();
+    } catch (error) {
+      captureError = error;
+    }
+  }
   const after = cluster.hosts.map((h) => snapshot(h));
   if (wantReport) for (const h of cluster.hosts) snapshots.push(captureSnapshot(h, 'after teardown'));
 
@@ -164,9 +192,11 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
       mappings: sum((d) => d.systemMappings + d.mdls + d.iommuRanges),
       registrations: sum((d) => d.nicRegistrations),
     },
+    wire: wireSummary(cluster),
   };
   for (const h of cluster.hosts) h.unloadProxy();
   const outputErrors: DemoDetails['outputErrors'] = [];
+  if (captureError !== null) outputErrors.push({ flag: 'pcap', path: o.pcap!, error: captureError });
   const writeOutput = (flag: 'report' | 'trace', path: string, write: () => void) => {
     try {
       write();
@@ -227,10 +257,32 @@ export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?
     ...r.verifier.findings.slice(0, 10).map((f) => `  ${f.host}: ${f.rule} 0x${f.code.toString(16)} ${f.detail}`),
     `leaks         ${Object.entries(r.leaks).map(([k, v]) => `${k} ${v}`).join(', ')}${Object.values(r.leaks).every((v) => v === 0) ? ' — nothing leaked' : ' — LEAKED'}`,
   ];
+  const w = r.wire;
+  lines.push(`wire          ${w.packetsSent} RoCEv2 packets sent, ${w.retransmitted} retransmitted, ${w.dropped} dropped, ${w.duplicated} duplicates, ${w.naks} NAKs`);
   if (extra?.wallMs) lines.push(`time          ${(extra.wallMs / 1000).toFixed(1)} s`);
   if (o.report) lines.push(`report        ${o.report}`);
   if (o.trace) lines.push(`trace         ${o.trace} (open in https://ui.perfetto.dev or chrome://tracing)`);
+  if (o.pcap) lines.push(`pcap          ${o.pcap} (open in Wireshark, or: tshark -r ${o.pcap})`);
   return lines.join('\n');
+}
+
+function wireSummary(cluster: Cluster): DemoResult['wire'] {
+  const out: DemoResult['wire'] = { packetsSent: 0, retransmitted: 0, dropped: 0, duplicated: 0, naks: 0, byOpcode: {} };
+  for (const h of cluster.hosts) {
+    for (const { nic } of h.nics) {
+      const c = nic.wire.counters;
+      out.packetsSent += c.packetsSent;
+      out.retransmitted += c.retransmitted;
+      out.dropped += c.packetsDropped;
+      out.duplicated += c.duplicates;
+      out.naks += c.naksSent;
+      for (let op = 0; op < 256; op++) {
+        const n = c.txByOpcode[op]!;
+        if (n > 0) out.byOpcode[wireOpcodeName(op)] = (out.byOpcode[wireOpcodeName(op)] ?? 0) + n;
+      }
+    }
+  }
+  return out;
 }
 
 const pct = (a: number, b: number) => (b === 0 ? '0%' : `${Math.round((100 * a) / b)}%`);

@@ -47,7 +47,7 @@ function parseNicBits(text: string): [32 | 64, 32 | 64] {
 
 interface DemoFlags {
   ram: string; nolowmem: string; nicBits: string; strategy: string; iommu: string; rdmaRead: string; bytes: string; seed: string;
-  verifier: string; report?: string; trace?: string; json?: boolean;
+  verifier: string; report?: string; trace?: string; pcap?: string; json?: boolean;
 }
 
 export function demoOptionsFrom(f: DemoFlags): DemoOptions {
@@ -63,10 +63,12 @@ export function demoOptionsFrom(f: DemoFlags): DemoOptions {
     verifier: parseOnOff('verifier', f.verifier),
     ...(f.report !== undefined ? { report: f.report } : {}),
     ...(f.trace !== undefined ? { trace: f.trace } : {}),
+    ...(f.pcap !== undefined ? { pcap: f.pcap } : {}),
   };
   checkOutputFiles([
     ...(f.report !== undefined ? [{ flag: 'report', path: f.report }] : []),
     ...(f.trace !== undefined ? [{ flag: 'trace', path: f.trace }] : []),
+    ...(f.pcap !== undefined ? [{ flag: 'pcap', path: f.pcap }] : []),
   ]);
   return options;
 }
@@ -94,6 +96,7 @@ function addDemoCommand(program: Command, ctx: CliContext): void {
     .addOption(option('--verifier <on|off>', 'Driver Verifier checks on both hosts', d.verifier))
     .addOption(option('--report <file.html>', 'write the memory-map report (one self-contained HTML file)'))
     .addOption(option('--trace <file.json>', 'write a Chrome trace (open it in ui.perfetto.dev or chrome://tracing)'))
+    .addOption(option('--pcap <file.pcap>', 'capture every RoCEv2 packet between the NICs (libpcap; open it in Wireshark)'))
     .addOption(option('--json', 'print one JSON document on stdout and nothing else'))
     .addHelpText('after', `
 Examples:
@@ -101,6 +104,7 @@ Examples:
   sanproxy demo --bytes 1G --strategy common-buffer
   sanproxy demo --nic-bits 32,32 --iommu on      zero-copy for 32-bit NICs through DMA remapping
   sanproxy demo --report report.html --trace trace.json
+  sanproxy demo --bytes 1M --pcap demo.pcap      then: tshark -r demo.pcap
   sanproxy demo --bytes 16M --json
 
 Exit status: 0 verified and nothing leaked; 1 not verified, leaked, or failed; 2 usage error.`)

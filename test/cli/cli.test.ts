@@ -83,6 +83,8 @@ describe('usage errors: one line, the flag, the value, the accepted range; exit 
     await usage([...big, '--report', ''], '--report ""', 'expected a file name');
     await usage([...big, '--report', join(dir, 'x'), '--trace', join(dir, 'sub', '..', 'x')], 'same file as --report');
     await usage([...big, '--report', '--trace', 'x'], '--report --trace', 'not an option');
+    await usage([...big, '--pcap', join(dir, 'missing', 'c.pcap')], '--pcap', 'no such directory');
+    await usage([...big, '--trace', join(dir, 'y'), '--pcap', join(dir, 'y')], 'same file as --trace');
     writeFileSync(join(dir, 'file'), '');
     await usage([...big, '--report', join(dir, 'file', 'r.html')], '--report', 'not a directory');
     // Nothing was left behind by the checks.
