@@ -33,6 +33,12 @@ export interface DemoOptions {
   trace?: string;
   /** Capture every RoCEv2 packet of the fabric to this libpcap file. */
   pcap?: string;
+  /** Link impairments (probabilities 0..1, seeded by `seed`) and the NICs' path MTU. */
+  loss?: number;
+  reorder?: number;
+  duplicate?: number;
+  corrupt?: number;
+  mtu?: number;
   onProgress?: (done: number, total: number) => void;
   /** When the run happened, for the report's Run panel (default: now). */
   date?: Date;
@@ -69,7 +75,11 @@ export interface DemoResult {
    * no QP, …), duplicates the responders re-acknowledged, NAKs sent; `byOpcode` counts sent
    * packets by tshark's opcode name.
    */
-  wire: { packetsSent: number; retransmitted: number; dropped: number; duplicated: number; naks: number; byOpcode: Record<string, number> };
+  wire: {
+    packetsSent: number; retransmitted: number; dropped: number; duplicated: number; naks: number; byOpcode: Record<string, number>;
+    /** What the link's impairments did (all 0 on the default lossless link). */
+    link: { lost: number; reordered: number; duplicated: number; corrupted: number };
+  };
 }
 
 export interface DemoDetails {
@@ -100,9 +110,11 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
       iommu: o.iommu,
       verifier: o.verifier,
       strategy: o.strategy,
-      nics: [{ addressBits: bits, ip: `10.0.0.${i + 1}`, rdmaRead: o.rdmaRead ?? true }],
+      nics: [{ addressBits: bits, ip: `10.0.0.${i + 1}`, rdmaRead: o.rdmaRead ?? true, capabilities: { pathMtu: o.mtu ?? 4096 } }],
     })),
   });
+  const impairments = { seed: o.seed | 0, loss: o.loss ?? 0, reorder: o.reorder ?? 0, duplicate: o.duplicate ?? 0, corrupt: o.corrupt ?? 0, delayNs: 0 };
+  cluster.fabric.link.impair(impairments);
   const tracer = o.trace ? new Tracer().attach(cluster) : null;
   let capture: PcapWriter | null = null;
   let captureError: unknown = null;
@@ -258,7 +270,11 @@ export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?
     `leaks         ${Object.entries(r.leaks).map(([k, v]) => `${k} ${v}`).join(', ')}${Object.values(r.leaks).every((v) => v === 0) ? ' — nothing leaked' : ' — LEAKED'}`,
   ];
   const w = r.wire;
-  lines.push(`wire          ${w.packetsSent} RoCEv2 packets sent, ${w.retransmitted} retransmitted, ${w.dropped} dropped, ${w.duplicated} duplicates, ${w.naks} NAKs`);
+  lines.push(`wire          ${w.packetsSent} RoCEv2 packets sent (MTU ${o.mtu ?? 4096}), ${w.retransmitted} retransmitted, ${w.dropped} dropped at receive, ${w.duplicated} duplicates, ${w.naks} NAKs`);
+  const lossy = (o.loss ?? 0) + (o.reorder ?? 0) + (o.duplicate ?? 0) + (o.corrupt ?? 0) > 0;
+  if (lossy) {
+    lines.push(`  link        loss ${o.loss ?? 0}, reorder ${o.reorder ?? 0}, duplicate ${o.duplicate ?? 0}, corrupt ${o.corrupt ?? 0} (seed ${o.seed}): ${w.link.lost} lost, ${w.link.reordered} reordered, ${w.link.duplicated} duplicated, ${w.link.corrupted} corrupted (dropped on ICRC)`);
+  }
   if (extra?.wallMs) lines.push(`time          ${(extra.wallMs / 1000).toFixed(1)} s`);
   if (o.report) lines.push(`report        ${o.report}`);
   if (o.trace) lines.push(`trace         ${o.trace} (open in https://ui.perfetto.dev or chrome://tracing)`);
@@ -267,7 +283,11 @@ export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?
 }
 
 function wireSummary(cluster: Cluster): DemoResult['wire'] {
-  const out: DemoResult['wire'] = { packetsSent: 0, retransmitted: 0, dropped: 0, duplicated: 0, naks: 0, byOpcode: {} };
+  const f = cluster.fabric.link.faults;
+  const out: DemoResult['wire'] = {
+    packetsSent: 0, retransmitted: 0, dropped: 0, duplicated: 0, naks: 0, byOpcode: {},
+    link: { lost: f.lost, reordered: f.reordered, duplicated: f.duplicated, corrupted: f.corrupted },
+  };
   for (const h of cluster.hosts) {
     for (const { nic } of h.nics) {
       const c = nic.wire.counters;

@@ -110,10 +110,12 @@ function readResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: PacketView): 
   const index = psnDiff(psn, sq.firstPsn[slot]!);
   const count = sq.packets[slot]!;
   if (index < 0 || index >= count) return;
-  // rxe_comp.c check_ack: the opcode must be the one this position of the message takes.
+  // rxe_comp.c check_ack: the opcode must fit its position. A READ sent again for the rest of
+  // a message is answered First/Only from where it resumed, so a START may come mid-message;
+  // its last response is still the message's last.
   const start = (v.mask & OpMask.START) !== 0;
   const end = (v.mask & OpMask.END) !== 0;
-  if (start !== (index === 0) || end !== (index === count - 1)) return;
+  if ((index === 0 && !start) || end !== (index === count - 1)) return;
   const offset = index * ep.pmtu;
   const length = v.payloadLength;
   if (offset + length > sq.bytes[slot]! || (!end && length !== ep.pmtu)) return;
@@ -146,24 +148,48 @@ function readResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: PacketView): 
  * it succeeded. Returns whether it acknowledged anything new.
  */
 function retire(nic: SanNic, ep: Endpoint, ackPsn: number): boolean {
-  const next = psnAdd(ackPsn, 1);
+  let next = psnAdd(ackPsn, 1);
   // Only PSNs we sent and that are not acknowledged yet count.
-  if (psnDiff(next, ep.unackedPsn) <= 0 || psnDiff(next, ep.sqPsn) > 0) return false;
+  if (psnDiff(next, ep.unackedPsn) <= 0 || psnDiff(next, ep.sentPsn) > 0) return false;
+  // After a go-back the requester has not sent everything again yet: what lies beyond where it
+  // stands is acknowledged again when it does (the responder answers duplicates).
+  if (psnDiff(next, ep.sqPsn) > 0) next = ep.sqPsn;
+  ackPsn = psnAdd(next, -1);
   const sq = ep.sq;
+  let lostRead = false;
   for (let seq = sq.completed; seq < sq.executed; seq++) {
     const slot = sq.slot(seq);
     if (sq.outcome[slot] !== WQE_PENDING) continue;
-    const last = psnAdd(sq.firstPsn[slot]!, sq.packets[slot]! - 1);
-    if (psnDiff(ackPsn, last) < 0) break;
-    // An ACK beyond a READ whose responses we did not all get: they were lost (go back to it).
-    if (sq.opcode[slot] === Opcode.RDMA_READ) break;
+    const first = sq.firstPsn[slot]!;
+    const last = psnAdd(first, sq.packets[slot]! - 1);
+    if (psnDiff(ackPsn, last) < 0) {
+      // Inside a READ, only its own responses acknowledge its PSNs (one at a time, in order).
+      if (sq.opcode[slot] === Opcode.RDMA_READ && psnDiff(next, first) > 0) {
+        next = psnDiff(ep.unackedPsn, first) > 0 ? ep.unackedPsn : first;
+      }
+      break;
+    }
+    if (sq.opcode[slot] === Opcode.RDMA_READ) {
+      // Acknowledged beyond a READ whose responses did not all come: they were lost; go back
+      // to the first missing one at once (rxe_comp.c check_psn → retry).
+      next = psnDiff(ep.unackedPsn, first) > 0 ? ep.unackedPsn : first;
+      lostRead = true;
+      break;
+    }
     sq.outcome[slot] = WcStatus.SUCCESS;
   }
-  ep.unackedPsn = next;
-  ep.retriesLeft = RETRY_COUNT;
+  const progressed = psnDiff(next, ep.unackedPsn) > 0;
+  if (progressed) {
+    ep.unackedPsn = next;
+    ep.retriesLeft = RETRY_COUNT;
+  }
   drainResolved(nic, ep);
+  if (lostRead && !ep.rnrWait) {
+    goBack(ep, next);
+    nic.schedule(ep);
+  }
   rearm(nic, ep);
-  return true;
+  return progressed;
 }
 
 /** Complete, oldest first, every request whose outcome is known. */

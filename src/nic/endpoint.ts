@@ -102,6 +102,8 @@ export class Endpoint {
   /** Requester: next PSN to send; the packet index within the head request to resume at. */
   sqPsn = 0;
   resumePacket = 0;
+  /** One past the highest PSN ever sent (what is below it and sent again is a retransmission). */
+  sentPsn = 0;
   /** Completer: the oldest PSN not yet acknowledged. */
   unackedPsn = 0;
   /** Completer: retries left (retry_cnt) and the retransmit timer (scheduler id, 0: none). */

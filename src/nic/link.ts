@@ -30,6 +30,7 @@
  */
 import type { DeviceDmaView, PhysicalMemory } from '../bus/index.ts';
 import { ICRC_BYTES, sealFrame, FRAME_BTH } from '../wire/index.ts';
+import { LinkFaultCounters, LinkRandom, NO_IMPAIRMENTS, checkImpairments, impaired, type LinkImpairments } from './link-faults.ts';
 import type { Scheduler } from './scheduler.ts';
 
 /** Ethernet + IPv4 + UDP + BTH + the longest extension headers an RC or UD opcode carries. */
@@ -199,8 +200,23 @@ export class InProcessLink implements Link {
 
   constructor(readonly scheduler: Scheduler) {}
 
+  /** What the impairments did (link-faults.ts). */
+  readonly faults = new LinkFaultCounters();
+  private impairments: LinkImpairments = NO_IMPAIRMENTS;
+  private random: LinkRandom | null = null;
+
   get serialises(): boolean {
-    return this.tap !== null;
+    return this.tap !== null || this.random !== null;
+  }
+
+  /** Set (or, with NO_IMPAIRMENTS, clear) the link's impairments; the generator restarts at the seed. */
+  impair(impairments: LinkImpairments): void {
+    this.impairments = checkImpairments(impairments);
+    this.random = impaired(this.impairments) ? new LinkRandom(this.impairments.seed) : null;
+  }
+
+  get currentImpairments(): Readonly<LinkImpairments> {
+    return this.impairments;
   }
 
   attach(port: LinkPort): void {
@@ -228,7 +244,52 @@ export class InProcessLink implements Link {
       return;
     }
     packet.port = port;
-    this.scheduler.enqueue(packet.deliver);
+    if (this.random === null) {
+      this.scheduler.enqueue(packet.deliver);
+      return;
+    }
+    this.impaired(packet, this.random);
+  }
+
+  /** Send a frame through the impairments (every frame is serialised here). */
+  private impaired(packet: WirePacket, random: LinkRandom): void {
+    const i = this.impairments;
+    packet.serialize();
+    if (random.next() < i.loss) {
+      this.faults.lost++;
+      this.release(packet);
+      return;
+    }
+    if (random.next() < i.corrupt) {
+      // One bit of the BTH, extension headers or payload, never BTH byte 4 (masked, §5.1).
+      const frame = packet.frame!;
+      let at = FRAME_BTH + random.below(packet.frameLength - ICRC_BYTES - FRAME_BTH);
+      if (at === FRAME_BTH + 4) at++;
+      frame[at]! ^= 1 << random.below(8);
+      this.faults.corrupted++;
+    }
+    if (random.next() < i.duplicate) {
+      const copy = this.packet();
+      copy.frame ??= new Uint8Array(MAX_FRAME_BYTES);
+      copy.frame.set(packet.frame!.subarray(0, packet.frameLength));
+      copy.frameLength = packet.frameLength;
+      copy.dstIp = packet.dstIp;
+      copy.vendorSyndrome = packet.vendorSyndrome;
+      copy.port = packet.port;
+      this.faults.duplicated++;
+      this.later(copy, i.delayNs);
+    }
+    let delay = i.delayNs;
+    if (random.next() < i.reorder) {
+      delay += i.reorderNs ?? 10_000;
+      this.faults.reordered++;
+    }
+    this.later(packet, delay);
+  }
+
+  private later(packet: WirePacket, delayNs: number): void {
+    if (delayNs === 0) this.scheduler.enqueue(packet.deliver);
+    else this.scheduler.after(delayNs, packet.deliver);
   }
 
   /** The port answering for `ipv4`, or null. */

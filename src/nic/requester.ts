@@ -18,7 +18,7 @@
  *   req_retry), at the same PSNs.
  * - The payload is a view of the physical runs (link.ts): read by the receiver on delivery.
  */
-import { MessageKind, Opcode as WireOpcode, packetCount, psnAdd, segmentLength, segmentOpcode, type MessageKindCode } from '../wire/index.ts';
+import { MessageKind, Opcode as WireOpcode, packetCount, psnAdd, psnDiff, segmentLength, segmentOpcode, type MessageKindCode } from '../wire/index.ts';
 import { armRetransmit, drainResolved } from './completer.ts';
 import { resolveRuns } from './dma.ts';
 import { WQE_PENDING, type Endpoint } from './endpoint.ts';
@@ -95,12 +95,13 @@ function sendHead(nic: SanNic, ep: Endpoint): void {
     sq.packets[slot] = n;
     sq.outcome[slot] = WQE_PENDING;
     sq.bytes[slot] = total;
-  } else nic.wire.counters.retransmitted += read ? 1 : n - from;
+  }
   const first = sq.firstPsn[slot]!;
   const port = nic.wire;
   if (read) {
     // One request for the rest of the message; the responses take PSNs first+from … first+n-1.
     const offset = from * pmtu;
+    if (psnDiff(psnAdd(first, from), ep.sentPsn) < 0) port.counters.retransmitted++;
     const p = port.begin(ep, WireOpcode.RC_RDMA_READ_REQUEST, psnAdd(first, from), 1, 0,
       sq.remoteAddress[slot]! + offset, sq.remoteKey[slot]!, total - offset, 0, 0);
     port.send(p);
@@ -116,12 +117,15 @@ function sendHead(nic: SanNic, ep: Endpoint): void {
       const ackReq = last || ++sinceAck === MAX_PACKETS_PER_ACK ? 1 : 0;
       if (ackReq === 1) sinceAck = 0;
       // RETH on the first packet of a WRITE only; a resumed WRITE goes on with Middle/Last.
-      const p = port.begin(ep, op, psnAdd(first, i), ackReq, len, va, rkey, total, 0, 0);
+      const psn = psnAdd(first, i);
+      if (psnDiff(psn, ep.sentPsn) < 0) port.counters.retransmitted++;
+      const p = port.begin(ep, op, psn, ackReq, len, va, rkey, total, 0, 0);
       port.addPayload(p, nic.dma, runs, i * pmtu, len);
       port.send(p);
     }
   }
   ep.sqPsn = psnAdd(first, n);
+  if (psnDiff(ep.sqPsn, ep.sentPsn) > 0) ep.sentPsn = ep.sqPsn;
   ep.resumePacket = 0;
   sq.executed++;
   armRetransmit(nic, ep);

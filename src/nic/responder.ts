@@ -17,7 +17,7 @@
  * resolved on its first packet, so a fault is found before any byte moves.
  */
 import {
-  MessageKind, NakCode, OpMask, Opcode as WireOpcode, ackSyndrome, nakSyndrome, packetCount, payloadLengthValid, psnAdd,
+  AethType, MessageKind, NakCode, syndromeType, OpMask, Opcode as WireOpcode, ackSyndrome, nakSyndrome, packetCount, payloadLengthValid, psnAdd,
   psnDiff, rethLength, rethRkey, rethVa, rnrNakSyndrome, segmentLength, segmentOpcode, type PacketView,
 } from '../wire/index.ts';
 import { placePayload, resolveRuns } from './dma.ts';
@@ -205,7 +205,6 @@ function duplicate(nic: SanNic, ep: Endpoint, v: PacketView): void {
  */
 function fail(nic: SanNic, ep: Endpoint, psn: number, code: number, syndrome: number, recvStatus: WcStatusCode | -1): boolean {
   sendAck(nic, ep, psn, nakSyndrome(code), syndrome);
-  nic.wire.counters.naksSent++;
   if (recvStatus !== -1) {
     const rq = ep.rq;
     const slot = rq.slot(rq.completed);
@@ -220,6 +219,7 @@ function fail(nic: SanNic, ep: Endpoint, psn: number, code: number, syndrome: nu
 /** An Acknowledge (ACK, RNR NAK or NAK in its AETH) for `psn`. */
 export function sendAck(nic: SanNic, ep: Endpoint, psn: number, syndrome: number, vendorSyndrome: number): void {
   const port = nic.wire;
+  if (syndromeType(syndrome) !== AethType.ACK) port.counters.naksSent++;
   const p = port.begin(ep, WireOpcode.RC_ACKNOWLEDGE, psn, 0, 0, 0, 0, 0, syndrome, ep.msn);
   p.vendorSyndrome = vendorSyndrome;
   port.send(p);

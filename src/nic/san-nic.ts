@@ -183,6 +183,7 @@ export class SanNic implements WirePortOwner {
     cancelTimer(this, ep);
     ep.sqPsn = startingPsn(ep.handle);
     ep.unackedPsn = ep.sqPsn;
+    ep.sentPsn = ep.sqPsn;
     ep.resumePacket = 0;
     ep.retriesLeft = RETRY_COUNT;
     ep.rnrWait = false;

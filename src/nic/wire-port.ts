@@ -37,6 +37,7 @@ export class WireCounters {
   /** Retransmit-timer expiries and RNR NAKs received. */
   timeouts = 0;
   rnrNaksReceived = 0;
+  /** NAKs of every kind sent (PSN sequence error, RNR, errors). */
   naksSent = 0;
   naksReceived = 0;
 
