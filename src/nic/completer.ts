@@ -113,11 +113,13 @@ function readResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: PacketView): 
   // rxe_comp.c check_ack: the opcode must fit its position. A READ sent again for the rest of
   // a message is answered First/Only from where it resumed, so a START may come mid-message;
   // its last response is still the message's last.
+  // A GSO packet (link.ts) is every response of the READ at once.
+  const segments = p.segments;
   const start = (v.mask & OpMask.START) !== 0;
-  const end = (v.mask & OpMask.END) !== 0;
-  if ((index === 0 && !start) || end !== (index === count - 1)) return;
+  const end = segments > 1 ? index + segments === count : (v.mask & OpMask.END) !== 0;
+  if ((index === 0 && !start) || end !== (index + segments - 1 === count - 1)) return;
   const offset = index * ep.pmtu;
-  const length = v.payloadLength;
+  const length = segments === 1 ? v.payloadLength : p.payloadLength;
   if (offset + length > sq.bytes[slot]! || (!end && length !== ep.pmtu)) return;
   if (ep.readRunsSeq !== seq) {
     // Where the READ lands: its scatter list again (the region cannot have changed under an
@@ -133,7 +135,7 @@ function readResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: PacketView): 
   }
   const bytes = p.frameLength > 0 ? v.payloadBuf : null;
   placePayload(p, bytes, v.payloadOffset, length, nic.dma, ep.readRuns, offset);
-  ep.unackedPsn = psnAdd(psn, 1);
+  ep.unackedPsn = psnAdd(psn, segments);
   ep.retriesLeft = RETRY_COUNT;
   if (end) {
     sq.outcome[slot] = WcStatus.SUCCESS;
@@ -263,23 +265,34 @@ function endRnrWait(nic: SanNic, ep: Endpoint): void {
 
 const outstanding = (ep: Endpoint): boolean => ep.unackedPsn !== ep.sqPsn || ep.sq.completed < ep.sq.executed;
 
+const ACK_TIMEOUT_NS = localAckTimeoutNanoseconds(ACK_TIMEOUT_CODE);
+
 /** Packets went out: make sure the retransmit timer runs. */
 export function armRetransmit(nic: SanNic, ep: Endpoint): void {
-  if (ep.retransmitTimer === 0 && outstanding(ep)) arm(nic, ep, localAckTimeoutNanoseconds(ACK_TIMEOUT_CODE));
+  if (ep.retransmitTimer === 0 && outstanding(ep)) arm(nic, ep, ACK_TIMEOUT_NS);
 }
 
-/** Progress: restart the local ACK timeout, or stop it when nothing is outstanding. */
+/**
+ * Progress: restart the local ACK timeout (by moving its deadline: no scheduler call per
+ * acknowledgement), or stop it when nothing is outstanding.
+ */
 function rearm(nic: SanNic, ep: Endpoint): void {
   if (ep.rnrWait) return;
-  cancelTimer(nic, ep);
-  armRetransmit(nic, ep);
+  if (!outstanding(ep)) {
+    cancelTimer(nic, ep);
+    return;
+  }
+  if (ep.retransmitTimer === 0) arm(nic, ep, ACK_TIMEOUT_NS);
+  else ep.timerDeadline = (nic.scheduler?.now ?? 0) + ACK_TIMEOUT_NS;
 }
 
 function arm(nic: SanNic, ep: Endpoint, ns: number): void {
   const scheduler = nic.scheduler;
   if (scheduler === null) return;
   ep.timerTask ??= () => onTimer(nic, ep);
-  ep.retransmitTimer = scheduler.after(Math.round(ns), ep.timerTask);
+  const delay = Math.round(ns);
+  ep.timerDeadline = scheduler.now + delay;
+  ep.retransmitTimer = scheduler.after(delay, ep.timerTask);
 }
 
 export function cancelTimer(nic: SanNic, ep: Endpoint): void {
@@ -291,6 +304,12 @@ export function cancelTimer(nic: SanNic, ep: Endpoint): void {
 function onTimer(nic: SanNic, ep: Endpoint): void {
   ep.retransmitTimer = 0;
   if (!nic.isLive(ep)) return;
+  const now = nic.scheduler?.now ?? 0;
+  if (now < ep.timerDeadline && outstanding(ep)) {
+    // Progress moved the deadline since the timer was armed: wait for the rest.
+    arm(nic, ep, ep.timerDeadline - now);
+    return;
+  }
   if (ep.rnrWait) {
     // rnr_retry 7: retry for ever (IBA; what rdma_cm sets for WSD's sockets).
     endRnrWait(nic, ep);

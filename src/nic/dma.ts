@@ -92,9 +92,7 @@ export function observeRuns(view: DeviceDmaView, runs: DmaRunList, direction: 'r
 export interface PayloadSource {
   memory: PhysicalMemory | null;
   source: DeviceDmaView | null;
-  readonly runAddress: Float64Array;
-  readonly runLength: Float64Array;
-  runCount: number;
+  readonly runs: DmaRunList;
 }
 
 /**
@@ -129,9 +127,10 @@ export function placePayload(
   }
   const from = src.memory!;
   const sourceObserver = src.source?.observer ?? null;
-  for (let si = 0; si < src.runCount; si++) {
-    const sAddr = src.runAddress[si]!;
-    const sLen = src.runLength[si]!;
+  const runs = src.runs;
+  for (let si = 0; si < runs.count; si++) {
+    const sAddr = runs.address[si]!;
+    const sLen = runs.length[si]!;
     if (sourceObserver !== null) sourceObserver(src.source!.name, 'read', sAddr, sLen);
     let done = 0;
     while (done < sLen) {

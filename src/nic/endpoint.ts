@@ -109,6 +109,9 @@ export class Endpoint {
   /** Completer: retries left (retry_cnt) and the retransmit timer (scheduler id, 0: none). */
   retriesLeft = 7;
   retransmitTimer = 0;
+  /** When the local ACK timeout really expires: progress moves it without touching the
+   *  scheduler, and a timer that fires before it re-arms for the rest. */
+  timerDeadline = 0;
   /** The timer's task, made once per endpoint (completer.ts). */
   timerTask: (() => void) | null = null;
   /** The timer is an RNR wait, not the local ACK timeout. */

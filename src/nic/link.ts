@@ -11,7 +11,12 @@
  *   src/wire's `writeFrameHead` writes them). The payload is either
  *   · a view of the sender's memory: physical runs of its PhysicalMemory, read once by the
  *     receiver when it places the payload (the GSO allowance of issue 16 — the lossless link
- *     never serialises a payload, so a byte is copied once, sender memory to receiver memory);
+ *     never serialises a payload, so a byte is copied once, sender memory to receiver memory).
+ *     As GSO does, such a packet may stand for a whole message: `segments` > 1 packets of
+ *     the path MTU, of which `head` is the first (First, its real headers) and the others are
+ *     what segmentation would make of it (Middle…, Last at PSN + segments − 1, roce-v2.md
+ *     §4.2). Senders use it only when nothing needs the bytes (no tap, no impairment): with
+ *     either on they segment the message themselves, so a capture shows every real packet;
  *   · or serialised: the whole frame in `frame` (head, payload, pad, ICRC), built by the link
  *     when something needs the bytes — a capture tap or an impairment that could corrupt them.
  *   Either way the receiver sees the same headers; a serialised frame is checked in full
@@ -28,31 +33,31 @@
  *   never in the frame, never in a capture. A link without it (UDP) leaves it 0 and the
  *   requester falls back to the generic syndrome of the NAK code.
  */
-import type { DeviceDmaView, PhysicalMemory } from '../bus/index.ts';
+import { DmaRunList, type DeviceDmaView, type PhysicalMemory } from '../bus/index.ts';
 import { ICRC_BYTES, sealFrame, FRAME_BTH } from '../wire/index.ts';
 import { LinkFaultCounters, LinkRandom, NO_IMPAIRMENTS, checkImpairments, impaired, type LinkImpairments } from './link-faults.ts';
 import type { Scheduler } from './scheduler.ts';
 
 /** Ethernet + IPv4 + UDP + BTH + the longest extension headers an RC or UD opcode carries. */
 export const MAX_HEAD_BYTES = 14 + 20 + 8 + 12 + 28 + 8;
-/** Physical runs a payload view may have before the link serialises it instead. A PMTU of
- *  payload spans at most two 4 KiB pages, plus a split at a RAM-range edge. */
-export const MAX_PAYLOAD_RUNS = 8;
 /** The largest frame: a PMTU-4096 payload with the longest head, pad and ICRC (§12: ≤ 4174). */
 export const MAX_FRAME_BYTES = MAX_HEAD_BYTES + 4096 + 3 + ICRC_BYTES;
 
 export class WirePacket {
   readonly head = new Uint8Array(MAX_HEAD_BYTES);
   headLength = 0;
+  /** Payload bytes of the whole packet (of every segment when `segments` > 1). */
   payloadLength = 0;
+  /** Packets this one stands for (GSO, see above); 1 for a plain packet. */
+  segments = 1;
+  /** Payload bytes the head announces (its own packet's: the first segment's for GSO). */
+  headPayloadLength = 0;
   /** Payload view: `memory` and up to MAX_PAYLOAD_RUNS physical runs (null: no payload view).
    *  `source` is the sender's DMA view: its observer (the verifier) sees the read when the
    *  bytes are really read — on delivery, or when the frame is serialised. */
   memory: PhysicalMemory | null = null;
   source: DeviceDmaView | null = null;
-  readonly runAddress = new Float64Array(MAX_PAYLOAD_RUNS);
-  readonly runLength = new Float64Array(MAX_PAYLOAD_RUNS);
-  runCount = 0;
+  readonly runs = new DmaRunList(8);
   /** The serialised frame (allocated on first use, kept with the packet); `frameLength` 0: none. */
   frame: Uint8Array | null = null;
   frameLength = 0;
@@ -70,9 +75,11 @@ export class WirePacket {
   reset(): void {
     this.headLength = 0;
     this.payloadLength = 0;
+    this.segments = 1;
+    this.headPayloadLength = 0;
     this.memory = null;
     this.source = null;
-    this.runCount = 0;
+    this.runs.clear();
     this.frameLength = 0;
     this.payloadInFrame = false;
     this.dstIp = 0;
@@ -80,19 +87,6 @@ export class WirePacket {
     this.port = null;
   }
 
-  /** Append a payload run; false when the packet has no room (the caller serialises instead). */
-  addRun(address: number, length: number): boolean {
-    const n = this.runCount;
-    if (n > 0 && this.runAddress[n - 1]! + this.runLength[n - 1]! === address) {
-      this.runLength[n - 1] = this.runLength[n - 1]! + length;
-      return true;
-    }
-    if (n === MAX_PAYLOAD_RUNS) return false;
-    this.runAddress[n] = address;
-    this.runLength[n] = length;
-    this.runCount = n + 1;
-    return true;
-  }
 
   /**
    * Build the frame in bytes: head, the payload read from the view, pad, ICRC (src/wire
@@ -104,11 +98,13 @@ export class WirePacket {
     const frame = (this.frame ??= new Uint8Array(MAX_FRAME_BYTES));
     frame.set(this.head.subarray(0, this.headLength), 0);
     let at = this.headLength;
+    if (this.segments !== 1) throw new Error('WirePacket.serialize: a GSO packet is never serialised (its sender segments it)');
     if (!this.payloadInFrame && this.memory !== null) {
-      for (let i = 0; i < this.runCount; i++) {
-        const n = this.runLength[i]!;
-        this.source?.observer?.(this.source.name, 'read', this.runAddress[i]!, n);
-        this.memory.read(this.runAddress[i]!, frame, at, n);
+      const runs = this.runs;
+      for (let i = 0; i < runs.count; i++) {
+        const n = runs.length[i]!;
+        this.source?.observer?.(this.source.name, 'read', runs.address[i]!, n);
+        this.memory.read(runs.address[i]!, frame, at, n);
         at += n;
       }
     }
@@ -138,7 +134,7 @@ export class WirePacket {
       left -= take;
       skip = 0;
     }
-    this.runCount = 0;
+    this.runs.clear();
     this.memory = null;
     this.payloadInFrame = true;
     this.serialize();

@@ -10,8 +10,10 @@
  *   a failed request sends nothing. A request that fails them is resolved at once
  *   (`sq.outcome`) and completes in order, after every earlier one (completer.ts).
  * - PSNs are 24-bit with wrap (§6, src/wire psnAdd). AckReq is set on the last packet of each
- *   message and the READ Request (§4.1 "A (rxe)"), and on a packet once RXE_MAX_PKT_PER_ACK
- *   went out without it, so a long message is acknowledged as it goes.
+ *   message and the READ Request (§4.1 "A (rxe)"). Not rxe's extra AckReq every 64 packets
+ *   (RXE_MAX_PKT_PER_ACK): a message sent as one GSO packet and the same message segmented
+ *   (capture on) must give the same packets, ACKs included.
+ * - With no tap and no impairment a message goes out as one GSO packet (link.ts).
  * - Go-back-N (§8.2, rxe_comp.c): the completer moves `sq.executed` back to the request holding
  *   the oldest unacknowledged PSN and sets `resumePacket`; a resumed message continues with
  *   Middle/Last packets, a resumed READ sends a new READ Request for the rest (rxe
@@ -38,8 +40,6 @@ const isLengthSyndrome = (s: number): boolean =>
  */
 const REQUESTER_BUDGET = 16;
 
-/** rxe RXE_MAX_PKT_PER_ACK: AckReq at least this often within a long message. */
-const MAX_PACKETS_PER_ACK = 64;
 
 /** One scheduler task: send the endpoint's next work requests, or flush it when in error. */
 export function processEndpoint(nic: SanNic, ep: Endpoint): void {
@@ -109,13 +109,16 @@ function sendHead(nic: SanNic, ep: Endpoint): void {
     const kind: MessageKindCode = opcode === Opcode.SEND ? MessageKind.SEND : MessageKind.RDMA_WRITE;
     const va = sq.remoteAddress[slot]!;
     const rkey = sq.remoteKey[slot]!;
-    let sinceAck = 0;
-    for (let i = from; i < n; i++) {
+    if (from === 0 && n > 1 && !nic.fabric!.link.serialises) {
+      // Nothing needs the bytes: the whole message as one GSO packet (link.ts), copied once.
+      const p = port.beginMessage(ep, segmentOpcode(kind, 0, n), first, total, n, va, rkey, 0, 0);
+      port.addPayload(p, nic.dma, runs, 0, total);
+      port.send(p);
+    } else for (let i = from; i < n; i++) {
       const op = segmentOpcode(kind, i, n);
       const len = segmentLength(total, pmtu, i);
-      const last = i === n - 1;
-      const ackReq = last || ++sinceAck === MAX_PACKETS_PER_ACK ? 1 : 0;
-      if (ackReq === 1) sinceAck = 0;
+      // AckReq on the last packet of the message (roce-v2.md §4.1): one ACK per message.
+      const ackReq = i === n - 1 ? 1 : 0;
       // RETH on the first packet of a WRITE only; a resumed WRITE goes on with Middle/Last.
       const psn = psnAdd(first, i);
       if (psnDiff(psn, ep.sentPsn) < 0) port.counters.retransmitted++;

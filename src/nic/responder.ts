@@ -67,14 +67,16 @@ export function receiveRequest(nic: SanNic, ep: Endpoint, p: WirePacket, v: Pack
     }
     return;
   }
-  if (!payloadLengthValid(v.opcode, v.payloadLength, ep.pmtu)) {
+  // A GSO packet (link.ts) is a whole message of `segments` packets, its head the first.
+  const segments = p.segments;
+  if (segments === 1 && !payloadLengthValid(v.opcode, v.payloadLength, ep.pmtu)) {
     fail(nic, ep, psn, NakCode.INVALID_REQUEST, Syndrome.LENGTH_MISMATCH, -1);
     return;
   }
   if (kind === RespMessage.SEND) {
     if ((mask & OpMask.START) !== 0 && !startSend(nic, ep, psn)) return;
   } else if ((mask & OpMask.START) !== 0 && !startWrite(nic, ep, v, psn)) return;
-  const length = v.payloadLength;
+  const length = segments === 1 ? v.payloadLength : p.payloadLength;
   if (ep.respPlaced + length > ep.respCapacity) {
     // SEND: longer than the receive posted for it; WRITE: beyond the RETH's DMA Length.
     if (kind === RespMessage.SEND) fail(nic, ep, psn, NakCode.INVALID_REQUEST, Syndrome.RECV_TOO_SMALL, WcStatus.LOC_LEN_ERR);
@@ -83,8 +85,9 @@ export function receiveRequest(nic: SanNic, ep: Endpoint, p: WirePacket, v: Pack
   }
   placePayload(p, p.frameLength > 0 ? v.payloadBuf : null, v.payloadOffset, length, nic.dma, ep.respRuns, ep.respPlaced);
   ep.respPlaced += length;
-  ep.ePsn = psnAdd(psn, 1);
-  if ((mask & OpMask.END) !== 0) {
+  const lastPsn = psnAdd(psn, segments - 1);
+  ep.ePsn = psnAdd(lastPsn, 1);
+  if (segments > 1 || (mask & OpMask.END) !== 0) {
     ep.respMessage = RespMessage.NONE;
     ep.msn = psnAdd(ep.msn, 1);
     if (kind === RespMessage.SEND) {
@@ -101,7 +104,8 @@ export function receiveRequest(nic: SanNic, ep: Endpoint, p: WirePacket, v: Pack
       nic.counters.bytesRdmaWriteServed += ep.respPlaced;
     }
   } else ep.respMessage = kind;
-  if (v.ackReq !== 0 && nic.isLive(ep)) sendAck(nic, ep, psn, ackSyndrome(), 0);
+  // The last packet of a message asks for an ACK (a GSO message's last segment does).
+  if ((v.ackReq !== 0 || segments > 1) && nic.isLive(ep)) sendAck(nic, ep, lastPsn, ackSyndrome(), 0);
 }
 
 /** First packet of a SEND: the head receive WQE, its scatter list, its bus runs. */
@@ -169,7 +173,12 @@ function serveRead(nic: SanNic, ep: Endpoint, v: PacketView, psn: number): boole
   const n = packetCount(length, pmtu);
   const msn = psnAdd(ep.msn, 1);
   const port = nic.wire;
-  for (let i = 0; i < n; i++) {
+  if (n > 1 && !nic.fabric!.link.serialises) {
+    // Nothing needs the bytes: every response as one GSO packet (link.ts), copied once.
+    const p = port.beginMessage(ep, WireOpcode.RC_RDMA_READ_RESPONSE_FIRST, psn, length, n, 0, 0, ackSyndrome(), msn);
+    port.addPayload(p, nic.dma, runs, 0, length);
+    port.send(p);
+  } else for (let i = 0; i < n; i++) {
     const op = segmentOpcode(MessageKind.RDMA_READ_RESPONSE, i, n);
     const len = segmentLength(length, pmtu, i);
     const p = port.begin(ep, op, psnAdd(psn, i), 0, len, 0, 0, 0, ackSyndrome(), msn);

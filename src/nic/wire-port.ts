@@ -118,6 +118,7 @@ export class WirePort implements LinkPort {
     const p = link.packet();
     p.headLength = writeFrameHead(p.head, f, payloadLength);
     p.payloadLength = payloadLength;
+    p.headPayloadLength = payloadLength;
     p.dstIp = dst;
     return p;
   }
@@ -139,26 +140,38 @@ export class WirePort implements LinkPort {
         continue;
       }
       const take = Math.min(len - skip, left);
-      if (!p.addRun(runs.address[i]! + skip, take)) {
-        // More pieces than a view holds: carry the bytes instead (serialise now, still exact).
-        p.payloadLength = length;
-        p.serializeRuns(memory, runs, offset, length);
-        return;
-      }
+      p.runs.push(runs.address[i]! + skip, take);
       skip = 0;
       left -= take;
     }
   }
 
   send(p: WirePacket): void {
-    this.counters.txByOpcode[p.opcode]++;
+    countSegments(this.counters.txByOpcode, p.opcode, p.segments);
     this.link!.transmit(this, p);
+  }
+
+  /**
+   * Start a GSO packet (link.ts): a whole message of `segments` packets at `pmtu`, described by
+   * its first packet's headers (a First opcode, `psn`, RETH for a WRITE, AETH for a READ
+   * response). Only when the link does not serialise; `addPayload` the whole message, `send`.
+   */
+  beginMessage(
+    ep: Endpoint, firstOpcode: number, psn: number, total: number, segments: number,
+    va: number, rkey: number, syndrome: number, msn: number,
+  ): WirePacket {
+    const p = this.begin(ep, firstOpcode, psn, 0, ep.pmtu, va, rkey, total, syndrome, msn);
+    p.payloadLength = total;
+    p.segments = segments;
+    return p;
   }
 
   /** The link delivers a packet. */
   receive(p: WirePacket): void {
     const v = this.view;
-    const r = p.frameLength > 0 ? v.parseFrame(p.frame!, p.frameLength) : v.parseSplitHead(p.head, p.headLength, p.payloadLength);
+    const r = p.frameLength > 0
+      ? v.parseFrame(p.frame!, p.frameLength)
+      : v.parseSplitHead(p.head, p.headLength, p.headPayloadLength);
     if (r !== DropReason.NONE) {
       this.counters.dropped[r]++;
       return;
@@ -170,7 +183,7 @@ export class WirePort implements LinkPort {
       this.counters.droppedNoQp++;
       return;
     }
-    this.counters.rxByOpcode[v.opcode]++;
+    countSegments(this.counters.rxByOpcode, v.opcode, p.segments);
     this.owner.deliver(ep, p, v);
   }
 }
@@ -183,6 +196,21 @@ export class WirePort implements LinkPort {
 function acceptsIn(ep: Endpoint, mask: number): boolean {
   if ((mask & OpMask.REQ) !== 0) return ep.state === 'connected' || ep.state === 'connecting';
   return ep.state !== 'idle' && ep.peerEndpoint !== 0;
+}
+
+/**
+ * Count the packets a (GSO) packet stands for by opcode: First, Middle × (n − 2), Last. RC
+ * First/Middle/Last opcodes are consecutive for SEND (0x00), WRITE (0x06) and READ responses
+ * (0x0D) — the only messages sent as GSO packets.
+ */
+function countSegments(table: Float64Array, opcode: number, segments: number): void {
+  if (segments === 1) {
+    table[opcode]++;
+    return;
+  }
+  table[opcode]++;
+  table[opcode + 1] += segments - 2;
+  table[opcode + 2]++;
 }
 
 /** The UDP source port of a connection's flow (roce-v2.md §1.3), fixed at connection time. */
