@@ -16,6 +16,7 @@ import { runTransfer, startApps, type DemoTransfer } from '../host/demo-scenario
 import { sanProxyState } from '../proxy/index.ts';
 import { Tracer, captureSnapshot, writeReport, writeTrace, type HostSnapshot, type ReportSettings } from '../report/index.ts';
 import { packageVersion } from './context.ts';
+import { PcapWriter, opcodeName as wireOpcodeName } from '../wire/index.ts';
 
 export interface DemoOptions {
   ramBytes: number;
@@ -30,6 +31,14 @@ export interface DemoOptions {
   verifier: boolean;
   report?: string;
   trace?: string;
+  /** Capture every RoCEv2 packet of the fabric to this libpcap file. */
+  pcap?: string;
+  /** Link impairments (probabilities 0..1, seeded by `seed`) and the NICs' path MTU. */
+  loss?: number;
+  reorder?: number;
+  duplicate?: number;
+  corrupt?: number;
+  mtu?: number;
   onProgress?: (done: number, total: number) => void;
   /** When the run happened, for the report's Run panel (default: now). */
   date?: Date;
@@ -60,6 +69,17 @@ export interface DemoResult {
   /** Driver Verifier on both hosts ('off': nothing was checked, so no findings mean nothing). */
   verifier: { status: 'on' | 'off'; findings: DemoFinding[] };
   leaks: { pages: number; poolBytes: number; commonBuffers: number; lockedPages: number; mappings: number; registrations: number };
+  /**
+   * The RoCEv2 packets of the run, summed over the NICs (src/nic wire-port.ts counters):
+   * sent (retransmissions included), retransmitted by go-back-N, dropped at receive (ICRC,
+   * no QP, …), duplicates the responders re-acknowledged, NAKs sent; `byOpcode` counts sent
+   * packets by tshark's opcode name.
+   */
+  wire: {
+    packetsSent: number; retransmitted: number; dropped: number; duplicated: number; naks: number; byOpcode: Record<string, number>;
+    /** What the link's impairments did (all 0 on the default lossless link). */
+    link: { lost: number; reordered: number; duplicated: number; corrupted: number };
+  };
 }
 
 export interface DemoDetails {
@@ -68,7 +88,7 @@ export interface DemoDetails {
   cluster: Cluster;
   wallMs: number;
   /** Output files that could not be written (the run's result stands; the CLI reports them). */
-  outputErrors: { flag: 'report' | 'trace'; path: string; error: unknown }[];
+  outputErrors: { flag: 'report' | 'trace' | 'pcap'; path: string; error: unknown }[];
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -90,10 +110,22 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
       iommu: o.iommu,
       verifier: o.verifier,
       strategy: o.strategy,
-      nics: [{ addressBits: bits, ip: `10.0.0.${i + 1}`, rdmaRead: o.rdmaRead ?? true }],
+      nics: [{ addressBits: bits, ip: `10.0.0.${i + 1}`, rdmaRead: o.rdmaRead ?? true, capabilities: { pathMtu: o.mtu ?? 4096 } }],
     })),
   });
+  const impairments = { seed: o.seed | 0, loss: o.loss ?? 0, reorder: o.reorder ?? 0, duplicate: o.duplicate ?? 0, corrupt: o.corrupt ?? 0, delayNs: 0 };
+  cluster.fabric.link.impair(impairments);
   const tracer = o.trace ? new Tracer().attach(cluster) : null;
+  let capture: PcapWriter | null = null;
+  let captureError: unknown = null;
+  if (o.pcap !== undefined) {
+    try {
+      capture = PcapWriter.toFile(o.pcap, { nanoseconds: true });
+      cluster.fabric.startCapture(capture);
+    } catch (error) {
+      captureError = error;
+    }
+  }
   for (const h of cluster.hosts) {
     const status = h.loadProxy();
     if (status !== 0) throw new Error(`${h.spec.name}: loading the SAN proxy driver failed (0x${status.toString(16)})`);
@@ -118,6 +150,14 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
   apps.client.host.kernel.ps.terminateProcess(apps.client.process, 0);
   apps.server.host.kernel.ps.terminateProcess(apps.server.process, 0);
   await cluster.fabric.quiesce();
+  if (capture !== null) {
+    cluster.fabric.stopCapture();
+    try {
+      capture.close();
+    } catch (error) {
+      captureError = error;
+    }
+  }
   const after = cluster.hosts.map((h) => snapshot(h));
   if (wantReport) for (const h of cluster.hosts) snapshots.push(captureSnapshot(h, 'after teardown'));
 
@@ -164,9 +204,11 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
       mappings: sum((d) => d.systemMappings + d.mdls + d.iommuRanges),
       registrations: sum((d) => d.nicRegistrations),
     },
+    wire: wireSummary(cluster),
   };
   for (const h of cluster.hosts) h.unloadProxy();
   const outputErrors: DemoDetails['outputErrors'] = [];
+  if (captureError !== null) outputErrors.push({ flag: 'pcap', path: o.pcap!, error: captureError });
   const writeOutput = (flag: 'report' | 'trace', path: string, write: () => void) => {
     try {
       write();
@@ -227,10 +269,40 @@ export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?
     ...r.verifier.findings.slice(0, 10).map((f) => `  ${f.host}: ${f.rule} 0x${f.code.toString(16)} ${f.detail}`),
     `leaks         ${Object.entries(r.leaks).map(([k, v]) => `${k} ${v}`).join(', ')}${Object.values(r.leaks).every((v) => v === 0) ? ' — nothing leaked' : ' — LEAKED'}`,
   ];
+  const w = r.wire;
+  lines.push(`wire          ${w.packetsSent} RoCEv2 packets sent (MTU ${o.mtu ?? 4096}), ${w.retransmitted} retransmitted, ${w.dropped} dropped at receive, ${w.duplicated} duplicates, ${w.naks} NAKs`);
+  const lossy = (o.loss ?? 0) + (o.reorder ?? 0) + (o.duplicate ?? 0) + (o.corrupt ?? 0) > 0;
+  if (lossy) {
+    lines.push(`  link        loss ${o.loss ?? 0}, reorder ${o.reorder ?? 0}, duplicate ${o.duplicate ?? 0}, corrupt ${o.corrupt ?? 0} (seed ${o.seed}): ${w.link.lost} lost, ${w.link.reordered} reordered, ${w.link.duplicated} duplicated, ${w.link.corrupted} corrupted (dropped on ICRC)`);
+  }
   if (extra?.wallMs) lines.push(`time          ${(extra.wallMs / 1000).toFixed(1)} s`);
   if (o.report) lines.push(`report        ${o.report}`);
   if (o.trace) lines.push(`trace         ${o.trace} (open in https://ui.perfetto.dev or chrome://tracing)`);
+  if (o.pcap) lines.push(`pcap          ${o.pcap} (open in Wireshark, or: tshark -r ${o.pcap})`);
   return lines.join('\n');
+}
+
+function wireSummary(cluster: Cluster): DemoResult['wire'] {
+  const f = cluster.fabric.link.faults;
+  const out: DemoResult['wire'] = {
+    packetsSent: 0, retransmitted: 0, dropped: 0, duplicated: 0, naks: 0, byOpcode: {},
+    link: { lost: f.lost, reordered: f.reordered, duplicated: f.duplicated, corrupted: f.corrupted },
+  };
+  for (const h of cluster.hosts) {
+    for (const { nic } of h.nics) {
+      const c = nic.wire.counters;
+      out.packetsSent += c.packetsSent;
+      out.retransmitted += c.retransmitted;
+      out.dropped += c.packetsDropped;
+      out.duplicated += c.duplicates;
+      out.naks += c.naksSent;
+      for (let op = 0; op < 256; op++) {
+        const n = c.txByOpcode[op]!;
+        if (n > 0) out.byOpcode[wireOpcodeName(op)] = (out.byOpcode[wireOpcodeName(op)] ?? 0) + n;
+      }
+    }
+  }
+  return out;
 }
 
 const pct = (a: number, b: number) => (b === 0 ? '0%' : `${Math.round((100 * a) / b)}%`);

@@ -20,7 +20,7 @@ import { formatDemoSummary, runDemoDetailed, type DemoOptions } from './demo.ts'
 import { addFaultsCommand } from './faults.ts';
 import { checkOutputFiles, describeWriteError } from './output-files.ts';
 import {
-  RAM_RANGE, type SizeRange, UsageError, listOr, rejectArguments, parseChoice, parseOnOff, parseSeedOption, parseSizeOption, quote, rangeText,
+  RAM_RANGE, type SizeRange, UsageError, listOr, rejectArguments, parseChoice, parseOnOff, parseSeedOption, parseSizeOption, parseProbabilityOption, parseChoiceNumber, quote, rangeText,
 } from './options.ts';
 import { ProgressBar } from './progress.ts';
 
@@ -29,6 +29,7 @@ export const DEMO_BYTES_RANGE: SizeRange = { min: 1, max: 16 * 2 ** 30 };
 
 const DEMO_DEFAULTS = {
   ram: '8G', nolowmem: 'on', nicBits: '32,64', strategy: 'contiguous', iommu: 'off', rdmaRead: 'on', bytes: '256M', seed: '1', verifier: 'on',
+  mtu: '4096', loss: '0', reorder: '0', duplicate: '0', corrupt: '0',
 } as const;
 
 /** `new Option(flags, text)` with its default shown as typed (commander would quote strings). */
@@ -47,7 +48,8 @@ function parseNicBits(text: string): [32 | 64, 32 | 64] {
 
 interface DemoFlags {
   ram: string; nolowmem: string; nicBits: string; strategy: string; iommu: string; rdmaRead: string; bytes: string; seed: string;
-  verifier: string; report?: string; trace?: string; json?: boolean;
+  verifier: string; report?: string; trace?: string; pcap?: string; json?: boolean;
+  loss: string; reorder: string; duplicate: string; corrupt: string; mtu: string;
 }
 
 export function demoOptionsFrom(f: DemoFlags): DemoOptions {
@@ -63,10 +65,17 @@ export function demoOptionsFrom(f: DemoFlags): DemoOptions {
     verifier: parseOnOff('verifier', f.verifier),
     ...(f.report !== undefined ? { report: f.report } : {}),
     ...(f.trace !== undefined ? { trace: f.trace } : {}),
+    ...(f.pcap !== undefined ? { pcap: f.pcap } : {}),
+    loss: parseProbabilityOption('loss', f.loss),
+    reorder: parseProbabilityOption('reorder', f.reorder),
+    duplicate: parseProbabilityOption('duplicate', f.duplicate),
+    corrupt: parseProbabilityOption('corrupt', f.corrupt),
+    mtu: parseChoiceNumber('mtu', f.mtu, [256, 512, 1024, 2048, 4096]),
   };
   checkOutputFiles([
     ...(f.report !== undefined ? [{ flag: 'report', path: f.report }] : []),
     ...(f.trace !== undefined ? [{ flag: 'trace', path: f.trace }] : []),
+    ...(f.pcap !== undefined ? [{ flag: 'pcap', path: f.pcap }] : []),
   ]);
   return options;
 }
@@ -94,6 +103,12 @@ function addDemoCommand(program: Command, ctx: CliContext): void {
     .addOption(option('--verifier <on|off>', 'Driver Verifier checks on both hosts', d.verifier))
     .addOption(option('--report <file.html>', 'write the memory-map report (one self-contained HTML file)'))
     .addOption(option('--trace <file.json>', 'write a Chrome trace (open it in ui.perfetto.dev or chrome://tracing)'))
+    .addOption(option('--pcap <file.pcap>', 'capture every RoCEv2 packet between the NICs (libpcap; open it in Wireshark)'))
+    .addOption(option('--mtu <bytes>', 'path MTU of the NICs\' RoCEv2 ports: 256, 512, 1024, 2048 or 4096', d.mtu))
+    .addOption(option('--loss <p>', 'probability that the link loses a packet (0..1; seeded by --seed)', d.loss))
+    .addOption(option('--reorder <p>', 'probability that the link reorders a packet', d.reorder))
+    .addOption(option('--duplicate <p>', 'probability that the link duplicates a packet', d.duplicate))
+    .addOption(option('--corrupt <p>', 'probability that the link flips a bit of a packet (dropped on its ICRC)', d.corrupt))
     .addOption(option('--json', 'print one JSON document on stdout and nothing else'))
     .addHelpText('after', `
 Examples:
@@ -101,6 +116,8 @@ Examples:
   sanproxy demo --bytes 1G --strategy common-buffer
   sanproxy demo --nic-bits 32,32 --iommu on      zero-copy for 32-bit NICs through DMA remapping
   sanproxy demo --report report.html --trace trace.json
+  sanproxy demo --bytes 1M --pcap demo.pcap      then: tshark -r demo.pcap
+  sanproxy demo --loss 0.02 --reorder 0.02 --duplicate 0.01 --corrupt 0.005 --seed 7
   sanproxy demo --bytes 16M --json
 
 Exit status: 0 verified and nothing leaked; 1 not verified, leaked, or failed; 2 usage error.`)

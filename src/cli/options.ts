@@ -58,6 +58,21 @@ export function parseIntegerOption(flag: string, text: string, min: number, max:
   return n;
 }
 
+/** A probability: a decimal number 0..1 (0.02, 1e-3). */
+export function parseProbabilityOption(flag: string, text: string): number {
+  const t = text.trim();
+  const n = /^(\d+(\.\d*)?|\.\d+)(e-?\d+)?$/i.test(t) ? Number(t) : Number.NaN;
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${flag} ${quote(text)}: expected a probability 0..1, such as 0.02`);
+  return n;
+}
+
+/** One of a few numbers. */
+export function parseChoiceNumber(flag: string, text: string, choices: readonly number[]): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!choices.includes(n)) throw new UsageError(`--${flag} ${quote(text)}: expected ${listOr(choices.map(String))}`);
+  return n;
+}
+
 /** A seed of the project's generator (seededRandom takes 32 bits; larger values would wrap). */
 export const parseSeedOption = (flag: string, text: string): number => parseIntegerOption(flag, text, 0, SEED_MAX);
 

@@ -22,6 +22,9 @@ export interface NicCapabilities {
   maxScatterElements: number;
   maxEndpoints: number;
   maxCompletionQueues: number;
+  /** Path MTU of the NIC's RoCEv2 port in bytes: 256, 512, 1024, 2048 or 4096 (IB MTU codes
+   *  1–5). A connection uses the smaller of the two ends'. */
+  pathMtu: number;
 }
 
 export const DEFAULT_NIC_CAPABILITIES: Readonly<Omit<NicCapabilities, 'addressBits'>> = Object.freeze({
@@ -35,9 +38,10 @@ export const DEFAULT_NIC_CAPABILITIES: Readonly<Omit<NicCapabilities, 'addressBi
   maxScatterElements: 4,
   maxEndpoints: 1024,
   maxCompletionQueues: 1024,
+  pathMtu: 4096,
 });
 
-const LIMITS: Record<Exclude<keyof NicCapabilities, 'addressBits' | 'rdmaRead'>, [number, number]> = {
+const LIMITS: Record<Exclude<keyof NicCapabilities, 'addressBits' | 'rdmaRead' | 'pathMtu'>, [number, number]> = {
   maxRegistrations: [1, MAX_TABLE_ENTRIES - 1],
   maxRegionBytes: [PAGE_SIZE, 2 ** 52],
   sendQueueDepth: [1, 65536],
@@ -70,6 +74,9 @@ export function resolveCapabilities(
   const caps = { ...DEFAULT_NIC_CAPABILITIES, ...given, addressBits: bits } as NicCapabilities;
   if (typeof caps.rdmaRead !== 'boolean') {
     throw new NicConfigurationError(`SanNic ${name}: rdmaRead must be a boolean, got ${String(caps.rdmaRead)}`);
+  }
+  if (![256, 512, 1024, 2048, 4096].includes(caps.pathMtu)) {
+    throw new NicConfigurationError(`SanNic ${name}: pathMtu must be 256, 512, 1024, 2048 or 4096, got ${String(caps.pathMtu)}`);
   }
   for (const [key, [lo, hi]] of Object.entries(LIMITS)) {
     const v = (caps as unknown as Record<string, unknown>)[key];

@@ -137,6 +137,7 @@ export class ConnectionManager {
     ep.peerAddress = r.address;
     ep.peerEndpoint = r.endpoint;
     ep.port = port;
+    this.nic.initTransport(ep);
     this.sendReply(r.address, r.endpoint, endpoint, 'established');
     return NicStatus.SUCCESS;
   }
@@ -206,6 +207,7 @@ export class ConnectionManager {
     }
     ep.state = 'connected';
     ep.peerEndpoint = peerEndpoint;
+    this.nic.initTransport(ep);
     const me = this.nic.sanAddress;
     const fabric = this.nic.fabric!;
     const peerAddress = ep.peerAddress;

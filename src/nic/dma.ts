@@ -8,7 +8,7 @@
  * The run lists are scratch typed arrays reused by every transfer (no object per run or per
  * request); a nested call (an observer that starts a DMA) gets its own.
  */
-import { DMA_OK, DmaRunList, copyDmaRun, copyDmaRunList, type DeviceDmaView, type DmaStatus } from '../bus/index.ts';
+import { DMA_OK, DmaRunList, copyDmaRun, copyDmaRunList, type DeviceDmaView, type DmaStatus, type PhysicalMemory } from '../bus/index.ts';
 
 export interface DmaResult {
   status: DmaStatus;
@@ -59,4 +59,89 @@ export function moveBytes(
   if (fromStatus !== DMA_OK) return { status: fromStatus, side: 'source' };
   if (toStatus !== DMA_OK) return { status: toStatus, side: 'target' };
   return OK;
+}
+
+/**
+ * Resolve a list of bus runs through `view` into physical runs (`out`, cleared first). Every
+ * run is resolved before anything is touched: a failure leaves no byte moved.
+ */
+export function resolveRuns(view: DeviceDmaView, segs: DmaRunList, write: boolean, out: DmaRunList): DmaStatus {
+  return resolveAll(view, segs, write, out);
+}
+
+/** Tell the view's observer (the verifier) about physical runs the device reads or writes. */
+export function observeRuns(view: DeviceDmaView, runs: DmaRunList, direction: 'read' | 'write', offset = 0, length = runs.total): void {
+  const observer = view.observer;
+  if (observer === null) return;
+  let skip = offset;
+  let left = length;
+  for (let i = 0; i < runs.count && left > 0; i++) {
+    const len = runs.length[i]!;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    const take = Math.min(len - skip, left);
+    observer(view.name, direction, runs.address[i]! + skip, take);
+    left -= take;
+    skip = 0;
+  }
+}
+
+/** Where a received payload is: a serialised frame's bytes, or a view of the sender's memory. */
+export interface PayloadSource {
+  memory: PhysicalMemory | null;
+  source: DeviceDmaView | null;
+  readonly runs: DmaRunList;
+}
+
+/**
+ * Place a received payload (the one copy of the lossless link: sender memory → receiver
+ * memory) at byte `offset` of the physical runs `target` of `view`'s memory. `bytes` (with
+ * `bytesOffset`) when the frame was serialised, otherwise the packet's payload view.
+ */
+export function placePayload(
+  src: PayloadSource, bytes: Uint8Array | null, bytesOffset: number, length: number,
+  view: DeviceDmaView, target: DmaRunList, offset: number,
+): void {
+  if (length === 0) return;
+  observeRuns(view, target, 'write', offset, length);
+  const memory = view.memory;
+  // Walk the target from `offset`.
+  let ti = 0;
+  let tOff = offset;
+  while (ti < target.count && tOff >= target.length[ti]!) tOff -= target.length[ti++]!;
+  if (bytes !== null) {
+    let done = 0;
+    while (done < length) {
+      const n = Math.min(length - done, target.length[ti]! - tOff);
+      memory.write(target.address[ti]! + tOff, bytes, bytesOffset + done, n);
+      done += n;
+      tOff += n;
+      if (tOff === target.length[ti]!) {
+        ti++;
+        tOff = 0;
+      }
+    }
+    return;
+  }
+  const from = src.memory!;
+  const sourceObserver = src.source?.observer ?? null;
+  const runs = src.runs;
+  for (let si = 0; si < runs.count; si++) {
+    const sAddr = runs.address[si]!;
+    const sLen = runs.length[si]!;
+    if (sourceObserver !== null) sourceObserver(src.source!.name, 'read', sAddr, sLen);
+    let done = 0;
+    while (done < sLen) {
+      const n = Math.min(sLen - done, target.length[ti]! - tOff);
+      memory.copyFrom(from, sAddr + done, target.address[ti]! + tOff, n);
+      done += n;
+      tOff += n;
+      if (tOff === target.length[ti]!) {
+        ti++;
+        tOff = 0;
+      }
+    }
+  }
 }

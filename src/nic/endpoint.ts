@@ -8,6 +8,7 @@
  * Counters are monotonic sequence numbers: posted ≥ executed ≥ completed (send queue);
  * a slot is free again once its request completed.
  */
+import { DmaRunList } from '../bus/index.ts';
 import type { CompletionQueue } from './completion-queue.ts';
 
 export type EndpointState = 'idle' | 'connecting' | 'connected' | 'error' | 'disconnected';
@@ -26,6 +27,16 @@ export class WorkQueue {
   posted = 0;
   executed = 0;
   completed = 0;
+  /** Send queue, per slot: the first PSN of the request and its packet count (a READ
+   *  reserves one PSN per response packet, roce-v2.md §4.2). */
+  readonly firstPsn: Uint32Array;
+  readonly packets: Uint32Array;
+  /** Send queue, per slot: the outcome once known (WQE_PENDING until then), its syndrome and
+   *  bytes. A request that failed its local checks is resolved at once and completes when
+   *  every earlier one has (completions stay in order). */
+  readonly outcome: Uint8Array;
+  readonly outcomeSyndrome: Uint8Array;
+  readonly bytes: Float64Array;
 
   constructor(
     readonly depth: number,
@@ -40,6 +51,11 @@ export class WorkQueue {
     this.remoteKey = new Float64Array(r);
     this.remoteAddress = new Float64Array(r);
     this.remoteLength = new Float64Array(r);
+    this.firstPsn = new Uint32Array(r);
+    this.packets = new Uint32Array(r);
+    this.outcome = new Uint8Array(r);
+    this.outcomeSyndrome = new Uint8Array(r);
+    this.bytes = new Float64Array(r);
   }
 
   get full(): boolean {
@@ -56,6 +72,12 @@ export class WorkQueue {
   }
 }
 
+/** `WorkQueue.outcome` of a request whose acknowledgement has not come yet. */
+export const WQE_PENDING = 255;
+
+/** Responder: which multi-packet message is open (rxe_resp.c check_op_seq). */
+export const RespMessage = { NONE: 0, SEND: 1, WRITE: 2 } as const;
+
 export class Endpoint {
   state: EndpointState = 'idle';
   peerAddress = 0;
@@ -70,6 +92,45 @@ export class Endpoint {
   lastEvent = '';
   readonly sq: WorkQueue;
   readonly rq: WorkQueue;
+
+  // ── RC transport (the QP's requester, completer and responder state; rxe_qp.c) ──
+  /** The peer's IPv4 address (the path) and our flow's UDP source port. */
+  peerIp = 0;
+  udpSourcePort = 0xc000;
+  /** Path MTU in bytes (the NIC's, fixed at connection). */
+  pmtu = 4096;
+  /** Requester: next PSN to send; the packet index within the head request to resume at. */
+  sqPsn = 0;
+  resumePacket = 0;
+  /** One past the highest PSN ever sent (what is below it and sent again is a retransmission). */
+  sentPsn = 0;
+  /** Completer: the oldest PSN not yet acknowledged. */
+  unackedPsn = 0;
+  /** Completer: retries left (retry_cnt) and the retransmit timer (scheduler id, 0: none). */
+  retriesLeft = 7;
+  retransmitTimer = 0;
+  /** When the local ACK timeout really expires: progress moves it without touching the
+   *  scheduler, and a timer that fires before it re-arms for the rest. */
+  timerDeadline = 0;
+  /** The timer's task, made once per endpoint (completer.ts). */
+  timerTask: (() => void) | null = null;
+  /** The timer is an RNR wait, not the local ACK timeout. */
+  rnrWait = false;
+  /** Completer: the READ whose local scatter list `readRuns` holds (-1: none). */
+  readRunsSeq = -1;
+  readonly readRuns = new DmaRunList(8);
+  /** Responder: expected PSN, message sequence number, the open message. */
+  ePsn = 0;
+  msn = 0;
+  respMessage: number = RespMessage.NONE;
+  /** Responder: the open message's target (physical runs) and bytes placed so far. */
+  readonly respRuns = new DmaRunList(8);
+  respPlaced = 0;
+  respCapacity = 0;
+  /** Responder: a PSN sequence error NAK was sent and the expected PSN has not come since. */
+  seqNakSent = false;
+  /** Responder: an RNR NAK was sent; posting a receive sends the peer an unsolicited ACK. */
+  rnrNakSent = false;
 
   constructor(
     readonly handle: number,

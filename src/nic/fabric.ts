@@ -12,6 +12,8 @@
  *   for callers that hold the fabric (tests and tools that drive the machine by hand).
  */
 import type { SanNic } from './san-nic.ts';
+import type { PcapWriter } from '../wire/index.ts';
+import { InProcessLink } from './link.ts';
 import { Scheduler, type Task } from './scheduler.ts';
 import { NicConfigurationError } from './status.ts';
 
@@ -19,6 +21,8 @@ export type FabricTask = Task;
 
 export class Fabric {
   readonly scheduler: Scheduler;
+  /** The link every attached NIC's port is on (link.ts): packets, not calls, between NICs. */
+  readonly link: InProcessLink;
   private readonly nics = new Map<number, SanNic>();
   private nextAddress = 0x10;
 
@@ -28,6 +32,16 @@ export class Fabric {
     scheduler?: Scheduler,
   ) {
     this.scheduler = scheduler ?? new Scheduler(name);
+    this.link = new InProcessLink(this.scheduler);
+  }
+
+  /**
+   * The path to the NIC at a SAN address: its IPv4 address and port MTU (what the CM REQ/REP
+   * would tell each end), or null when no NIC is there.
+   */
+  pathTo(address: number): { ip: number; mtu: number } | null {
+    const nic = this.nics.get(address);
+    return nic === undefined ? null : { ip: nic.wireIp, mtu: nic.capabilities.pathMtu };
   }
 
   /** Plug `nic` into the fabric; returns its SAN address (given or the next free one). */
@@ -55,6 +69,19 @@ export class Fabric {
   resolveIp(ipv4: number): number {
     for (const [address, nic] of this.nics) if (nic.answersFor(ipv4)) return address;
     return 0;
+  }
+
+  /**
+   * The capture tap (issue 16 §5): from now on every packet of the link is built in bytes,
+   * ICRC included, and written to `writer` as an Ethernet frame stamped with the virtual clock.
+   * `stopCapture` detaches it (the caller closes the writer).
+   */
+  startCapture(writer: PcapWriter): void {
+    this.link.tap = { frame: (bytes, length, timeNs) => writer.write(bytes.subarray(0, length), timeNs) };
+  }
+
+  stopCapture(): void {
+    this.link.tap = null;
   }
 
   /** Hand a delivery to the scheduler. */

@@ -1,31 +1,47 @@
 /**
- * Requester stage (rxe_req.c + rxe_comp.c in one): executes the head work request of an
- * endpoint's send queue, checks its local scatter list against the TPT, hands the request to
- * the peer's responder over the fabric and queues the acknowledgement that completes it.
- * Also the flush of an endpoint in error.
+ * Requester (rxe_req.c): turns the work requests of an endpoint's send queue into RoCEv2
+ * request packets — SEND and RDMA WRITE First/Middle/Last/Only segmented at the path MTU,
+ * one RDMA READ Request reserving a PSN per response packet (roce-v2.md §4.2) — and hands them
+ * to the NIC's port. Also the flush of an endpoint in error.
  *
- * The data of a request moves inside the responder call, in the same fabric task as the
- * local checks, so a region is checked and used at one instant: deregistering it before the
- * task runs makes the request fail, never read a freed page.
+ * Implementation notes
+ * - Local checks first, as rxe does before it builds a packet: the scatter list against the
+ *   TPT (the one access check), lengths, then every bus run resolved through the DMA view, so
+ *   a failed request sends nothing. A request that fails them is resolved at once
+ *   (`sq.outcome`) and completes in order, after every earlier one (completer.ts).
+ * - PSNs are 24-bit with wrap (§6, src/wire psnAdd). AckReq is set on the last packet of each
+ *   message and the READ Request (§4.1 "A (rxe)"). Not rxe's extra AckReq every 64 packets
+ *   (RXE_MAX_PKT_PER_ACK): a message sent as one GSO packet and the same message segmented
+ *   (capture on) must give the same packets, ACKs included.
+ * - With no tap and no impairment a message goes out as one GSO packet (link.ts).
+ * - Go-back-N (§8.2, rxe_comp.c): the completer moves `sq.executed` back to the request holding
+ *   the oldest unacknowledged PSN and sets `resumePacket`; a resumed message continues with
+ *   Middle/Last packets, a resumed READ sends a new READ Request for the rest (rxe
+ *   req_retry), at the same PSNs.
+ * - The payload is a view of the physical runs (link.ts): read by the receiver on delivery.
  */
-import type { Endpoint } from './endpoint.ts';
-import { respond, type RequestPacket, type ResponderResult } from './responder.ts';
+import { MessageKind, Opcode as WireOpcode, packetCount, psnAdd, psnDiff, segmentLength, segmentOpcode, type MessageKindCode } from '../wire/index.ts';
+import { armRetransmit, drainResolved } from './completer.ts';
+import { resolveRuns } from './dma.ts';
+import { WQE_PENDING, type Endpoint } from './endpoint.ts';
 import type { SanNic } from './san-nic.ts';
 import { checkScatterList } from './scatter-list.ts';
-import { Opcode, Syndrome, WcStatus, type SyndromeCode, type WcStatusCode } from './status.ts';
+import { Opcode, Syndrome, WcStatus } from './status.ts';
 import { NicAccess } from './tpt.ts';
+import { DMA_MASTER_ABORT, DMA_OK } from '../bus/index.ts';
 
 const isLengthSyndrome = (s: number): boolean =>
   s === Syndrome.ZERO_LENGTH || s === Syndrome.TOO_LONG || s === Syndrome.LENGTH_MISMATCH;
 
 /**
- * Work requests one requester task may execute before it yields the fabric. rxe's requester
- * likewise runs until its queue is empty or it must yield, then reschedules itself; a small
- * budget keeps one busy endpoint from holding up the others' tasks and the acknowledgements.
+ * Work requests one requester task may execute before it yields. rxe's requester likewise runs
+ * until its queue is empty or it must yield, then reschedules itself; a small budget keeps one
+ * busy endpoint from holding up the others' tasks and the acknowledgements.
  */
 const REQUESTER_BUDGET = 16;
 
-/** One fabric task: run the endpoint's next work requests, or flush it when in error. */
+
+/** One scheduler task: send the endpoint's next work requests, or flush it when in error. */
 export function processEndpoint(nic: SanNic, ep: Endpoint): void {
   ep.scheduled = false;
   if (!nic.isLive(ep)) return;
@@ -36,21 +52,21 @@ export function processEndpoint(nic: SanNic, ep: Endpoint): void {
   const sq = ep.sq;
   if (ep.state !== 'connected' || ep.waitingForRecv || sq.executed === sq.posted) return;
   for (let budget = REQUESTER_BUDGET; ; ) {
-    executeHead(nic, ep);
-    // Stop at a failure (the endpoint is in error), a receiver-not-ready, an empty queue.
+    sendHead(nic, ep);
     if (ep.flushing || ep.waitingForRecv || sq.executed === sq.posted || --budget === 0) break;
   }
   if (!ep.flushing && !ep.waitingForRecv && sq.executed < sq.posted) nic.schedule(ep);
 }
 
-function executeHead(nic: SanNic, ep: Endpoint): void {
+/** Execute the request at `sq.executed`, from packet `ep.resumePacket` on. */
+function sendHead(nic: SanNic, ep: Endpoint): void {
   const sq = ep.sq;
   const seq = sq.executed;
   const slot = sq.slot(seq);
   const opcode = sq.opcode[slot]!;
+  const read = opcode === Opcode.RDMA_READ;
   const local = nic.requesterSegs;
-  const rights = opcode === Opcode.RDMA_READ ? NicAccess.LOCAL_WRITE : NicAccess.LOCAL_READ;
-  const total = checkScatterList(nic, ep.owner, sq, slot, rights, local, Number.POSITIVE_INFINITY);
+  const total = checkScatterList(nic, ep.owner, sq, slot, read ? NicAccess.LOCAL_WRITE : NicAccess.LOCAL_READ, local, Number.POSITIVE_INFINITY);
   let syndrome: number = total < 0 ? -total : Syndrome.NONE;
   if (syndrome === Syndrome.NONE) {
     if (total === 0) syndrome = Syndrome.ZERO_LENGTH;
@@ -58,107 +74,85 @@ function executeHead(nic: SanNic, ep: Endpoint): void {
     else if (opcode !== Opcode.SEND && sq.remoteLength[slot] !== total) syndrome = Syndrome.LENGTH_MISMATCH;
   }
   if (syndrome !== Syndrome.NONE) {
-    // A failed local check: complete in error, move no byte, and the endpoint goes to error.
-    sq.executed++;
-    const status = isLengthSyndrome(syndrome) ? WcStatus.LOC_LEN_ERR : WcStatus.LOC_PROT_ERR;
-    finish(nic, ep, seq, status, syndrome as SyndromeCode, 0);
+    failLocally(nic, ep, seq, isLengthSyndrome(syndrome) ? WcStatus.LOC_LEN_ERR : WcStatus.LOC_PROT_ERR, syndrome);
     return;
   }
-  const result = nic.responderResult;
-  const peer = nic.fabric?.nicAt(ep.peerAddress) ?? null;
-  if (peer === null) {
-    result.status = WcStatus.RETRY_EXC_ERR;
-    result.syndrome = Syndrome.PEER_GONE;
-    result.rnr = false;
+  const runs = nic.requesterRuns;
+  {
+    // Every run of the message resolved before a packet exists (a READ's too: where its
+    // responses will land), so a bus fault sends nothing.
+    const status = resolveRuns(nic.dma, local, read, runs);
+    if (status !== DMA_OK) {
+      failLocally(nic, ep, seq, WcStatus.GENERAL_ERR, status === DMA_MASTER_ABORT ? Syndrome.DMA_MASTER_ABORT : Syndrome.DMA_IOMMU_FAULT);
+      return;
+    }
+  }
+  const pmtu = ep.pmtu;
+  const n = packetCount(total, pmtu);
+  const from = ep.resumePacket;
+  if (from === 0) {
+    sq.firstPsn[slot] = ep.sqPsn;
+    sq.packets[slot] = n;
+    sq.outcome[slot] = WQE_PENDING;
+    sq.bytes[slot] = total;
+  }
+  const first = sq.firstPsn[slot]!;
+  const port = nic.wire;
+  if (read) {
+    // One request for the rest of the message; the responses take PSNs first+from … first+n-1.
+    const offset = from * pmtu;
+    if (psnDiff(psnAdd(first, from), ep.sentPsn) < 0) port.counters.retransmitted++;
+    const p = port.begin(ep, WireOpcode.RC_RDMA_READ_REQUEST, psnAdd(first, from), 1, 0,
+      sq.remoteAddress[slot]! + offset, sq.remoteKey[slot]!, total - offset, 0, 0);
+    port.send(p);
   } else {
-    const p: RequestPacket = nic.packet;
-    p.opcode = opcode;
-    p.fromNic = nic;
-    p.fromEndpoint = ep.handle;
-    p.toEndpoint = ep.peerEndpoint;
-    p.remoteKey = opcode === Opcode.SEND ? 0 : sq.remoteKey[slot]!;
-    p.remoteAddress = opcode === Opcode.SEND ? 0 : sq.remoteAddress[slot]!;
-    p.length = total;
-    p.local = local;
-    respond(peer, p, result);
+    const kind: MessageKindCode = opcode === Opcode.SEND ? MessageKind.SEND : MessageKind.RDMA_WRITE;
+    const va = sq.remoteAddress[slot]!;
+    const rkey = sq.remoteKey[slot]!;
+    if (from === 0 && n > 1 && !nic.fabric!.link.serialises) {
+      // Nothing needs the bytes: the whole message as one GSO packet (link.ts), copied once.
+      const p = port.beginMessage(ep, segmentOpcode(kind, 0, n), first, total, n, va, rkey, 0, 0);
+      port.addPayload(p, nic.dma, runs, 0, total);
+      port.send(p);
+    } else for (let i = from; i < n; i++) {
+      const op = segmentOpcode(kind, i, n);
+      const len = segmentLength(total, pmtu, i);
+      // AckReq on the last packet of the message (roce-v2.md §4.1): one ACK per message.
+      const ackReq = i === n - 1 ? 1 : 0;
+      // RETH on the first packet of a WRITE only; a resumed WRITE goes on with Middle/Last.
+      const psn = psnAdd(first, i);
+      if (psnDiff(psn, ep.sentPsn) < 0) port.counters.retransmitted++;
+      const p = port.begin(ep, op, psn, ackReq, len, va, rkey, total, 0, 0);
+      port.addPayload(p, nic.dma, runs, i * pmtu, len);
+      port.send(p);
+    }
   }
-  if (result.rnr) {
-    // Receiver not ready: keep the request at the head until the peer posts a receive.
-    ep.waitingForRecv = true;
-    return;
-  }
+  ep.sqPsn = psnAdd(first, n);
+  if (psnDiff(ep.sqPsn, ep.sentPsn) > 0) ep.sentPsn = ep.sqPsn;
+  ep.resumePacket = 0;
   sq.executed++;
-  if (result.status === WcStatus.SUCCESS) {
-    if (opcode === Opcode.SEND) nic.counters.bytesSent += total;
-    else if (opcode === Opcode.RDMA_WRITE) nic.counters.bytesRdmaWrite += total;
-    else nic.counters.bytesRdmaRead += total;
-  }
-  finish(nic, ep, seq, result.status, result.syndrome, result.status === WcStatus.SUCCESS ? total : 0);
+  armRetransmit(nic, ep);
 }
 
-/**
- * Queue the acknowledgement that completes send-queue request `seq`. A failure moves the
- * endpoint to error now, so no later request executes; its completion still arrives first.
- */
-function finish(nic: SanNic, ep: Endpoint, seq: number, status: WcStatusCode, syndrome: SyndromeCode, bytes: number): void {
-  if (status !== WcStatus.SUCCESS) nic.enterError(ep, 'error');
-  const ack = spareAcks.pop() ?? new Acknowledgement();
-  ack.nic = nic;
-  ack.ep = ep;
-  ack.seq = seq;
-  ack.status = status;
-  ack.syndrome = syndrome;
-  ack.bytes = bytes;
-  nic.fabric!.enqueue(ack.deliver);
-}
-
-/**
- * An acknowledgement in flight on the fabric: a reusable record whose `deliver` is the task,
- * so the data path allocates no closure per request. Each record is queued at most once at
- * a time and goes back to the spare list when delivered (one left in an abandoned fabric's
- * queue is simply never reused).
- */
-class Acknowledgement {
-  nic: SanNic | null = null;
-  ep: Endpoint | null = null;
-  seq = 0;
-  status: WcStatusCode = WcStatus.SUCCESS;
-  syndrome: SyndromeCode = Syndrome.NONE;
-  bytes = 0;
-  readonly deliver = (): void => {
-    const { nic, ep, seq, status, syndrome, bytes } = this;
-    this.nic = null;
-    this.ep = null;
-    if (spareAcks.length < MAX_SPARE_ACKS) spareAcks.push(this);
-    completeRequest(nic!, ep!, seq, status, syndrome, bytes);
-  };
-}
-
-const MAX_SPARE_ACKS = 1024;
-const spareAcks: Acknowledgement[] = [];
-
-/** Completer: the acknowledgement of send-queue request `seq` arrived. */
-export function completeRequest(
-  nic: SanNic,
-  ep: Endpoint,
-  seq: number,
-  status: WcStatusCode,
-  syndrome: SyndromeCode,
-  bytes: number,
-): void {
-  if (!nic.isLive(ep)) return;
+/** A request failed its local checks: resolved now, completed in order; the endpoint goes to error. */
+function failLocally(nic: SanNic, ep: Endpoint, seq: number, status: number, syndrome: number): void {
   const sq = ep.sq;
-  if (seq !== sq.completed) throw new Error(`${nic.name}: acknowledgement ${seq} out of order (expected ${sq.completed})`);
   const slot = sq.slot(seq);
-  sq.completed++;
-  nic.complete(ep, status, syndrome, sq.opcode[slot]!, bytes, sq.context[slot]!);
-  if (ep.flushing) nic.schedule(ep);
+  sq.outcome[slot] = status;
+  sq.outcomeSyndrome[slot] = syndrome;
+  sq.bytes[slot] = 0;
+  sq.packets[slot] = 0;
+  sq.firstPsn[slot] = ep.sqPsn;
+  sq.executed++;
+  ep.resumePacket = 0;
+  nic.enterError(ep, 'error');
+  drainResolved(nic, ep);
 }
 
 /**
  * Complete every request of an endpoint in error with WR_FLUSH_ERR, oldest first. Requests
- * already executed wait for their acknowledgement (the completer reschedules the flush), so
- * completions stay in order.
+ * already sent wait for their acknowledgement or their timer (the completer reschedules the
+ * flush), so completions stay in order.
  */
 export function flushEndpoint(nic: SanNic, ep: Endpoint): void {
   const sq = ep.sq;
@@ -178,5 +172,3 @@ export function flushEndpoint(nic: SanNic, ep: Endpoint): void {
     nic.complete(ep, WcStatus.WR_FLUSH_ERR, Syndrome.NONE, Opcode.RECV, 0, rq.context[slot]!);
   }
 }
-
-export type { ResponderResult };

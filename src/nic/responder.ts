@@ -1,221 +1,246 @@
 /**
- * Responder stage (rxe_resp.c): serves a request that arrived from a peer. A loop over a
- * state: each check returns the next state; execute only ever sees a request every check
- * passed; `responderError` is the one place that maps a failed check to what the requester,
- * the responder's endpoint and a consumed receive see. A failed request moves no byte.
+ * Responder (rxe_resp.c): serves request packets that arrived for one of our endpoints. Per
+ * packet, in rxe's order: the PSN against the expected PSN (§6: ahead → one PSN sequence error
+ * NAK; behind → a duplicate, acknowledged again or, for a READ, answered again from memory and
+ * never placed twice), the opcode sequence (§4.2 check_op_seq), whether the opcode is served,
+ * the receive WQE a SEND consumes (none: RNR NAK), the R_Key and range in the one TPT lookup on
+ * the first packet of a WRITE and on a READ Request (rxe check_rkey), the length rules, then
+ * the payload placed through our own DMA view, and an ACK when the packet asks for one
+ * (AckReq: coalesced to one per message).
  *
- * Checks, in order: the target endpoint exists and is connected to the requester; the
- * opcode is served (RDMA read is optional); then for a send the head receive (absent:
- * receiver not ready) and its scatter list, which must hold the message; for RDMA the remote
- * key (TPT lookup: exists, current, bound to this connection, right granted, valid) and the
- * range inside the region. Bus faults are found before any byte moves (dma.ts).
+ * Every failed check is mapped in one place (`fail`) to its NAK code (§7.3) and to what the
+ * receive WQE and our endpoint see:
+ *   opcode not served / bad sequence or length / message longer than the receive → NAK Invalid
+ *   Request; R_Key or range → NAK Remote Access Error; the receive's own scatter list or a bus
+ *   fault on our side → NAK Remote Operational Error. Each moves our endpoint to error.
+ * A failed check places no byte of its packet; every bus run of a message's target is
+ * resolved on its first packet, so a fault is found before any byte moves.
  */
-import { DMA_MASTER_ABORT, type DmaRunList } from '../bus/index.ts';
-import { moveBytes } from './dma.ts';
-import type { Endpoint } from './endpoint.ts';
+import {
+  AethType, MessageKind, NakCode, syndromeType, OpMask, Opcode as WireOpcode, ackSyndrome, nakSyndrome, packetCount, payloadLengthValid, psnAdd,
+  psnDiff, rethLength, rethRkey, rethVa, rnrNakSyndrome, segmentLength, segmentOpcode, type PacketView,
+} from '../wire/index.ts';
+import { placePayload, resolveRuns } from './dma.ts';
+import { RespMessage, type Endpoint } from './endpoint.ts';
+import type { WirePacket } from './link.ts';
 import type { SanNic } from './san-nic.ts';
 import { checkScatterList } from './scatter-list.ts';
 import { Opcode, Syndrome, WcStatus, type SyndromeCode, type WcStatusCode } from './status.ts';
 import { NicAccess } from './tpt.ts';
+import { DMA_MASTER_ABORT, DMA_OK } from '../bus/index.ts';
 
-export interface RequestPacket {
-  opcode: number;
-  fromNic: SanNic;
-  fromEndpoint: number;
-  toEndpoint: number;
-  remoteKey: number;
-  /** Offset into the remote region. */
-  remoteAddress: number;
-  length: number;
-  /** Requester's bus segments: the data (send, RDMA write) or where it goes (RDMA read). */
-  local: DmaRunList;
-}
+/** The responder's min_rnr_timer: code 0, 655.36 ms, as the CM sets it (roce-v2.md §10.8). */
+export const MIN_RNR_TIMER_CODE = 0;
 
-export interface ResponderResult {
-  status: WcStatusCode;
-  syndrome: SyndromeCode;
-  /** Receiver not ready: no receive posted; the requester retries when one is. */
-  rnr: boolean;
-}
-
-const CHECK_ENDPOINT = 0;
-const CHECK_OPCODE = 1;
-const GET_RECV = 2;
-const CHECK_RECV = 3;
-const CHECK_RKEY = 4;
-const CHECK_RANGE = 5;
-const EXECUTE = 6;
-const DONE = 7;
-const ERROR = 8;
-const RNR = 9;
-
-/** Per-request responder state, reused (one per NIC). */
-export class ResponderContext {
-  ep: Endpoint | null = null;
-  region = -1;
-  failedAt = -1;
-  syndrome: number = Syndrome.NONE;
-  /** The bus fault was on the requester's side. */
-  requesterBusFault = false;
-}
-
-function checkEndpoint(nic: SanNic, p: RequestPacket, c: ResponderContext): number {
-  const ep = nic.endpointByHandle(p.toEndpoint);
-  // 'connecting' on the passive side accepts requests once its peer is known (RTR).
-  if (ep === null || (ep.state !== 'connected' && ep.state !== 'connecting') ||
-      ep.peerAddress !== p.fromNic.sanAddress || ep.peerEndpoint !== p.fromEndpoint) {
-    return fail(c, CHECK_ENDPOINT, Syndrome.PEER_GONE);
+/** A request packet for responder `ep` (the port checked it is ours and our state takes it). */
+export function receiveRequest(nic: SanNic, ep: Endpoint, p: WirePacket, v: PacketView): void {
+  const psn = v.psn;
+  const d = psnDiff(psn, ep.ePsn);
+  if (d > 0) {
+    // A packet before this one was lost: NAK once, then drop until the expected PSN comes (§6).
+    if (!ep.seqNakSent) {
+      ep.seqNakSent = true;
+      sendAck(nic, ep, ep.ePsn, nakSyndrome(NakCode.PSN_SEQUENCE_ERROR), 0);
+    }
+    return;
   }
-  c.ep = ep;
-  return CHECK_OPCODE;
-}
-
-function checkOpcode(nic: SanNic, p: RequestPacket, c: ResponderContext): number {
-  if (p.opcode === Opcode.SEND) return GET_RECV;
-  if (p.opcode === Opcode.RDMA_READ && !nic.capabilities.rdmaRead) {
-    return fail(c, CHECK_OPCODE, Syndrome.RDMA_READ_UNSUPPORTED);
+  if (d < 0) {
+    duplicate(nic, ep, v);
+    return;
   }
-  return CHECK_RKEY;
+  ep.seqNakSent = false;
+  const mask = v.mask;
+  // Opcode sequence: a First/Only only between messages, a Middle/Last only inside one of its kind.
+  const open = ep.respMessage;
+  const kind = (mask & OpMask.SEND) !== 0 ? RespMessage.SEND : (mask & OpMask.WRITE) !== 0 ? RespMessage.WRITE : RespMessage.NONE;
+  if ((mask & OpMask.START) !== 0 ? open !== RespMessage.NONE : open !== kind) {
+    fail(nic, ep, psn, NakCode.INVALID_REQUEST, Syndrome.PEER_GONE, -1);
+    return;
+  }
+  if ((mask & OpMask.READ) !== 0) {
+    if (!nic.capabilities.rdmaRead) {
+      fail(nic, ep, psn, NakCode.INVALID_REQUEST, Syndrome.RDMA_READ_UNSUPPORTED, -1);
+      return;
+    }
+    if (serveRead(nic, ep, v, psn)) {
+      ep.msn = psnAdd(ep.msn, 1);
+    }
+    return;
+  }
+  // A GSO packet (link.ts) is a whole message of `segments` packets, its head the first.
+  const segments = p.segments;
+  if (segments === 1 && !payloadLengthValid(v.opcode, v.payloadLength, ep.pmtu)) {
+    fail(nic, ep, psn, NakCode.INVALID_REQUEST, Syndrome.LENGTH_MISMATCH, -1);
+    return;
+  }
+  if (kind === RespMessage.SEND) {
+    if ((mask & OpMask.START) !== 0 && !startSend(nic, ep, psn)) return;
+  } else if ((mask & OpMask.START) !== 0 && !startWrite(nic, ep, v, psn)) return;
+  const length = segments === 1 ? v.payloadLength : p.payloadLength;
+  if (ep.respPlaced + length > ep.respCapacity) {
+    // SEND: longer than the receive posted for it; WRITE: beyond the RETH's DMA Length.
+    if (kind === RespMessage.SEND) fail(nic, ep, psn, NakCode.INVALID_REQUEST, Syndrome.RECV_TOO_SMALL, WcStatus.LOC_LEN_ERR);
+    else fail(nic, ep, psn, NakCode.INVALID_REQUEST, Syndrome.LENGTH_MISMATCH, -1);
+    return;
+  }
+  placePayload(p, p.frameLength > 0 ? v.payloadBuf : null, v.payloadOffset, length, nic.dma, ep.respRuns, ep.respPlaced);
+  ep.respPlaced += length;
+  const lastPsn = psnAdd(psn, segments - 1);
+  ep.ePsn = psnAdd(lastPsn, 1);
+  if (segments > 1 || (mask & OpMask.END) !== 0) {
+    ep.respMessage = RespMessage.NONE;
+    ep.msn = psnAdd(ep.msn, 1);
+    if (kind === RespMessage.SEND) {
+      const rq = ep.rq;
+      const slot = rq.slot(rq.completed);
+      rq.completed++;
+      nic.counters.bytesReceived += ep.respPlaced;
+      nic.complete(ep, WcStatus.SUCCESS, Syndrome.NONE, Opcode.RECV, ep.respPlaced, rq.context[slot]!);
+    } else {
+      if (ep.respPlaced !== ep.respCapacity) {
+        fail(nic, ep, psn, NakCode.INVALID_REQUEST, Syndrome.LENGTH_MISMATCH, -1);
+        return;
+      }
+      nic.counters.bytesRdmaWriteServed += ep.respPlaced;
+    }
+  } else ep.respMessage = kind;
+  // The last packet of a message asks for an ACK (a GSO message's last segment does).
+  if ((v.ackReq !== 0 || segments > 1) && nic.isLive(ep)) sendAck(nic, ep, lastPsn, ackSyndrome(), 0);
 }
 
-function getRecv(c: ResponderContext): number {
-  const rq = c.ep!.rq;
-  return rq.completed < rq.posted ? CHECK_RECV : RNR;
+/** First packet of a SEND: the head receive WQE, its scatter list, its bus runs. */
+function startSend(nic: SanNic, ep: Endpoint, psn: number): boolean {
+  const rq = ep.rq;
+  if (rq.completed === rq.posted) {
+    // Receiver not ready (§7.1): the requester waits our timer, or until we post a receive.
+    ep.rnrNakSent = true;
+    sendAck(nic, ep, psn, rnrNakSyndrome(MIN_RNR_TIMER_CODE), 0);
+    return false;
+  }
+  const slot = rq.slot(rq.completed);
+  const capacity = checkScatterList(nic, ep.owner, rq, slot, NicAccess.LOCAL_WRITE, nic.responderSegs, Number.POSITIVE_INFINITY);
+  if (capacity <= 0) {
+    const syndrome = capacity === 0 ? Syndrome.ZERO_LENGTH : -capacity;
+    fail(nic, ep, psn, NakCode.REMOTE_OPERATIONAL_ERROR, syndrome, syndrome === Syndrome.ZERO_LENGTH ? WcStatus.LOC_LEN_ERR : WcStatus.LOC_PROT_ERR);
+    return false;
+  }
+  return startMessage(nic, ep, psn, capacity);
 }
 
-function checkRecv(nic: SanNic, p: RequestPacket, c: ResponderContext): number {
-  const ep = c.ep!;
-  const slot = ep.rq.slot(ep.rq.completed);
-  const capacity = checkScatterList(nic, ep.owner, ep.rq, slot, NicAccess.LOCAL_WRITE, nic.responderSegs, p.length);
-  if (capacity < 0) return fail(c, CHECK_RECV, -capacity);
-  if (capacity === 0) return fail(c, CHECK_RECV, Syndrome.ZERO_LENGTH);
-  if (capacity < p.length) return fail(c, CHECK_RECV, Syndrome.RECV_TOO_SMALL);
-  return EXECUTE;
-}
-
-function checkRkey(nic: SanNic, p: RequestPacket, c: ResponderContext): number {
-  const right = p.opcode === Opcode.RDMA_READ ? NicAccess.REMOTE_READ : NicAccess.REMOTE_WRITE;
-  const index = nic.tpt.lookup(p.remoteKey, true, c.ep!.handle, right);
-  if (index < 0) return fail(c, CHECK_RKEY, -index);
-  c.region = index;
-  return CHECK_RANGE;
-}
-
-function checkRange(nic: SanNic, p: RequestPacket, c: ResponderContext): number {
-  if (!nic.tpt.inRange(c.region, p.remoteAddress, p.length)) return fail(c, CHECK_RANGE, Syndrome.OUT_OF_RANGE);
+/** First packet of a WRITE: R_Key and range (the one TPT lookup), then the bus runs. */
+function startWrite(nic: SanNic, ep: Endpoint, v: PacketView, psn: number): boolean {
+  const va = rethVa(v.buf, v.reth);
+  const length = rethLength(v.buf, v.reth);
+  const index = nic.tpt.lookup(rethRkey(v.buf, v.reth), true, ep.handle, NicAccess.REMOTE_WRITE);
+  if (index < 0) return fail(nic, ep, psn, NakCode.REMOTE_ACCESS_ERROR, -index, -1);
+  if (!nic.tpt.inRange(index, va, length)) return fail(nic, ep, psn, NakCode.REMOTE_ACCESS_ERROR, Syndrome.OUT_OF_RANGE, -1);
   nic.responderSegs.clear();
-  nic.tpt.translate(c.region, p.remoteAddress, p.length, nic.responderSegs);
-  return EXECUTE;
+  nic.tpt.translate(index, va, length, nic.responderSegs);
+  return startMessage(nic, ep, psn, length);
 }
 
-function execute(nic: SanNic, p: RequestPacket, c: ResponderContext): number {
-  const requester = p.fromNic;
-  const read = p.opcode === Opcode.RDMA_READ;
-  const r = read
-    ? moveBytes(nic.dma, nic.responderSegs, requester.dma, p.local)
-    : moveBytes(requester.dma, p.local, nic.dma, nic.responderSegs);
-  if (r.side !== null) {
-    const responderSide = read ? r.side === 'source' : r.side === 'target';
-    c.requesterBusFault = !responderSide;
-    return fail(c, EXECUTE, r.status === DMA_MASTER_ABORT ? Syndrome.DMA_MASTER_ABORT : Syndrome.DMA_IOMMU_FAULT);
+/** Resolve the message's target on our bus before any byte moves. */
+function startMessage(nic: SanNic, ep: Endpoint, psn: number, capacity: number): boolean {
+  const status = resolveRuns(nic.dma, nic.responderSegs, true, ep.respRuns);
+  if (status !== DMA_OK) {
+    return fail(nic, ep, psn, NakCode.REMOTE_OPERATIONAL_ERROR,
+      status === DMA_MASTER_ABORT ? Syndrome.DMA_MASTER_ABORT : Syndrome.DMA_IOMMU_FAULT, -1);
   }
-  const ep = c.ep!;
-  if (p.opcode === Opcode.SEND) {
-    const slot = ep.rq.slot(ep.rq.completed);
-    ep.rq.completed++;
-    nic.counters.bytesReceived += p.length;
-    nic.complete(ep, WcStatus.SUCCESS, Syndrome.NONE, Opcode.RECV, p.length, ep.rq.context[slot]!);
-  } else if (read) nic.counters.bytesRdmaReadServed += p.length;
-  else nic.counters.bytesRdmaWriteServed += p.length;
-  return DONE;
-}
-
-function fail(c: ResponderContext, at: number, syndrome: number): number {
-  c.failedAt = at;
-  c.syndrome = syndrome;
-  return ERROR;
+  ep.respCapacity = capacity;
+  ep.respPlaced = 0;
+  return true;
 }
 
 /**
- * The one mapping from a failed responder check to its effects: the requester's completion
- * status, the status of the receive it consumed (or -1: none consumed), and whether the
- * responder's endpoint goes to error.
+ * An RDMA READ Request at `psn`: R_Key and range, then the response packets, First … Last or
+ * Only, at psn … psn+n−1, read from our memory now (§4.2). Also the answer to a duplicate READ.
  */
-export function responderError(
-  failedAt: number,
-  syndrome: number,
-  requesterBusFault: boolean,
-): { requester: WcStatusCode; recv: WcStatusCode | -1; responderToError: boolean } {
-  switch (failedAt) {
-    case CHECK_ENDPOINT:
-      return { requester: WcStatus.RETRY_EXC_ERR, recv: -1, responderToError: false };
-    case CHECK_OPCODE:
-      return { requester: WcStatus.REM_INV_REQ_ERR, recv: -1, responderToError: true };
-    case CHECK_RECV:
-      return syndrome === Syndrome.RECV_TOO_SMALL
-        ? { requester: WcStatus.REM_INV_REQ_ERR, recv: WcStatus.LOC_LEN_ERR, responderToError: true }
-        : {
-            requester: WcStatus.REM_OP_ERR,
-            recv: syndrome === Syndrome.ZERO_LENGTH ? WcStatus.LOC_LEN_ERR : WcStatus.LOC_PROT_ERR,
-            responderToError: true,
-          };
-    case CHECK_RKEY:
-    case CHECK_RANGE:
-      return { requester: WcStatus.REM_ACCESS_ERR, recv: -1, responderToError: true };
-    case EXECUTE:
-      // A fault on the requester's own bus is a local error: the responder never saw data.
-      return requesterBusFault
-        ? { requester: WcStatus.GENERAL_ERR, recv: -1, responderToError: false }
-        : { requester: WcStatus.REM_OP_ERR, recv: -1, responderToError: true };
-    default:
-      throw new Error(`responderError: unknown state ${failedAt}`);
+function serveRead(nic: SanNic, ep: Endpoint, v: PacketView, psn: number): boolean {
+  const va = rethVa(v.buf, v.reth);
+  const length = rethLength(v.buf, v.reth);
+  const index = nic.tpt.lookup(rethRkey(v.buf, v.reth), true, ep.handle, NicAccess.REMOTE_READ);
+  if (index < 0) return fail(nic, ep, psn, NakCode.REMOTE_ACCESS_ERROR, -index, -1);
+  if (!nic.tpt.inRange(index, va, length)) return fail(nic, ep, psn, NakCode.REMOTE_ACCESS_ERROR, Syndrome.OUT_OF_RANGE, -1);
+  nic.responderSegs.clear();
+  nic.tpt.translate(index, va, length, nic.responderSegs);
+  const runs = nic.responderRuns;
+  const status = resolveRuns(nic.dma, nic.responderSegs, false, runs);
+  if (status !== DMA_OK) {
+    return fail(nic, ep, psn, NakCode.REMOTE_OPERATIONAL_ERROR,
+      status === DMA_MASTER_ABORT ? Syndrome.DMA_MASTER_ABORT : Syndrome.DMA_IOMMU_FAULT, -1);
   }
+  const pmtu = ep.pmtu;
+  const n = packetCount(length, pmtu);
+  const msn = psnAdd(ep.msn, 1);
+  const port = nic.wire;
+  if (n > 1 && !nic.fabric!.link.serialises) {
+    // Nothing needs the bytes: every response as one GSO packet (link.ts), copied once.
+    const p = port.beginMessage(ep, WireOpcode.RC_RDMA_READ_RESPONSE_FIRST, psn, length, n, 0, 0, ackSyndrome(), msn);
+    port.addPayload(p, nic.dma, runs, 0, length);
+    port.send(p);
+  } else for (let i = 0; i < n; i++) {
+    const op = segmentOpcode(MessageKind.RDMA_READ_RESPONSE, i, n);
+    const len = segmentLength(length, pmtu, i);
+    const p = port.begin(ep, op, psnAdd(psn, i), 0, len, 0, 0, 0, ackSyndrome(), msn);
+    port.addPayload(p, nic.dma, runs, i * pmtu, len);
+    port.send(p);
+  }
+  // Only a new request moves the expected PSN (a duplicate is answered where it was).
+  if (psnDiff(psn, ep.ePsn) >= 0) {
+    ep.ePsn = psnAdd(psn, n);
+    nic.counters.bytesRdmaReadServed += length;
+  }
+  return true;
 }
 
-/** Serve one request on `nic` (the responder) and write the outcome to `out`. */
-export function respond(nic: SanNic, p: RequestPacket, out: ResponderResult): void {
-  const c = nic.responderContext;
-  c.ep = null;
-  c.region = -1;
-  c.failedAt = -1;
-  c.syndrome = Syndrome.NONE;
-  c.requesterBusFault = false;
-  let state = CHECK_ENDPOINT;
-  for (;;) {
-    switch (state) {
-      case CHECK_ENDPOINT: state = checkEndpoint(nic, p, c); break;
-      case CHECK_OPCODE: state = checkOpcode(nic, p, c); break;
-      case GET_RECV: state = getRecv(c); break;
-      case CHECK_RECV: state = checkRecv(nic, p, c); break;
-      case CHECK_RKEY: state = checkRkey(nic, p, c); break;
-      case CHECK_RANGE: state = checkRange(nic, p, c); break;
-      case EXECUTE: state = execute(nic, p, c); break;
-      case DONE:
-        out.status = WcStatus.SUCCESS;
-        out.syndrome = Syndrome.NONE;
-        out.rnr = false;
-        return;
-      case RNR:
-        out.status = WcStatus.SUCCESS;
-        out.syndrome = Syndrome.NONE;
-        out.rnr = true;
-        return;
-      case ERROR: {
-        const e = responderError(c.failedAt, c.syndrome, c.requesterBusFault);
-        const ep = c.ep as Endpoint | null;
-        if (ep !== null && e.recv !== -1) {
-          const slot = ep.rq.slot(ep.rq.completed);
-          ep.rq.completed++;
-          nic.complete(ep, e.recv, c.syndrome as SyndromeCode, Opcode.RECV, 0, ep.rq.context[slot]!);
-        }
-        if (ep !== null && e.responderToError) nic.enterError(ep, 'error');
-        out.status = e.requester;
-        out.syndrome = c.syndrome as SyndromeCode;
-        out.rnr = false;
-        return;
-      }
-      default:
-        throw new Error(`respond: unknown state ${state}`);
-    }
+/**
+ * A request before the expected PSN (rxe_resp.c duplicate_request): a READ is answered again
+ * from memory; anything else is not executed again, only acknowledged (with the last PSN
+ * we acknowledged) when it asks for an acknowledgement.
+ */
+function duplicate(nic: SanNic, ep: Endpoint, v: PacketView): void {
+  nic.wire.counters.duplicates++;
+  if ((v.mask & OpMask.READ) !== 0) {
+    serveRead(nic, ep, v, v.psn);
+    return;
   }
+  if (v.ackReq !== 0) sendAck(nic, ep, psnAdd(ep.ePsn, -1), ackSyndrome(), 0);
+}
+
+/**
+ * The one mapping of a failed check: NAK `code` at `psn` (carrying `syndrome` out of band, see
+ * link.ts), the head receive completed with `recvStatus` when the check consumed it (-1: not),
+ * our endpoint to error. Returns false, for the checks to return.
+ */
+function fail(nic: SanNic, ep: Endpoint, psn: number, code: number, syndrome: number, recvStatus: WcStatusCode | -1): boolean {
+  sendAck(nic, ep, psn, nakSyndrome(code), syndrome);
+  if (recvStatus !== -1) {
+    const rq = ep.rq;
+    const slot = rq.slot(rq.completed);
+    rq.completed++;
+    nic.complete(ep, recvStatus, syndrome as SyndromeCode, Opcode.RECV, 0, rq.context[slot]!);
+  }
+  ep.respMessage = RespMessage.NONE;
+  nic.enterError(ep, 'error');
+  return false;
+}
+
+/** An Acknowledge (ACK, RNR NAK or NAK in its AETH) for `psn`. */
+export function sendAck(nic: SanNic, ep: Endpoint, psn: number, syndrome: number, vendorSyndrome: number): void {
+  const port = nic.wire;
+  if (syndromeType(syndrome) !== AethType.ACK) port.counters.naksSent++;
+  const p = port.begin(ep, WireOpcode.RC_ACKNOWLEDGE, psn, 0, 0, 0, 0, 0, syndrome, ep.msn);
+  p.vendorSyndrome = vendorSyndrome;
+  port.send(p);
+}
+
+/**
+ * We posted a receive after answering a SEND with an RNR NAK: tell the requester at once with
+ * an unsolicited ACK of what we already acknowledged (an end-to-end credit update, IBA
+ * §9.7.7.2), so it need not wait the RNR timer out.
+ */
+export function receivePosted(nic: SanNic, ep: Endpoint): void {
+  if (!ep.rnrNakSent || ep.peerIp === 0 || nic.fabric === null) return;
+  ep.rnrNakSent = false;
+  sendAck(nic, ep, psnAdd(ep.ePsn, -1), ackSyndrome(), 0);
 }

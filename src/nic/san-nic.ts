@@ -31,12 +31,18 @@ import type { Endpoint } from './endpoint.ts';
 import type { Fabric } from './fabric.ts';
 import { HandedAddressLog } from './handed-log.ts';
 import { ObjectTable } from './object-table.ts';
+import { receiveResponse } from './completer.ts';
+import type { WirePacket } from './link.ts';
 import { processEndpoint } from './requester.ts';
-import { ResponderContext, type RequestPacket, type ResponderResult } from './responder.ts';
+import { receivePosted, receiveRequest } from './responder.ts';
 import type { Scheduler } from './scheduler.ts';
-import { NicConfigurationError, NicStatus, Syndrome, WcStatus, type NicStatusCode, type SyndromeCode, type WcStatusCode } from './status.ts';
+import { NicConfigurationError, NicStatus, WcStatus, type NicStatusCode, type SyndromeCode, type WcStatusCode } from './status.ts';
 import { TranslationProtectionTable, type RegionInfo, type RegionSpec, type WindowInfo } from './tpt.ts';
 import { UserPort, type EndpointInfo, type EndpointOptions, type RdmaWorkRequest, type WorkRequest } from './user-port.ts';
+import { WirePort, type WirePortOwner } from './wire-port.ts';
+import { OpMask, psnAdd, udpSourcePort, type PacketView } from '../wire/index.ts';
+import { RespMessage } from './endpoint.ts';
+import { RETRY_COUNT, cancelTimer } from './completer.ts';
 
 export interface SanNicOptions {
   name: string;
@@ -83,7 +89,7 @@ export interface NicTraceHook {
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-export class SanNic {
+export class SanNic implements WirePortOwner {
   readonly name: string;
   readonly dma: DeviceDmaView;
   readonly capabilities: NicCapabilities;
@@ -94,9 +100,11 @@ export class SanNic {
   /** @internal The requester's and the responder's gather lists (bus addresses), reused. */
   readonly requesterSegs = new DmaRunList(64);
   /** @internal */ readonly responderSegs = new DmaRunList(64);
-  /** @internal */ readonly responderContext = new ResponderContext();
-  /** @internal */ readonly responderResult: ResponderResult = { status: WcStatus.SUCCESS, syndrome: Syndrome.NONE, rnr: false };
-  /** @internal */ readonly packet: RequestPacket;
+  /** @internal The same lists resolved to physical runs (what the packets' payloads view). */
+  readonly requesterRuns = new DmaRunList(64);
+  /** @internal */ readonly responderRuns = new DmaRunList(64);
+  /** The NIC's port on the link: packet building, receive checks, wire counters (wire-port.ts). */
+  readonly wire: WirePort;
   readonly counters: NicCounters = {
     bytesSent: 0,
     bytesReceived: 0,
@@ -131,16 +139,60 @@ export class SanNic {
     this.completionQueues = new ObjectTable<CompletionQueue>(this.capabilities.maxCompletionQueues, 29);
     this.cm = new ConnectionManager(this);
     this.handed = new HandedAddressLog(this.capabilities.addressBits);
-    this.packet = {
-      opcode: 0, fromNic: this, fromEndpoint: 0, toEndpoint: 0, remoteKey: 0, remoteAddress: 0, length: 0,
-      local: this.requesterSegs,
-    };
+    this.wire = new WirePort(this);
   }
 
   /** @internal Called by Fabric.attach. */
   attached(fabric: Fabric, address: number): void {
     this.fabric = fabric;
     this.sanAddress = address;
+    this.wire.link = fabric.link;
+    fabric.link.attach(this.wire);
+  }
+
+  /**
+   * The IPv4 address the NIC's packets carry: the first one its driver configured, else one
+   * derived from its SAN address in 10.0.0.0/8 (NIC tests configure none).
+   */
+  get wireIp(): number {
+    for (const ip of this.ipv4) return ip;
+    return defaultWireIp(this.sanAddress);
+  }
+
+  /** @internal The endpoint a packet's DestQP names (the QPN is the endpoint handle). */
+  endpointByQpn(qpn: number): Endpoint | null {
+    return this.endpointTable.get(qpn);
+  }
+
+  /** @internal An accepted packet from the port: requests to the responder, responses to the completer. */
+  deliver(ep: Endpoint, packet: WirePacket, view: PacketView): void {
+    if ((view.mask & OpMask.REQ) !== 0) receiveRequest(this, ep, packet, view);
+    else receiveResponse(this, ep, packet, view);
+  }
+
+  /**
+   * @internal The connection is made (`ep.peerAddress`/`peerEndpoint` known): set up the QP's
+   * transport — the path (peer IP and MTU, from the fabric's address resolution until the CM
+   * runs over the wire), the flow's UDP port, and the starting PSNs.
+   */
+  initTransport(ep: Endpoint): void {
+    const path = this.fabric?.pathTo(ep.peerAddress) ?? null;
+    ep.peerIp = path?.ip ?? 0;
+    ep.pmtu = Math.min(this.capabilities.pathMtu, path?.mtu ?? this.capabilities.pathMtu);
+    ep.udpSourcePort = udpSourcePort(ep.handle, ep.peerEndpoint);
+    cancelTimer(this, ep);
+    ep.sqPsn = startingPsn(ep.handle);
+    ep.unackedPsn = ep.sqPsn;
+    ep.sentPsn = ep.sqPsn;
+    ep.resumePacket = 0;
+    ep.retriesLeft = RETRY_COUNT;
+    ep.rnrWait = false;
+    ep.readRunsSeq = -1;
+    ep.ePsn = startingPsn(ep.peerEndpoint);
+    ep.msn = 0;
+    ep.respMessage = RespMessage.NONE;
+    ep.seqNakSent = false;
+    ep.rnrNakSent = false;
   }
 
   /** The cluster's scheduler (null until attached). */
@@ -276,7 +328,7 @@ export class SanNic {
 
   /** @internal The fabric's address resolution asks each NIC. */
   answersFor(ipv4: number): boolean {
-    return this.ipv4.has(ipv4);
+    return this.ipv4.has(ipv4) || (this.ipv4.size === 0 && ipv4 === defaultWireIp(this.sanAddress));
   }
 
   /** Resolve an IPv4 address to a SAN address over the fabric; 0 when nobody answers. */
@@ -443,22 +495,9 @@ export class SanNic {
     this.fabric.enqueue(cq.event);
   }
 
-  /** @internal The peer posted a receive or failed: let a send waiting on it retry. */
-  retryWaiting(endpoint: number): void {
-    const ep = this.endpointTable.get(endpoint);
-    if (ep === null || !ep.waitingForRecv) return;
-    ep.waitingForRecv = false;
-    this.schedule(ep);
-  }
-
-  /** @internal Tell a peer whose head send waits for our receive (RNR) to retry. */
+  /** @internal We posted a receive: a peer we answered with an RNR NAK may retry now. */
   nudgePeer(ep: Endpoint): void {
-    if (this.fabric === null || ep.peerEndpoint === 0) return;
-    const peer = this.fabric.nicAt(ep.peerAddress);
-    const peerEp = ep.peerEndpoint;
-    // Only a waiting peer needs the message; peeking saves a task per receive on the hot path.
-    if (peer === null || peer.endpointByHandle(peerEp)?.waitingForRecv !== true) return;
-    this.fabric.enqueue(() => peer.retryWaiting(peerEp));
+    receivePosted(this, ep);
   }
 
   /** The port the owner-naming calls go through (null for an impossible process id). */
@@ -469,6 +508,16 @@ export class SanNic {
     return port;
   }
 }
+
+/** 10.0.0.0/8 + the SAN address: a NIC's address when its driver configured none. */
+const defaultWireIp = (sanAddress: number): number => (0x0a000000 + (sanAddress & 0xffffff)) >>> 0;
+
+/**
+ * The first PSN a QP sends (the CM's Starting PSN, §10.8; random in Linux). Derived from the
+ * QPN so both ends know it without the CM MADs, and close below 2^24 so that every connection
+ * crosses the 24-bit wrap within its first few hundred packets (§6).
+ */
+export const startingPsn = (qpn: number): number => psnAdd(0xffffff - 0xff, -(qpn & 0xff));
 
 function failed(status: NicStatusCode): RegisterResult {
   return { status, handle: 0, remoteKey: 0 };

@@ -155,7 +155,16 @@ export class Scheduler implements ThreadWaits {
   }
 
   cancel(timer: number): boolean {
-    return this.live.delete(timer);
+    if (!this.live.delete(timer)) return false;
+    // A cancelled timer stays in the heap until it reaches the top, and the clock may not move
+    // for a long time (a lossless link's traffic takes no virtual time while every message
+    // arms and cancels its retransmit timer): rebuild the heap once it is mostly dead.
+    if (this.heap.length > 64 && this.heap.length > 4 * this.live.size) {
+      const kept = this.heap.filter((t) => this.live.has(t.id));
+      this.heap.length = 0;
+      for (const t of kept) this.heapPush(t);
+    }
+    return true;
   }
 
   /**

@@ -212,6 +212,27 @@ export class PacketView {
     return this.network(head, FRAME_IP, head.length - ETH_BYTES, payload);
   }
 
+  /**
+   * A split frame whose payload is not a byte array at all (the in-process link carries it as
+   * a view of the sender's DMA runs, src/nic/link.ts): `head[0 … headLength)` is Ethernet
+   * through the extension headers, `payloadLength` the payload it announces. Every header check
+   * runs; no ICRC (never serialised) and no payload bytes (`payloadBuf` is empty).
+   */
+  parseSplitHead(head: Uint8Array, headLength: number, payloadLength: number): DropReasonCode {
+    checkBytes(head, headLength);
+    if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) badArgument('payloadLength', payloadLength, 'a non-negative integer');
+    if (headLength < ETH_BYTES) return TRUNCATED;
+    if (getU16(head, 12) !== ETHERTYPE_IPV4) return NOT_IPV4;
+    if (this.localMac !== -1 && getMac(head, 0) !== this.localMac) return MAC_DST;
+    this.splitLength = payloadLength;
+    const r = this.network(head, FRAME_IP, headLength - ETH_BYTES, EMPTY);
+    this.splitLength = -1;
+    return r;
+  }
+
+  /** Payload length of the split frame being parsed by parseSplitHead (-1: the payload array's). */
+  private splitLength = -1;
+
   /** The payload as a view (allocates the view object; the bytes are not copied). */
   payload(): Uint8Array {
     return this.payloadBuf.subarray(this.payloadOffset, this.payloadOffset + this.payloadLength);
@@ -261,7 +282,7 @@ export class PacketView {
     const payloadLength = end - bth - hdrLen - pad - ICRC_BYTES;
     if (payloadLength < 0) return BAD_LENGTH;
     if ((mask & OpMask.PAYLOAD) === 0 && payloadLength + pad !== 0) return BAD_LENGTH;
-    if (split !== null && split.length !== payloadLength) return BAD_LENGTH;
+    if (split !== null && (this.splitLength >= 0 ? this.splitLength : split.length) !== payloadLength) return BAD_LENGTH;
     if (!pkeyMatch(bthPkey(b, bth), this.pkey)) return PKEY; // rule 9
     const icrcAt = end - ICRC_BYTES;
     if (split === null && getIcrc(b, icrcAt) !== icrcOf(ipBuf, ip, b, bth, icrcAt) >>> 0) return ICRC; // rule 10

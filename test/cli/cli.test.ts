@@ -69,6 +69,9 @@ describe('usage errors: one line, the flag, the value, the accepted range; exit 
     await usage(['demo', '1M'], 'unexpected argument 1M');
     await usage(['demo', '--ram'], '--ram: missing value');
     await usage(['demo', '--json=yes'], '--json takes no value');
+    await usage(['demo', '--loss', '2'], '--loss 2', 'expected a probability 0..1');
+    await usage(['demo', '--corrupt', 'lots'], '--corrupt lots', 'expected a probability 0..1');
+    await usage(['demo', '--mtu', '1500'], '--mtu 1500', 'expected 256, 512, 1024, 2048 or 4096');
     await usage(['nonsense'], "unknown command 'nonsense'");
     await usage(['bench', 'nosuch'], 'nosuch');
   });
@@ -83,6 +86,8 @@ describe('usage errors: one line, the flag, the value, the accepted range; exit 
     await usage([...big, '--report', ''], '--report ""', 'expected a file name');
     await usage([...big, '--report', join(dir, 'x'), '--trace', join(dir, 'sub', '..', 'x')], 'same file as --report');
     await usage([...big, '--report', '--trace', 'x'], '--report --trace', 'not an option');
+    await usage([...big, '--pcap', join(dir, 'missing', 'c.pcap')], '--pcap', 'no such directory');
+    await usage([...big, '--trace', join(dir, 'y'), '--pcap', join(dir, 'y')], 'same file as --trace');
     writeFileSync(join(dir, 'file'), '');
     await usage([...big, '--report', join(dir, 'file', 'r.html')], '--report', 'not a directory');
     // Nothing was left behind by the checks.

@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NicAccess, NicStatus, Opcode, Syndrome, WcStatus, type Completion } from '../../src/nic/index.ts';
+import { localAckTimeoutNanoseconds } from '../../src/wire/index.ts';
+import { ACK_TIMEOUT_CODE } from '../../src/nic/completer.ts';
 import { PA, PB, PX, connectedPair, expectOk, fillPattern, pagesOf, snapshot, type Pair } from './harness.ts';
 
 const RW = NicAccess.LOCAL_READ | NicAccess.LOCAL_WRITE;
@@ -373,6 +375,9 @@ describe('disconnect (RC): both ends flush, nothing moves afterwards', () => {
     }));
     expectOk(w.a.nic.disconnect(PA, w.epA)); // before B's request runs
     w.fabric.runUntilIdle();
+    // A drops B's packets (its QP is gone, rxe_recv.c): B learns it only from its retransmit
+    // timer, on the virtual clock, within the retry budget.
+    w.fabric.scheduler.advance(8 * localAckTimeoutNanoseconds(ACK_TIMEOUT_CODE));
     expect(poll(w, 'b')[0]).toMatchObject({ status: WcStatus.RETRY_EXC_ERR, syndrome: Syndrome.PEER_GONE });
     expectNoByteMoved(w);
   });

@@ -56,7 +56,7 @@ describe('sanproxy demo', () => {
     expect(code).toBe(0);
     expect(lines.length).toBe(1);
     const doc = JSON.parse(lines[0]!);
-    expect(Object.keys(doc)).toEqual(['transfer', 'registrations', 'lowMemory', 'chklowmem', 'verifier', 'leaks']);
+    expect(Object.keys(doc)).toEqual(['transfer', 'registrations', 'lowMemory', 'chklowmem', 'verifier', 'leaks', 'wire']);
     expect(Object.keys(doc.transfer)).toEqual(['bytes', 'verified', 'controlBytes', 'rdmaReadBytes', 'rdmaWriteBytes']);
     expect(Object.keys(doc.registrations)).toEqual(['count', 'refusedExpected', 'cacheHits', 'cacheMisses']);
     expect(Object.keys(doc.lowMemory)).toEqual(['contiguousBytes', 'commonBufferBytes']);
