@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 
-const QUICK = ['faults', '--sweep-limit', '3', '--fuzz', '40', '--forged', '6', '--kills', '1', '--seed', '7'];
+const QUICK = ['faults', '--sweep-limit', '3', '--fuzz', '40', '--forged', '6', '--kills', '1', '--lossy', '2', '--dead-peer', '2', '--seed', '7'];
 
 async function run(argv: string[]) {
   const out: string[] = [];
@@ -20,7 +20,7 @@ describe('sanproxy faults', () => {
     expect(text.code, text.err.join('\n')).toBe(0);
     const checks = text.err.filter((l) => /^faults: .+: (ok|FAILED) \(/.test(l));
     expect(checks.map((l) => l.slice('faults: '.length, l.indexOf(': ', 'faults: '.length)))).toEqual([
-      'sweep proxy', 'sweep demo', 'IOCTL fuzz', 'forged descriptors', 'kill mid-transfer',
+      'sweep proxy', 'sweep demo', 'IOCTL fuzz', 'forged descriptors', 'kill mid-transfer', 'lossy link', 'dead peer',
     ]);
     expect(checks.every((l) => l.includes(': ok ('))).toBe(true);
     expect(text.out.at(-1)).toMatch(/^faults: PASS/);
@@ -32,7 +32,7 @@ describe('sanproxy faults', () => {
     const doc = JSON.parse(json.out[0]!) as Record<string, number | boolean>;
     // Every figure line of the text ("name  value  meaning") is a key of the JSON with that value.
     const figures = text.out.slice(0, -1).map((l) => /^(\w+)\s+(\d+)\s/.exec(l)!).map((m) => [m[1]!, Number(m[2])] as const);
-    expect(figures.length).toBeGreaterThanOrEqual(16);
+    expect(figures.length).toBeGreaterThanOrEqual(20);
     for (const [key, value] of figures) expect(doc[key], key).toBe(value);
     expect(doc.passed).toBe(true);
     expect(doc.runs).toBe(6);
@@ -40,6 +40,22 @@ describe('sanproxy faults', () => {
     expect(doc.fuzzCases).toBe(40);
     expect(doc.forgedAttempts).toBe(6);
     expect(doc.killRuns).toBe(1);
+    expect(doc.lossyRuns).toBe(2);
+    expect(doc.lossyFailures).toBe(0);
+    expect(doc.deadPeerRuns).toBe(2);
+    expect(doc.deadPeerLeaks).toBe(0);
+  });
+
+  it('a failed lossy or dead-peer run fails the whole run', async () => {
+    const { faultsPassed } = await import('../../src/host/reliability/index.ts');
+    const clean = {
+      sites: 1, runs: 1, recovered: 1, cleanErrors: 0, unclean: 0, unfired: 0, bugChecks: 0, leaks: 0, fuzzCases: 0, fuzzCrashes: 0,
+      forgedAttempts: 0, forgedSucceeded: 0, forgedLeaks: 0, killRuns: 0, killLeaks: 0, killPeerFailedCleanly: 0,
+      lossyRuns: 2, lossyFailures: 0, deadPeerRuns: 2, deadPeerLeaks: 0,
+    };
+    expect(faultsPassed(clean)).toBe(true);
+    expect(faultsPassed({ ...clean, lossyFailures: 1 })).toBe(false);
+    expect(faultsPassed({ ...clean, deadPeerLeaks: 1 })).toBe(false);
   });
 
   it('its counts are range-checked like every other option', async () => {

@@ -86,10 +86,10 @@ describe('adversarial peers and processes', () => {
   });
 
   it('runFaults reports the summary fields the CLI prints', async () => {
-    const s = await runFaults({ json: true, sweepLimit: 5, fuzzCases: 50, forgedAttempts: 10, killRuns: 2, seed: 3 });
+    const s = await runFaults({ json: true, sweepLimit: 5, fuzzCases: 50, forgedAttempts: 10, killRuns: 2, lossyRuns: 1, deadPeerRuns: 1, seed: 3 });
     expect(Object.keys(s)).toEqual(['sites', 'runs', 'recovered', 'cleanErrors', 'unclean', 'unfired', 'bugChecks', 'leaks',
       'fuzzCases', 'fuzzCrashes', 'forgedAttempts', 'forgedSucceeded', 'forgedLeaks', 'killRuns', 'killLeaks',
-      'killPeerFailedCleanly', 'passed']);
+      'killPeerFailedCleanly', 'lossyRuns', 'lossyFailures', 'deadPeerRuns', 'deadPeerLeaks', 'passed']);
     expect(s.passed).toBe(true);
     // The limit applies to each swept scenario: the proxy scenario and the demo's.
     expect(s.runs).toBe(10);

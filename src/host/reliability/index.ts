@@ -1,6 +1,6 @@
 /**
- * The reliability suite: the systematic fault sweep, the IOCTL fuzzer, forged RDMA descriptors
- * and kills mid-transfer, run against verified hosts. `runFaults` is what
+ * The reliability suite: the systematic fault sweep, the IOCTL fuzzer, forged RDMA descriptors,
+ * kills mid-transfer, a lossy link and a dead peer, run against verified hosts. `runFaults` is what
  * `npx sanproxy faults [--json]` runs.
  */
 import { forgeDescriptors, type ForgedReport } from './forged.ts';
@@ -9,6 +9,7 @@ import { killMidTransfer, type KillReport } from './kill.ts';
 import { proxyScenario, type ReliabilityScenario, type ScenarioRun } from './scenario.ts';
 import { demoScenario } from './demo-scenario.ts';
 import { sweep, type SweepReport } from './sweep.ts';
+import { DEFAULT_DEAD_PEER_RUNS, DEFAULT_LOSSY_RUNS, deadPeer, lossyLink, type DeadPeerReport, type LossyLinkReport } from './wire.ts';
 
 export { RawProxyClient, type IoctlReply } from './client.ts';
 export { demoScenario, DEMO_HOSTS } from './demo-scenario.ts';
@@ -17,6 +18,10 @@ export { sweep, type SweepReport, type SweepOptions, type SweepFailure } from '.
 export { fuzzIoctls, type FuzzReport, type FuzzOptions } from './fuzz.ts';
 export { forgeDescriptors, type ForgedReport } from './forged.ts';
 export { killMidTransfer, type KillReport } from './kill.ts';
+export {
+  lossyLink, deadPeer, deadPeerBudgetNs, reconcileWire, LOSSY_IMPAIRMENTS, DEFAULT_LOSSY_RUNS, DEFAULT_DEAD_PEER_RUNS,
+  type LossyLinkReport, type DeadPeerReport,
+} from './wire.ts';
 export {
   ScenarioError, proxyScenario, TWO_HOSTS, openPeer, connectPeers, userCall, expectIoctl, expectNic,
   type ReliabilityScenario, type ScenarioRun, type Peer,
@@ -35,6 +40,10 @@ export interface FaultsOptions {
   scenarios?: readonly (ReliabilityScenario | ScenarioRun)[];
   forgedAttempts?: number;
   killRuns?: number;
+  /** Seeded transfers over a lossy link (wire.ts). */
+  lossyRuns?: number;
+  /** Transfers whose peer stops answering mid-way (wire.ts). */
+  deadPeerRuns?: number;
 }
 
 /** One finished check: its name, whether it was clean, and its own figures. */
@@ -69,6 +78,14 @@ export interface FaultsSummary {
   killLeaks: number;
   /** Kill runs where the surviving peer saw a clean failure. */
   killPeerFailedCleanly: number;
+  /** Seeded transfers over a lossy link (loss, reorder, duplicate, corrupt). */
+  lossyRuns: number;
+  /** Lossy runs not verified, leaking, or whose packet counts did not reconcile. */
+  lossyFailures: number;
+  /** Transfers whose peer stopped answering mid-way. */
+  deadPeerRuns: number;
+  /** Dead-peer runs that leaked, hung, or did not end in a clean socket error within the retry budget. */
+  deadPeerLeaks: number;
   /** Every check clean: see faultsPassed. */
   passed: boolean;
 }
@@ -79,6 +96,8 @@ export interface FaultsReport {
   fuzz: FuzzReport;
   forged: ForgedReport;
   kill: KillReport;
+  lossy: LossyLinkReport;
+  deadPeer: DeadPeerReport;
 }
 
 export const DEFAULT_FUZZ_CASES = 5000;
@@ -88,11 +107,13 @@ export const DEFAULT_KILL_RUNS = 12;
 /**
  * A fault run passes when nothing was a defect: every sweep run ended clean (an error the
  * application saw) or recovered, no bug check, no leak, no fuzz crash, no forged descriptor
- * that worked, and every killed transfer released everything and failed its peer cleanly.
+ * that worked, every killed transfer released everything and failed its peer cleanly, every
+ * lossy-link run verified and accounted, and every dead peer failed its survivor cleanly.
  */
 export function faultsPassed(s: Omit<FaultsSummary, 'passed'>): boolean {
   return s.unclean === 0 && s.bugChecks === 0 && s.leaks === 0 && s.fuzzCrashes === 0 && s.forgedSucceeded === 0 &&
-    s.forgedLeaks === 0 && s.killLeaks === 0 && s.killPeerFailedCleanly === s.killRuns && s.cleanErrors + s.recovered === s.runs;
+    s.forgedLeaks === 0 && s.killLeaks === 0 && s.killPeerFailedCleanly === s.killRuns && s.cleanErrors + s.recovered === s.runs &&
+    s.lossyFailures === 0 && s.deadPeerLeaks === 0;
 }
 
 /** Everything, with the details behind each figure. */
@@ -104,7 +125,9 @@ export async function runFaultsReport(options: FaultsOptions): Promise<FaultsRep
   const killRuns = options.killRuns ?? DEFAULT_KILL_RUNS;
   // Progress: sweep runs are counted as they happen; the other parts as one unit per case.
   let done = 0;
-  let total = fuzzCases + forgedAttempts + killRuns;
+  const lossyRuns = options.lossyRuns ?? DEFAULT_LOSSY_RUNS;
+  const deadPeerRuns = options.deadPeerRuns ?? DEFAULT_DEAD_PEER_RUNS;
+  let total = fuzzCases + forgedAttempts + killRuns + lossyRuns + deadPeerRuns;
   const tick = (n: number) => {
     done += n;
     options.onProgress?.(done, total);
@@ -152,6 +175,20 @@ export async function runFaultsReport(options: FaultsOptions): Promise<FaultsRep
     passed: kill.leaks === 0 && kill.peerFailedCleanly === kill.runs,
     figures: { runs: kill.runs, peerFailedCleanly: kill.peerFailedCleanly, leaks: kill.leaks },
   });
+  const lossy = await lossyLink({ runs: lossyRuns, seed });
+  tick(lossyRuns);
+  options.onCheck?.({
+    name: 'lossy link',
+    passed: lossy.failures === 0,
+    figures: { runs: lossy.runs, failures: lossy.failures, packetsSent: lossy.packetsSent, lost: lossy.lost, corrupted: lossy.corrupted, retransmitted: lossy.retransmitted },
+  });
+  const dead = await deadPeer({ runs: deadPeerRuns, seed });
+  tick(deadPeerRuns);
+  options.onCheck?.({
+    name: 'dead peer',
+    passed: dead.leaks === 0 && dead.failedCleanly === dead.runs,
+    figures: { runs: dead.runs, failedCleanly: dead.failedCleanly, leaks: dead.leaks, worstMs: Math.round(dead.worstNs / 1e4) / 100 },
+  });
   const sites = new Set<string>();
   for (const s of sweeps) for (const x of s.sites) sites.add(x);
   const sum = (f: (s: SweepReport) => number) => sweeps.reduce((n, s) => n + f(s), 0);
@@ -172,8 +209,13 @@ export async function runFaultsReport(options: FaultsOptions): Promise<FaultsRep
     killRuns: kill.runs,
     killLeaks: kill.leaks,
     killPeerFailedCleanly: kill.peerFailedCleanly,
+    lossyRuns: lossy.runs,
+    lossyFailures: lossy.failures,
+    deadPeerRuns: dead.runs,
+    // A dead-peer run that did not end in a clean error is counted here too: it is a defect.
+    deadPeerLeaks: dead.leaks + (dead.runs - dead.failedCleanly),
   };
-  return { summary: { ...figures, passed: faultsPassed(figures) }, sweeps, fuzz, forged, kill };
+  return { summary: { ...figures, passed: faultsPassed(figures) }, sweeps, fuzz, forged, kill, lossy, deadPeer: dead };
 }
 
 /** The `faults` command's figures (the JSON the CLI prints with --json). */
