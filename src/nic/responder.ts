@@ -173,6 +173,8 @@ function serveRead(nic: SanNic, ep: Endpoint, v: PacketView, psn: number): boole
   const n = packetCount(length, pmtu);
   const msn = psnAdd(ep.msn, 1);
   const port = nic.wire;
+  // Answering a duplicate READ Request sends its responses again: retransmissions too.
+  if (psnDiff(psn, ep.ePsn) < 0) port.counters.retransmitted += n;
   if (n > 1 && !nic.fabric!.link.serialises) {
     // Nothing needs the bytes: every response as one GSO packet (link.ts), copied once.
     const p = port.beginMessage(ep, WireOpcode.RC_RDMA_READ_RESPONSE_FIRST, psn, length, n, 0, 0, ackSyndrome(), msn);

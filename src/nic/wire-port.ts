@@ -32,7 +32,8 @@ export class WireCounters {
   droppedNoQp = 0;
   /** Requests that were duplicates (PSN before the expected one), re-acknowledged. */
   duplicates = 0;
-  /** Packets sent again by go-back-N. */
+  /** Packets sent again: requests by go-back-N (requester), and READ responses served again
+   *  for a duplicate READ Request (responder). */
   retransmitted = 0;
   /** Retransmit-timer expiries and RNR NAKs received. */
   timeouts = 0;
