@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runDemoDetailed } from '../../src/cli/demo.ts';
-import { NicAccess, WcStatus, type SanNic } from '../../src/nic/index.ts';
+import { Fabric, NicAccess, NicStatus, WcStatus, type SanNic } from '../../src/nic/index.ts';
 import { DropReason, PacketView, PcapWriter, readPcap } from '../../src/wire/index.ts';
-import { PA, PB, connectedPair, fillPattern, pagesOf, snapshot } from '../nic/harness.ts';
+import { PA, PB, connectHosts, fillPattern, makeHost, pagesOf, snapshot } from '../nic/harness.ts';
 import { findTshark, SKIP_MESSAGE } from './find-tshark.ts';
 
 const tshark = findTshark();
@@ -25,10 +25,17 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const ALL = NicAccess.LOCAL_READ | NicAccess.LOCAL_WRITE | NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE;
 
-/** Two NICs at `mtu`: a 9000-byte SEND, a 10000-byte WRITE, a 7000-byte READ and a 100-byte SEND each way. */
+/**
+ * Two NICs at `mtu`, captured from before they connect (CM MADs on QP1: REQ, MRA, REP, RTU) to
+ * after A disconnects (DREQ, DREP): a 9000-byte SEND, a 10000-byte WRITE, a 7000-byte READ and
+ * a 100-byte SEND each way.
+ */
 function traffic(mtu: number, capture: PcapWriter | null) {
-  const p = connectedPair({ pathMtu: mtu });
-  if (capture !== null) p.fabric.startCapture(capture);
+  const fabric = new Fabric();
+  if (capture !== null) fabric.startCapture(capture);
+  const a = makeHost('nicA', undefined, { pathMtu: mtu });
+  const b = makeHost('nicB', undefined, { pathMtu: mtu });
+  const p = { fabric, a, b, ...connectHosts(fabric, a, b) };
   fillPattern(p.a.memory, 0, 0x40000, 1);
   fillPattern(p.b.memory, 0, 0x40000, 2);
   const ra = p.a.nic.registerRegion({ owner: PA, pages: pagesOf(0x10000, 8), firstByteOffset: 0, length: 8 * 4096, access: ALL });
@@ -45,9 +52,11 @@ function traffic(mtu: number, capture: PcapWriter | null) {
   // request must not change): then a run is the same with the capture on or off.
   p.b.nic.postSend(PB, p.epB, { context: 6, elements: el(rb.handle, 30000, 100) });
   p.fabric.runUntilIdle();
-  if (capture !== null) p.fabric.stopCapture();
   const ca = p.a.nic.pollCompletionQueue(PA, p.cqA, 99).completions;
   const cb = p.b.nic.pollCompletionQueue(PB, p.cqB, 99).completions;
+  expect(p.a.nic.disconnect(PA, p.epA)).toBe(NicStatus.SUCCESS);
+  p.fabric.runUntilIdle();
+  if (capture !== null) p.fabric.stopCapture();
   return { p, ca, cb, memA: snapshot(p.a.memory), memB: snapshot(p.b.memory) };
 }
 
