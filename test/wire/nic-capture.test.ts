@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runDemoDetailed } from '../../src/cli/demo.ts';
 import { Fabric, NicAccess, NicStatus, WcStatus, type SanNic } from '../../src/nic/index.ts';
 import { DropReason, PacketView, PcapWriter, readPcap } from '../../src/wire/index.ts';
-import { PA, PB, connectHosts, fillPattern, makeHost, pagesOf, snapshot } from '../nic/harness.ts';
+import { PA, PB, PORT, connectHosts, fillPattern, makeHost, pagesOf, snapshot } from '../nic/harness.ts';
 import { findTshark, SKIP_MESSAGE } from './find-tshark.ts';
 
 const tshark = findTshark();
@@ -145,6 +145,30 @@ describe('the NICs on the wire: capture', () => {
       expect(d.errors).toBe(0);
       expect([...d.opcodes].sort((x, y) => x[0] - y[0])).toEqual([...sentByOpcode([p.a.nic, p.b.nic])].sort((x, y) => x[0] - y[0]));
       for (const op of [0x00, 0x01, 0x02, 0x04, 0x06, 0x07, 0x08, 0x0c, 0x0d, 0x0e, 0x0f, 0x11]) expect(d.opcodes.get(op)).toBeGreaterThan(0);
+    });
+
+    it('decodes the connect and the close as CM MADs on QP1: REQ, MRA, REP, RTU, DREQ, DREP, none malformed', () => {
+      const path = join(scratch, 'cm.pcap');
+      const w = PcapWriter.toFile(path, { nanoseconds: true });
+      traffic(4096, w);
+      w.close();
+      expect(decode(path).malformed).toBe(0);
+      const out = execFileSync(tshark!, [
+        '-r', path, '-Y', 'infiniband.mad.mgmtclass == 0x07', '-T', 'fields', '-E', 'separator=\t',
+        '-e', 'infiniband.bth.opcode', '-e', 'infiniband.bth.destqp', '-e', 'infiniband.deth.q_key', '-e', 'infiniband.mad.attributeid',
+        '-e', 'infiniband.cm.req.serviceid', '-e', 'infiniband.cm.req.ip_cm.dip4', '-e', '_ws.malformed',
+      ], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C' } });
+      const rows = out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+      // REQ (A→B), MRA and REP (B→A), RTU (A→B), DREQ (A→B), DREP (B→A), in that order.
+      expect(rows.map((r) => Number(r[3]))).toEqual([0x10, 0x11, 0x13, 0x14, 0x15, 0x16]);
+      for (const [opcode, destQp, qkey, , , , bad] of rows) {
+        expect(Number(opcode)).toBe(0x64); // UD SEND Only
+        expect(Number(destQp)).toBe(1);
+        expect(BigInt(qkey!)).toBe(0x80010000n);
+        expect(bad).toBe('');
+      }
+      expect(BigInt(rows[0]![4]!)).toBe(0x0000000001060000n + BigInt(PORT)); // rdma_cm TCP port space
+      expect(rows[0]![5]).toMatch(/^10\.0\.0\./);
     });
 
     it('decodes `demo --pcap` with no malformed packet, and counts opcodes as the NICs do', async () => {
