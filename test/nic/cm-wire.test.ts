@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Fabric, NicStatus, type SanNic } from '../../src/nic/index.ts';
+import { CmRejectReason, PacketView, PcapWriter, decodeCmMad, readPcap, type CmMessage } from '../../src/wire/index.ts';
 import { PA, PB, PORT, makeHost } from './harness.ts';
 
 const MS = 1_000_000;
@@ -16,7 +17,7 @@ function pair(loss: number, seed: number) {
   const b = makeHost('nicB');
   fabric.attach(a.nic);
   fabric.attach(b.nic);
-  fabric.link.impair({ seed, loss, reorder: loss / 2, duplicate: loss / 2, corrupt: loss / 4, delayNs: 1000 });
+  if (loss > 0) fabric.link.impair({ seed, loss, reorder: loss / 2, duplicate: loss / 2, corrupt: loss / 4, delayNs: 1000 });
   const cqA = a.nic.createCompletionQueue(PA, 16).cq;
   const cqB = b.nic.createCompletionQueue(PB, 16).cq;
   const epA = a.nic.createEndpoint(PA, cqA).endpoint;
@@ -100,5 +101,33 @@ describe('CM over a lossy link', () => {
     expect(p.a.gsi.counters.madsResent).toBe(15);
     expect(p.a.gsi.awaiting(p.epA)).toBe(false);
     expect(p.fabric.scheduler.now).toBeLessThan(2_000 * MS);
+  });
+
+  it('answers a REQ with REJ: reason 8 (invalid service ID) when nobody listens, 28 (consumer defined) when the owner refuses', () => {
+    const p = pair(0, 1);
+    const w = PcapWriter.toMemory({ nanoseconds: true });
+    p.fabric.startCapture(w);
+    const A = ep(p.a, p.epA);
+    expect(p.a.connect(PA, p.epA, p.b.sanAddress, PORT + 1)).toBe(NicStatus.SUCCESS);
+    p.fabric.runUntilIdle();
+    expect(st(A)).toBe('idle');
+    expect(A.lastEvent).toBe('rejected');
+    expect(p.a.connect(PA, p.epA, p.b.sanAddress, PORT)).toBe(NicStatus.SUCCESS);
+    p.fabric.runUntilIdle();
+    expect(p.b.reject(PB, PORT)).toBe(NicStatus.SUCCESS);
+    p.fabric.runUntilIdle();
+    expect(A.lastEvent).toBe('rejected');
+    p.fabric.stopCapture();
+    const view = new PacketView();
+    const mads: CmMessage[] = [];
+    for (const r of readPcap(w.bytes())!.records) {
+      view.parseFrame(r.data);
+      const m = decodeCmMad(r.data, view.payloadOffset, view.payloadLength);
+      if (m.kind !== 'invalid') mads.push(m as CmMessage);
+    }
+    expect(mads.map((m) => m.kind)).toEqual(['REQ', 'REJ', 'REQ', 'MRA', 'REJ']);
+    const rejects = mads.filter((m) => m.kind === 'REJ');
+    expect(rejects.map((m) => m.reason)).toEqual([CmRejectReason.INVALID_SERVICE_ID, CmRejectReason.CONSUMER_DEFINED]);
+    expect(rejects.map((m) => m.transactionId)).toEqual([mads[0]!.transactionId, mads[2]!.transactionId]);
   });
 });
