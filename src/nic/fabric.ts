@@ -36,8 +36,9 @@ export class Fabric {
   }
 
   /**
-   * The path to the NIC at a SAN address: its IPv4 address and port MTU (what the CM REQ/REP
-   * would tell each end), or null when no NIC is there.
+   * Address and route resolution for the CM's active side (rdma_resolve_addr/route): the IPv4
+   * address and port MTU of the NIC at a SAN address, or null when no NIC is there. The
+   * connection itself is made by CM MADs over the link (cm-agent.ts, connection-manager.ts).
    */
   pathTo(address: number): { ip: number; mtu: number } | null {
     const nic = this.nics.get(address);

@@ -26,6 +26,7 @@
 import { DmaRunList, type DeviceDmaView } from '../bus/index.ts';
 import { resolveCapabilities, type NicCapabilities } from './capabilities.ts';
 import type { CompletionQueue, Completion } from './completion-queue.ts';
+import { CmAgent } from './cm-agent.ts';
 import { ConnectionManager } from './connection-manager.ts';
 import type { Endpoint } from './endpoint.ts';
 import type { Fabric } from './fabric.ts';
@@ -40,7 +41,7 @@ import { NicConfigurationError, NicStatus, WcStatus, type NicStatusCode, type Sy
 import { TranslationProtectionTable, type RegionInfo, type RegionSpec, type WindowInfo } from './tpt.ts';
 import { UserPort, type EndpointInfo, type EndpointOptions, type RdmaWorkRequest, type WorkRequest } from './user-port.ts';
 import { WirePort, type WirePortOwner } from './wire-port.ts';
-import { OpMask, psnAdd, udpSourcePort, type PacketView } from '../wire/index.ts';
+import { OpMask, udpSourcePort, type PacketView } from '../wire/index.ts';
 import { RespMessage } from './endpoint.ts';
 import { RETRY_COUNT, cancelTimer } from './completer.ts';
 
@@ -95,6 +96,8 @@ export class SanNic implements WirePortOwner {
   readonly capabilities: NicCapabilities;
   /** @internal */ readonly tpt: TranslationProtectionTable;
   /** @internal */ readonly cm: ConnectionManager;
+  /** @internal The GSI agent on QP1 that carries the CM's MADs (cm-agent.ts). */
+  readonly gsi: CmAgent;
   /** @internal */ readonly endpointTable: ObjectTable<Endpoint>;
   /** @internal */ readonly completionQueues: ObjectTable<CompletionQueue>;
   /** @internal The requester's and the responder's gather lists (bus addresses), reused. */
@@ -140,6 +143,7 @@ export class SanNic implements WirePortOwner {
     this.cm = new ConnectionManager(this);
     this.handed = new HandedAddressLog(this.capabilities.addressBits);
     this.wire = new WirePort(this);
+    this.gsi = new CmAgent(this.wire, () => this.wireIp, () => this.scheduler);
   }
 
   /** @internal Called by Fabric.attach. */
@@ -170,25 +174,30 @@ export class SanNic implements WirePortOwner {
     else receiveResponse(this, ep, packet, view);
   }
 
+  /** @internal A CM MAD to QP1 passed the port's checks: the GSI agent decodes it for the CM. */
+  deliverGsi(packet: WirePacket, view: PacketView): void {
+    const msg = this.gsi.receive(packet, view);
+    if (msg !== null) this.cm.onMad(msg, view.srcIp);
+  }
+
   /**
-   * @internal The connection is made (`ep.peerAddress`/`peerEndpoint` known): set up the QP's
-   * transport — the path (peer IP and MTU, from the fabric's address resolution until the CM
-   * runs over the wire), the flow's UDP port, and the starting PSNs.
+   * @internal The CM moves the QP to RTR/RTS (`ep.peerEndpoint` known; roce-v2.md §10.8): the
+   * path (peer IP, MTU) and the PSNs the REQ/REP exchanged — where our send queue starts and
+   * where our receive queue does — and the flow's UDP port.
    */
-  initTransport(ep: Endpoint): void {
-    const path = this.fabric?.pathTo(ep.peerAddress) ?? null;
-    ep.peerIp = path?.ip ?? 0;
-    ep.pmtu = Math.min(this.capabilities.pathMtu, path?.mtu ?? this.capabilities.pathMtu);
+  initTransport(ep: Endpoint, peerIp: number, pmtu: number, sqPsn: number, rqPsn: number): void {
+    ep.peerIp = peerIp;
+    ep.pmtu = pmtu;
     ep.udpSourcePort = udpSourcePort(ep.handle, ep.peerEndpoint);
     cancelTimer(this, ep);
-    ep.sqPsn = startingPsn(ep.handle);
+    ep.sqPsn = sqPsn;
     ep.unackedPsn = ep.sqPsn;
     ep.sentPsn = ep.sqPsn;
     ep.resumePacket = 0;
     ep.retriesLeft = RETRY_COUNT;
     ep.rnrWait = false;
     ep.readRunsSeq = -1;
-    ep.ePsn = startingPsn(ep.peerEndpoint);
+    ep.ePsn = rqPsn;
     ep.msn = 0;
     ep.respMessage = RespMessage.NONE;
     ep.seqNakSent = false;
@@ -512,12 +521,6 @@ export class SanNic implements WirePortOwner {
 /** 10.0.0.0/8 + the SAN address: a NIC's address when its driver configured none. */
 const defaultWireIp = (sanAddress: number): number => (0x0a000000 + (sanAddress & 0xffffff)) >>> 0;
 
-/**
- * The first PSN a QP sends (the CM's Starting PSN, §10.8; random in Linux). Derived from the
- * QPN so both ends know it without the CM MADs, and close below 2^24 so that every connection
- * crosses the 24-bit wrap within its first few hundred packets (§6).
- */
-export const startingPsn = (qpn: number): number => psnAdd(0xffffff - 0xff, -(qpn & 0xff));
 
 function failed(status: NicStatusCode): RegisterResult {
   return { status, handle: 0, remoteKey: 0 };

@@ -14,7 +14,7 @@
  */
 import type { DeviceDmaView, DmaRunList } from '../bus/index.ts';
 import {
-  DROP_REASON_COUNT, DropReason, OpMask, PacketView, macForIpv4, packetFields, udpSourcePort, writeFrameHead,
+  DROP_REASON_COUNT, DropReason, GSI_QPN, OpMask, PacketView, macForIpv4, packetFields, udpSourcePort, writeFrameHead,
   type PacketFields,
 } from '../wire/index.ts';
 import type { Endpoint } from './endpoint.ts';
@@ -70,6 +70,8 @@ export interface WirePortOwner {
   deliver(ep: Endpoint, packet: WirePacket, view: PacketView): void;
   /** The endpoint a DestQP names, or null. */
   endpointByQpn(qpn: number): Endpoint | null;
+  /** An accepted packet to QP1 (the GSI agent: CM MADs, cm-agent.ts). */
+  deliverGsi(packet: WirePacket, view: PacketView): void;
 }
 
 export class WirePort implements LinkPort {
@@ -175,6 +177,12 @@ export class WirePort implements LinkPort {
       : v.parseSplitHead(p.head, p.headLength, p.headPayloadLength);
     if (r !== DropReason.NONE) {
       this.counters.dropped[r]++;
+      return;
+    }
+    if (v.destQp === GSI_QPN) {
+      // rxe_recv.c rule 6: DestQP 1 is the GSI QP (roce-v2.md §1.5, §10.1).
+      countSegments(this.counters.rxByOpcode, v.opcode, p.segments);
+      this.owner.deliverGsi(p, v);
       return;
     }
     const ep = this.owner.endpointByQpn(v.destQp);

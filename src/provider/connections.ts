@@ -268,8 +268,14 @@ export class SocketConnections {
     sock.state = 'connecting';
     sock.connectEvent = null;
     sock.local = { ...listener.local };
-    // The connector confirms (RTU); a connector that gave up meanwhile never will.
-    await waits.block(() => sock.connectEvent !== null || waits.idle || this.st.sockets.get(sock.handle) !== sock);
+    // The connector confirms (RTU); a connector that gave up meanwhile never will. Over a lossy
+    // link the CM may still be resending its REP on a timer (the NIC endpoint still
+    // 'connecting'): an idle machine is then no answer yet — the REP's retries end it.
+    const cmWaiting = (): boolean => {
+      const info = port.endpointInfo(sock.endpoint);
+      return typeof info === 'object' && info.state === 'connecting';
+    };
+    await waits.block(() => sock.connectEvent !== null || (waits.idle && !cmWaiting()) || this.st.sockets.get(sock.handle) !== sock);
     if (this.st.sockets.get(sock.handle) !== sock) return failSocket(lpErrno, WSAENOTSOCK);
     if (sock.connectEvent !== 'established') {
       this.destroyEndpoint(sock);

@@ -10,7 +10,7 @@ import { createCluster, leakedCounters, snapshot, type Host } from '../../src/ho
 import { parseIpv4 } from '../../src/kernel/net/ip-addresses.ts';
 import { ref } from '../../src/kernel/ref.ts';
 import { NS_PER_MS } from '../../src/nic/index.ts';
-import { FD_ACCEPT, INVALID_SOCKET, SanServiceProvider, WSAECONNREFUSED, WSAETIMEDOUT, WsaEvent } from '../../src/provider/index.ts';
+import { FD_ACCEPT, INVALID_SOCKET, SanServiceProvider, WSAECONNREFUSED, WSAETIMEDOUT, WSAEWOULDBLOCK, WsaEvent } from '../../src/provider/index.ts';
 import { IP_A, IP_B, MIB, PORT, socket, startProvider } from './harness.ts';
 
 function hosts(autoDrive: boolean) {
@@ -116,6 +116,42 @@ describe('WSPConnect', () => {
     const eb = ref(0);
     const sb = await B.provider.WSPAccept(B.listener, null, eb);
     expect(eb.value).toBe(0);
+    expect(await connecting).toBe(0);
+    expect(B.provider.socketInfo(sb)!.state).toBe('connected');
+  });
+
+  it("over a link that loses every packet, the CM's REQ resends run out and the connect fails with WSAETIMEDOUT, before the connect timeout", async () => {
+    const { cluster, ha, hb } = hosts(true);
+    const A = startProvider(ha, 'client');
+    listener(hb);
+    cluster.fabric.link.impair({ seed: 1, loss: 1, reorder: 0, duplicate: 0, corrupt: 0, delayNs: 0 });
+    const e = ref(0);
+    expect(await A.provider.WSPConnect(socket(A.provider), { ip: parseIpv4(IP_B)!, port: PORT }, e)).toBe(-1);
+    expect(e.value).toBe(WSAETIMEDOUT);
+    // 1 REQ + 15 resends (roce-v2.md §10.7), each lost; well inside connectTimeoutMs.
+    expect(ha.nics[0]!.nic.gsi.counters.madsSent).toBe(16);
+    expect(cluster.scheduler.now).toBeLessThan(A.provider.connectTimeoutMs * NS_PER_MS);
+  });
+
+  it("over a lossy link (30% loss, duplicates, reordering, corruption) the CM's resends still connect", async () => {
+    const { cluster, ha, hb } = hosts(true);
+    const A = startProvider(ha, 'client');
+    const B = listener(hb);
+    cluster.fabric.link.impair({ seed: 5, loss: 0.3, reorder: 0.1, duplicate: 0.1, corrupt: 0.05, delayNs: 1000 });
+    const e = ref(0);
+    const connecting = A.provider.WSPConnect(socket(A.provider), { ip: parseIpv4(IP_B)!, port: PORT }, e);
+    // WSPAccept waits only for what is in flight: a lost REQ comes again on the CM's resend
+    // timer, after the machine went idle, so the server may see WSAEWOULDBLOCK first.
+    const eb = ref(0);
+    let sb = INVALID_SOCKET;
+    for (let i = 0; i < 100 && sb === INVALID_SOCKET; i++) {
+      sb = await B.provider.WSPAccept(B.listener, null, eb);
+      if (sb === INVALID_SOCKET) {
+        expect(eb.value).toBe(WSAEWOULDBLOCK);
+        await turn();
+      }
+    }
+    expect(sb).not.toBe(INVALID_SOCKET);
     expect(await connecting).toBe(0);
     expect(B.provider.socketInfo(sb)!.state).toBe('connected');
   });

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runDemoDetailed } from '../../src/cli/demo.ts';
-import { NicAccess, WcStatus, type SanNic } from '../../src/nic/index.ts';
+import { Fabric, NicAccess, NicStatus, WcStatus, type SanNic } from '../../src/nic/index.ts';
 import { DropReason, PacketView, PcapWriter, readPcap } from '../../src/wire/index.ts';
-import { PA, PB, connectedPair, fillPattern, pagesOf, snapshot } from '../nic/harness.ts';
+import { PA, PB, PORT, connectHosts, fillPattern, makeHost, pagesOf, snapshot } from '../nic/harness.ts';
 import { findTshark, SKIP_MESSAGE } from './find-tshark.ts';
 
 const tshark = findTshark();
@@ -25,10 +25,17 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const ALL = NicAccess.LOCAL_READ | NicAccess.LOCAL_WRITE | NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE;
 
-/** Two NICs at `mtu`: a 9000-byte SEND, a 10000-byte WRITE, a 7000-byte READ and a 100-byte SEND each way. */
+/**
+ * Two NICs at `mtu`, captured from before they connect (CM MADs on QP1: REQ, MRA, REP, RTU) to
+ * after A disconnects (DREQ, DREP): a 9000-byte SEND, a 10000-byte WRITE, a 7000-byte READ and
+ * a 100-byte SEND each way.
+ */
 function traffic(mtu: number, capture: PcapWriter | null) {
-  const p = connectedPair({ pathMtu: mtu });
-  if (capture !== null) p.fabric.startCapture(capture);
+  const fabric = new Fabric();
+  if (capture !== null) fabric.startCapture(capture);
+  const a = makeHost('nicA', undefined, { pathMtu: mtu });
+  const b = makeHost('nicB', undefined, { pathMtu: mtu });
+  const p = { fabric, a, b, ...connectHosts(fabric, a, b) };
   fillPattern(p.a.memory, 0, 0x40000, 1);
   fillPattern(p.b.memory, 0, 0x40000, 2);
   const ra = p.a.nic.registerRegion({ owner: PA, pages: pagesOf(0x10000, 8), firstByteOffset: 0, length: 8 * 4096, access: ALL });
@@ -45,9 +52,11 @@ function traffic(mtu: number, capture: PcapWriter | null) {
   // request must not change): then a run is the same with the capture on or off.
   p.b.nic.postSend(PB, p.epB, { context: 6, elements: el(rb.handle, 30000, 100) });
   p.fabric.runUntilIdle();
-  if (capture !== null) p.fabric.stopCapture();
   const ca = p.a.nic.pollCompletionQueue(PA, p.cqA, 99).completions;
   const cb = p.b.nic.pollCompletionQueue(PB, p.cqB, 99).completions;
+  expect(p.a.nic.disconnect(PA, p.epA)).toBe(NicStatus.SUCCESS);
+  p.fabric.runUntilIdle();
+  if (capture !== null) p.fabric.stopCapture();
   return { p, ca, cb, memA: snapshot(p.a.memory), memB: snapshot(p.b.memory) };
 }
 
@@ -136,6 +145,30 @@ describe('the NICs on the wire: capture', () => {
       expect(d.errors).toBe(0);
       expect([...d.opcodes].sort((x, y) => x[0] - y[0])).toEqual([...sentByOpcode([p.a.nic, p.b.nic])].sort((x, y) => x[0] - y[0]));
       for (const op of [0x00, 0x01, 0x02, 0x04, 0x06, 0x07, 0x08, 0x0c, 0x0d, 0x0e, 0x0f, 0x11]) expect(d.opcodes.get(op)).toBeGreaterThan(0);
+    });
+
+    it('decodes the connect and the close as CM MADs on QP1: REQ, MRA, REP, RTU, DREQ, DREP, none malformed', () => {
+      const path = join(scratch, 'cm.pcap');
+      const w = PcapWriter.toFile(path, { nanoseconds: true });
+      traffic(4096, w);
+      w.close();
+      expect(decode(path).malformed).toBe(0);
+      const out = execFileSync(tshark!, [
+        '-r', path, '-Y', 'infiniband.mad.mgmtclass == 0x07', '-T', 'fields', '-E', 'separator=\t',
+        '-e', 'infiniband.bth.opcode', '-e', 'infiniband.bth.destqp', '-e', 'infiniband.deth.q_key', '-e', 'infiniband.mad.attributeid',
+        '-e', 'infiniband.cm.req.serviceid', '-e', 'infiniband.cm.req.ip_cm.dip4', '-e', '_ws.malformed',
+      ], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C' } });
+      const rows = out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+      // REQ (A→B), MRA and REP (B→A), RTU (A→B), DREQ (A→B), DREP (B→A), in that order.
+      expect(rows.map((r) => Number(r[3]))).toEqual([0x10, 0x11, 0x13, 0x14, 0x15, 0x16]);
+      for (const [opcode, destQp, qkey, , , , bad] of rows) {
+        expect(Number(opcode)).toBe(0x64); // UD SEND Only
+        expect(Number(destQp)).toBe(1);
+        expect(BigInt(qkey!)).toBe(0x80010000n);
+        expect(bad).toBe('');
+      }
+      expect(BigInt(rows[0]![4]!)).toBe(0x0000000001060000n + BigInt(PORT)); // rdma_cm TCP port space
+      expect(rows[0]![5]).toMatch(/^10\.0\.0\./);
     });
 
     it('decodes `demo --pcap` with no malformed packet, and counts opcodes as the NICs do', async () => {
