@@ -9,6 +9,7 @@
  * a slot is free again once its request completed.
  */
 import { DmaRunList } from '../bus/index.ts';
+import { HeadTemplate } from '../wire/index.ts';
 import type { CompletionQueue } from './completion-queue.ts';
 
 export type EndpointState = 'idle' | 'connecting' | 'connected' | 'error' | 'disconnected';
@@ -97,6 +98,9 @@ export class Endpoint {
   /** The peer's IPv4 address (the path) and our flow's UDP source port. */
   peerIp = 0;
   udpSourcePort = 0xc000;
+  /** The connection-constant bytes of our packets' heads (wire-port.ts), rebuilt when the
+   *  addresses, flow port or peer QP change. */
+  readonly headTemplate = new HeadTemplate();
   /** Path MTU in bytes (the NIC's, fixed at connection). */
   pmtu = 4096;
   /** Requester: next PSN to send; the packet index within the head request to resume at. */

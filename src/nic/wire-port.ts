@@ -7,14 +7,16 @@
  * both ways, and every drop per reason.
  *
  * Implementation notes
- * - One `PacketFields` and one `PacketView` per NIC, reused: no object per packet.
+ * - One `PacketFields` and one `PacketView` per NIC, reused: no object per packet. Heads are
+ *   written from the endpoint's template (src/wire HeadTemplate): the connection's constant
+ *   bytes copied, the packet's own fields written, the same bytes as `writeFrameHead`.
  * - Payloads are physical runs of this NIC's host memory, already resolved through its DMA
  *   view by the caller (so a bus fault is found before the packet exists); the link carries
  *   them as a view or serialises them (link.ts).
  */
 import type { DeviceDmaView, DmaRunList } from '../bus/index.ts';
 import {
-  DROP_REASON_COUNT, DropReason, GSI_QPN, OpMask, PacketView, macForIpv4, packetFields, udpSourcePort, writeFrameHead,
+  DROP_REASON_COUNT, DropReason, GSI_QPN, OpMask, PacketView, macForIpv4, packetFields, udpSourcePort,
   type PacketFields,
 } from '../wire/index.ts';
 import type { Endpoint } from './endpoint.ts';
@@ -101,25 +103,22 @@ export class WirePort implements LinkPort {
     va: number, rkey: number, dmaLength: number, syndrome: number, msn: number,
   ): WirePacket {
     const link = this.link!;
-    const f = this.fields;
     const src = this.owner.wireIp;
     const dst = ep.peerIp;
-    f.srcIp = src;
-    f.dstIp = dst;
-    f.srcMac = macForIpv4(src);
-    f.dstMac = macForIpv4(dst);
-    f.srcPort = ep.udpSourcePort;
-    f.opcode = opcode;
-    f.destQp = ep.peerEndpoint;
-    f.psn = psn;
-    f.ackReq = ackReq;
-    f.va = va;
-    f.rkey = rkey;
-    f.dmaLength = dmaLength;
-    f.syndrome = syndrome;
-    f.msn = msn;
+    const t = ep.headTemplate;
+    if (!t.matches(src, dst, ep.udpSourcePort, ep.peerEndpoint)) {
+      // The connection's constant fields, checked and written once (src/wire HeadTemplate).
+      const f = this.fields;
+      f.srcIp = src;
+      f.dstIp = dst;
+      f.srcMac = macForIpv4(src);
+      f.dstMac = macForIpv4(dst);
+      f.srcPort = ep.udpSourcePort;
+      f.destQp = ep.peerEndpoint;
+      t.prepare(f);
+    }
     const p = link.packet();
-    p.headLength = writeFrameHead(p.head, f, payloadLength);
+    p.headLength = t.write(p.head, opcode, psn, ackReq, payloadLength, va, rkey, dmaLength, syndrome, msn);
     p.payloadLength = payloadLength;
     p.headPayloadLength = payloadLength;
     p.dstIp = dst;

@@ -18,14 +18,14 @@
  * - Every field is range-checked before a byte is written (a WireError names the field): a
  *   builder bug must not reach the wire as a silently truncated value.
  */
-import { getU16 } from './big-endian.ts';
+import { getU16, putU16, putU24 } from './big-endian.ts';
 import { WireError } from './errors.ts';
 import { writeAeth, writeAtmack, writeAtmeth, writeBth, writeDeth, writeReth, setImmDt, setIethRkey, bthPadCount } from './headers.ts';
 import { ICRC_BYTES, icrcHeaders, icrcPad, icrcUpdate, putIcrc, icrcOf } from './icrc.ts';
 import {
   DEFAULT_TTL, FRAME_BTH, FRAME_IP, FRAME_UDP, IPV4_BYTES, ROCE_UDP_PORT, UDP_BYTES, writeEthernet, writeIpv4, writeUdp,
 } from './network.ts';
-import { BTH_BYTES, ExtHeader, OpMask, extOffset, opcodeHeaderLength, opcodeMask, opcodeName } from './opcodes.ts';
+import { BTH_BYTES, ExtHeader, OpMask, Opcode, extOffset, opcodeHeaderLength, opcodeMask, opcodeName } from './opcodes.ts';
 
 /** The P_Key rxe always sends: the default partition, full member. */
 export const DEFAULT_PKEY = 0xffff;
@@ -182,6 +182,111 @@ function writeHead(out: Uint8Array, f: PacketFields, mask: number, payloadLength
   if ((mask & OpMask.ATMACK) !== 0) writeAtmack(out, FRAME_BTH + extOffset(op, ExtHeader.ATMACK), f.origData);
   if ((mask & OpMask.IMMDT) !== 0) setImmDt(out, FRAME_BTH + extOffset(op, ExtHeader.IMMDT), f.immDt);
   if ((mask & OpMask.IETH) !== 0) setIethRkey(out, FRAME_BTH + extOffset(op, ExtHeader.IETH), f.invalidateRkey);
+}
+
+/** Extension headers `HeadTemplate` does not write. */
+const TEMPLATE_UNSUPPORTED = OpMask.DETH | OpMask.ATMETH | OpMask.ATMACK | OpMask.IMMDT | OpMask.IETH;
+
+/**
+ * A connection's frame heads, built from a template: the bytes that stay the same for every
+ * packet of one QP (Ethernet, IPv4 but for Total Length and checksum, UDP ports, BTH P_Key,
+ * SE/M, DestQP) are written once by `writeFrameHead` (every field checked), and each packet
+ * copies them and writes its own fields — opcode, PadCnt, AckReq, PSN, the lengths, the IPv4
+ * checksum (from the template's partial one's-complement sum, the same integer RFC 1071 sums)
+ * and the RETH or AETH. The bytes are exactly `writeFrameHead`'s for the same fields (the
+ * tests compare them); the per-packet fields are range-checked as it checks them. For the RC
+ * opcodes whose extension headers are RETH and/or AETH only (the NIC's requests, responses,
+ * acknowledgements); any other opcode is a WireError.
+ */
+export class HeadTemplate {
+  private readonly bytes = new Uint8Array(FRAME_BTH + BTH_BYTES);
+  /** Sum of the IPv4 header's 16-bit words except Total Length and the checksum, unfolded. */
+  private ipSum = 0;
+  /** The connection fields the template was written from (`matches`). */
+  srcIp = -1;
+  dstIp = -1;
+  srcPort = -1;
+  destQp = -1;
+
+  /** Whether the template holds these connection fields (the rest are the record's, fixed). */
+  matches(srcIp: number, dstIp: number, srcPort: number, destQp: number): boolean {
+    return this.srcIp === srcIp && this.dstIp === dstIp && this.srcPort === srcPort && this.destQp === destQp;
+  }
+
+  /** Take the connection fields of `f` (its per-packet fields are ignored). */
+  prepare(f: PacketFields): void {
+    const scratch = new Uint8Array(frameHeadLength(Opcode.RC_ACKNOWLEDGE));
+    const saved = { opcode: f.opcode, ackReq: f.ackReq, psn: f.psn, syndrome: f.syndrome, msn: f.msn };
+    f.opcode = Opcode.RC_ACKNOWLEDGE;
+    f.ackReq = 0;
+    f.psn = 0;
+    f.syndrome = 0;
+    f.msn = 0;
+    try {
+      writeFrameHead(scratch, f, 0);
+    } finally {
+      Object.assign(f, saved);
+    }
+    this.bytes.set(scratch.subarray(0, this.bytes.length));
+    const b = this.bytes;
+    let sum = 0;
+    for (let i = 0; i < IPV4_BYTES; i += 2) if (i !== 2 && i !== 10) sum += (b[FRAME_IP + i]! << 8) | b[FRAME_IP + i + 1]!;
+    this.ipSum = sum;
+    this.srcIp = f.srcIp;
+    this.dstIp = f.dstIp;
+    this.srcPort = f.srcPort;
+    this.destQp = f.destQp;
+  }
+
+  /**
+   * Write the head of a packet of this connection at `out[0]`, as `writeFrameHead` would with
+   * the template's connection fields and these; returns the head length.
+   */
+  write(
+    out: Uint8Array, opcode: number, psn: number, ackReq: number, payloadLength: number,
+    va: number, rkey: number, dmaLength: number, syndrome: number, msn: number,
+  ): number {
+    if (this.srcIp === -1) bad('template', 'unprepared', 'a template prepared from a connection\'s fields');
+    const mask = opcodeMask(opcode);
+    if (mask === 0 || !isBits(opcode, 0xff)) bad('opcode', opcode, 'an opcode of the table (opcodes.ts)');
+    if ((mask & TEMPLATE_UNSUPPORTED) !== 0) bad('opcode', opcode, 'an opcode whose extension headers are RETH and/or AETH');
+    if (!Number.isSafeInteger(payloadLength) || payloadLength < 0) bad('payloadLength', payloadLength, 'a non-negative integer');
+    if ((mask & OpMask.PAYLOAD) === 0 && payloadLength !== 0) bad('payloadLength', payloadLength, `0: ${opcodeName(opcode)} carries no payload`);
+    if (payloadLength > maxPayload(opcode)) bad('payloadLength', payloadLength, `at most ${maxPayload(opcode)} (IPv4 Total Length)`);
+    if (!isBits(ackReq, 1)) bad('ackReq', ackReq, '0 or 1');
+    if (!isBits(psn, 0xffffff)) bad('psn', psn, 'a 24-bit PSN');
+    const reth = (mask & OpMask.RETH) !== 0;
+    const aeth = (mask & OpMask.AETH) !== 0;
+    if (reth) {
+      if (!Number.isSafeInteger(va) || va < 0) bad('va', va, 'a non-negative safe integer');
+      if (!isU32(rkey)) bad('rkey', rkey, 'an unsigned 32-bit key');
+      if (!isU32(dmaLength)) bad('dmaLength', dmaLength, 'an unsigned 32-bit length');
+    }
+    if (aeth) {
+      if (!isBits(syndrome, 0x7f)) bad('syndrome', syndrome, '0..0x7f (bit 7 is reserved)');
+      if (!isBits(msn, 0xffffff)) bad('msn', msn, 'a 24-bit MSN');
+    }
+    const hdrLen = opcodeHeaderLength(opcode);
+    const headLength = FRAME_BTH + hdrLen;
+    if (!(out instanceof Uint8Array) || out.length < headLength) bad('out', out?.length, `a Uint8Array of at least ${headLength} bytes`);
+    const b = this.bytes;
+    out.set(b);
+    const pad = -payloadLength & 3;
+    const udpLength = UDP_BYTES + hdrLen + payloadLength + pad + ICRC_BYTES;
+    const total = IPV4_BYTES + udpLength;
+    putU16(out, FRAME_IP + 2, total);
+    let sum = this.ipSum + total;
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    putU16(out, FRAME_IP + 10, ~sum & 0xffff);
+    putU16(out, FRAME_UDP + 4, udpLength);
+    out[FRAME_BTH] = opcode;
+    out[FRAME_BTH + 1] = b[FRAME_BTH + 1]! | (pad << 4);
+    out[FRAME_BTH + 8] = ackReq << 7;
+    putU24(out, FRAME_BTH + 9, psn);
+    if (reth) writeReth(out, FRAME_BTH + extOffset(opcode, ExtHeader.RETH), va, rkey, dmaLength);
+    if (aeth) writeAeth(out, FRAME_BTH + extOffset(opcode, ExtHeader.AETH), syndrome, msn);
+    return headLength;
+  }
 }
 
 // The head's own account of its frame, set by `readGeometry` (module state, not an object per

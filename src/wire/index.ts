@@ -44,7 +44,7 @@ export {
 } from './network.ts';
 export { ICRC_SEED, ICRC_BYTES, icrcHeaders, icrcUpdate, icrcPad, icrcOf, putIcrc, getIcrc } from './icrc.ts';
 export {
-  DEFAULT_PKEY, packetFields, frameHeadLength, frameLength, padCount, writeFrameHead, sealFrame, buildFrame, frameIcrc,
+  DEFAULT_PKEY, packetFields, frameHeadLength, frameLength, padCount, writeFrameHead, sealFrame, buildFrame, frameIcrc, HeadTemplate,
   type PacketFields,
 } from './build.ts';
 export { serializeSplitFrame, splitFrameLength, type Frame, type SplitFrame } from './frame.ts';
