@@ -137,6 +137,7 @@ function readResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: PacketView): 
   placePayload(p, bytes, v.payloadOffset, length, nic.dma, ep.readRuns, offset);
   ep.unackedPsn = psnAdd(psn, segments);
   ep.retriesLeft = RETRY_COUNT;
+  ep.retryStarted = false;
   if (end) {
     sq.outcome[slot] = WcStatus.SUCCESS;
     ep.readRunsSeq = -1;
@@ -184,9 +185,13 @@ function retire(nic: SanNic, ep: Endpoint, ackPsn: number): boolean {
   if (progressed) {
     ep.unackedPsn = next;
     ep.retriesLeft = RETRY_COUNT;
+    ep.retryStarted = false;
   }
   drainResolved(nic, ep);
-  if (lostRead && !ep.rnrWait) {
+  // Once per gap, as rxe_comp.c does it (started_retry): the responses of the later requests
+  // that are still on their way would otherwise each send everything from the gap again.
+  if (lostRead && !ep.rnrWait && !ep.retryStarted) {
+    ep.retryStarted = true;
     goBack(ep, next);
     nic.schedule(ep);
   }
@@ -324,6 +329,7 @@ function onTimer(nic: SanNic, ep: Endpoint): void {
     return;
   }
   ep.retriesLeft--;
+  ep.retryStarted = true;
   goBack(ep, ep.unackedPsn);
   nic.schedule(ep);
   armRetransmit(nic, ep);

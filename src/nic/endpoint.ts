@@ -113,6 +113,9 @@ export class Endpoint {
   /** Completer: retries left (retry_cnt) and the retransmit timer (scheduler id, 0: none). */
   retriesLeft = 7;
   retransmitTimer = 0;
+  /** Completer: a go-back is under way (rxe comp.started_retry): responses of later requests
+   *  that show a READ's responses missing do not start another until progress or a timeout. */
+  retryStarted = false;
   /** When the local ACK timeout really expires: progress moves it without touching the
    *  scheduler, and a timer that fires before it re-arms for the rest. */
   timerDeadline = 0;

@@ -195,6 +195,7 @@ export class SanNic implements WirePortOwner {
     ep.sentPsn = ep.sqPsn;
     ep.resumePacket = 0;
     ep.retriesLeft = RETRY_COUNT;
+    ep.retryStarted = false;
     ep.rnrWait = false;
     ep.readRunsSeq = -1;
     ep.ePsn = rqPsn;
