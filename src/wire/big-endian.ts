@@ -42,8 +42,10 @@ export function getU64(b: Uint8Array, at: number): number {
 
 /** A 64-bit field from a safe non-negative integer. */
 export function putU64(b: Uint8Array, at: number, v: number): void {
-  putU32(b, at, Math.floor(v / TWO_32));
-  putU32(b, at + 4, v % TWO_32);
+  // The low word by subtraction, not `%`: a double's remainder is a library call (fmod).
+  const high = Math.floor(v / TWO_32);
+  putU32(b, at, high);
+  putU32(b, at + 4, v - high * TWO_32);
 }
 
 /** A 64-bit field as a bigint (control path and atomics: TIDs, GUIDs, service IDs, operands). */

@@ -37,8 +37,9 @@ const TWO_32 = 0x1_0000_0000;
 export const macForIpv4 = (ip: number): number => 0x0200_0000_0000 + (ip >>> 0);
 
 export function putMac(b: Uint8Array, at: number, mac: number): void {
-  putU16(b, at, Math.floor(mac / TWO_32));
-  putU32(b, at + 2, mac % TWO_32);
+  const high = Math.floor(mac / TWO_32);
+  putU16(b, at, high);
+  putU32(b, at + 2, mac - high * TWO_32);
 }
 
 export const getMac = (b: Uint8Array, at: number): number => getU16(b, at) * TWO_32 + getU32(b, at + 2);
