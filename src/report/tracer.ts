@@ -154,9 +154,14 @@ export class Tracer implements TraceSink, NicTraceHook {
   private readonly rdmaPending = new Map<string, number[]>();
   private readonly regions = new Map<string, number>();
   private readonly attached: Host[] = [];
-  private readonly origin = performance.now();
+  private readonly origin: number;
   private lastTs = 0;
   private nextToken = 1;
+
+  /** `clockMs`: the wall clock in milliseconds (performance.now); a test passes a clock it steps. */
+  constructor(private readonly clockMs: () => number = () => performance.now()) {
+    this.origin = clockMs();
+  }
 
   /** Route every attached host's kernel and NIC events here; call before the run. */
   attach(target: { readonly hosts: readonly Host[] }): this {
@@ -399,7 +404,7 @@ export class Tracer implements TraceSink, NicTraceHook {
 
   /** Microseconds since the tracer started, to the nanosecond, strictly increasing. */
   private now(): number {
-    let t = Math.round((performance.now() - this.origin) * 1e6) / 1000;
+    let t = Math.round((this.clockMs() - this.origin) * 1e6) / 1000;
     if (t <= this.lastTs) t = Math.round((this.lastTs + 0.001) * 1000) / 1000;
     this.lastTs = t;
     return t;
