@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FOUR_GIB, GIB, PAGE_SIZE } from './address.ts';
-import { DeviceDmaView, DMA_IOMMU_FAULT, DMA_MASTER_ABORT, DMA_OK } from './dma-address-space.ts';
+import { DeviceDmaView, DmaRunList, DMA_IOMMU_FAULT, DMA_MASTER_ABORT, DMA_OK } from './dma-address-space.ts';
 import { IOMMU_READ, IOMMU_WRITE, IommuDomain } from './iommu.ts';
 import { PhysicalMemory } from './physical-memory.ts';
 
@@ -105,5 +106,48 @@ describe('IommuDomain', () => {
     expect(d.unmap(a)).toBe(false);
     expect(d.map([5, 6], IOMMU_READ, 16 * PAGE_SIZE)).toBe(PAGE_SIZE);
     expect(d.map(new Array(20).fill(1), IOMMU_READ, 16 * PAGE_SIZE)).toBeNull();
+  });
+});
+
+describe('DmaRunList.pushRange', () => {
+  /** Every byte address a list names, in order. */
+  const bytesOf = (l: DmaRunList): number[] => {
+    const out: number[] = [];
+    for (let i = 0; i < l.count; i++) for (let b = 0; b < l.length[i]!; b++) out.push(l.address[i]! + b);
+    return out;
+  };
+
+  it('takes exactly bytes [offset, offset + length) of the list, in order, as few runs as they merge into', () => {
+    const runs = fc.array(fc.record({ gap: fc.integer({ min: 0, max: 3 }), length: fc.integer({ min: 1, max: 9 }) }), { minLength: 1, maxLength: 8 });
+    fc.assert(fc.property(runs, fc.nat(80), fc.nat(80), (spec, offset, length) => {
+      const from = new DmaRunList(2);
+      let at = 0x1000;
+      for (const { gap, length: n } of spec) {
+        at += gap;
+        from.add(at, n);
+        at += n;
+      }
+      const out = new DmaRunList(1);
+      out.pushRange(from, offset, length);
+      expect(bytesOf(out)).toEqual(bytesOf(from).slice(offset, offset + length));
+      expect(out.total).toBe(Math.max(0, Math.min(length, from.total - offset)));
+      for (let i = 1; i < out.count; i++) expect(out.address[i]).not.toBe(out.address[i - 1]! + out.length[i - 1]!);
+    }));
+  });
+
+  it('appends after what the list already holds, merging a run that continues it', () => {
+    const from = new DmaRunList();
+    from.add(0x2000, 16);
+    const out = new DmaRunList();
+    out.push(0x1ff0, 16);
+    out.pushRange(from, 0, 8);
+    expect([out.count, out.address[0], out.length[0], out.total]).toEqual([1, 0x1ff0, 24, 24]);
+  });
+
+  it('refuses to take a range of itself (it would read what it appends)', () => {
+    const l = new DmaRunList();
+    l.add(0x1000, 8);
+    expect(() => l.pushRange(l, 0, 8)).toThrow(/itself/);
+    expect([l.count, l.total]).toEqual([1, 8]);
   });
 });

@@ -80,6 +80,28 @@ export class DmaRunList {
     this.total += length;
   }
 
+  /**
+   * Append the runs that hold bytes [offset, offset + length) of `from`, the first and last
+   * cut to fit (a packet's share of a message's list). `from` is walked from its first run:
+   * lists are short.
+   */
+  pushRange(from: DmaRunList, offset: number, length: number): void {
+    if (from === this) throw new Error('DmaRunList.pushRange: a list cannot take a range of itself');
+    let skip = offset;
+    let left = length;
+    for (let i = 0; i < from.count && left > 0; i++) {
+      const len = from.length[i]!;
+      if (skip >= len) {
+        skip -= len;
+        continue;
+      }
+      const take = Math.min(len - skip, left);
+      this.push(from.address[i]! + skip, take);
+      left -= take;
+      skip = 0;
+    }
+  }
+
   /** Drop every run pushed after the list held `count` runs and `total` bytes. */
   truncate(count: number, total: number, lastLength: number): void {
     this.count = count;

@@ -20,14 +20,14 @@ import {
   AethType, NakCode, OpMask, RNR_TIMER_MICROSECONDS, aethSyndrome, localAckTimeoutNanoseconds, psnAdd, psnDiff,
   syndromeType, syndromeValue, type PacketView,
 } from '../wire/index.ts';
-import { placePayload, resolveRuns } from './dma.ts';
+import { dmaSyndrome, placePayload, resolveRuns } from './dma.ts';
 import { WQE_PENDING, type Endpoint } from './endpoint.ts';
 import type { WirePacket } from './link.ts';
 import type { SanNic } from './san-nic.ts';
 import { checkScatterList } from './scatter-list.ts';
 import { Opcode, Syndrome, WcStatus, type SyndromeCode, type WcStatusCode } from './status.ts';
 import { NicAccess } from './tpt.ts';
-import { DMA_MASTER_ABORT, DMA_OK } from '../bus/index.ts';
+import { DMA_OK } from '../bus/index.ts';
 
 /** rdma_cm's default local ACK timeout exponent: 4.096 µs × 2^14 ≈ 67 ms (§8.1). */
 export const ACK_TIMEOUT_CODE = 14;
@@ -128,7 +128,7 @@ function readResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: PacketView): 
     const status = total < 0 ? -1 : resolveRuns(nic.dma, nic.requesterSegs, true, ep.readRuns);
     if (total < 0 || status !== DMA_OK) {
       failFrom(nic, ep, seq, total < 0 ? WcStatus.LOC_PROT_ERR : WcStatus.GENERAL_ERR,
-        total < 0 ? (-total as SyndromeCode) : status === DMA_MASTER_ABORT ? Syndrome.DMA_MASTER_ABORT : Syndrome.DMA_IOMMU_FAULT);
+        total < 0 ? (-total as SyndromeCode) : dmaSyndrome(status));
       return;
     }
     ep.readRunsSeq = seq;

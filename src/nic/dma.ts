@@ -8,7 +8,8 @@
  * The run lists are scratch typed arrays reused by every transfer (no object per run or per
  * request); a nested call (an observer that starts a DMA) gets its own.
  */
-import { DMA_OK, DmaRunList, copyDmaRun, copyDmaRunList, type DeviceDmaView, type DmaStatus, type PhysicalMemory } from '../bus/index.ts';
+import { DMA_MASTER_ABORT, DMA_OK, DmaRunList, copyDmaRun, copyDmaRunList, type DeviceDmaView, type DmaStatus, type PhysicalMemory } from '../bus/index.ts';
+import { Syndrome, type SyndromeCode } from './status.ts';
 
 export interface DmaResult {
   status: DmaStatus;
@@ -23,6 +24,9 @@ const scratchTo = new DmaRunList(64);
 /** The scratch lists are in use (a nested transfer allocates its own). Left set if a copy
  *  throws — a model bug that stops the fabric — which costs speed, never correctness. */
 let scratchBusy = false;
+/** The bytes observeRuns reports, and whether an observer is being told of them (as above). */
+const scratchObserved = new DmaRunList(8);
+let observedBusy = false;
 
 function resolveAll(view: DeviceDmaView, segs: DmaRunList, write: boolean, out: DmaRunList): DmaStatus {
   out.clear();
@@ -69,23 +73,22 @@ export function resolveRuns(view: DeviceDmaView, segs: DmaRunList, write: boolea
   return resolveAll(view, segs, write, out);
 }
 
+/** The syndrome of a bus refusal (a status of resolveRuns other than DMA_OK). */
+export function dmaSyndrome(status: number): SyndromeCode {
+  return status === DMA_MASTER_ABORT ? Syndrome.DMA_MASTER_ABORT : Syndrome.DMA_IOMMU_FAULT;
+}
+
 /** Tell the view's observer (the verifier) about physical runs the device reads or writes. */
 export function observeRuns(view: DeviceDmaView, runs: DmaRunList, direction: 'read' | 'write', offset = 0, length = runs.total): void {
   const observer = view.observer;
   if (observer === null) return;
-  let skip = offset;
-  let left = length;
-  for (let i = 0; i < runs.count && left > 0; i++) {
-    const len = runs.length[i]!;
-    if (skip >= len) {
-      skip -= len;
-      continue;
-    }
-    const take = Math.min(len - skip, left);
-    observer(view.name, direction, runs.address[i]! + skip, take);
-    left -= take;
-    skip = 0;
-  }
+  const nested = observedBusy;
+  const observed = nested ? new DmaRunList(runs.count) : scratchObserved;
+  observedBusy = true;
+  observed.clear();
+  observed.pushRange(runs, offset, length);
+  for (let i = 0; i < observed.count; i++) observer(view.name, direction, observed.address[i]!, observed.length[i]!);
+  observedBusy = nested;
 }
 
 /** Where a received payload is: a serialised frame's bytes, or a view of the sender's memory. */

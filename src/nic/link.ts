@@ -116,28 +116,16 @@ export class WirePacket {
    * Put `length` payload bytes, from byte `offset` of the physical runs `runs` of `memory`,
    * into the frame after the head (the fallback when the runs do not fit a view).
    */
-  serializeRuns(memory: PhysicalMemory, runs: { count: number; address: Float64Array; length: Float64Array }, offset: number, length: number): void {
-    const frame = (this.frame ??= new Uint8Array(MAX_FRAME_BYTES));
-    let at = this.headLength;
-    let skip = offset;
-    let left = length;
-    for (let i = 0; i < runs.count && left > 0; i++) {
-      const len = runs.length[i]!;
-      if (skip >= len) {
-        skip -= len;
-        continue;
-      }
-      const take = Math.min(len - skip, left);
-      this.source?.observer?.(this.source.name, 'read', runs.address[i]! + skip, take);
-      memory.read(runs.address[i]! + skip, frame, at, take);
-      at += take;
-      left -= take;
-      skip = 0;
-    }
+  serializeRuns(memory: PhysicalMemory, runs: DmaRunList, offset: number, length: number): void {
+    this.runs.clear();
+    this.runs.pushRange(runs, offset, length);
+    this.memory = memory;
+    this.payloadInFrame = false;
+    this.frameLength = 0;
+    this.serialize();
     this.runs.clear();
     this.memory = null;
     this.payloadInFrame = true;
-    this.serialize();
   }
 
   get opcode(): number {

@@ -22,13 +22,13 @@
  */
 import { MessageKind, Opcode as WireOpcode, packetCount, psnAdd, psnDiff, segmentLength, segmentOpcode, type MessageKindCode } from '../wire/index.ts';
 import { armRetransmit, drainResolved } from './completer.ts';
-import { resolveRuns } from './dma.ts';
+import { dmaSyndrome, resolveRuns } from './dma.ts';
 import { WQE_PENDING, type Endpoint } from './endpoint.ts';
 import type { SanNic } from './san-nic.ts';
 import { checkScatterList } from './scatter-list.ts';
 import { Opcode, Syndrome, WcStatus } from './status.ts';
 import { NicAccess } from './tpt.ts';
-import { DMA_MASTER_ABORT, DMA_OK } from '../bus/index.ts';
+import { DMA_OK } from '../bus/index.ts';
 
 const isLengthSyndrome = (s: number): boolean =>
   s === Syndrome.ZERO_LENGTH || s === Syndrome.TOO_LONG || s === Syndrome.LENGTH_MISMATCH;
@@ -83,7 +83,7 @@ function sendHead(nic: SanNic, ep: Endpoint): void {
     // responses will land), so a bus fault sends nothing.
     const status = resolveRuns(nic.dma, local, read, runs);
     if (status !== DMA_OK) {
-      failLocally(nic, ep, seq, WcStatus.GENERAL_ERR, status === DMA_MASTER_ABORT ? Syndrome.DMA_MASTER_ABORT : Syndrome.DMA_IOMMU_FAULT);
+      failLocally(nic, ep, seq, WcStatus.GENERAL_ERR, dmaSyndrome(status));
       return;
     }
   }

@@ -20,14 +20,14 @@ import {
   AethType, MessageKind, NakCode, syndromeType, OpMask, Opcode as WireOpcode, ackSyndrome, nakSyndrome, packetCount, payloadLengthValid, psnAdd,
   psnDiff, rethLength, rethRkey, rethVa, rnrNakSyndrome, segmentLength, segmentOpcode, type PacketView,
 } from '../wire/index.ts';
-import { placePayload, resolveRuns } from './dma.ts';
+import { dmaSyndrome, placePayload, resolveRuns } from './dma.ts';
 import { RespMessage, type Endpoint } from './endpoint.ts';
 import type { WirePacket } from './link.ts';
 import type { SanNic } from './san-nic.ts';
 import { checkScatterList } from './scatter-list.ts';
 import { Opcode, Syndrome, WcStatus, type SyndromeCode, type WcStatusCode } from './status.ts';
 import { NicAccess } from './tpt.ts';
-import { DMA_MASTER_ABORT, DMA_OK } from '../bus/index.ts';
+import { DMA_OK } from '../bus/index.ts';
 
 /** The responder's min_rnr_timer: code 0, 655.36 ms, as the CM sets it (roce-v2.md §10.8). */
 export const MIN_RNR_TIMER_CODE = 0;
@@ -127,25 +127,30 @@ function startSend(nic: SanNic, ep: Endpoint, psn: number): boolean {
   return startMessage(nic, ep, psn, capacity);
 }
 
-/** First packet of a WRITE: R_Key and range (the one TPT lookup), then the bus runs. */
-function startWrite(nic: SanNic, ep: Endpoint, v: PacketView, psn: number): boolean {
+/**
+ * The RETH's R_Key for `access` and its range (the one TPT lookup, rxe_resp.c check_rkey),
+ * then its bus runs in nic.responderSegs; false, the NAK sent, when the TPT refuses.
+ */
+function checkRkey(nic: SanNic, ep: Endpoint, v: PacketView, psn: number, access: number): boolean {
   const va = rethVa(v.buf, v.reth);
   const length = rethLength(v.buf, v.reth);
-  const index = nic.tpt.lookup(rethRkey(v.buf, v.reth), true, ep.handle, NicAccess.REMOTE_WRITE);
+  const index = nic.tpt.lookup(rethRkey(v.buf, v.reth), true, ep.handle, access);
   if (index < 0) return fail(nic, ep, psn, NakCode.REMOTE_ACCESS_ERROR, -index, -1);
   if (!nic.tpt.inRange(index, va, length)) return fail(nic, ep, psn, NakCode.REMOTE_ACCESS_ERROR, Syndrome.OUT_OF_RANGE, -1);
   nic.responderSegs.clear();
   nic.tpt.translate(index, va, length, nic.responderSegs);
-  return startMessage(nic, ep, psn, length);
+  return true;
+}
+
+/** First packet of a WRITE: R_Key and range, then the bus runs. */
+function startWrite(nic: SanNic, ep: Endpoint, v: PacketView, psn: number): boolean {
+  return checkRkey(nic, ep, v, psn, NicAccess.REMOTE_WRITE) && startMessage(nic, ep, psn, rethLength(v.buf, v.reth));
 }
 
 /** Resolve the message's target on our bus before any byte moves. */
 function startMessage(nic: SanNic, ep: Endpoint, psn: number, capacity: number): boolean {
   const status = resolveRuns(nic.dma, nic.responderSegs, true, ep.respRuns);
-  if (status !== DMA_OK) {
-    return fail(nic, ep, psn, NakCode.REMOTE_OPERATIONAL_ERROR,
-      status === DMA_MASTER_ABORT ? Syndrome.DMA_MASTER_ABORT : Syndrome.DMA_IOMMU_FAULT, -1);
-  }
+  if (status !== DMA_OK) return fail(nic, ep, psn, NakCode.REMOTE_OPERATIONAL_ERROR, dmaSyndrome(status), -1);
   ep.respCapacity = capacity;
   ep.respPlaced = 0;
   return true;
@@ -156,19 +161,11 @@ function startMessage(nic: SanNic, ep: Endpoint, psn: number, capacity: number):
  * Only, at psn … psn+n−1, read from our memory now (§4.2). Also the answer to a duplicate READ.
  */
 function serveRead(nic: SanNic, ep: Endpoint, v: PacketView, psn: number): boolean {
-  const va = rethVa(v.buf, v.reth);
+  if (!checkRkey(nic, ep, v, psn, NicAccess.REMOTE_READ)) return false;
   const length = rethLength(v.buf, v.reth);
-  const index = nic.tpt.lookup(rethRkey(v.buf, v.reth), true, ep.handle, NicAccess.REMOTE_READ);
-  if (index < 0) return fail(nic, ep, psn, NakCode.REMOTE_ACCESS_ERROR, -index, -1);
-  if (!nic.tpt.inRange(index, va, length)) return fail(nic, ep, psn, NakCode.REMOTE_ACCESS_ERROR, Syndrome.OUT_OF_RANGE, -1);
-  nic.responderSegs.clear();
-  nic.tpt.translate(index, va, length, nic.responderSegs);
   const runs = nic.responderRuns;
   const status = resolveRuns(nic.dma, nic.responderSegs, false, runs);
-  if (status !== DMA_OK) {
-    return fail(nic, ep, psn, NakCode.REMOTE_OPERATIONAL_ERROR,
-      status === DMA_MASTER_ABORT ? Syndrome.DMA_MASTER_ABORT : Syndrome.DMA_IOMMU_FAULT, -1);
-  }
+  if (status !== DMA_OK) return fail(nic, ep, psn, NakCode.REMOTE_OPERATIONAL_ERROR, dmaSyndrome(status), -1);
   const pmtu = ep.pmtu;
   const n = packetCount(length, pmtu);
   const msn = psnAdd(ep.msn, 1);

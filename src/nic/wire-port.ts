@@ -130,22 +130,9 @@ export class WirePort implements LinkPort {
    * `source` resolved (the list is walked from its start; lists are short).
    */
   addPayload(p: WirePacket, source: DeviceDmaView, runs: DmaRunList, offset: number, length: number): void {
-    const memory = source.memory;
-    p.memory = memory;
+    p.memory = source.memory;
     p.source = source;
-    let skip = offset;
-    let left = length;
-    for (let i = 0; i < runs.count && left > 0; i++) {
-      const len = runs.length[i]!;
-      if (skip >= len) {
-        skip -= len;
-        continue;
-      }
-      const take = Math.min(len - skip, left);
-      p.runs.push(runs.address[i]! + skip, take);
-      skip = 0;
-      left -= take;
-    }
+    p.runs.pushRange(runs, offset, length);
   }
 
   send(p: WirePacket): void {
