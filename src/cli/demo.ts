@@ -284,23 +284,14 @@ export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?
 
 function wireSummary(cluster: Cluster): DemoResult['wire'] {
   const f = cluster.fabric.link.faults;
+  const c = cluster.wireCounters();
   const out: DemoResult['wire'] = {
-    packetsSent: 0, retransmitted: 0, dropped: 0, duplicated: 0, naks: 0, byOpcode: {},
+    packetsSent: c.packetsSent, retransmitted: c.retransmitted, dropped: c.packetsDropped, duplicated: c.duplicates, naks: c.naksSent, byOpcode: {},
     link: { lost: f.lost, reordered: f.reordered, duplicated: f.duplicated, corrupted: f.corrupted },
   };
-  for (const h of cluster.hosts) {
-    for (const { nic } of h.nics) {
-      const c = nic.wire.counters;
-      out.packetsSent += c.packetsSent;
-      out.retransmitted += c.retransmitted;
-      out.dropped += c.packetsDropped;
-      out.duplicated += c.duplicates;
-      out.naks += c.naksSent;
-      for (let op = 0; op < 256; op++) {
-        const n = c.txByOpcode[op]!;
-        if (n > 0) out.byOpcode[wireOpcodeName(op)] = (out.byOpcode[wireOpcodeName(op)] ?? 0) + n;
-      }
-    }
+  for (let op = 0; op < 256; op++) {
+    const n = c.txByOpcode[op]!;
+    if (n > 0) out.byOpcode[wireOpcodeName(op)] = (out.byOpcode[wireOpcodeName(op)] ?? 0) + n;
   }
   return out;
 }

@@ -8,7 +8,7 @@
  *     { name: 'b', nolowmem: true, nics: [{ addressBits: 64, ip: '10.0.0.2' }] } ] });
  *   c.hosts[0].loadProxy();
  */
-import { Fabric, Scheduler } from '../nic/index.ts';
+import { Fabric, Scheduler, WireCounters } from '../nic/index.ts';
 import { Host, type HostSpec } from './host.ts';
 
 export interface ClusterSpec {
@@ -41,6 +41,13 @@ export class Cluster {
     this.scheduler.autoDrive = spec.autoDrive ?? false;
     this.fabric = new Fabric('san0', this.scheduler);
     this.hosts = spec.hosts.map((h) => new Host(h, this.fabric));
+  }
+
+  /** Every NIC's wire counters added up (each NIC keeps its own; wire-port.ts). */
+  wireCounters(): WireCounters {
+    const sum = new WireCounters();
+    for (const h of this.hosts) for (const { nic } of h.nics) sum.add(nic.wire.counters);
+    return sum;
   }
 
   host(name: string): Host {

@@ -61,6 +61,22 @@ export class WireCounters {
     for (let i = 0; i < DROP_REASON_COUNT; i++) n += this.dropped[i]!;
     return n;
   }
+
+  /** Count `other`'s packets here too (a cluster's totals over its NICs). */
+  add(other: WireCounters): void {
+    for (let i = 0; i < 256; i++) {
+      this.txByOpcode[i] = this.txByOpcode[i]! + other.txByOpcode[i]!;
+      this.rxByOpcode[i] = this.rxByOpcode[i]! + other.rxByOpcode[i]!;
+    }
+    for (let i = 0; i < DROP_REASON_COUNT; i++) this.dropped[i] = this.dropped[i]! + other.dropped[i]!;
+    this.droppedNoQp += other.droppedNoQp;
+    this.duplicates += other.duplicates;
+    this.retransmitted += other.retransmitted;
+    this.timeouts += other.timeouts;
+    this.rnrNaksReceived += other.rnrNaksReceived;
+    this.naksSent += other.naksSent;
+    this.naksReceived += other.naksReceived;
+  }
 }
 
 export interface WirePortOwner {

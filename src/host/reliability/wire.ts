@@ -74,35 +74,20 @@ function wireHosts(rdmaRead: boolean, pathMtu: number): ClusterSpec {
   };
 }
 
-interface WireTotals {
-  sent: number; received: number; dropped: number; retransmitted: number;
-}
-
-function wireTotals(cluster: Cluster): WireTotals {
-  const t: WireTotals = { sent: 0, received: 0, dropped: 0, retransmitted: 0 };
-  for (const h of cluster.hosts) {
-    for (const { nic } of h.nics) {
-      const c = nic.wire.counters;
-      t.sent += c.packetsSent;
-      t.received += c.packetsReceived;
-      t.dropped += c.packetsDropped;
-      t.retransmitted += c.retransmitted;
-    }
-  }
-  return t;
-}
-
 /** Why the NICs' counters and the link's record disagree, or null when they reconcile. */
 export function reconcileWire(cluster: Cluster): string | null {
   const link = cluster.fabric.link;
   const f = link.faults;
-  const t = wireTotals(cluster);
+  const c = cluster.wireCounters();
+  const sent = c.packetsSent;
+  const received = c.packetsReceived;
+  const dropped = c.packetsDropped;
   const inFlight = link.sent + f.duplicated - f.lost - link.delivered - link.unroutable;
-  if (t.sent !== link.sent) return `NICs sent ${t.sent} packets, the link carried ${link.sent}`;
+  if (sent !== link.sent) return `NICs sent ${sent} packets, the link carried ${link.sent}`;
   if (inFlight !== 0) return `${inFlight} frames unaccounted (sent ${link.sent} + duplicated ${f.duplicated} ≠ lost ${f.lost} + delivered ${link.delivered} + unroutable ${link.unroutable})`;
-  if (t.received + t.dropped !== link.delivered) return `NICs received ${t.received} + dropped ${t.dropped} ≠ ${link.delivered} delivered`;
-  if (t.dropped < f.corrupted) return `${f.corrupted} frames corrupted but only ${t.dropped} dropped`;
-  if (f.lost > 0 && t.retransmitted === 0) return `${f.lost} frames lost and none retransmitted`;
+  if (received + dropped !== link.delivered) return `NICs received ${received} + dropped ${dropped} ≠ ${link.delivered} delivered`;
+  if (dropped < f.corrupted) return `${f.corrupted} frames corrupted but only ${dropped} dropped`;
+  if (f.lost > 0 && c.retransmitted === 0) return `${f.lost} frames lost and none retransmitted`;
   return null;
 }
 
@@ -126,9 +111,9 @@ export async function lossyLink(options: { runs: number; seed?: number; bytes?: 
     // at NICs whose connections are gone (dropped, counted): then every frame is accounted.
     cluster.fabric.scheduler.advance(HOLD_BACK_NS);
     problem ??= reconcileWire(cluster);
-    const t = wireTotals(cluster);
+    const t = cluster.wireCounters();
     report.runs++;
-    report.packetsSent += t.sent;
+    report.packetsSent += t.packetsSent;
     report.retransmitted += t.retransmitted;
     report.lost += cluster.fabric.link.faults.lost;
     report.corrupted += cluster.fabric.link.faults.corrupted;
