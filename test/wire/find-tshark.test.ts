@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { findChromium } from '../report/find-chromium.ts';
 import { findTshark } from './find-tshark.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'sanproxy-find-tshark-'));
@@ -33,6 +34,21 @@ describe('findTshark (like findChromium: $TSHARK_PATH, then PATH)', () => {
     expect(findTshark({ PATH })).toBe(good);
     expect(findTshark({ PATH: join(scratch, 'noexec') })).toBeNull();
     expect(findTshark({})).toBeNull();
+  });
+});
+
+describe('findChromium (the same search over several names)', () => {
+  it('takes the first name found in any PATH directory before a later name, whatever the directory order', () => {
+    const late = join(scratch, 'late');
+    const early = join(scratch, 'early');
+    for (const [dir, name] of [[early, 'google-chrome'], [late, 'chromium-browser']] as const) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, name), '#!/bin/sh\nexit 0\n');
+      chmodSync(join(dir, name), 0o755);
+    }
+    expect(findChromium({ PATH: [early, late].join(':') })).toBe(join(late, 'chromium-browser'));
+    expect(findChromium({ PATH: early })).toBe(join(early, 'google-chrome'));
+    expect(findChromium({ CHROMIUM_PATH: join(scratch, 'missing'), PATH: early })).toBeNull();
   });
 });
 
