@@ -5,8 +5,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import * as iface from '../../src/proxy/interface.ts';
 import {
-  LAYOUTS, WINDOW_LAYOUTS, decode, decodeAddressList, decodeReply, encode, encodeAddressList, type Layout,
+  LAYOUTS, SANPROXY_IOCTLS, WINDOW_LAYOUTS, decode, decodeAddressList, decodeReply, encode, encodeAddressList, type Layout,
 } from '../../src/proxy/interface.ts';
 
 const ALL: Record<string, Layout<string>> = { ...LAYOUTS, ...Object.fromEntries(Object.entries(WINDOW_LAYOUTS).map(([k, v]) => [`window.${k}`, v])) };
@@ -73,5 +74,15 @@ describe('IOCTL layouts', () => {
     expect(some.complete).toBe(false);
     expect(decodeAddressList(some.bytes, some.bytes.length)).toEqual({ count: 3, entries: entries.slice(0, 2) });
     expect(decodeAddressList(some.bytes, 3)).toEqual({ count: 0, entries: [] });
+  });
+});
+
+describe('SANPROXY_IOCTLS (the codes the driver takes, and the fuzzer draws from)', () => {
+  it('holds every IOCTL_SANPROXY_* control code once, by function number', () => {
+    const named = Object.entries(iface).filter(([name]) => name.startsWith('IOCTL_SANPROXY_')).map(([, code]) => code as number);
+    expect(named.length).toBe(12);
+    expect([...SANPROXY_IOCTLS].sort((a, b) => a - b)).toEqual(named.sort((a, b) => a - b));
+    const functions = SANPROXY_IOCTLS.map((code) => (code >>> 2) & 0xfff);
+    expect(functions).toEqual(functions.map((_, i) => 0x800 + i));
   });
 });
