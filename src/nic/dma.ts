@@ -24,7 +24,8 @@ const scratchTo = new DmaRunList(64);
 /** The scratch lists are in use (a nested transfer allocates its own). Left set if a copy
  *  throws — a model bug that stops the fabric — which costs speed, never correctness. */
 let scratchBusy = false;
-/** The bytes observeRuns reports, and whether an observer is being told of them (as above). */
+/** The runs observeRuns reports, and whether an observer is being told of them (a nested
+ *  call, from an observer, gets its own list). */
 const scratchObserved = new DmaRunList(8);
 let observedBusy = false;
 
@@ -83,12 +84,16 @@ export function observeRuns(view: DeviceDmaView, runs: DmaRunList, direction: 'r
   const observer = view.observer;
   if (observer === null) return;
   const nested = observedBusy;
-  const observed = nested ? new DmaRunList(runs.count) : scratchObserved;
+  const observed = nested ? new DmaRunList() : scratchObserved;
   observedBusy = true;
   observed.clear();
   observed.pushRange(runs, offset, length);
-  for (let i = 0; i < observed.count; i++) observer(view.name, direction, observed.address[i]!, observed.length[i]!);
-  observedBusy = nested;
+  try {
+    for (let i = 0; i < observed.count; i++) observer(view.name, direction, observed.address[i]!, observed.length[i]!);
+  } finally {
+    // The verifier's observer stops the host by throwing: the list is free again after it.
+    observedBusy = nested;
+  }
 }
 
 /** Where a received payload is: a serialised frame's bytes, or a view of the sender's memory. */
