@@ -3,8 +3,8 @@
  * touched user buffers — IoAllocateMdl + MmProbeAndLockPages + MmGetMdlPfnArray +
  * MmUnlockPages + IoFreeMdl — for 4 KiB .. 1 GiB on a 4 GiB host.
  *
- * Each size runs repeatedly until at least `minMs` of work and `minIters` iterations; the
- * row reports the median iteration. Buffers are set up (committed and touched, i.e. every
+ * Each size runs repeatedly until at least `minMs` of work and `minIters` iterations, after
+ * `warmMs` of untimed ones (the JIT's warm-up); the row reports the median iteration. Buffers are set up (committed and touched, i.e. every
  * page already has a frame) outside the timed region, as a registration cache would see.
  *
  * The work is checked, not assumed: before timing, one lock of the buffer must describe
@@ -56,6 +56,8 @@ export interface RegisterOptions {
   minMs?: number;
   /** Least iterations of each size. */
   minIters?: number;
+  /** Untimed iterations before each size's timed ones, by time (ms, default 100). */
+  warmMs?: number;
   onProgress?: ProgressFn;
 }
 
@@ -81,6 +83,7 @@ export async function run(opts: RegisterOptions = {}): Promise<RegisterResult> {
   const sizes = opts.sizes ?? REGISTER_SIZES;
   const minMs = opts.minMs ?? 300;
   const minIters = opts.minIters ?? 5;
+  const warmMs = opts.warmMs ?? 100;
   const k = Kernel.boot({ ramBytes: RAM_BYTES, nolowmem: false, name: 'bench-register' });
   const app = k.ps.createProcess('bench-app');
   const lockedAtStart = k.mm.counters().lockedPages;
@@ -110,6 +113,11 @@ export async function run(opts: RegisterOptions = {}): Promise<RegisterResult> {
           verifiedPages++;
         }
       });
+    });
+    // Warm-up, untimed: the first size of a fresh process would otherwise time the JIT
+    // compiling the path (most of its iterations ran unoptimised code), not the path.
+    k.ps.runInProcess(app, () => {
+      for (let w = 0, t = performance.now(); w < 1 || performance.now() - t < warmMs; w++) registerOnce(k, app, va, bytes, pages);
     });
     const times: number[] = [];
     let pagesLocked = 0;

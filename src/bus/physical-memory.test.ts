@@ -56,6 +56,31 @@ describe('PhysicalMemory', () => {
     );
   });
 
+  it('write from and read into the middle of a buffer (srcOffset, dstOffset, length) across chunk boundaries match a flat model (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ at: fc.nat(SIZE - 1), bytes: fc.uint8Array({ minLength: 1, maxLength: CHUNK_SIZE + 300 }), skip: fc.nat(400), cut: fc.nat(400) }), { maxLength: 8 }),
+        fc.nat(SIZE - 1), fc.nat(2 * CHUNK_SIZE), fc.nat(64),
+        (writes, readAt, readLength, dstOffset) => {
+          const m = new PhysicalMemory(SIZE);
+          const model = new Uint8Array(SIZE);
+          for (const w of writes) {
+            const from = Math.min(w.skip, w.bytes.length);
+            const n = Math.max(0, Math.min(w.bytes.length - from - w.cut, SIZE - w.at));
+            m.write(w.at, w.bytes, from, n);
+            model.set(w.bytes.subarray(from, from + n), w.at);
+          }
+          const n = Math.min(readLength, SIZE - readAt);
+          const out = new Uint8Array(dstOffset + n + 8).fill(0xee);
+          m.read(readAt, out, dstOffset, n);
+          expect(Buffer.compare(out.subarray(dstOffset, dstOffset + n), model.subarray(readAt, readAt + n))).toBe(0);
+          expect(out.subarray(0, dstOffset).every((b) => b === 0xee) && out.subarray(dstOffset + n).every((b) => b === 0xee)).toBe(true);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it('forEachRun visits the request in order, with null for never-written chunks', () => {
     const m = new PhysicalMemory(SIZE);
     m.write(CHUNK_SIZE + 10, new Uint8Array([7, 8, 9]));

@@ -63,22 +63,36 @@ export class PhysicalMemory {
     return this.chunks.size * CHUNK_SIZE;
   }
 
+  // read and write walk the chunks in a loop of their own rather than through eachChunk: they
+  // run per packet on the wire paths (a frame built or placed), where a closure per call was
+  // an allocation per packet.
   read(address: PhysicalAddress, dst: Uint8Array, dstOffset = 0, length = dst.length - dstOffset): void {
     this.checkRange(address, length);
-    this.eachChunk(address, length, (index, within, n, done) => {
+    for (let done = 0; done < length; ) {
+      const a = address + done;
+      const index = Math.floor(a / CHUNK_SIZE);
+      const within = a - index * CHUNK_SIZE;
+      const n = Math.min(CHUNK_SIZE - within, length - done);
       const chunk = this.chunks.get(index);
-      if (chunk) dst.set(chunk.subarray(within, within + n), dstOffset + done);
+      if (chunk) dst.set(n === CHUNK_SIZE ? chunk : chunk.subarray(within, within + n), dstOffset + done);
       else dst.fill(0, dstOffset + done, dstOffset + done + n);
-    });
+      done += n;
+    }
   }
 
   write(address: PhysicalAddress, src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): void {
     this.checkRange(address, length);
     if (length === 0) return;
     this.writeObserver?.(address, length);
-    this.eachChunk(address, length, (index, within, n, done) => {
-      this.chunkForWrite(index).set(src.subarray(srcOffset + done, srcOffset + done + n), within);
-    });
+    for (let done = 0; done < length; ) {
+      const a = address + done;
+      const index = Math.floor(a / CHUNK_SIZE);
+      const within = a - index * CHUNK_SIZE;
+      const n = Math.min(CHUNK_SIZE - within, length - done);
+      const from = srcOffset + done;
+      this.chunkForWrite(index).set(from === 0 && n === src.length ? src : src.subarray(from, from + n), within);
+      done += n;
+    }
   }
 
   fill(address: PhysicalAddress, length: number, value: number): void {

@@ -121,6 +121,8 @@ export class Endpoint {
   timerDeadline = 0;
   /** The timer's task, made once per endpoint (completer.ts). */
   timerTask: (() => void) | null = null;
+  /** The requester's processing task of this endpoint (san-nic.ts schedule), made once. */
+  processTask: (() => void) | null = null;
   /** The timer is an RNR wait, not the local ACK timeout. */
   rnrWait = false;
   /** Completer: the READ whose local scatter list `readRuns` holds (-1: none). */

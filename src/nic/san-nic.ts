@@ -472,7 +472,7 @@ export class SanNic implements WirePortOwner {
   schedule(ep: Endpoint): void {
     if (ep.scheduled || this.fabric === null) return;
     ep.scheduled = true;
-    this.fabric.enqueue(() => processEndpoint(this, ep));
+    this.fabric.enqueue(ep.processTask ??= () => processEndpoint(this, ep));
   }
 
   /** @internal Move an endpoint to error (RC: everything after it flushes). */

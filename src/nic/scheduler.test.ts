@@ -19,6 +19,27 @@ describe('Scheduler', () => {
     expect(s.pending).toBe(0);
   });
 
+  it('keeps FIFO order across the run queue\'s growth and wrap-around (thousands queued, some from inside tasks, some by a limited run)', () => {
+    const s = new Scheduler();
+    const order: number[] = [];
+    let next = 0;
+    const task = (id: number) => () => {
+      order.push(id);
+      // Every third task queues one more behind everything already queued.
+      if (id % 3 === 0 && next < 5000) {
+        const more = next++;
+        s.enqueue(task(more));
+      }
+    };
+    for (let i = 0; i < 300; i++) s.enqueue(task(next++));
+    expect(s.runUntilIdle(250)).toBe(250); // stop with the ring partly drained, then wrap
+    for (let i = 0; i < 700; i++) s.enqueue(task(next++));
+    expect(s.pending).toBe(next - 250);
+    s.runUntilIdle();
+    expect(s.pending).toBe(0);
+    expect(order).toEqual(Array.from({ length: next }, (_, i) => i));
+  });
+
   it('timers fire when the clock reaches them, in (time, arming) order; advance moves the clock exactly; cancel disarms', () => {
     const s = new Scheduler();
     const fired: string[] = [];

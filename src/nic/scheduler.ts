@@ -87,9 +87,18 @@ interface Waiter {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** First size of the run queue's ring (a power of two). */
+const RING_START = 256;
+
+function noop(): void {}
+
 export class Scheduler implements ThreadWaits {
-  private queue: Task[] = [];
+  /** The run queue: a ring of tasks (its length a power of two, doubled when full, never
+   *  shrunk), so queueing a task allocates nothing once the machine has run a while. Free
+   *  slots hold `noop`, never a finished task. */
+  private ring: Task[] = new Array<Task>(RING_START).fill(noop);
   private head = 0;
+  private count = 0;
   private clock = 0;
   /** Binary heap of armed timers by (time, seq); cancelled ones leave `live` at once and the
    *  heap when they reach its top. */
@@ -188,7 +197,7 @@ export class Scheduler implements ThreadWaits {
   // ───────────────────────────── tasks ─────────────────────────────
 
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.count;
   }
 
   get idle(): boolean {
@@ -196,7 +205,7 @@ export class Scheduler implements ThreadWaits {
   }
 
   enqueue(task: Task): void {
-    this.queue.push(task);
+    this.push(task);
     // (Inside a task the running loop takes it: no policy to consult.)
     if (!this.driveQueued && !this.running) this.kick();
   }
@@ -279,17 +288,18 @@ export class Scheduler implements ThreadWaits {
     let n = 0;
     try {
       while (n < limit) {
-        if (this.head === this.queue.length && !this.releaseDueTimers()) break;
-        const task = this.queue[this.head]!;
-        this.queue[this.head] = undefined as unknown as Task;
-        this.head++;
+        if (this.count === 0 && !this.releaseDueTimers()) break;
+        const ring = this.ring;
+        const task = ring[this.head]!;
+        ring[this.head] = noop;
+        this.head = (this.head + 1) & (ring.length - 1);
+        this.count--;
         n++;
         this.tasksRun++;
         task();
       }
     } finally {
       this.running = false;
-      this.compact();
     }
     return n;
   }
@@ -300,7 +310,7 @@ export class Scheduler implements ThreadWaits {
     for (let t = this.heap[0]; t !== undefined && t.time <= this.clock; t = this.heap[0]) {
       this.heapPop();
       if (!this.live.delete(t.id)) continue; // cancelled
-      this.queue.push(t.task);
+      this.push(t.task);
       released = true;
     }
     return released;
@@ -396,14 +406,17 @@ export class Scheduler implements ThreadWaits {
     this.kick();
   };
 
-  private compact(): void {
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
+  /** Append a task to the ring, doubling it (oldest first at 0) when it is full. */
+  private push(task: Task): void {
+    let ring = this.ring;
+    if (this.count === ring.length) {
+      const next = new Array<Task>(2 * ring.length).fill(noop);
+      for (let i = 0; i < this.count; i++) next[i] = ring[(this.head + i) & (ring.length - 1)]!;
+      this.ring = ring = next;
       this.head = 0;
     }
+    ring[(this.head + this.count) & (ring.length - 1)] = task;
+    this.count++;
   }
 
   private heapPush(t: Timer): void {

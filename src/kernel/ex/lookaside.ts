@@ -306,7 +306,7 @@ export class LookasideManager {
     while (state.cache.length > 0) {
       const va = state.cache.pop()!;
       // An entry someone freed to pool behind the list's back is not handed out (see allocateEntry).
-      if (this.k.mm.pool.blockAt(va)?.lookaside === state.id) {
+      if (this.k.mm.pool.cachedByAt(va) === state.id) {
         this.k.mm.pool.setCachedBy(va, 0);
         return va;
       }
@@ -605,7 +605,7 @@ function allocateEntry(k: Kernel, list: AnyList, cls: ListClass, routine: string
     // model drops it rather than hand out freed memory (Windows would, silently). Entries a
     // custom Allocate routine carved from other mapped memory are the driver's business.
     const inPool = k.mm.system.lookup(va)?.kind === 'pool';
-    const stillCached = inPool ? k.mm.pool.blockAt(va)?.lookaside === state.id : k.mm.system.lookup(va) !== null;
+    const stillCached = inPool ? k.mm.pool.cachedByAt(va) === state.id : k.mm.system.lookup(va) !== null;
     if (stillCached) {
       k.mm.pool.setCachedBy(va, 0);
       m.noteHandedOut(state, va);

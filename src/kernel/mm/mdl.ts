@@ -335,8 +335,9 @@ export function MmProbeAndLockPages(k: Kernel, MemoryDescriptorList: Mdl, Access
         `MmProbeAndLockPages at IRQL ${k.irql} on ${userRange ? 'pageable user' : 'system'} memory (max ${maxIrql})`);
     }
   }
-  const what = `MmProbeAndLockPages [${hex(va)}, +${hex(length)})`;
-  if (va + length > ADDRESS_SPACE_END) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: wrapping range`);
+  // The failure messages' prefix, built only on a failure (the lock path formats no string).
+  const what = (): string => `MmProbeAndLockPages [${hex(va)}, +${hex(length)})`;
+  if (va + length > ADDRESS_SPACE_END) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what()}: wrapping range`);
   if (mdl.pfnArray.length === 0) {
     // A page-aligned empty MDL spans no page: nothing to probe or lock (Windows' loop runs zero times).
     mdl.MdlFlags |= MDL_PAGES_LOCKED | (Operation !== IoReadAccess ? MDL_WRITE_OPERATION : 0);
@@ -346,42 +347,42 @@ export function MmProbeAndLockPages(k: Kernel, MemoryDescriptorList: Mdl, Access
     return;
   }
   if (k.faults.shouldFail({ site: 'MmProbeAndLockPages', bytes: length, driver: k.currentDriver ?? undefined })) {
-    ExRaiseStatus(STATUS_WORKING_SET_QUOTA, `${what}: lock refused (fault injection)`);
+    ExRaiseStatus(STATUS_WORKING_SET_QUOTA, `${what()}: lock refused (fault injection)`);
   }
   const write = Operation !== IoReadAccess;
   if (userRange) {
     if (va + length > MM_USER_SPACE_END) {
-      ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: a user buffer must lie below ${hex(MM_USER_SPACE_END)}`);
+      ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what()}: a user buffer must lie below ${hex(MM_USER_SPACE_END)}`);
     }
     lockUserRange(k, mdl, va, length, write, what);
   } else {
-    if (AccessMode === UserMode) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: kernel address probed for UserMode`);
+    if (AccessMode === UserMode) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what()}: kernel address probed for UserMode`);
     lockSystemRange(k, mdl, va, length, what);
   }
   mdl.MdlFlags |= MDL_PAGES_LOCKED | (write ? MDL_WRITE_OPERATION : 0);
   mdl.lockedBy = k.currentDriver;
 }
 
-function lockUserRange(k: Kernel, mdl: Mdl, va: number, length: number, write: boolean, what: string): void {
+function lockUserRange(k: Kernel, mdl: Mdl, va: number, length: number, write: boolean, what: () => string): void {
   const process = k.ps.current;
-  if (process.state !== 'running') ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: process ${process.ProcessId} is ${process.state}`);
+  if (process.state !== 'running') ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what()}: process ${process.ProcessId} is ${process.state}`);
   // The pages the MDL spans (an unaligned empty MDL still spans the page holding its address).
   const runs = miUserRuns(process, mdl.StartVa, mdl.pfnArray.length * PAGE_SIZE);
   void va;
   void length;
-  if (!runs) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: not wholly inside allocated memory of process ${process.ProcessId}`);
+  if (!runs) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what()}: not wholly inside allocated memory of process ${process.ProcessId}`);
   if (!miRunsAllow(runs, write)) {
-    ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: a page is not committed or does not allow ${write ? 'write' : 'read'} access`);
+    ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what()}: a page is not committed or does not allow ${write ? 'write' : 'read'} access`);
   }
   const fresh = miMakeResident(k, process, runs, 'MmProbeAndLockPages');
-  if (!fresh) ExRaiseStatus(STATUS_WORKING_SET_QUOTA, `${what}: no free page for a demand-zero fault`);
+  if (!fresh) ExRaiseStatus(STATUS_WORKING_SET_QUOTA, `${what()}: no free page for a demand-zero fault`);
   const out = mdl.pfnArray;
   const locked = lockRuns(k, runs, out);
   if (locked < out.length) {
     for (let j = 0; j < locked; j++) k.mm.unlockPage(out[j]!);
     out.fill(-1);
     miUndoResident(k, runs, fresh);
-    ExRaiseStatus(STATUS_WORKING_SET_QUOTA, `${what}: page lock count limit reached`);
+    ExRaiseStatus(STATUS_WORKING_SET_QUOTA, `${what()}: page lock count limit reached`);
   }
   mdl.Process = process;
   process.lockedPages += out.length;
@@ -403,18 +404,18 @@ function lockRuns(k: Kernel, runs: readonly VadRun[], out: Int32Array): number {
   return j;
 }
 
-function lockSystemRange(k: Kernel, mdl: Mdl, va: number, length: number, what: string): void {
+function lockSystemRange(k: Kernel, mdl: Mdl, va: number, length: number, what: () => string): void {
   const n = mdl.pfnArray.length;
   const frames = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const pa = k.mm.system.physicalAddress(mdl.StartVa + i * PAGE_SIZE);
-    if (pa === null) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what}: system page ${hex(mdl.StartVa + i * PAGE_SIZE)} is not mapped`);
+    if (pa === null) ExRaiseStatus(STATUS_ACCESS_VIOLATION, `${what()}: system page ${hex(mdl.StartVa + i * PAGE_SIZE)} is not mapped`);
     frames[i] = pfnOf(pa);
   }
   for (let i = 0; i < n; i++) {
     if (!k.mm.lockPage(frames[i]!)) {
       for (let j = 0; j < i; j++) k.mm.unlockPage(frames[j]!);
-      ExRaiseStatus(STATUS_WORKING_SET_QUOTA, `${what}: page lock count limit reached`);
+      ExRaiseStatus(STATUS_WORKING_SET_QUOTA, `${what()}: page lock count limit reached`);
     }
   }
   mdl.pfnArray.set(frames);

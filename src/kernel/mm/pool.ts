@@ -117,6 +117,17 @@ export interface LookasideReclaimable {
 /** What ExFreePool does when it is handed a pool-resident kernel object (an MDL, an IRP). */
 export type PoolObjectFree = (k: Kernel, routine: string) => void;
 
+/**
+ * Where a pool-resident object keeps its registration: a property of its own, set to undefined
+ * (never deleted, which would slow the object down) when its block goes. A table keyed by
+ * object (a WeakMap) made garbage collection a third of an MDL's allocate-lock-unlock-free
+ * cycle (bench register).
+ */
+const POOL_OBJECT = Symbol('pool object');
+interface PoolResident {
+  [POOL_OBJECT]?: { pool: Pool; address: number; free: PoolObjectFree } | undefined;
+}
+
 interface Slab {
   va: number;
   pfn: number;
@@ -221,8 +232,6 @@ export class Pool {
   private reclaimablePages = 0;
   private reclaimableLowPages = 0;
   private reclaimableMappings = 0;
-  /** Pool-resident kernel objects (MDLs, IRPs) and what ExFreePool does with each. */
-  private readonly objects = new WeakMap<object, { address: number; free: PoolObjectFree }>();
 
   constructor(
     private readonly k: Kernel,
@@ -273,6 +282,22 @@ export class Pool {
     const slot = Math.floor((va - s.va) / s.classSize);
     if (slot >= s.slots || !s.used[slot]) return null;
     return this.info(s.va + slot * s.classSize, s.sizes[slot]!, s.tags[slot]!, s.poolType, s.drivers[slot]!, s.cachedBy[slot]!);
+  }
+
+  /**
+   * The lookaside list caching the live pool block containing `va` (0: none), or -1 when `va` is
+   * in no live block: `blockAt(va)?.lookaside` without the record (a lookaside pop asks it).
+   */
+  cachedByAt(va: number): number {
+    const rec = this.mm.system.lookup(va);
+    if (!rec || rec.kind !== 'pool') return -1;
+    const large = this.large.get(rec.base);
+    if (large) return large.cachedBy;
+    const s = this.slabs.get(rec.base);
+    if (!s) return -1;
+    const slot = Math.floor((va - s.va) / s.classSize);
+    if (slot >= s.slots || !s.used[slot]) return -1;
+    return s.cachedBy[slot]!;
   }
 
   /**
@@ -393,17 +418,20 @@ export class Pool {
 
   /** A pool-resident kernel object (an MDL, an IRP) at `address`, and what ExFreePool does with it. */
   registerObject(object: object, address: number, free: PoolObjectFree): void {
-    this.objects.set(object, { address, free });
+    (object as PoolResident)[POOL_OBJECT] = { pool: this, address, free };
   }
 
   /** Forget an object whose block was freed by its own routine (IoFreeMdl, IoFreeIrp). */
   unregisterObject(object: object): void {
-    this.objects.delete(object);
+    const o = object as PoolResident;
+    if (o[POOL_OBJECT]?.pool === this) o[POOL_OBJECT] = undefined;
   }
 
-  /** The registration of a pool-resident object, or undefined. */
+  /** The registration of a pool-resident object of this pool, or undefined. */
   objectOf(object: unknown): { address: number; free: PoolObjectFree } | undefined {
-    return object !== null && typeof object === 'object' ? this.objects.get(object) : undefined;
+    if (object === null || typeof object !== 'object') return undefined;
+    const r = (object as PoolResident)[POOL_OBJECT];
+    return r !== undefined && r.pool === this ? r : undefined;
   }
 
   /** POOL_TYPE of the pool page holding `va`, or null when `va` is not pool. */
