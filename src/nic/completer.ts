@@ -138,12 +138,21 @@ function readResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: PacketView): 
   ep.unackedPsn = psnAdd(psn, segments);
   ep.retriesLeft = RETRY_COUNT;
   ep.retryStarted = false;
+  windowOpened(nic, ep);
   if (end) {
     sq.outcome[slot] = WcStatus.SUCCESS;
     ep.readRunsSeq = -1;
     drainResolved(nic, ep);
   }
   rearm(nic, ep);
+}
+
+/** rxe's RXE_MAX_UNACKED_PSNS: no new request starts while this many PSNs await acknowledgement (requester.ts). */
+export const MAX_UNACKED_PSNS = 128;
+
+/** Acknowledgements came: a request held back by MAX_UNACKED_PSNS may start now. */
+function windowOpened(nic: SanNic, ep: Endpoint): void {
+  if (ep.sq.executed < ep.sq.posted && psnDiff(ep.sqPsn, ep.unackedPsn) < MAX_UNACKED_PSNS) nic.schedule(ep);
 }
 
 /**
@@ -186,6 +195,7 @@ function retire(nic: SanNic, ep: Endpoint, ackPsn: number): boolean {
     ep.unackedPsn = next;
     ep.retriesLeft = RETRY_COUNT;
     ep.retryStarted = false;
+    windowOpened(nic, ep);
   }
   drainResolved(nic, ep);
   // Once per gap, as rxe_comp.c does it (started_retry): the responses of the later requests
@@ -220,10 +230,17 @@ export function drainResolved(nic: SanNic, ep: Endpoint): void {
   if (ep.flushing && sq.completed === sq.executed) nic.schedule(ep);
 }
 
-/** The executed request whose PSNs hold `psn`, or -1. */
+/**
+ * The end of the requests with packets on the wire: the executed ones, and the one at
+ * `executed` when the requester yielded in the middle of it (requester.ts PACKET_BUDGET) or
+ * went back into it (`resumePacket` > 0 either way).
+ */
+const sentEnd = (ep: Endpoint): number => ep.sq.executed + (ep.resumePacket > 0 && ep.sq.executed < ep.sq.posted ? 1 : 0);
+
+/** The sent request whose PSNs hold `psn`, or -1. */
 function requestHolding(ep: Endpoint, psn: number): number {
   const sq = ep.sq;
-  for (let seq = sq.completed; seq < sq.executed; seq++) {
+  for (let seq = sq.completed, end = sentEnd(ep); seq < end; seq++) {
     const slot = sq.slot(seq);
     const d = psnDiff(psn, sq.firstPsn[slot]!);
     if (d >= 0 && d < Math.max(1, sq.packets[slot]!)) return seq;
@@ -234,6 +251,9 @@ function requestHolding(ep: Endpoint, psn: number): number {
 /** Request `seq` ends with `status`; every later one sent flushes; the endpoint goes to error. */
 function failFrom(nic: SanNic, ep: Endpoint, seq: number, status: WcStatusCode, syndrome: SyndromeCode): void {
   const sq = ep.sq;
+  // A request sent in part is over too: it completes in order with the others.
+  sq.executed = sentEnd(ep);
+  ep.resumePacket = 0;
   for (let s = seq; s < sq.executed; s++) {
     const slot = sq.slot(s);
     if (sq.outcome[slot] !== WQE_PENDING) continue;
