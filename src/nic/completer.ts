@@ -43,9 +43,26 @@ function nakStatus(code: number): WcStatusCode {
   }
 }
 
-/** The syndrome a NAK code stands for when the link carried no diagnostic (a real wire). */
-function nakSyndrome(code: number): SyndromeCode {
-  return code === NakCode.REMOTE_ACCESS_ERROR ? Syndrome.KEY_MISMATCH : code === NakCode.INVALID_REQUEST ? Syndrome.RECV_TOO_SMALL : Syndrome.PEER_GONE;
+/**
+ * What a NAK tells the requester, which learns only its code (AETH, roce-v2.md §7.3), read
+ * against the request it refuses — the provider's socket errors need no more:
+ * - Remote Access Error: the R_Key or range was refused (which check, the requester cannot
+ *   know) → KEY_MISMATCH;
+ * - Invalid Request on a READ: the responder does not serve RDMA READ (the only reason a
+ *   well-formed READ of a correct requester is invalid) → RDMA_READ_UNSUPPORTED;
+ * - Invalid Request on a SEND: the message is longer than the receive posted for it →
+ *   RECV_TOO_SMALL; on a WRITE, nothing more to say (NONE);
+ * - Remote Operational Error: the responder could not do it (a DMA fault there) → NONE;
+ * - anything else: the peer is not the connection we had → PEER_GONE.
+ */
+function nakSyndrome(code: number, opcode: number): SyndromeCode {
+  switch (code) {
+    case NakCode.REMOTE_ACCESS_ERROR: return Syndrome.KEY_MISMATCH;
+    case NakCode.INVALID_REQUEST:
+      return opcode === Opcode.RDMA_READ ? Syndrome.RDMA_READ_UNSUPPORTED : opcode === Opcode.SEND ? Syndrome.RECV_TOO_SMALL : Syndrome.NONE;
+    case NakCode.REMOTE_OPERATIONAL_ERROR: return Syndrome.NONE;
+    default: return Syndrome.PEER_GONE;
+  }
 }
 
 /** A response for requester `ep` (the port checked it is ours and our state takes it). */
@@ -85,8 +102,7 @@ export function receiveResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: Pac
         }
         const seq = requestHolding(ep, psn);
         if (seq < 0) return;
-        const syn = p.vendorSyndrome !== 0 ? (p.vendorSyndrome as SyndromeCode) : nakSyndrome(code);
-        failFrom(nic, ep, seq, nakStatus(code), syn);
+        failFrom(nic, ep, seq, nakStatus(code), nakSyndrome(code, ep.sq.opcode[ep.sq.slot(seq)]!));
         return;
       }
       default:

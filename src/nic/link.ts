@@ -26,12 +26,9 @@
  *   post to completion; on hardware its bytes on the wire are then undefined too).
  * - Delivery is a task on the cluster's one scheduler (scheduler.ts) — FIFO, so the lossless
  *   link is in order and deterministic — or a timer when the link has a delay (link-faults.ts).
- * - `vendorSyndrome` is the model's out-of-band diagnostic on a NAK: which of the responder's
- *   checks failed (status.ts Syndrome). On a real wire the requester learns only the NAK code
- *   (roce-v2.md §7.3); the provider maps a few checks to distinct socket errors (WSAEMSGSIZE,
- *   WSAEOPNOTSUPP), so the in-process link carries it beside the packet, outside its bytes —
- *   never in the frame, never in a capture. A link without it (UDP) leaves it 0 and the
- *   requester falls back to the generic syndrome of the NAK code.
+ * - Nothing travels beside the bytes: a NAK says what it says in its AETH (roce-v2.md §7.3)
+ *   and the requester reads it against the request it refuses (completer.ts nakSyndrome), so
+ *   any link — this one or one between processes — gives the same completions.
  */
 import { DmaRunList, type DeviceDmaView, type PhysicalMemory } from '../bus/index.ts';
 import { ICRC_BYTES, sealFrame, FRAME_BTH, FRAME_IP } from '../wire/index.ts';
@@ -64,8 +61,6 @@ export class WirePacket {
   /** The payload bytes are already in `frame` after the head (too many runs for a view). */
   payloadInFrame = false;
   dstIp = 0;
-  /** See the file comment. */
-  vendorSyndrome = 0;
   /** Set by the link: the task that delivers this packet. */
   deliver: () => void = noop;
   /** Set by the link: where it goes. */
@@ -83,7 +78,6 @@ export class WirePacket {
     this.frameLength = 0;
     this.payloadInFrame = false;
     this.dstIp = 0;
-    this.vendorSyndrome = 0;
     this.port = null;
   }
 
@@ -287,7 +281,6 @@ export class InProcessLink implements Link {
       copy.frame.set(packet.frame!.subarray(0, packet.frameLength));
       copy.frameLength = packet.frameLength;
       copy.dstIp = packet.dstIp;
-      copy.vendorSyndrome = packet.vendorSyndrome;
       copy.port = packet.port;
       this.faults.duplicated++;
       this.faultsOf(packet).duplicated++;
