@@ -7,7 +7,7 @@
 import type { ContiguousResult } from './contiguous.ts';
 import type { FootprintResult } from './footprint.ts';
 import type { IoctlResult, IoctlRow } from './ioctl.ts';
-import type { RdmaResult, RdmaRow } from './rdma.ts';
+import type { RdmaResult, RdmaRow, RdmaWireRow } from './rdma.ts';
 import type { RegisterResult } from './register.ts';
 import type { SocketResult } from './socket.ts';
 import { durationRangeText, plain, rangeText, signedRangeText, sizeText } from './stats.ts';
@@ -114,6 +114,27 @@ export function formatRdma(runs: readonly RdmaResult[]): string {
         rangeText(values(all, (y) => y.memcpyMbPerSec)),
         rangeText(values(all, (y) => y.ratio)),
       ]),
+    ));
+  }
+  const wire = runs.every((r) => (r.wire ?? []).length > 0) ? rowsAt(runs.map((r) => ({ rows: r.wire })), (x: RdmaWireRow) => `${x.op} ${x.bytes}`) : [];
+  if (wire.length > 0) {
+    const w = wire[0]![0]!;
+    lines.push('', `RoCEv2 wire: lossless link / every packet built and checked (capture tap on) / ${plain(w.loss * 100)}% loss (seed ${w.seed}), goodput`);
+    lines.push(textTable(
+      ['op', '#bytes', 'memcpy[MB/sec]', 'lossless[MB/sec]', 'built[MB/sec]', 'built ÷ memcpy', 'loss[MB/sec]', 'loss ÷ lossless', 'lost', 'resent'],
+      wire.map((all) => [
+        all[0]!.op,
+        sizeText(all[0]!.bytes),
+        rangeText(values(all, (y) => y.memcpyMbPerSec)),
+        rangeText(values(all, (y) => y.losslessMbPerSec)),
+        rangeText(values(all, (y) => y.builtMbPerSec)),
+        rangeText(values(all, (y) => y.builtRatio)),
+        rangeText(values(all, (y) => y.lossyMbPerSec)),
+        rangeText(values(all, (y) => y.lossyOfLossless)),
+        rangeText(values(all, (y) => y.framesLost)),
+        rangeText(values(all, (y) => y.retransmitted)),
+      ]),
+      ['left', 'right'],
     ));
   }
   return lines.join('\n');

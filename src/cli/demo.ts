@@ -17,6 +17,7 @@ import { sanProxyState } from '../proxy/index.ts';
 import { Tracer, captureSnapshot, writeReport, writeTrace, type HostSnapshot, type ReportSettings } from '../report/index.ts';
 import { packageVersion } from './context.ts';
 import { PcapWriter, opcodeName as wireOpcodeName } from '../wire/index.ts';
+import type { LinkImpairments } from '../nic/index.ts';
 
 export interface DemoOptions {
   ramBytes: number;
@@ -33,11 +34,14 @@ export interface DemoOptions {
   trace?: string;
   /** Capture every RoCEv2 packet of the fabric to this libpcap file. */
   pcap?: string;
-  /** Link impairments (probabilities 0..1, seeded by `seed`) and the NICs' path MTU. */
-  loss?: number;
-  reorder?: number;
-  duplicate?: number;
-  corrupt?: number;
+  /**
+   * Link impairments (probabilities 0..1, seeded by `seed`) and the NICs' path MTU. A number
+   * applies both ways; a pair is [host-a → host-b, host-b → host-a].
+   */
+  loss?: Probability;
+  reorder?: Probability;
+  duplicate?: Probability;
+  corrupt?: Probability;
   mtu?: number;
   onProgress?: (done: number, total: number) => void;
   /** When the run happened, for the report's Run panel (default: now). */
@@ -98,6 +102,38 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   return details.result;
 }
 
+/** A probability both ways, or [host-a → host-b, host-b → host-a]. */
+export type Probability = number | readonly [number, number];
+
+/** host-a's and host-b's NIC addresses. */
+const DEMO_IPS = ['10.0.0.1', '10.0.0.2'] as const;
+
+const ipv4Of = (text: string): number => text.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+
+const oneWay = (p: Probability | undefined, back: boolean): number => (p === undefined ? 0 : typeof p === 'number' ? p : p[back ? 1 : 0]);
+
+const IMPAIRMENT_NAMES = ['loss', 'reorder', 'duplicate', 'corrupt'] as const;
+
+/**
+ * The link's impairments for the demo: one setting for both ways when every flag gives one
+ * number, else a direction each (link-faults.ts), host-a → host-b first.
+ */
+export function demoImpairments(o: DemoOptions, ipA: number, ipB: number): LinkImpairments {
+  const way = (back: boolean) => ({
+    loss: oneWay(o.loss, back), reorder: oneWay(o.reorder, back), duplicate: oneWay(o.duplicate, back), corrupt: oneWay(o.corrupt, back), delayNs: 0,
+  });
+  const both = IMPAIRMENT_NAMES.every((k) => o[k] === undefined || typeof o[k] === 'number');
+  if (both) return { seed: o.seed | 0, ...way(false) };
+  return {
+    seed: o.seed | 0, loss: 0, reorder: 0, duplicate: 0, corrupt: 0, delayNs: 0,
+    directions: [{ from: ipA, to: ipB, ...way(false) }, { from: ipB, to: ipA, ...way(true) }],
+  };
+}
+
+/** `0.02` or `0.02 host-a→host-b, 0 host-b→host-a`. */
+const probabilityText = (p: Probability | undefined): string =>
+  p === undefined ? '0' : typeof p === 'number' ? String(p) : `${p[0]} host-a→host-b, ${p[1]} host-b→host-a`;
+
 export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
   const started = performance.now();
   const date = o.date ?? new Date();
@@ -110,11 +146,10 @@ export async function runDemoDetailed(o: DemoOptions): Promise<DemoDetails> {
       iommu: o.iommu,
       verifier: o.verifier,
       strategy: o.strategy,
-      nics: [{ addressBits: bits, ip: `10.0.0.${i + 1}`, rdmaRead: o.rdmaRead ?? true, capabilities: { pathMtu: o.mtu ?? 4096 } }],
+      nics: [{ addressBits: bits, ip: DEMO_IPS[i]!, rdmaRead: o.rdmaRead ?? true, capabilities: { pathMtu: o.mtu ?? 4096 } }],
     })),
   });
-  const impairments = { seed: o.seed | 0, loss: o.loss ?? 0, reorder: o.reorder ?? 0, duplicate: o.duplicate ?? 0, corrupt: o.corrupt ?? 0, delayNs: 0 };
-  cluster.fabric.link.impair(impairments);
+  cluster.fabric.link.impair(demoImpairments(o, ipv4Of(DEMO_IPS[0]), ipv4Of(DEMO_IPS[1])));
   const tracer = o.trace ? new Tracer().attach(cluster) : null;
   let capture: PcapWriter | null = null;
   let captureError: unknown = null;
@@ -271,9 +306,9 @@ export function formatDemoSummary(r: DemoResult, o: DemoOptions, extra?: { path?
   ];
   const w = r.wire;
   lines.push(`wire          ${w.packetsSent} RoCEv2 packets sent (MTU ${o.mtu ?? 4096}), ${w.retransmitted} retransmitted, ${w.dropped} dropped at receive, ${w.duplicated} duplicates, ${w.naks} NAKs`);
-  const lossy = (o.loss ?? 0) + (o.reorder ?? 0) + (o.duplicate ?? 0) + (o.corrupt ?? 0) > 0;
+  const lossy = IMPAIRMENT_NAMES.some((k) => oneWay(o[k], false) > 0 || oneWay(o[k], true) > 0);
   if (lossy) {
-    lines.push(`  link        loss ${o.loss ?? 0}, reorder ${o.reorder ?? 0}, duplicate ${o.duplicate ?? 0}, corrupt ${o.corrupt ?? 0} (seed ${o.seed}): ${w.link.lost} lost, ${w.link.reordered} reordered, ${w.link.duplicated} duplicated, ${w.link.corrupted} corrupted (dropped on ICRC)`);
+    lines.push(`  link        loss ${probabilityText(o.loss)}, reorder ${probabilityText(o.reorder)}, duplicate ${probabilityText(o.duplicate)}, corrupt ${probabilityText(o.corrupt)} (seed ${o.seed}): ${w.link.lost} lost, ${w.link.reordered} reordered, ${w.link.duplicated} duplicated, ${w.link.corrupted} corrupted (dropped on ICRC)`);
   }
   if (extra?.wallMs) lines.push(`time          ${(extra.wallMs / 1000).toFixed(1)} s`);
   if (o.report) lines.push(`report        ${o.report}`);

@@ -16,7 +16,7 @@ import { Kernel } from '../kernel/kernel.ts';
 import { formatMemoryMap, memoryMapJson } from '../report/memory-map-text.ts';
 import { addBenchCommand } from './bench.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, packageVersion, processIo, type CliContext, type CliIo } from './context.ts';
-import { formatDemoSummary, runDemoDetailed, type DemoOptions } from './demo.ts';
+import { formatDemoSummary, runDemoDetailed, type DemoOptions, type Probability } from './demo.ts';
 import { addFaultsCommand } from './faults.ts';
 import { checkOutputFiles, describeWriteError } from './output-files.ts';
 import {
@@ -46,6 +46,14 @@ function parseNicBits(text: string): [32 | 64, 32 | 64] {
   return [Number(parts[0]) as 32 | 64, Number(parts[1]) as 32 | 64];
 }
 
+/** `P` (both ways) or `P,Q` (host-a → host-b, host-b → host-a), each a probability 0..1. */
+function parseProbabilityPair(flag: string, text: string): Probability {
+  const parts = text.split(',');
+  if (parts.length === 1) return parseProbabilityOption(flag, text);
+  if (parts.length !== 2) throw new UsageError(`--${flag} ${quote(text)}: expected one probability 0..1 (both ways) or two separated by a comma (host-a→host-b,host-b→host-a), such as 0.02 or 0.02,0`);
+  return [parseProbabilityOption(flag, parts[0]!), parseProbabilityOption(flag, parts[1]!)];
+}
+
 interface DemoFlags {
   ram: string; nolowmem: string; nicBits: string; strategy: string; iommu: string; rdmaRead: string; bytes: string; seed: string;
   verifier: string; report?: string; trace?: string; pcap?: string; json?: boolean;
@@ -66,10 +74,10 @@ export function demoOptionsFrom(f: DemoFlags): DemoOptions {
     ...(f.report !== undefined ? { report: f.report } : {}),
     ...(f.trace !== undefined ? { trace: f.trace } : {}),
     ...(f.pcap !== undefined ? { pcap: f.pcap } : {}),
-    loss: parseProbabilityOption('loss', f.loss),
-    reorder: parseProbabilityOption('reorder', f.reorder),
-    duplicate: parseProbabilityOption('duplicate', f.duplicate),
-    corrupt: parseProbabilityOption('corrupt', f.corrupt),
+    loss: parseProbabilityPair('loss', f.loss),
+    reorder: parseProbabilityPair('reorder', f.reorder),
+    duplicate: parseProbabilityPair('duplicate', f.duplicate),
+    corrupt: parseProbabilityPair('corrupt', f.corrupt),
     mtu: parseChoiceNumber('mtu', f.mtu, [256, 512, 1024, 2048, 4096]),
   };
   checkOutputFiles([
@@ -105,10 +113,10 @@ function addDemoCommand(program: Command, ctx: CliContext): void {
     .addOption(option('--trace <file.json>', 'write a Chrome trace (open it in ui.perfetto.dev or chrome://tracing)'))
     .addOption(option('--pcap <file.pcap>', 'capture every RoCEv2 packet between the NICs (libpcap; open it in Wireshark)'))
     .addOption(option('--mtu <bytes>', 'path MTU of the NICs\' RoCEv2 ports: 256, 512, 1024, 2048 or 4096', d.mtu))
-    .addOption(option('--loss <p>', 'probability that the link loses a packet (0..1; seeded by --seed)', d.loss))
-    .addOption(option('--reorder <p>', 'probability that the link reorders a packet', d.reorder))
-    .addOption(option('--duplicate <p>', 'probability that the link duplicates a packet', d.duplicate))
-    .addOption(option('--corrupt <p>', 'probability that the link flips a bit of a packet (dropped on its ICRC)', d.corrupt))
+    .addOption(option('--loss <p[,q]>', 'probability that the link loses a packet (0..1; seeded by --seed); p,q: host-a→host-b p, host-b→host-a q', d.loss))
+    .addOption(option('--reorder <p[,q]>', 'probability that the link reorders a packet (p,q: per direction, as --loss)', d.reorder))
+    .addOption(option('--duplicate <p[,q]>', 'probability that the link duplicates a packet (p,q: per direction, as --loss)', d.duplicate))
+    .addOption(option('--corrupt <p[,q]>', 'probability that the link flips a bit of a packet, dropped on its ICRC (p,q: per direction, as --loss)', d.corrupt))
     .addOption(option('--json', 'print one JSON document on stdout and nothing else'))
     .addHelpText('after', `
 Examples:
@@ -118,6 +126,7 @@ Examples:
   sanproxy demo --report report.html --trace trace.json
   sanproxy demo --bytes 1M --pcap demo.pcap      then: tshark -r demo.pcap
   sanproxy demo --loss 0.02 --reorder 0.02 --duplicate 0.01 --corrupt 0.005 --seed 7
+  sanproxy demo --loss 0.05,0 --seed 7            loss host-a→host-b only; host-b→host-a untouched
   sanproxy demo --bytes 16M --json
 
 Exit status: 0 verified and nothing leaked; 1 not verified, leaked, or failed; 2 usage error.`)

@@ -43,9 +43,26 @@ function nakStatus(code: number): WcStatusCode {
   }
 }
 
-/** The syndrome a NAK code stands for when the link carried no diagnostic (a real wire). */
-function nakSyndrome(code: number): SyndromeCode {
-  return code === NakCode.REMOTE_ACCESS_ERROR ? Syndrome.KEY_MISMATCH : code === NakCode.INVALID_REQUEST ? Syndrome.RECV_TOO_SMALL : Syndrome.PEER_GONE;
+/**
+ * What a NAK tells the requester, which learns only its code (AETH, roce-v2.md §7.3), read
+ * against the request it refuses — the provider's socket errors need no more:
+ * - Remote Access Error: the R_Key or range was refused (which check, the requester cannot
+ *   know) → KEY_MISMATCH;
+ * - Invalid Request on a READ: the responder does not serve RDMA READ (the only reason a
+ *   well-formed READ of a correct requester is invalid) → RDMA_READ_UNSUPPORTED;
+ * - Invalid Request on a SEND: the message is longer than the receive posted for it →
+ *   RECV_TOO_SMALL; on a WRITE, nothing more to say (NONE);
+ * - Remote Operational Error: the responder could not do it (a DMA fault there) → NONE;
+ * - anything else: the peer is not the connection we had → PEER_GONE.
+ */
+function nakSyndrome(code: number, opcode: number): SyndromeCode {
+  switch (code) {
+    case NakCode.REMOTE_ACCESS_ERROR: return Syndrome.KEY_MISMATCH;
+    case NakCode.INVALID_REQUEST:
+      return opcode === Opcode.RDMA_READ ? Syndrome.RDMA_READ_UNSUPPORTED : opcode === Opcode.SEND ? Syndrome.RECV_TOO_SMALL : Syndrome.NONE;
+    case NakCode.REMOTE_OPERATIONAL_ERROR: return Syndrome.NONE;
+    default: return Syndrome.PEER_GONE;
+  }
 }
 
 /** A response for requester `ep` (the port checked it is ours and our state takes it). */
@@ -85,8 +102,7 @@ export function receiveResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: Pac
         }
         const seq = requestHolding(ep, psn);
         if (seq < 0) return;
-        const syn = p.vendorSyndrome !== 0 ? (p.vendorSyndrome as SyndromeCode) : nakSyndrome(code);
-        failFrom(nic, ep, seq, nakStatus(code), syn);
+        failFrom(nic, ep, seq, nakStatus(code), nakSyndrome(code, ep.sq.opcode[ep.sq.slot(seq)]!));
         return;
       }
       default:
@@ -138,12 +154,21 @@ function readResponse(nic: SanNic, ep: Endpoint, p: WirePacket, v: PacketView): 
   ep.unackedPsn = psnAdd(psn, segments);
   ep.retriesLeft = RETRY_COUNT;
   ep.retryStarted = false;
+  windowOpened(nic, ep);
   if (end) {
     sq.outcome[slot] = WcStatus.SUCCESS;
     ep.readRunsSeq = -1;
     drainResolved(nic, ep);
   }
   rearm(nic, ep);
+}
+
+/** rxe's RXE_MAX_UNACKED_PSNS: no new request starts while this many PSNs await acknowledgement (requester.ts). */
+export const MAX_UNACKED_PSNS = 128;
+
+/** Acknowledgements came: a request held back by MAX_UNACKED_PSNS may start now. */
+function windowOpened(nic: SanNic, ep: Endpoint): void {
+  if (ep.sq.executed < ep.sq.posted && psnDiff(ep.sqPsn, ep.unackedPsn) < MAX_UNACKED_PSNS) nic.schedule(ep);
 }
 
 /**
@@ -186,6 +211,7 @@ function retire(nic: SanNic, ep: Endpoint, ackPsn: number): boolean {
     ep.unackedPsn = next;
     ep.retriesLeft = RETRY_COUNT;
     ep.retryStarted = false;
+    windowOpened(nic, ep);
   }
   drainResolved(nic, ep);
   // Once per gap, as rxe_comp.c does it (started_retry): the responses of the later requests
@@ -220,10 +246,17 @@ export function drainResolved(nic: SanNic, ep: Endpoint): void {
   if (ep.flushing && sq.completed === sq.executed) nic.schedule(ep);
 }
 
-/** The executed request whose PSNs hold `psn`, or -1. */
+/**
+ * The end of the requests with packets on the wire: the executed ones, and the one at
+ * `executed` when the requester yielded in the middle of it (requester.ts PACKET_BUDGET) or
+ * went back into it (`resumePacket` > 0 either way).
+ */
+const sentEnd = (ep: Endpoint): number => ep.sq.executed + (ep.resumePacket > 0 && ep.sq.executed < ep.sq.posted ? 1 : 0);
+
+/** The sent request whose PSNs hold `psn`, or -1. */
 function requestHolding(ep: Endpoint, psn: number): number {
   const sq = ep.sq;
-  for (let seq = sq.completed; seq < sq.executed; seq++) {
+  for (let seq = sq.completed, end = sentEnd(ep); seq < end; seq++) {
     const slot = sq.slot(seq);
     const d = psnDiff(psn, sq.firstPsn[slot]!);
     if (d >= 0 && d < Math.max(1, sq.packets[slot]!)) return seq;
@@ -234,6 +267,9 @@ function requestHolding(ep: Endpoint, psn: number): number {
 /** Request `seq` ends with `status`; every later one sent flushes; the endpoint goes to error. */
 function failFrom(nic: SanNic, ep: Endpoint, seq: number, status: WcStatusCode, syndrome: SyndromeCode): void {
   const sq = ep.sq;
+  // A request sent in part is over too: it completes in order with the others.
+  sq.executed = sentEnd(ep);
+  ep.resumePacket = 0;
   for (let s = seq; s < sq.executed; s++) {
     const slot = sq.slot(s);
     if (sq.outcome[slot] !== WQE_PENDING) continue;

@@ -138,6 +138,9 @@ export class Endpoint {
   respCapacity = 0;
   /** Responder: a PSN sequence error NAK was sent and the expected PSN has not come since. */
   seqNakSent = false;
+  /** Responder: the check that failed (status.ts Syndrome; 0: none). Only the NAK code goes on
+   *  the wire; this stays with the responder, as a NIC's error log would (EndpointInfo). */
+  responderSyndrome = 0;
   /** Responder: an RNR NAK was sent; posting a receive sends the peer an unsolicited ACK. */
   rnrNakSent = false;
 

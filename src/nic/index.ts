@@ -13,6 +13,7 @@ export type {
 export type { ConnectionEvent, ConnectionEventType, ConnectionHandler } from './connection-manager.ts';
 export { Fabric } from './fabric.ts';
 export { WireCounters } from './wire-port.ts';
+export { NO_IMPAIRMENTS, type LinkImpairments, type LinkDirection, type DirectionImpairments } from './link-faults.ts';
 export { Scheduler, NS_PER_MS, type ThreadWaits, type Task } from './scheduler.ts';
 export { DEFAULT_NIC_CAPABILITIES, type NicCapabilities } from './capabilities.ts';
 export { NicAccess, type RegionSpec, type RegionInfo, type RegionState, type WindowInfo, type WindowState } from './tpt.ts';

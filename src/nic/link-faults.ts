@@ -13,12 +13,16 @@
  *   so a plain delay keeps the order).
  * - The generator is mulberry32: 32-bit state, tiny, good enough for coin flips. The device
  *   layer does not use the kernel's fault-injection generator (layers, DESIGN.md).
+ * - Per direction: `directions` gives the frames from one IPv4 address to another their own
+ *   probabilities and delay in place of the link's (the issue's "per-direction"; a direction is
+ *   a pair of addresses because the link may carry more than two ports). A frame of a
+ *   direction with nothing set is carried as on the lossless link and draws nothing from the
+ *   generator, so loss one way leaves the other untouched.
  */
 import { NicConfigurationError } from './status.ts';
 
-export interface LinkImpairments {
-  /** Seed of the decisions (any 32-bit integer). */
-  seed: number;
+/** What happens to the frames of one direction (or of the whole link). */
+export interface DirectionImpairments {
   /** Probability that a frame is lost. */
   loss: number;
   /** Probability that a frame is held back and overtaken by later ones. */
@@ -33,6 +37,19 @@ export interface LinkImpairments {
   reorderNs?: number;
 }
 
+/** The frames from IPv4 address `from` to IPv4 address `to` (host order, 32 bits). */
+export interface LinkDirection extends DirectionImpairments {
+  from: number;
+  to: number;
+}
+
+export interface LinkImpairments extends DirectionImpairments {
+  /** Seed of the decisions (any 32-bit integer). */
+  seed: number;
+  /** Directions with impairments of their own, in place of the link's (each pair once). */
+  directions?: readonly LinkDirection[];
+}
+
 export const NO_IMPAIRMENTS: Readonly<LinkImpairments> = Object.freeze({ seed: 0, loss: 0, reorder: 0, duplicate: 0, corrupt: 0, delayNs: 0 });
 
 /** What happened to the frames: counted by the link. */
@@ -45,21 +62,70 @@ export class LinkFaultCounters {
 
 const isProbability = (p: unknown): p is number => typeof p === 'number' && p >= 0 && p <= 1;
 
-export function checkImpairments(i: LinkImpairments): LinkImpairments {
-  if (i === null || typeof i !== 'object') throw new NicConfigurationError('link impairments: expected an object');
+const isAddress = (a: unknown): a is number => typeof a === 'number' && Number.isInteger(a) && a >= 0 && a <= 0xffff_ffff;
+
+const ipText = (a: number): string => `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
+
+function checkDirection(i: DirectionImpairments, what: string): void {
+  if (i === null || typeof i !== 'object') throw new NicConfigurationError(`${what}: expected an object`);
   for (const k of ['loss', 'reorder', 'duplicate', 'corrupt'] as const) {
-    if (!isProbability(i[k])) throw new NicConfigurationError(`link impairments: ${k} must be a probability 0..1, got ${String(i[k])}`);
+    if (!isProbability(i[k])) throw new NicConfigurationError(`${what}: ${k} must be a probability 0..1, got ${String(i[k])}`);
   }
-  if (!Number.isSafeInteger(i.delayNs) || i.delayNs < 0) throw new NicConfigurationError(`link impairments: delayNs must be an integer >= 0, got ${String(i.delayNs)}`);
+  if (!Number.isSafeInteger(i.delayNs) || i.delayNs < 0) throw new NicConfigurationError(`${what}: delayNs must be an integer >= 0, got ${String(i.delayNs)}`);
   if (i.reorderNs !== undefined && (!Number.isSafeInteger(i.reorderNs) || i.reorderNs <= 0)) {
-    throw new NicConfigurationError(`link impairments: reorderNs must be an integer > 0, got ${String(i.reorderNs)}`);
+    throw new NicConfigurationError(`${what}: reorderNs must be an integer > 0, got ${String(i.reorderNs)}`);
   }
-  if (!Number.isInteger(i.seed)) throw new NicConfigurationError(`link impairments: seed must be an integer, got ${String(i.seed)}`);
-  return Object.freeze({ ...i });
 }
 
-export const impaired = (i: LinkImpairments): boolean =>
+export function checkImpairments(i: LinkImpairments): LinkImpairments {
+  checkDirection(i, 'link impairments');
+  if (!Number.isInteger(i.seed)) throw new NicConfigurationError(`link impairments: seed must be an integer, got ${String(i.seed)}`);
+  if (i.directions === undefined) return Object.freeze({ ...i });
+  if (!Array.isArray(i.directions)) throw new NicConfigurationError('link impairments: directions must be an array');
+  const seen = new Set<string>();
+  const directions = i.directions.map((d: LinkDirection, n: number) => {
+    if (d === null || typeof d !== 'object' || !isAddress(d.from) || !isAddress(d.to)) {
+      throw new NicConfigurationError(`link impairments: direction ${n} needs from and to, IPv4 addresses as 32-bit integers`);
+    }
+    const name = `${ipText(d.from)} -> ${ipText(d.to)}`;
+    if (d.from === d.to) throw new NicConfigurationError(`link impairments: direction ${name} goes nowhere (from = to)`);
+    if (seen.has(name)) throw new NicConfigurationError(`link impairments: direction ${name} is given twice`);
+    seen.add(name);
+    checkDirection(d, `link impairments: direction ${name}`);
+    return Object.freeze({ ...d });
+  });
+  return Object.freeze({ ...i, directions: Object.freeze(directions) });
+}
+
+const directionImpaired = (i: DirectionImpairments): boolean =>
   i.loss > 0 || i.reorder > 0 || i.duplicate > 0 || i.corrupt > 0 || i.delayNs > 0;
+
+/** Whether anything is impaired: the link's own settings or any direction's. */
+export const impaired = (i: LinkImpairments): boolean =>
+  directionImpaired(i) || (i.directions ?? []).some(directionImpaired);
+
+/**
+ * The impairments of each direction, looked up per frame without allocating: `of(from, to)`
+ * gives the direction's own settings, or the link's; `carries(i)` whether they do anything.
+ */
+export class DirectionTable {
+  private readonly from: Float64Array;
+  private readonly to: Float64Array;
+  private readonly settings: readonly LinkDirection[];
+
+  constructor(private readonly link: LinkImpairments) {
+    this.settings = link.directions ?? [];
+    this.from = Float64Array.from(this.settings, (d) => d.from);
+    this.to = Float64Array.from(this.settings, (d) => d.to);
+  }
+
+  of(from: number, to: number): DirectionImpairments {
+    for (let k = 0; k < this.from.length; k++) if (this.from[k] === from && this.to[k] === to) return this.settings[k]!;
+    return this.link;
+  }
+
+  readonly carries = directionImpaired;
+}
 
 /** mulberry32: a uniform number in [0, 1) per call. */
 export class LinkRandom {

@@ -26,16 +26,13 @@
  *   post to completion; on hardware its bytes on the wire are then undefined too).
  * - Delivery is a task on the cluster's one scheduler (scheduler.ts) — FIFO, so the lossless
  *   link is in order and deterministic — or a timer when the link has a delay (link-faults.ts).
- * - `vendorSyndrome` is the model's out-of-band diagnostic on a NAK: which of the responder's
- *   checks failed (status.ts Syndrome). On a real wire the requester learns only the NAK code
- *   (roce-v2.md §7.3); the provider maps a few checks to distinct socket errors (WSAEMSGSIZE,
- *   WSAEOPNOTSUPP), so the in-process link carries it beside the packet, outside its bytes —
- *   never in the frame, never in a capture. A link without it (UDP) leaves it 0 and the
- *   requester falls back to the generic syndrome of the NAK code.
+ * - Nothing travels beside the bytes: a NAK says what it says in its AETH (roce-v2.md §7.3)
+ *   and the requester reads it against the request it refuses (completer.ts nakSyndrome), so
+ *   any link — this one or one between processes — gives the same completions.
  */
 import { DmaRunList, type DeviceDmaView, type PhysicalMemory } from '../bus/index.ts';
-import { ICRC_BYTES, sealFrame, FRAME_BTH } from '../wire/index.ts';
-import { LinkFaultCounters, LinkRandom, NO_IMPAIRMENTS, checkImpairments, impaired, type LinkImpairments } from './link-faults.ts';
+import { ICRC_BYTES, sealFrame, FRAME_BTH, FRAME_IP } from '../wire/index.ts';
+import { DirectionTable, LinkFaultCounters, LinkRandom, NO_IMPAIRMENTS, checkImpairments, impaired, type LinkImpairments } from './link-faults.ts';
 import type { Scheduler } from './scheduler.ts';
 
 /** Ethernet + IPv4 + UDP + BTH + the longest extension headers an RC or UD opcode carries. */
@@ -64,8 +61,6 @@ export class WirePacket {
   /** The payload bytes are already in `frame` after the head (too many runs for a view). */
   payloadInFrame = false;
   dstIp = 0;
-  /** See the file comment. */
-  vendorSyndrome = 0;
   /** Set by the link: the task that delivers this packet. */
   deliver: () => void = noop;
   /** Set by the link: where it goes. */
@@ -83,7 +78,6 @@ export class WirePacket {
     this.frameLength = 0;
     this.payloadInFrame = false;
     this.dstIp = 0;
-    this.vendorSyndrome = 0;
     this.port = null;
   }
 
@@ -163,6 +157,15 @@ export interface Link {
   tap: CaptureTap | null;
 }
 
+const NO_FAULTS: Readonly<LinkFaultCounters> = Object.freeze(new LinkFaultCounters());
+
+/** The IPv4 source address in a packet's head (big-endian, roce-v2.md §1.2). */
+function sourceIp(packet: WirePacket): number {
+  const h = packet.head;
+  const at = FRAME_IP + 12;
+  return ((h[at]! << 24) | (h[at + 1]! << 16) | (h[at + 2]! << 8) | h[at + 3]!) >>> 0;
+}
+
 /** Packets kept for reuse; more in flight at once are allocated and dropped on return. */
 const POOL_LIMIT = 4096;
 
@@ -187,6 +190,7 @@ export class InProcessLink implements Link {
   /** What the impairments did (link-faults.ts). */
   readonly faults = new LinkFaultCounters();
   private impairments: LinkImpairments = NO_IMPAIRMENTS;
+  private directions = new DirectionTable(NO_IMPAIRMENTS);
   private random: LinkRandom | null = null;
 
   get serialises(): boolean {
@@ -196,6 +200,7 @@ export class InProcessLink implements Link {
   /** Set (or, with NO_IMPAIRMENTS, clear) the link's impairments; the generator restarts at the seed. */
   impair(impairments: LinkImpairments): void {
     this.impairments = checkImpairments(impairments);
+    this.directions = new DirectionTable(this.impairments);
     this.random = impaired(this.impairments) ? new LinkRandom(this.impairments.seed) : null;
   }
 
@@ -235,12 +240,17 @@ export class InProcessLink implements Link {
     this.impaired(packet, this.random);
   }
 
-  /** Send a frame through the impairments (every frame is serialised here). */
+  /** Send a frame through the impairments of its direction (every frame is serialised here). */
   private impaired(packet: WirePacket, random: LinkRandom): void {
-    const i = this.impairments;
+    const i = this.directions.of(sourceIp(packet), packet.dstIp >>> 0);
     packet.serialize();
+    if (!this.directions.carries(i)) {
+      this.scheduler.enqueue(packet.deliver);
+      return;
+    }
     if (random.next() < i.loss) {
       this.faults.lost++;
+      this.faultsOf(packet).lost++;
       this.release(packet);
       return;
     }
@@ -251,6 +261,7 @@ export class InProcessLink implements Link {
       if (at === FRAME_BTH + 4) at++;
       frame[at]! ^= 1 << random.below(8);
       this.faults.corrupted++;
+      this.faultsOf(packet).corrupted++;
     }
     if (random.next() < i.duplicate) {
       const copy = this.packet();
@@ -258,17 +269,36 @@ export class InProcessLink implements Link {
       copy.frame.set(packet.frame!.subarray(0, packet.frameLength));
       copy.frameLength = packet.frameLength;
       copy.dstIp = packet.dstIp;
-      copy.vendorSyndrome = packet.vendorSyndrome;
       copy.port = packet.port;
       this.faults.duplicated++;
+      this.faultsOf(packet).duplicated++;
       this.later(copy, i.delayNs);
     }
     let delay = i.delayNs;
     if (random.next() < i.reorder) {
       delay += i.reorderNs ?? 10_000;
       this.faults.reordered++;
+      this.faultsOf(packet).reordered++;
     }
     this.later(packet, delay);
+  }
+
+  /** What the impairments did to the frames from IPv4 `from` to IPv4 `to` (zeros if nothing). */
+  faultsBetween(from: number, to: number): Readonly<LinkFaultCounters> {
+    return this.directionFaults.get(from >>> 0)?.get(to >>> 0) ?? NO_FAULTS;
+  }
+
+  /** Source address → destination address → counters. */
+  private readonly directionFaults = new Map<number, Map<number, LinkFaultCounters>>();
+
+  /** The counters of a frame's direction (a faulted frame only: an allocation per direction, once). */
+  private faultsOf(packet: WirePacket): LinkFaultCounters {
+    const from = sourceIp(packet);
+    let to = this.directionFaults.get(from);
+    if (to === undefined) this.directionFaults.set(from, (to = new Map()));
+    let c = to.get(packet.dstIp >>> 0);
+    if (c === undefined) to.set(packet.dstIp >>> 0, (c = new LinkFaultCounters()));
+    return c;
   }
 
   private later(packet: WirePacket, delayNs: number): void {

@@ -19,9 +19,18 @@
  *   Middle/Last packets, a resumed READ sends a new READ Request for the rest (rxe
  *   req_retry), at the same PSNs.
  * - The payload is a view of the physical runs (link.ts): read by the receiver on delivery.
+ * - Flow, as rxe_req.c bounds it: a new request is not started while MAX_UNACKED_PSNS or more
+ *   PSNs await acknowledgement (RXE_MAX_UNACKED_PSNS; checked per request, not per packet,
+ *   since a message carries AckReq on its last packet only — its own packets never wait), and
+ *   one task sends at most PACKET_BUDGET packets of a segmented message before it yields
+ *   (rxe's requester is a task that sends a packet per pass). The completer's ACKs and NAKs run
+ *   in between, so a loss is answered after a bounded number of packets and go-back-N resends
+ *   no more than that (roce-v2.md §8.2). The window holds only on a link that serialises
+ *   (tap or impairments): the lossless link loses nothing, so it bounds nothing there and
+ *   would only cost a scheduler round per message; the packets are the same either way.
  */
 import { MessageKind, Opcode as WireOpcode, packetCount, psnAdd, psnDiff, segmentLength, segmentOpcode, type MessageKindCode } from '../wire/index.ts';
-import { armRetransmit, drainResolved } from './completer.ts';
+import { MAX_UNACKED_PSNS, armRetransmit, drainResolved } from './completer.ts';
 import { dmaSyndrome, resolveRuns } from './dma.ts';
 import { WQE_PENDING, type Endpoint } from './endpoint.ts';
 import type { SanNic } from './san-nic.ts';
@@ -40,6 +49,9 @@ const isLengthSyndrome = (s: number): boolean =>
  */
 const REQUESTER_BUDGET = 16;
 
+/** Packets of a segmented message one requester task sends before it yields. */
+const PACKET_BUDGET = 16;
+
 
 /** One scheduler task: send the endpoint's next work requests, or flush it when in error. */
 export function processEndpoint(nic: SanNic, ep: Endpoint): void {
@@ -51,15 +63,21 @@ export function processEndpoint(nic: SanNic, ep: Endpoint): void {
   }
   const sq = ep.sq;
   if (ep.state !== 'connected' || ep.waitingForRecv || sq.executed === sq.posted) return;
+  const windowed = nic.fabric!.link.serialises;
   for (let budget = REQUESTER_BUDGET; ; ) {
-    sendHead(nic, ep);
-    if (ep.flushing || ep.waitingForRecv || sq.executed === sq.posted || --budget === 0) break;
+    // A new request waits for acknowledgements (the completer schedules us on progress).
+    if (ep.resumePacket === 0 && windowed && psnDiff(ep.sqPsn, ep.unackedPsn) >= MAX_UNACKED_PSNS) return;
+    const whole = sendHead(nic, ep);
+    if (!whole || ep.flushing || ep.waitingForRecv || sq.executed === sq.posted || --budget === 0) break;
   }
   if (!ep.flushing && !ep.waitingForRecv && sq.executed < sq.posted) nic.schedule(ep);
 }
 
-/** Execute the request at `sq.executed`, from packet `ep.resumePacket` on. */
-function sendHead(nic: SanNic, ep: Endpoint): void {
+/**
+ * Execute the request at `sq.executed`, from packet `ep.resumePacket` on. False when it
+ * yielded mid-message (PACKET_BUDGET): the rest goes out on the next pass.
+ */
+function sendHead(nic: SanNic, ep: Endpoint): boolean {
   const sq = ep.sq;
   const seq = sq.executed;
   const slot = sq.slot(seq);
@@ -75,7 +93,7 @@ function sendHead(nic: SanNic, ep: Endpoint): void {
   }
   if (syndrome !== Syndrome.NONE) {
     failLocally(nic, ep, seq, isLengthSyndrome(syndrome) ? WcStatus.LOC_LEN_ERR : WcStatus.LOC_PROT_ERR, syndrome);
-    return;
+    return true;
   }
   const runs = nic.requesterRuns;
   {
@@ -84,7 +102,7 @@ function sendHead(nic: SanNic, ep: Endpoint): void {
     const status = resolveRuns(nic.dma, local, read, runs);
     if (status !== DMA_OK) {
       failLocally(nic, ep, seq, WcStatus.GENERAL_ERR, dmaSyndrome(status));
-      return;
+      return true;
     }
   }
   const pmtu = ep.pmtu;
@@ -114,17 +132,27 @@ function sendHead(nic: SanNic, ep: Endpoint): void {
       const p = port.beginMessage(ep, segmentOpcode(kind, 0, n), first, total, n, va, rkey, 0, 0);
       port.addPayload(p, nic.dma, runs, 0, total);
       port.send(p);
-    } else for (let i = from; i < n; i++) {
-      const op = segmentOpcode(kind, i, n);
-      const len = segmentLength(total, pmtu, i);
-      // AckReq on the last packet of the message (roce-v2.md §4.1): one ACK per message.
-      const ackReq = i === n - 1 ? 1 : 0;
-      // RETH on the first packet of a WRITE only; a resumed WRITE goes on with Middle/Last.
-      const psn = psnAdd(first, i);
-      if (psnDiff(psn, ep.sentPsn) < 0) port.counters.retransmitted++;
-      const p = port.begin(ep, op, psn, ackReq, len, va, rkey, total, 0, 0);
-      port.addPayload(p, nic.dma, runs, i * pmtu, len);
-      port.send(p);
+    } else {
+      const end = Math.min(n, from + PACKET_BUDGET);
+      for (let i = from; i < end; i++) {
+        const op = segmentOpcode(kind, i, n);
+        const len = segmentLength(total, pmtu, i);
+        // AckReq on the last packet of the message (roce-v2.md §4.1): one ACK per message.
+        const ackReq = i === n - 1 ? 1 : 0;
+        // RETH on the first packet of a WRITE only; a resumed WRITE goes on with Middle/Last.
+        const psn = psnAdd(first, i);
+        if (psnDiff(psn, ep.sentPsn) < 0) port.counters.retransmitted++;
+        const p = port.begin(ep, op, psn, ackReq, len, va, rkey, total, 0, 0);
+        port.addPayload(p, nic.dma, runs, i * pmtu, len);
+        port.send(p);
+      }
+      if (end < n) {
+        ep.sqPsn = psnAdd(first, end);
+        if (psnDiff(ep.sqPsn, ep.sentPsn) > 0) ep.sentPsn = ep.sqPsn;
+        ep.resumePacket = end;
+        armRetransmit(nic, ep);
+        return false;
+      }
     }
   }
   ep.sqPsn = psnAdd(first, n);
@@ -132,6 +160,7 @@ function sendHead(nic: SanNic, ep: Endpoint): void {
   ep.resumePacket = 0;
   sq.executed++;
   armRetransmit(nic, ep);
+  return true;
 }
 
 /** A request failed its local checks: resolved now, completed in order; the endpoint goes to error. */

@@ -40,7 +40,7 @@ export function receiveRequest(nic: SanNic, ep: Endpoint, p: WirePacket, v: Pack
     // A packet before this one was lost: NAK once, then drop until the expected PSN comes (§6).
     if (!ep.seqNakSent) {
       ep.seqNakSent = true;
-      sendAck(nic, ep, ep.ePsn, nakSyndrome(NakCode.PSN_SEQUENCE_ERROR), 0);
+      sendAck(nic, ep, ep.ePsn, nakSyndrome(NakCode.PSN_SEQUENCE_ERROR));
     }
     return;
   }
@@ -105,7 +105,7 @@ export function receiveRequest(nic: SanNic, ep: Endpoint, p: WirePacket, v: Pack
     }
   } else ep.respMessage = kind;
   // The last packet of a message asks for an ACK (a GSO message's last segment does).
-  if ((v.ackReq !== 0 || segments > 1) && nic.isLive(ep)) sendAck(nic, ep, lastPsn, ackSyndrome(), 0);
+  if ((v.ackReq !== 0 || segments > 1) && nic.isLive(ep)) sendAck(nic, ep, lastPsn, ackSyndrome());
 }
 
 /** First packet of a SEND: the head receive WQE, its scatter list, its bus runs. */
@@ -114,7 +114,7 @@ function startSend(nic: SanNic, ep: Endpoint, psn: number): boolean {
   if (rq.completed === rq.posted) {
     // Receiver not ready (§7.1): the requester waits our timer, or until we post a receive.
     ep.rnrNakSent = true;
-    sendAck(nic, ep, psn, rnrNakSyndrome(MIN_RNR_TIMER_CODE), 0);
+    sendAck(nic, ep, psn, rnrNakSyndrome(MIN_RNR_TIMER_CODE));
     return false;
   }
   const slot = rq.slot(rq.completed);
@@ -203,16 +203,17 @@ function duplicate(nic: SanNic, ep: Endpoint, v: PacketView): void {
     serveRead(nic, ep, v, v.psn);
     return;
   }
-  if (v.ackReq !== 0) sendAck(nic, ep, psnAdd(ep.ePsn, -1), ackSyndrome(), 0);
+  if (v.ackReq !== 0) sendAck(nic, ep, psnAdd(ep.ePsn, -1), ackSyndrome());
 }
 
 /**
- * The one mapping of a failed check: NAK `code` at `psn` (carrying `syndrome` out of band, see
- * link.ts), the head receive completed with `recvStatus` when the check consumed it (-1: not),
- * our endpoint to error. Returns false, for the checks to return.
+ * The one mapping of a failed check: NAK `code` at `psn` (only the code travels: `syndrome`,
+ * which check failed, stays here — on the receive it consumed, completed with `recvStatus`, or
+ * -1: none), our endpoint to error. Returns false, for the checks to return.
  */
 function fail(nic: SanNic, ep: Endpoint, psn: number, code: number, syndrome: number, recvStatus: WcStatusCode | -1): boolean {
-  sendAck(nic, ep, psn, nakSyndrome(code), syndrome);
+  sendAck(nic, ep, psn, nakSyndrome(code));
+  ep.responderSyndrome = syndrome;
   if (recvStatus !== -1) {
     const rq = ep.rq;
     const slot = rq.slot(rq.completed);
@@ -225,11 +226,10 @@ function fail(nic: SanNic, ep: Endpoint, psn: number, code: number, syndrome: nu
 }
 
 /** An Acknowledge (ACK, RNR NAK or NAK in its AETH) for `psn`. */
-export function sendAck(nic: SanNic, ep: Endpoint, psn: number, syndrome: number, vendorSyndrome: number): void {
+export function sendAck(nic: SanNic, ep: Endpoint, psn: number, syndrome: number): void {
   const port = nic.wire;
   if (syndromeType(syndrome) !== AethType.ACK) port.counters.naksSent++;
   const p = port.begin(ep, WireOpcode.RC_ACKNOWLEDGE, psn, 0, 0, 0, 0, 0, syndrome, ep.msn);
-  p.vendorSyndrome = vendorSyndrome;
   port.send(p);
 }
 
@@ -241,5 +241,5 @@ export function sendAck(nic: SanNic, ep: Endpoint, psn: number, syndrome: number
 export function receivePosted(nic: SanNic, ep: Endpoint): void {
   if (!ep.rnrNakSent || ep.peerIp === 0 || nic.fabric === null) return;
   ep.rnrNakSent = false;
-  sendAck(nic, ep, psnAdd(ep.ePsn, -1), ackSyndrome(), 0);
+  sendAck(nic, ep, psnAdd(ep.ePsn, -1), ackSyndrome());
 }

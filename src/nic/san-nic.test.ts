@@ -114,8 +114,10 @@ describe('bus faults are found before any byte moves', () => {
     const b = makeHost('b', undefined, {}, [{ base: 0, length: 0x10000 }, { base: 0x20000, length: 0x10000 }]);
     fillPattern(a.memory, 0, 0x4000, 1);
     // First page of the destination is RAM, second is in the hole.
-    expectFaultedWrite(fabric, a, b, pagesOf(0, 2), Float64Array.of(0xf000, 0x10000),
-      { status: WcStatus.REM_OP_ERR, syndrome: Syndrome.DMA_MASTER_ABORT });
+    // A learns only the NAK code (Remote Operational Error); B's responder records why.
+    const epB = expectFaultedWrite(fabric, a, b, pagesOf(0, 2), Float64Array.of(0xf000, 0x10000),
+      { status: WcStatus.REM_OP_ERR, syndrome: Syndrome.NONE });
+    expect(b.nic.endpointInfo(PB, epB)).toMatchObject({ responderSyndrome: Syndrome.DMA_MASTER_ABORT });
   });
   it('with an IOMMU, an unmapped logical page faults on the requester side: GENERAL_ERR, nothing moves', () => {
     const fabric = new Fabric();

@@ -29,7 +29,7 @@ import type { ConnectionHandler } from './connection-manager.ts';
 import { Endpoint, SGE_FIELDS, type EndpointState, type WorkQueue } from './endpoint.ts';
 import type { SanNic } from './san-nic.ts';
 import type { ThreadWaits } from './scheduler.ts';
-import { NicStatus, Opcode, type NicStatusCode } from './status.ts';
+import { NicStatus, Opcode, type NicStatusCode, type SyndromeCode } from './status.ts';
 
 export interface ScatterElement {
   localHandle: number;
@@ -61,6 +61,9 @@ export interface EndpointInfo {
   peerEndpoint: number;
   port: number;
   lastEvent: string;
+  /** As a responder: the check that failed a peer's request (Syndrome; NONE: none). The peer
+   *  learns only the NAK code (roce-v2.md §7.3); this is the NIC's own record of why. */
+  responderSyndrome: SyndromeCode;
   sendOutstanding: number;
   recvOutstanding: number;
 }
@@ -176,6 +179,7 @@ export class UserPort {
       peerEndpoint: ep.peerEndpoint,
       port: ep.port,
       lastEvent: ep.lastEvent,
+      responderSyndrome: ep.responderSyndrome as SyndromeCode,
       sendOutstanding: ep.sq.posted - ep.sq.completed,
       recvOutstanding: ep.rq.posted - ep.rq.completed,
     };

@@ -8,7 +8,7 @@ import type { ContiguousResult } from '../../bench/contiguous.ts';
 import type { BenchDocument } from '../../bench/document.ts';
 import type { FootprintResult } from '../../bench/footprint.ts';
 import type { IoctlResult, IoctlRow } from '../../bench/ioctl.ts';
-import type { RdmaResult, RdmaRow } from '../../bench/rdma.ts';
+import type { RdmaResult, RdmaRow, RdmaWireRow } from '../../bench/rdma.ts';
 import { readmeRows, readmeSection, replaceSection } from '../../bench/readme.ts';
 import type { RegisterResult } from '../../bench/register.ts';
 import type { SocketResult, SocketRow } from '../../bench/socket.ts';
@@ -41,9 +41,15 @@ const register = (gbAt1M: number): RegisterResult => ({
 const rdmaRow = (op: RdmaRow['op'], bytes: number, ratio: number): RdmaRow => ({
   op, bytes, iterations: 128, mbPerSec: 30_000 * ratio, msgRateMpps: 0.1, memcpyMbPerSec: 30_000, ratio, operations: 1024, verified: true,
 });
-const rdma = (at64k: number): RdmaResult => ({
+const wireRow = (op: RdmaWireRow['op'], builtRatio: number, lossyOfLossless: number): RdmaWireRow => ({
+  op, bytes: MIB, iterations: 128, memcpyMbPerSec: 10_000, losslessMbPerSec: 8_000, builtMbPerSec: 10_000 * builtRatio, builtRatio,
+  lossyMbPerSec: 8_000 * lossyOfLossless, lossyOfLossless, lossyRatio: 0.8 * lossyOfLossless, loss: 0.01, seed: 7, framesLost: 300, retransmitted: 900,
+  operations: 1000, verified: true,
+});
+const rdma = (at64k: number, builtRead = 0.2, lossyWrite = 0.6): RdmaResult => ({
   suite: 'rdma', trials: 7,
   rows: (['write', 'read', 'send'] as const).flatMap((op) => [rdmaRow(op, 32 * KIB, 0.5), rdmaRow(op, 64 * KIB, op === 'send' ? at64k : 0.8)]),
+  wire: [wireRow('write', 0.3, lossyWrite), wireRow('read', builtRead, 0.7)],
 });
 
 const socketRow = (path: SocketRow['path'], bytes: number, mbPerSec: number, memcpyMbPerSec: number): SocketRow => ({
@@ -84,7 +90,7 @@ const twoRuns = doc({
   footprint: [footprint(41, 59), footprint(48, 63)],
   contiguous: [contiguous(51, 300), contiguous(98, 90)],
   register: [register(120), register(39)],
-  rdma: [rdma(0.75), rdma(0.69)],
+  rdma: [rdma(0.75, 0.2, 0.6), rdma(0.69, 0.12, 0.55)],
   socket: [socket(14_000), socket(11_700)],
 });
 
@@ -101,8 +107,15 @@ describe('the README table', () => {
     expect(find('register', /4 KiB/)).toMatchObject({ met: null });
     expect(find('register', /1 MiB/)).toMatchObject({ result: '39–120 GB/s (33 ns/page)', met: false, worst: '39 GB/s' });
     // Only sizes from 64 KiB carry the RDMA target; the worst operation names itself.
-    expect(rows.filter((r) => r.suite === 'rdma').map((r) => r.measure)).toEqual(['64 KiB write / read / send, ÷ Buffer copy']);
+    expect(rows.filter((r) => r.suite === 'rdma').map((r) => r.measure)).toEqual([
+      '64 KiB write / read / send, ÷ Buffer copy',
+      '1 MiB write / read with every packet built and checked (capture on), ÷ Buffer copy',
+      "1 MiB write / read with 1% of the frames lost, goodput ÷ the lossless link's",
+    ]);
     expect(find('rdma', /64 KiB/)).toMatchObject({ result: '0.8 / 0.8 / 0.69–0.75', worst: '0.69 (send)', met: false });
+    // The wire targets (issue 16): built ÷ memcpy >= 0.15, 1% loss ÷ lossless >= 0.5, worst run and op.
+    expect(find('rdma', /every packet built/)).toMatchObject({ result: '0.3 / 0.12–0.2', worst: '0.12 (read)', target: '>= 0.15 of memcpy', met: false });
+    expect(find('rdma', /frames lost/)).toMatchObject({ result: '0.55–0.6 / 0.7', worst: '0.55 (write)', target: '>= 0.5 of lossless', met: true });
     expect(find('socket', /1 MiB/)).toMatchObject({ met: false, worst: '0.39 of memcpy, 5.85× TCP-like' });
     expect(find('socket', /1 KiB round trip/)).toMatchObject({ met: null });
     // Before (pool only) against after (lookaside lists), no target: the speedup of the worst run.
@@ -123,7 +136,7 @@ describe('the README table', () => {
     const text = readmeSection(twoRuns);
     expect(text).toContain('Measured on 2 cores (Test CPU), Node v20.0.0, linux x64, 2026-12-01');
     expect(text).toContain('Each suite ran 2 times, every run in a Node process of its own');
-    expect(text).toMatch(/; not met: contiguous 64 KiB anywhere, register 1 MiB, rdma 64 KiB, socket 1 MiB\.$/m);
+    expect(text).toMatch(/; not met: contiguous 64 KiB anywhere, register 1 MiB, rdma 64 KiB, rdma 1 MiB built, socket 1 MiB\.$/m);
     expect(text).toContain('| suite | measure | result, min–max over 2 runs | target | worst run | |');
     expect(text).toContain('| **not met** |');
   });
@@ -166,5 +179,14 @@ describe('the text tables', () => {
     for (const op of ['WRITE', 'READ', 'SEND']) expect(text).toContain(`RDMA_${op} BW test`);
     expect(text).toMatch(/#bytes\s+#iterations\s+BW average\[MB\/sec\]\s+MsgRate\[Mpps\]\s+memcpy\[MB\/sec\]\s+ratio/);
     expect(text.split('\n').filter((l) => l.startsWith('64 KiB'))).toHaveLength(3);
+  });
+
+  it('print the wire rows: lossless, every packet built, 1% loss, each with its ratio', () => {
+    const lines = formatSuite('rdma', [rdma(0.75), rdma(0.75, 0.1, 0.5)]).split('\n');
+    const head = lines.findIndex((l) => l.startsWith('RoCEv2 wire'));
+    expect(lines[head]).toContain('1% loss (seed 7)');
+    expect(lines[head + 1]).toMatch(/^op\s+#bytes\s+memcpy\[MB\/sec\]\s+lossless\[MB\/sec\]\s+built\[MB\/sec\]\s+built ÷ memcpy\s+loss\[MB\/sec\]\s+loss ÷ lossless\s+lost\s+resent$/);
+    expect(lines[head + 2]).toMatch(/^write\s+1 MiB\s.*\s0\.3\s.*\s0\.5–0\.6\s+300\s+900$/);
+    expect(lines[head + 3]).toMatch(/^read\s+1 MiB\s.*\s0\.1–0\.2\s/);
   });
 });

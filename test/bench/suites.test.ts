@@ -10,7 +10,7 @@ import { PAGE_SIZE } from '../../src/bus/index.ts';
 import { run as runContiguous } from '../../bench/contiguous.ts';
 import { run as runFootprint } from '../../bench/footprint.ts';
 import { IOCTL_CONFIGS, IOCTL_OPS, run as runIoctl } from '../../bench/ioctl.ts';
-import { run as runRdma } from '../../bench/rdma.ts';
+import { run as runRdma, WIRE_SIZES } from '../../bench/rdma.ts';
 import { run as runRegister } from '../../bench/register.ts';
 import { run as runSocket } from '../../bench/socket.ts';
 import { RDMA_SIZES, REGISTER_SIZES, SOCKET_SIZES } from '../../bench/suite.ts';
@@ -74,6 +74,22 @@ describe('bench rdma', () => {
       expect(row.verified).toBe(true);
       expectMeasured(row.mbPerSec, row.msgRateMpps, row.memcpyMbPerSec, row.ratio);
     }
+  });
+
+  it('wire rows: write and read over the lossless link, with every packet built, and with 1% loss, each trial verified', async () => {
+    const r = await runRdma({ sizes: [2], wireSizes: [64 * KIB], trials: 2, iterations: 8 });
+    expect(r.wire.map((x) => `${x.op} ${x.bytes}`)).toEqual(['write 65536', 'read 65536']);
+    for (const row of r.wire) {
+      expect(row.operations).toBe(3 * (8 + 2 * 8)); // three modes: warm-up, then two trials each
+      expect(row.verified).toBe(true);
+      expect(row.loss).toBe(0.01);
+      expectMeasured(row.memcpyMbPerSec, row.losslessMbPerSec, row.builtMbPerSec, row.builtRatio, row.lossyMbPerSec, row.lossyOfLossless, row.lossyRatio);
+      expect(row.framesLost).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('wire rows are at >= 1 MiB by default (issue 16: 1 and 4 MiB)', () => {
+    expect(WIRE_SIZES).toEqual([MIB, 4 * MIB]);
   });
 
   it('measures every power of two from 2 B to 8 MiB by default, 64 KiB included', () => {

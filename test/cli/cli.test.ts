@@ -71,6 +71,8 @@ describe('usage errors: one line, the flag, the value, the accepted range; exit 
     await usage(['demo', '--json=yes'], '--json takes no value');
     await usage(['demo', '--loss', '2'], '--loss 2', 'expected a probability 0..1');
     await usage(['demo', '--corrupt', 'lots'], '--corrupt lots', 'expected a probability 0..1');
+    await usage(['demo', '--loss', '0.1,0.2,0.3'], '--loss 0.1,0.2,0.3', 'two separated by a comma (host-a→host-b,host-b→host-a)');
+    await usage(['demo', '--reorder', '0.1,7'], '--reorder 7', 'expected a probability 0..1');
     await usage(['demo', '--mtu', '1500'], '--mtu 1500', 'expected 256, 512, 1024, 2048 or 4096');
     await usage(['nonsense'], "unknown command 'nonsense'");
     await usage(['bench', 'nosuch'], 'nosuch');

@@ -146,9 +146,11 @@ describe('requester (local) checks — LOC_PROT_ERR / LOC_LEN_ERR, endpoint to e
 });
 
 describe('responder (remote) checks — REM_ACCESS_ERR, both endpoints to error, no byte moves', () => {
+  // A learns the NAK code only (KEY_MISMATCH is all a Remote Access Error says); B's responder
+  // records which check failed.
   const expectRemote = (w: World, syndrome: number, over: Parameters<typeof rdmaWrite>[1] = {}): void => {
-    expectWriteFails(w, WcStatus.REM_ACCESS_ERR, syndrome, over);
-    expect(w.b.nic.endpointInfo(PB, w.epB)).toMatchObject({ state: 'error' });
+    expectWriteFails(w, WcStatus.REM_ACCESS_ERR, Syndrome.KEY_MISMATCH, over);
+    expect(w.b.nic.endpointInfo(PB, w.epB)).toMatchObject({ state: 'error', responderSyndrome: syndrome });
   };
   it('forged remote key fails at "entry exists"', () => expectRemote(world(), Syndrome.NO_ENTRY, { rkey: 0xfff0_0123 }));
   it('guessed generation of a live slot fails at "full key matches"', () => {
@@ -202,7 +204,8 @@ describe('responder (remote) checks — REM_ACCESS_ERR, both endpoints to error,
       remote: { remoteKey: w.dst.remoteKey, address: 0, length: 64 },
     }));
     w.fabric.runUntilIdle();
-    expect(poll(w, 'a')[0]).toMatchObject({ status: WcStatus.REM_ACCESS_ERR, syndrome: Syndrome.ACCESS_DENIED, bytes: 0 });
+    expect(poll(w, 'a')[0]).toMatchObject({ status: WcStatus.REM_ACCESS_ERR, syndrome: Syndrome.KEY_MISMATCH, bytes: 0 });
+    expect(w.b.nic.endpointInfo(PB, w.epB)).toMatchObject({ responderSyndrome: Syndrome.ACCESS_DENIED });
     expectNoByteMoved(w);
   });
   it('RDMA read moves the remote bytes into the local buffer', () => {
@@ -226,7 +229,9 @@ describe('responder (remote) checks — REM_ACCESS_ERR, both endpoints to error,
       remote: { remoteKey: w.dst.remoteKey, address: 0, length: 8 },
     }));
     w.fabric.runUntilIdle();
+    // Invalid Request on a READ: the requester infers the responder does not serve READs.
     expect(poll(w, 'a')[0]).toMatchObject({ status: WcStatus.REM_INV_REQ_ERR, syndrome: Syndrome.RDMA_READ_UNSUPPORTED });
+    expect(w.b.nic.endpointInfo(PB, w.epB)).toMatchObject({ responderSyndrome: Syndrome.RDMA_READ_UNSUPPORTED });
     expectNoByteMoved(w);
   });
   it('a NIC without RDMA read refuses the post at once (WSAEOPNOTSUPP)', () => {
@@ -279,7 +284,8 @@ describe('send / receive', () => {
     expectOk(recv(w, 100, foreign.handle));
     expectOk(send(w, 100));
     w.fabric.runUntilIdle();
-    expect(poll(w, 'a')[0]).toMatchObject({ status: WcStatus.REM_OP_ERR, syndrome: Syndrome.OWNER_MISMATCH });
+    expect(poll(w, 'a')[0]).toMatchObject({ status: WcStatus.REM_OP_ERR, syndrome: Syndrome.NONE });
+    expect(w.b.nic.endpointInfo(PB, w.epB)).toMatchObject({ responderSyndrome: Syndrome.OWNER_MISMATCH });
     expect(poll(w, 'b')[0]).toMatchObject({ status: WcStatus.LOC_PROT_ERR, syndrome: Syndrome.OWNER_MISMATCH });
     expectNoByteMoved(w);
   });

@@ -86,12 +86,25 @@ function rdma(w: World, opcode: number, o: Rdma = {}): Completion {
   return c[0]!;
 }
 
-/** The peer's access through the window fails with REM_ACCESS_ERR/`syndrome`, moving no byte. */
+/** The check B's responder recorded on the endpoint connected to A's `epA` (only the NAK code travels). */
+function responderSyndrome(w: World, epA: number): number {
+  const a = w.a.nic.endpointInfo(PA, epA);
+  if (typeof a === 'number') throw new Error(`endpointInfo: ${a}`);
+  const b = w.b.nic.endpointInfo(PB, a.peerEndpoint);
+  if (typeof b === 'number') throw new Error(`endpointInfo: ${b}`);
+  return b.responderSyndrome;
+}
+
+/**
+ * The peer's access through the window fails with REM_ACCESS_ERR, moving no byte: A learns the
+ * NAK code (KEY_MISMATCH is all a Remote Access Error says), B's responder recorded `syndrome`.
+ */
 function expectRemoteRefused(w: World, opcode: number, syndrome: number, o: Rdma = {}): void {
   const beforeA = snapshot(w.a.memory);
   const beforeB = snapshot(w.b.memory);
   const c = rdma(w, opcode, o);
-  expect(c).toMatchObject({ status: WcStatus.REM_ACCESS_ERR, syndrome, bytes: 0, opcode });
+  expect(c).toMatchObject({ status: WcStatus.REM_ACCESS_ERR, syndrome: Syndrome.KEY_MISMATCH, bytes: 0, opcode });
+  expect(responderSyndrome(w, o.ep ?? w.epA)).toBe(syndrome);
   expect(Buffer.compare(snapshot(w.a.memory), beforeA)).toBe(0);
   expect(Buffer.compare(snapshot(w.b.memory), beforeB)).toBe(0);
 }
@@ -182,7 +195,8 @@ describe('remote access through a window (what the rules must refuse, no byte mo
     expectOk(w.b.nic.invalidateWindow(PB, w.window));
     const beforeB = snapshot(w.b.memory);
     w.fabric.runUntilIdle();
-    expect(poll(w)).toMatchObject([{ status: WcStatus.REM_ACCESS_ERR, syndrome: Syndrome.WINDOW_INVALID, bytes: 0 }]);
+    expect(poll(w)).toMatchObject([{ status: WcStatus.REM_ACCESS_ERR, syndrome: Syndrome.KEY_MISMATCH, bytes: 0 }]);
+    expect(responderSyndrome(w, w.epA)).toBe(Syndrome.WINDOW_INVALID);
     expect(Buffer.compare(snapshot(w.b.memory), beforeB)).toBe(0);
   });
   it('old key after rebind (same window, same range) fails; the new key works', () => {
