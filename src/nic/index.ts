@@ -12,6 +12,8 @@ export type {
 } from './user-port.ts';
 export type { ConnectionEvent, ConnectionEventType, ConnectionHandler } from './connection-manager.ts';
 export { Fabric } from './fabric.ts';
+export type { Link, LinkPort, RemoteNics, CaptureTap } from './link.ts';
+export { UdpLink, UdpLinkCounters, UdpLinkError, DEFAULT_SOCKET_BUFFER_BYTES, ipv4Number, type UdpLinkOptions } from './udp-link.ts';
 export { Scheduler, NS_PER_MS, type ThreadWaits, type Task } from './scheduler.ts';
 export { DEFAULT_NIC_CAPABILITIES, type NicCapabilities } from './capabilities.ts';
 export { NicAccess, type RegionSpec, type RegionInfo, type RegionState, type WindowInfo, type WindowState } from './tpt.ts';
