@@ -178,6 +178,8 @@ export interface RemoteNics {
 export interface Link {
   /** Remote NICs (null: every NIC of this link is attached to the same fabric). */
   readonly remote: RemoteNics | null;
+  /** The local ACK timeout of connections over this link, ns (undefined: the CM's default, completer.ts). */
+  readonly ackTimeoutNs?: number;
   attach(port: LinkPort): void;
   /** A free packet for `from` to fill (headers, payload view, dstIp), then `transmit`. */
   packet(): WirePacket;

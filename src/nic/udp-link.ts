@@ -35,7 +35,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import {
   BTH_BYTES, DEFAULT_TTL, FRAME_BTH, FRAME_IP, FRAME_UDP, ICRC_BYTES, IPV4_BYTES, ROCE_UDP_PORT, UDP_BYTES, macForIpv4,
-  sealFrame, writeEthernet, writeIpv4, writeUdp,
+  localAckTimeoutNanoseconds, sealFrame, writeEthernet, writeIpv4, writeUdp,
 } from '../wire/index.ts';
 import { MAX_FRAME_BYTES, WirePacket, type CaptureTap, type Link, type LinkPort, type RemoteNics } from './link.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -120,8 +120,17 @@ export function ipv4Number(text: string): number | null {
   return v;
 }
 
+/**
+ * The local ACK timeout over a real network: rdma_cm's RoCE packet life time
+ * (cma.c CMA_IBOE_PACKET_LIFETIME = 18: 4.096 µs × 2^18 ≈ 1.07 s), not the in-process 67 ms —
+ * a peer process that is busy (compiling, collecting garbage, sharing two cores) must not
+ * exhaust 7 retries in half a second.
+ */
+export const UDP_ACK_TIMEOUT_NS = localAckTimeoutNanoseconds(18);
+
 export class UdpLink implements Link, RemoteNics {
   readonly serialises = true;
+  readonly ackTimeoutNs = UDP_ACK_TIMEOUT_NS;
   readonly remote: RemoteNics = this;
   readonly counters = new UdpLinkCounters();
   /** Our IPv4 address (number) and the peers', both ways. */
