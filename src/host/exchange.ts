@@ -11,8 +11,8 @@
  *   (demo-scenario.ts messagePlan), received in random recv sizes and checked byte for byte.
  * - The server closes first, once it has everything; the client waits for that (recv returns
  *   0) before it closes, so no byte is in flight when a connection goes away.
- * - A connect that is refused (the peer's listener is not up yet) or times out (the peer's
- *   process is not there yet) is tried again until `connectTimeoutMs` of real time has passed:
+ * - A connect that is refused (the peer's listener is not up yet), times out (the peer's
+ *   process is not there yet) or is reset during set-up is tried again until `connectTimeoutMs` of real time has passed:
  *   processes start in any order. After that the peer "never answered".
  * - Each application is a process of the host's kernel with its own switch; when the role ends
  *   (or fails) its sockets are closed, WSACleanup runs and the process is ended, so the host's
@@ -22,7 +22,7 @@ import { seededRandom } from '../kernel/fault-injection.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../kernel/mm/index.ts';
 import { formatIpv4, parseIpv4 } from '../kernel/net/ip-addresses.ts';
 import type { Process } from '../kernel/ps/index.ts';
-import { SocketError, WSAECONNREFUSED, WSAETIMEDOUT, WindowsSocketsSwitch, type SocketPath } from '../switch/index.ts';
+import { SocketError, WSAECONNREFUSED, WSAECONNRESET, WSAETIMEDOUT, WindowsSocketsSwitch, type SocketPath } from '../switch/index.ts';
 import { messagePlan } from './demo-scenario.ts';
 import type { HostNode } from './host-node.ts';
 import { StreamPattern } from './stream-pattern.ts';
@@ -117,12 +117,25 @@ export async function runExchange(node: HostNode, o: ExchangeOptions): Promise<E
     }
     const work: Promise<void>[] = [];
     if (serve) {
-      for (let i = 0; i < node.spec.peers.length; i++) {
-        work.push(receiveOne(sw, process, listener, myIp, o, open, buffers).then((r) => {
-          result.received.push(r);
-          o.log({ event: 'received', peer: r.peer, bytes: r.bytes, verified: r.verified, error: r.error });
-        }));
-      }
+      // One accept at a time (the switch hands a queued connection to one accept call), each
+      // stream then received on its own.
+      work.push((async () => {
+        const streams: Promise<void>[] = [];
+        try {
+          for (let i = 0; i < node.spec.peers.length; i++) {
+            const s = await sw.accept(listener);
+            open.add(s);
+            streams.push(receiveOne(sw, process, s, myIp, o, open, buffers).then((r) => {
+              result.received.push(r);
+              o.log({ event: 'received', peer: r.peer, bytes: r.bytes, verified: r.verified, error: r.error });
+            }));
+          }
+        } finally {
+          const settled = await Promise.allSettled(streams);
+          const failed = settled.find((x) => x.status === 'rejected');
+          if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+        }
+      })());
     }
     if (send) {
       for (const peer of node.spec.peers) {
@@ -168,10 +181,12 @@ async function sendOne(
     } catch (e) {
       open.delete(c);
       await sw.closesocket(c).catch(() => {});
-      const retry = e instanceof SocketError && (e.code === WSAECONNREFUSED || e.code === WSAETIMEDOUT);
+      // Refused (no listener yet), timed out (no process yet) or reset while being set up (the
+      // peer's side gave up on a slow handshake): the peer may still come; try again.
+      const retry = e instanceof SocketError && (e.code === WSAECONNREFUSED || e.code === WSAETIMEDOUT || e.code === WSAECONNRESET);
       if (!retry || o.signal?.aborted === true) throw e;
       if (Date.now() >= deadline) throw new Error(`peer ${peer} never answered (${e.code === WSAECONNREFUSED ? 'connection refused' : 'timed out'})`);
-      o.log({ event: 'retrying', peer, reason: e.code === WSAECONNREFUSED ? 'refused' : 'timed out' });
+      o.log({ event: 'retrying', peer, reason: e.code === WSAECONNREFUSED ? 'refused' : e.code === WSAECONNRESET ? 'reset' : 'timed out' });
       await sleep(100);
     }
   }
@@ -213,11 +228,9 @@ async function sendAll(sw: WindowsSocketsSwitch, s: number, va: number, n: numbe
 }
 
 async function receiveOne(
-  sw: WindowsSocketsSwitch, process: Process, listener: number, myIp: number, o: ExchangeOptions,
+  sw: WindowsSocketsSwitch, process: Process, s: number, myIp: number, o: ExchangeOptions,
   open: Set<number>, buffers: number[],
 ): Promise<StreamResult> {
-  const s = await sw.accept(listener);
-  open.add(s);
   const va = userBuffer(process, RECV_BUFFER);
   buffers.push(va);
   const hello = new Uint8Array(HELLO_BYTES);

@@ -106,7 +106,11 @@ export class HostNode {
     }
     const leaks = difference(this.baseline!, snapshot(this.host));
     const leaked = Object.entries(leaks).filter(([, v]) => v !== 0).map(([key, v]) => `${key} ${v > 0 ? '+' : ''}${v}`);
-    if (k.bugcheck.crashed === null && this.host.proxyIsLoaded) this.host.unloadProxy();
+    if (k.bugcheck.crashed === null && this.host.proxyIsLoaded) {
+      this.host.unloadProxy();
+      // What the unload sent (the DREQs of endpoints it destroyed) leaves before the socket closes.
+      await this.scheduler.quiesce().catch(() => {});
+    }
     this.link.tap = null;
     const kernelDrops = this.link.kernelDrops();
     this.scheduler.stopRealTime();

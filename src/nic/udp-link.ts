@@ -153,6 +153,9 @@ export class UdpLink implements Link, RemoteNics {
   private closing: Promise<void> | null = null;
   /** Socket errors after the bind (they never stop the link: a send error is a loss). */
   socketErrors = 0;
+  /** Sends handed to the socket whose callback has not come yet. */
+  private inFlight = 0;
+  private drained: (() => void) | null = null;
 
   /** Open a link: the socket bound to `address`:4791, buffers sized. Rejects with UdpLinkError. */
   static async open(scheduler: Scheduler, options: UdpLinkOptions): Promise<UdpLink> {
@@ -222,7 +225,11 @@ export class UdpLink implements Link, RemoteNics {
     return this.state === 'open';
   }
 
-  /** Close the socket (idempotent). Packets sent afterwards are dropped; none is received. */
+  /**
+   * Close the socket (idempotent) once every datagram already sent has left: a host's last
+   * words (the DREQ of its teardown) reach its peers. Packets sent afterwards are dropped; none
+   * is received.
+   */
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
     if (this.state !== 'open') {
@@ -231,10 +238,14 @@ export class UdpLink implements Link, RemoteNics {
     }
     this.state = 'closing';
     this.closing = new Promise((resolve) => {
-      this.socket.close(() => {
-        this.state = 'closed';
-        afterHandleClosed(resolve);
-      });
+      const close = (): void => {
+        this.socket.close(() => {
+          this.state = 'closed';
+          afterHandleClosed(resolve);
+        });
+      };
+      if (this.inFlight === 0) close();
+      else this.drained = close;
     });
     return this.closing;
   }
@@ -315,6 +326,7 @@ export class UdpLink implements Link, RemoteNics {
     this.counters.sent++;
     this.counters.bytesSent += length;
     if (this.tap !== null) this.tap.frame(frame, p.frameLength, this.scheduler.now);
+    this.inFlight++;
     this.socket.send(frame, FRAME_BTH, length, ROCE_UDP_PORT, to, p.sent);
   }
 
@@ -384,6 +396,11 @@ export class UdpLink implements Link, RemoteNics {
     p.sent = (error) => {
       if (error !== null && error !== undefined) this.counters.sendErrors++;
       this.release(p);
+      if (--this.inFlight === 0 && this.drained !== null) {
+        const close = this.drained;
+        this.drained = null;
+        close();
+      }
     };
     return p;
   }

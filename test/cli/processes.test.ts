@@ -53,6 +53,15 @@ describe('host processes over UDP loopback', () => {
     await allFree(['127.0.17.50', '127.0.17.51']);
   });
 
+  it('cluster --hosts 2: all-to-all between two processes, both directions verified, nothing left running or bound', async () => {
+    const r = await run(['cluster', '--hosts', '2', '--first-address', '127.0.17.55', '--bytes', '1M', '--ram', '1G', '--json']);
+    expect(r.code, r.err.join('\n')).toBe(0);
+    const m = JSON.parse(r.out) as { total: { verified: boolean; bytesMoved: number }; hosts: { role: string; bytesSent: number; bytesReceived: number }[] };
+    expect(m.total).toMatchObject({ verified: true, bytesMoved: 2 << 20 });
+    expect(m.hosts.map((h) => [h.role, h.bytesSent, h.bytesReceived])).toEqual([['all-to-all', 1 << 20, 1 << 20], ['all-to-all', 1 << 20, 1 << 20]]);
+    await allFree(['127.0.17.55', '127.0.17.56']);
+  });
+
   it('an address in use: one line naming the host, the other child stopped, nothing left running or bound', async () => {
     const squatter = await bind('127.0.17.61');
     try {
