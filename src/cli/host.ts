@@ -137,6 +137,7 @@ function eventText(e: ExchangeEvent): string {
     case 'sent': return `sent ${e.bytes} bytes to ${e.peer}; the server closed`;
     case 'received': return `received ${e.bytes} bytes from ${e.peer}: ${e.verified ? 'verified byte for byte' : `NOT VERIFIED (${e.error})`}`;
     case 'retrying': return `retrying ${e.peer} (${e.reason})`;
+    case 'discarded': return 'dropped a connection that broke before its hello (a client\'s abandoned attempt)';
   }
 }
 
@@ -252,7 +253,8 @@ export function addHostCommand(program: Command, ctx: CliContext): void {
     .addOption(option('--pcap <file.pcap>', 'capture every frame this host sends and receives (full Ethernet/IPv4/UDP frames)'))
     .addOption(option('--json', 'one JSON object per line: the events, then the summary'))
     .addHelpText('after', `
-Examples (two terminals, or two machines with their own addresses):
+Examples:
+  # two terminals, or two machines with their own addresses
   sanproxy host --address 127.0.0.3 --peers 127.0.0.2 --role server
   sanproxy host --address 127.0.0.2 --peers 127.0.0.3 --role client --bytes 64M
 

@@ -117,7 +117,7 @@ function addDemoCommand(program: Command, ctx: CliContext): void {
     .addOption(option('--corrupt <p>', 'probability that the link flips a bit of a packet (dropped on its ICRC)', d.corrupt))
     .addOption(option('--processes', 'run each host as a process of its own, talking RoCEv2 over UDP port 4791 on loopback'))
     .addOption(option('--hosts <n>', 'with --processes: hosts, 2..16 (the last is the server, every other host a client of it)'))
-    .addOption(option('--first-address <ipv4>', 'with --processes: the first host\'s loopback address, the next ones follow', '127.0.0.2'))
+    .addOption(option('--first-address <ip>', 'with --processes: the first host\'s loopback address, the next ones follow', '127.0.0.2'))
     .addOption(option('--json', 'print one JSON document on stdout and nothing else'))
     .addHelpText('after', `
 Examples:
@@ -191,6 +191,9 @@ function commonHostFlags(o: { ramBytes: number; nolowmem: boolean; strategy: str
     '--ram', String(o.ramBytes), '--nolowmem', o.nolowmem ? 'on' : 'off', '--strategy', o.strategy, '--iommu', o.iommu ? 'on' : 'off',
     '--verifier', o.verifier ? 'on' : 'off', '--rdma-read', o.rdmaRead === false ? 'off' : 'on', '--bytes', String(o.bytes),
     '--seed', String(o.seed), '--mtu', String(o.mtu ?? 4096),
+    // Hosts of one machine start and run side by side on few cores: a peer may take long to
+    // accept; the run ends on a real failure (a death, a refusal to start) long before this.
+    '--connect-timeout', '120000',
   ];
 }
 
@@ -221,7 +224,7 @@ function addClusterCommand(program: Command, ctx: CliContext): void {
     .description('Start --hosts host processes (sanproxy host) on consecutive loopback addresses, each bound to UDP ' +
       'port 4791; every host sends --bytes to every other and checks every byte it receives. Prints one merged summary.')
     .addOption(option('--hosts <n>', 'host processes, 2..16', '4'))
-    .addOption(option('--first-address <ipv4>', 'the first host\'s loopback address', '127.0.0.2'))
+    .addOption(option('--first-address <ip>', 'the first host\'s loopback address', '127.0.0.2'))
     .addOption(option('--ram <size>', `RAM per host, ${rangeText(RAM_RANGE)} in whole 4K pages`, '2G'))
     .addOption(option('--nolowmem <on|off>', 'bcdedit /set nolowmem', d.nolowmem))
     .addOption(option('--nic-bits <32|64>', 'DMA address width of every NIC', '64'))

@@ -125,7 +125,10 @@ export async function runHostProcesses(o: ProcessRunOptions): Promise<ProcessRun
       changed();
     });
     lines(proc.stderr!, (line) => {
-      if (line.trim() !== '') child.lastError = line.replace(/^sanproxy host: /, '');
+      // One line for the error: ours ("sanproxy host: …"), or the message line of an uncaught
+      // exception's report (never Node's trailing version line).
+      if (line.startsWith('sanproxy host: ')) child.lastError = line.slice('sanproxy host: '.length);
+      else if (/^[A-Za-z]*(Error|Exception|BugCheck)\b.*: /.test(line) && !child.lastError.startsWith('uncaught ')) child.lastError = `uncaught ${line}`;
     });
     if (proc.pid !== undefined) o.onSpawn?.(spec.name, proc.pid);
     children.push(child);
@@ -143,10 +146,22 @@ export async function runHostProcesses(o: ProcessRunOptions): Promise<ProcessRun
     return null;
   };
 
+  // A signal to the parent stops every child (none is left behind by Ctrl-C).
+  let signalled: string | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signalled = signal;
+    changed();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     // Until every child has exited, or one failed.
     for (;;) {
       const wait = next();
+      if (signalled !== null) {
+        failure = `interrupted (${signalled}): every host stopped`;
+        break;
+      }
       for (const c of children) {
         const f = failureOf(c);
         if (f !== null) {
@@ -159,6 +174,8 @@ export async function runHostProcesses(o: ProcessRunOptions): Promise<ProcessRun
     }
   } finally {
     await stopAll(children, graceMs);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
   return {
     hosts: children.map((c) => c.summary).filter((s): s is HostSummary => s !== null),

@@ -9,6 +9,8 @@
  *   knows whose stream it is (the switch's accept gives no peer address) and both sides derive
  *   the same pattern seed for the pair; then `bytes` bytes in the demo's mixed message sizes
  *   (demo-scenario.ts messagePlan), received in random recv sizes and checked byte for byte.
+ * - A connection that breaks before its hello is a client's abandoned attempt: the server drops
+ *   it and accepts another (it waits for one stream per peer).
  * - The server closes first, once it has everything; the client waits for that (recv returns
  *   0) before it closes, so no byte is in flight when a connection goes away.
  * - A connect that is refused (the peer's listener is not up yet), times out (the peer's
@@ -50,7 +52,8 @@ export type ExchangeEvent =
   | { event: 'accepted'; peer: string }
   | { event: 'sent'; peer: string; bytes: number }
   | { event: 'received'; peer: string; bytes: number; verified: boolean; error: string | null }
-  | { event: 'retrying'; peer: string; reason: string };
+  | { event: 'retrying'; peer: string; reason: string }
+  | { event: 'discarded' };
 
 export interface StreamResult {
   peer: string;
@@ -122,10 +125,21 @@ export async function runExchange(node: HostNode, o: ExchangeOptions): Promise<E
       work.push((async () => {
         const streams: Promise<void>[] = [];
         try {
-          for (let i = 0; i < node.spec.peers.length; i++) {
+          let streamsStarted = 0;
+          while (streamsStarted < node.spec.peers.length) {
             const s = await sw.accept(listener);
             open.add(s);
-            streams.push(receiveOne(sw, process, s, myIp, o, open, buffers).then((r) => {
+            // A connection that breaks before its hello was a client's abandoned attempt (it
+            // gave up on a slow handshake and tried again): dropped, and another accepted.
+            const client = await readHello(sw, process, s, buffers).catch(() => null);
+            if (client === null) {
+              open.delete(s);
+              await sw.closesocket(s).catch(() => {});
+              o.log({ event: 'discarded' });
+              continue;
+            }
+            streamsStarted++;
+            streams.push(receiveOne(sw, process, s, client, myIp, o, open, buffers).then((r) => {
               result.received.push(r);
               o.log({ event: 'received', peer: r.peer, bytes: r.bytes, verified: r.verified, error: r.error });
             }));
@@ -227,11 +241,9 @@ async function sendAll(sw: WindowsSocketsSwitch, s: number, va: number, n: numbe
   while (sent < n) sent += await sw.send(s, va + sent, n - sent);
 }
 
-async function receiveOne(
-  sw: WindowsSocketsSwitch, process: Process, s: number, myIp: number, o: ExchangeOptions,
-  open: Set<number>, buffers: number[],
-): Promise<StreamResult> {
-  const va = userBuffer(process, RECV_BUFFER);
+/** The hello of a new stream: the client's IPv4 address (throws when the stream breaks first). */
+async function readHello(sw: WindowsSocketsSwitch, process: Process, s: number, buffers: number[]): Promise<number> {
+  const va = userBuffer(process, HELLO_BYTES);
   buffers.push(va);
   const hello = new Uint8Array(HELLO_BYTES);
   let got = 0;
@@ -243,7 +255,15 @@ async function receiveOne(
   process.readMemory(va, hello);
   const view = new DataView(hello.buffer);
   if (view.getUint32(0) !== HELLO) throw new Error('a stream did not start with the hello');
-  const client = view.getUint32(4);
+  return view.getUint32(4);
+}
+
+async function receiveOne(
+  sw: WindowsSocketsSwitch, process: Process, s: number, client: number, myIp: number, o: ExchangeOptions,
+  open: Set<number>, buffers: number[],
+): Promise<StreamResult> {
+  const va = userBuffer(process, RECV_BUFFER);
+  buffers.push(va);
   const peer = formatIpv4(client);
   o.log({ event: 'accepted', peer });
   const pattern = new StreamPattern(pairSeed(o.seed, client, myIp));
