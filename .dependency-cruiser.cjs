@@ -41,6 +41,13 @@ module.exports = {
   forbidden: [
     ...layerRules,
     {
+      name: 'sockets-in-the-link',
+      comment: 'only the UDP link opens sockets (src/nic/udp-link.ts: the NIC\'s port on the network); bench/ measures raw dgram',
+      severity: 'error',
+      from: { pathNot: ['^src/nic/udp-link\\.ts$', '^bench/'] },
+      to: { dependencyTypes: ['core'], path: '^(node:)?dgram$' },
+    },
+    {
       name: 'no-runtime-cycle',
       comment: 'a cycle of value imports (type-only imports may go both ways)',
       severity: 'error',

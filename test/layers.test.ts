@@ -38,7 +38,7 @@ describe('import rules', () => {
     expect(await violations(ROOT, ['src', 'bench'])).toEqual([]);
   });
 
-  it('the rules catch an upward import and a cycle of value imports, and allow type-only cycles and the proxy header', async () => {
+  it('the rules catch an upward import, a cycle of value imports and a socket outside the UDP link, and allow type-only cycles and the proxy header', async () => {
     const dir = tree({
       'src/kernel/a.ts': "import { b } from '../proxy/b.ts';\nexport const a = b;\n",
       'src/proxy/b.ts': 'export const b = 1;\n',
@@ -48,6 +48,8 @@ describe('import rules', () => {
       'src/nic/y.ts': "import { x } from './x.ts';\nexport const y = () => x();\n",
       'src/nic/t1.ts': "import type { T2 } from './t2.ts';\nexport interface T1 { other?: T2 }\nexport const one = 1;\n",
       'src/nic/t2.ts': "import { one } from './t1.ts';\nexport interface T2 { n: typeof one }\n",
+      'src/host/socket.ts': "import { createSocket } from 'node:dgram';\nexport const s = createSocket;\n",
+      'src/nic/udp-link.ts': "import { createSocket } from 'node:dgram';\nexport const s = createSocket;\n",
     });
     const found = await violations(dir, ['src']);
     expect(found.filter((v) => v.startsWith('layer-'))).toEqual(['layer-kernel: src/kernel/a.ts → src/proxy/b.ts']);
@@ -56,5 +58,7 @@ describe('import rules', () => {
     expect(cycles.every((c) => c.includes('src/nic/x.ts') && c.includes('src/nic/y.ts'))).toBe(true);
     expect(found.some((v) => v.includes('t1.ts') || v.includes('t2.ts'))).toBe(false);
     expect(found.some((v) => v.includes('interface.ts'))).toBe(false);
+    // Sockets only in the UDP link.
+    expect(found.filter((v) => v.startsWith('sockets-'))).toEqual(['sockets-in-the-link: src/host/socket.ts → dgram']);
   });
 });

@@ -9,6 +9,8 @@
  *   sanproxy map    [options]     one host's physical memory map
  *   sanproxy bench  <suite|all>   benchmarks, each suite in its own process
  *   sanproxy faults [options]     fault sweep, IOCTL fuzz, forged descriptors, kills
+ *   sanproxy host   [options]     one host as a process of its own, RoCEv2 over UDP to its peers
+ *   sanproxy cluster --hosts N    N host processes over UDP loopback, all-to-all
  *   sanproxy help [command]
  */
 import { Command, CommanderError, Option } from 'commander';
@@ -18,9 +20,12 @@ import { addBenchCommand } from './bench.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, packageVersion, processIo, type CliContext, type CliIo } from './context.ts';
 import { formatDemoSummary, runDemoDetailed, type DemoOptions, type Probability } from './demo.ts';
 import { addFaultsCommand } from './faults.ts';
+import { addHostCommand } from './host.ts';
+import { formatMerged, hostName, loopbackAddresses, mergeSummaries, runHostProcesses, type ProcessHostSpec } from './processes.ts';
+import { ipv4Number as parseIpv4Number } from '../nic/index.ts';
 import { checkOutputFiles, describeWriteError } from './output-files.ts';
 import {
-  RAM_RANGE, type SizeRange, UsageError, listOr, rejectArguments, parseChoice, parseOnOff, parseSeedOption, parseSizeOption, parseProbabilityOption, parseChoiceNumber, quote, rangeText,
+  RAM_RANGE, type SizeRange, UsageError, listOr, rejectArguments, parseChoice, parseOnOff, parseSeedOption, parseSizeOption, parseProbabilityOption, parseChoiceNumber, parseIntegerOption, quote, rangeText,
 } from './options.ts';
 import { ProgressBar } from './progress.ts';
 
@@ -55,6 +60,7 @@ function parseProbabilityPair(flag: string, text: string): Probability {
 }
 
 interface DemoFlags {
+  processes?: boolean; hosts?: string; firstAddress: string;
   ram: string; nolowmem: string; nicBits: string; strategy: string; iommu: string; rdmaRead: string; bytes: string; seed: string;
   verifier: string; report?: string; trace?: string; pcap?: string; json?: boolean;
   loss: string; reorder: string; duplicate: string; corrupt: string; mtu: string;
@@ -117,10 +123,15 @@ function addDemoCommand(program: Command, ctx: CliContext): void {
     .addOption(option('--reorder <p[,q]>', 'probability that the link reorders a packet (p,q: per direction, as --loss)', d.reorder))
     .addOption(option('--duplicate <p[,q]>', 'probability that the link duplicates a packet (p,q: per direction, as --loss)', d.duplicate))
     .addOption(option('--corrupt <p[,q]>', 'probability that the link flips a bit of a packet, dropped on its ICRC (p,q: per direction, as --loss)', d.corrupt))
+    .addOption(option('--processes', 'run each host as a process of its own, talking RoCEv2 over UDP port 4791 on loopback'))
+    .addOption(option('--hosts <n>', 'with --processes: hosts, 2..16 (the last is the server, every other host a client of it)'))
+    .addOption(option('--first-address <ip>', 'with --processes: the first host\'s loopback address, the next ones follow', '127.0.0.2'))
     .addOption(option('--json', 'print one JSON document on stdout and nothing else'))
     .addHelpText('after', `
 Examples:
   sanproxy demo                                  the defaults: 8G hosts, NOLOWMEM on, NICs 32,64
+  sanproxy demo --processes                      host-a and host-b as two processes over UDP loopback
+  sanproxy demo --processes --hosts 4 --bytes 64M
   sanproxy demo --bytes 1G --strategy common-buffer
   sanproxy demo --nic-bits 32,32 --iommu on      zero-copy for 32-bit NICs through DMA remapping
   sanproxy demo --report report.html --trace trace.json
@@ -131,6 +142,10 @@ Examples:
 
 Exit status: 0 verified and nothing leaked; 1 not verified, leaked, or failed; 2 usage error.`)
     .action(async (flags: DemoFlags, command: Command) => {
+      if (flags.processes === true || flags.hosts !== undefined) {
+        await demoProcesses(flags, command, ctx);
+        return;
+      }
       const options = demoOptionsFrom(flags);
       rejectArguments(command);
       const json = flags.json === true;
@@ -143,6 +158,114 @@ Exit status: 0 verified and nothing leaked; 1 not verified, leaked, or failed; 2
       for (const f of details.outputErrors) ctx.io.err(`sanproxy demo: ${describeWriteError(f.flag, f.path, f.error)}`);
       const clean = result.transfer.verified && Object.values(result.leaks).every((n) => n === 0) && details.outputErrors.length === 0;
       ctx.exitCode = clean ? EXIT_OK : EXIT_FAILED;
+    });
+}
+
+/** Flags of `demo` that only the one-process demo has. */
+const IN_PROCESS_ONLY: readonly [keyof DemoFlags, string][] = [
+  ['report', '--report'], ['trace', '--trace'], ['pcap', '--pcap'], ['loss', '--loss'], ['reorder', '--reorder'],
+  ['duplicate', '--duplicate'], ['corrupt', '--corrupt'],
+];
+
+async function demoProcesses(flags: DemoFlags, command: Command, ctx: CliContext): Promise<void> {
+  if (flags.processes !== true) throw new UsageError('--hosts: only with --processes (the one-process demo has two hosts)');
+  for (const [key, flag] of IN_PROCESS_ONLY) {
+    const v = flags[key];
+    if (v !== undefined && command.getOptionValueSource(key) === 'cli') throw new UsageError(`${flag}: not with --processes (each host process captures with sanproxy host --pcap)`);
+  }
+  const o = demoOptionsFrom({ ...flags, report: undefined, trace: undefined, pcap: undefined } as DemoFlags);
+  const n = flags.hosts === undefined ? 2 : parseIntegerOption('hosts', flags.hosts, 2, 16);
+  rejectArguments(command);
+  const addresses = loopbackAddressesOption(flags.firstAddress, n);
+  const server = addresses[n - 1]!;
+  const hosts: ProcessHostSpec[] = addresses.map((address, i) => ({
+    name: hostName(i), address, role: i === n - 1 ? 'server' : 'client', peers: i === n - 1 ? addresses.slice(0, -1) : [server],
+    flags: ['--nic-bits', String(o.nicBits[i === n - 1 ? 1 : 0])],
+  }));
+  await runProcessesCommand(ctx, flags.json === true, hosts, commonHostFlags(o),
+    `sanproxy demo --processes: ${n} host processes over UDP loopback (${addresses[0]}..${server}, port 4791); ${n - 1} client(s) → server ${hostName(n - 1)}, ${formatBytesShort(o.bytes)} each`);
+}
+
+function loopbackAddressesOption(first: string, n: number): string[] {
+  const base = parseIpv4Number(first);
+  if (base === null) throw new UsageError(`--first-address ${quote(first)}: expected a dotted IPv4 address, such as 127.0.0.2`);
+  if ((base >>> 24) !== 127 || ((base + n - 1) >>> 24) !== 127 || (base & 0xff) === 0) {
+    throw new UsageError(`--first-address ${quote(first)}: expected a loopback address 127.x.y.z with room for ${n} hosts after it`);
+  }
+  return loopbackAddresses(first, n);
+}
+
+function commonHostFlags(o: { ramBytes: number; nolowmem: boolean; strategy: string; iommu: boolean; verifier: boolean; rdmaRead?: boolean; bytes: number; seed: number; mtu?: number }): string[] {
+  return [
+    '--ram', String(o.ramBytes), '--nolowmem', o.nolowmem ? 'on' : 'off', '--strategy', o.strategy, '--iommu', o.iommu ? 'on' : 'off',
+    '--verifier', o.verifier ? 'on' : 'off', '--rdma-read', o.rdmaRead === false ? 'off' : 'on', '--bytes', String(o.bytes),
+    '--seed', String(o.seed), '--mtu', String(o.mtu ?? 4096),
+    // Hosts of one machine start and run side by side on few cores: a peer may take long to
+    // accept; the run ends on a real failure (a death, a refusal to start) long before this.
+    '--connect-timeout', '120000',
+  ];
+}
+
+const formatBytesShort = (n: number): string => (n % 2 ** 20 === 0 ? `${n / 2 ** 20} MiB` : `${n} bytes`);
+
+async function runProcessesCommand(ctx: CliContext, json: boolean, hosts: ProcessHostSpec[], flags: string[], title: string): Promise<void> {
+  const r = await runHostProcesses({
+    hosts, flags,
+    onEvent: json ? undefined : (_host, _line, e) => ctx.io.err(eventLine(e)),
+  });
+  const merged = mergeSummaries(r, hosts.length);
+  ctx.io.out(json ? JSON.stringify(merged) : formatMerged(merged, title));
+  if (r.error !== null) ctx.io.err(`sanproxy: ${r.error}`);
+  ctx.exitCode = r.error === null && merged.total.verified && !merged.total.leaked ? EXIT_OK : EXIT_FAILED;
+}
+
+/** A child's event as the parent relays it on stderr. */
+function eventLine(e: Record<string, unknown>): string {
+  const { host, event, ...rest } = e;
+  return `${String(host)}: ${String(event)} ${Object.entries(rest).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')}`.trimEnd();
+}
+
+function addClusterCommand(program: Command, ctx: CliContext): void {
+  const d = DEMO_DEFAULTS;
+  program
+    .command('cluster')
+    .summary('N host processes over UDP loopback, every host sending to every other (all-to-all), every byte verified')
+    .description('Start --hosts host processes (sanproxy host) on consecutive loopback addresses, each bound to UDP ' +
+      'port 4791; every host sends --bytes to every other and checks every byte it receives. Prints one merged summary.')
+    .addOption(option('--hosts <n>', 'host processes, 2..16', '4'))
+    .addOption(option('--first-address <ip>', 'the first host\'s loopback address', '127.0.0.2'))
+    .addOption(option('--ram <size>', `RAM per host, ${rangeText(RAM_RANGE)} in whole 4K pages`, '2G'))
+    .addOption(option('--nolowmem <on|off>', 'bcdedit /set nolowmem', d.nolowmem))
+    .addOption(option('--nic-bits <32|64>', 'DMA address width of every NIC', '64'))
+    .addOption(option('--strategy <name>', 'contiguous or common-buffer', d.strategy))
+    .addOption(option('--iommu <on|off>', 'DMA remapping', d.iommu))
+    .addOption(option('--verifier <on|off>', 'Driver Verifier checks', d.verifier))
+    .addOption(option('--bytes <size>', 'bytes each host sends to each other host', '16M'))
+    .addOption(option('--seed <n>', 'message sizes and contents', d.seed))
+    .addOption(option('--mtu <bytes>', 'path MTU: 256, 512, 1024, 2048 or 4096', d.mtu))
+    .addOption(option('--json', 'print one JSON document on stdout and nothing else'))
+    .addHelpText('after', `
+Examples:
+  sanproxy cluster --hosts 8
+  sanproxy cluster --hosts 2 --bytes 256M --json
+
+Exit status: 0 every host verified and nothing leaked; 1 otherwise (the error names the host); 2 usage error.`)
+    .action(async (flags: { hosts: string; firstAddress: string; ram: string; nolowmem: string; nicBits: string; strategy: string; iommu: string; verifier: string; bytes: string; seed: string; mtu: string; json?: boolean }, command: Command) => {
+      const n = parseIntegerOption('hosts', flags.hosts, 2, 16);
+      const o = {
+        ramBytes: parseSizeOption('ram', flags.ram, RAM_RANGE), nolowmem: parseOnOff('nolowmem', flags.nolowmem),
+        strategy: parseChoice('strategy', flags.strategy, ['contiguous', 'common-buffer'] as const), iommu: parseOnOff('iommu', flags.iommu),
+        verifier: parseOnOff('verifier', flags.verifier), bytes: parseSizeOption('bytes', flags.bytes, DEMO_BYTES_RANGE),
+        seed: parseSeedOption('seed', flags.seed), mtu: parseChoiceNumber('mtu', flags.mtu, [256, 512, 1024, 2048, 4096]),
+      };
+      const bits = parseChoiceNumber('nic-bits', flags.nicBits, [32, 64]);
+      rejectArguments(command);
+      const addresses = loopbackAddressesOption(flags.firstAddress, n);
+      const hosts: ProcessHostSpec[] = addresses.map((address, i) => ({
+        name: hostName(i), address, role: 'all-to-all', peers: addresses.filter((a) => a !== address), flags: ['--nic-bits', String(bits)],
+      }));
+      await runProcessesCommand(ctx, flags.json === true, hosts, commonHostFlags(o),
+        `sanproxy cluster: ${n} host processes over UDP loopback (${addresses[0]}..${addresses[n - 1]}, port 4791), all-to-all, ${formatBytesShort(o.bytes)} per pair and direction`);
     });
 }
 
@@ -189,6 +312,8 @@ Exit status: 0 ok; 1 a run that did not verify, leaked, was unclean, or failed; 
   addMapCommand(program, ctx);
   addBenchCommand(program, ctx);
   addFaultsCommand(program, ctx);
+  addHostCommand(program, ctx);
+  addClusterCommand(program, ctx);
   const output = {
     writeOut: (s: string) => ctx.io.out(s.replace(/\n$/, '')),
     writeErr: (s: string) => ctx.io.err(s.replace(/\n$/, '')),

@@ -10,7 +10,7 @@ import { Kernel } from '../kernel/kernel.ts';
 import { parseIpv4 } from '../kernel/net/ip-addresses.ts';
 import type { Process } from '../kernel/ps/index.ts';
 import { NT_SUCCESS, STATUS_SUCCESS, type NTSTATUS } from '../kernel/status.ts';
-import { SanNic, type Fabric, type NicCapabilities, type Scheduler, type ThreadWaits } from '../nic/index.ts';
+import { SanNic, type Fabric, type Link, type NicCapabilities, type Scheduler, type ThreadWaits } from '../nic/index.ts';
 import {
   LOW_MEMORY_STRATEGY_COMMON_BUFFER,
   LOW_MEMORY_STRATEGY_CONTIGUOUS,
@@ -62,7 +62,7 @@ export class Host {
 
   constructor(
     readonly spec: HostSpec,
-    readonly fabric: Fabric,
+    readonly fabric: Fabric<Link>,
   ) {
     if (!Array.isArray(spec.nics)) throw new RangeError(`host ${spec.name}: nics must be an array`);
     this.strategy = spec.strategy ?? 'contiguous';
@@ -93,7 +93,8 @@ export class Host {
       dma: pci.dmaView,
       capabilities: { ...n.capabilities, rdmaRead: n.rdmaRead ?? n.capabilities?.rdmaRead ?? true },
     });
-    this.fabric.attach(nic);
+    // On a fabric that reaches other processes a NIC's SAN address is its IPv4 address (fabric.ts).
+    this.fabric.attach(nic, this.fabric.addressesAreIps ? ip : undefined);
     const pdo = this.bus.enumerate(pci, nic);
     this.nics.push({ index, pci, nic, pdo, ip });
     this.kernel.net.add(ip, pci.id);

@@ -307,10 +307,12 @@ function endRnrWait(nic: SanNic, ep: Endpoint): void {
 const outstanding = (ep: Endpoint): boolean => ep.unackedPsn !== ep.sqPsn || ep.sq.completed < ep.sq.executed;
 
 const ACK_TIMEOUT_NS = localAckTimeoutNanoseconds(ACK_TIMEOUT_CODE);
+/** The link's local ACK timeout when it sets one (a real network: udp-link.ts), else rdma_cm's. */
+const ackTimeoutOf = (nic: SanNic): number => nic.fabric?.link.ackTimeoutNs ?? ACK_TIMEOUT_NS;
 
 /** Packets went out: make sure the retransmit timer runs. */
 export function armRetransmit(nic: SanNic, ep: Endpoint): void {
-  if (ep.retransmitTimer === 0 && outstanding(ep)) arm(nic, ep, ACK_TIMEOUT_NS);
+  if (ep.retransmitTimer === 0 && outstanding(ep)) arm(nic, ep, ackTimeoutOf(nic));
 }
 
 /**
@@ -323,8 +325,8 @@ function rearm(nic: SanNic, ep: Endpoint): void {
     cancelTimer(nic, ep);
     return;
   }
-  if (ep.retransmitTimer === 0) arm(nic, ep, ACK_TIMEOUT_NS);
-  else ep.timerDeadline = (nic.scheduler?.now ?? 0) + ACK_TIMEOUT_NS;
+  if (ep.retransmitTimer === 0) arm(nic, ep, ackTimeoutOf(nic));
+  else ep.timerDeadline = (nic.scheduler?.now ?? 0) + ackTimeoutOf(nic);
 }
 
 function arm(nic: SanNic, ep: Endpoint, ns: number): void {

@@ -8,31 +8,43 @@
  *   in order and deterministic. The fabric never runs anything itself.
  * - Address resolution (ARP over the SAN): each NIC answers for the IPv4 addresses its driver
  *   configured (`SanNic.setIpAddresses`).
+ * - Over a link that reaches NICs in other processes (`link.remote`, udp-link.ts) the fabric
+ *   holds only this process's NICs; a SAN address is then an IPv4 address (`addressesAreIps`),
+ *   and what is not here is resolved by the link.
  * - `runUntilIdle`, `quiesce`, `autoDrive`, `pending` and `tasksRun` are the scheduler's, here
  *   for callers that hold the fabric (tests and tools that drive the machine by hand).
  */
 import type { SanNic } from './san-nic.ts';
 import type { PcapWriter } from '../wire/index.ts';
-import { InProcessLink } from './link.ts';
+import { InProcessLink, type Link } from './link.ts';
 import { Scheduler, type Task } from './scheduler.ts';
 import { NicConfigurationError } from './status.ts';
 
 export type FabricTask = Task;
 
-export class Fabric {
+export class Fabric<L extends Link = InProcessLink> {
   readonly scheduler: Scheduler;
   /** The link every attached NIC's port is on (link.ts): packets, not calls, between NICs. */
-  readonly link: InProcessLink;
+  readonly link: L;
   private readonly nics = new Map<number, SanNic>();
   private nextAddress = 0x10;
 
-  /** `scheduler`: the cluster's; a fabric made alone (unit tests, benchmarks) makes its own. */
+  /**
+   * `scheduler`: the cluster's; a fabric made alone (unit tests, benchmarks) makes its own.
+   * `link`: an in-process link by default; give one on the same scheduler for another kind.
+   */
   constructor(
     readonly name = 'san0',
     scheduler?: Scheduler,
+    link?: L,
   ) {
     this.scheduler = scheduler ?? new Scheduler(name);
-    this.link = new InProcessLink(this.scheduler);
+    this.link = link ?? (new InProcessLink(this.scheduler) as Link as L);
+  }
+
+  /** SAN addresses are IPv4 addresses: the link reaches NICs of other processes. */
+  get addressesAreIps(): boolean {
+    return this.link.remote !== null;
   }
 
   /**
@@ -42,7 +54,8 @@ export class Fabric {
    */
   pathTo(address: number): { ip: number; mtu: number } | null {
     const nic = this.nics.get(address);
-    return nic === undefined ? null : { ip: nic.wireIp, mtu: nic.capabilities.pathMtu };
+    if (nic !== undefined) return { ip: nic.wireIp, mtu: nic.capabilities.pathMtu };
+    return this.link.remote?.pathTo(address) ?? null;
   }
 
   /** Plug `nic` into the fabric; returns its SAN address (given or the next free one). */
@@ -50,6 +63,7 @@ export class Fabric {
     if (nic.fabric !== null) throw new NicConfigurationError(`${nic.name} is already attached to a fabric`);
     let address = sanAddress;
     if (address === undefined) {
+      if (this.addressesAreIps) throw new NicConfigurationError(`${nic.name}: on ${this.name} a NIC's SAN address is its IPv4 address; give it`);
       while (this.nics.has(this.nextAddress)) this.nextAddress++;
       address = this.nextAddress++;
     }
@@ -69,7 +83,14 @@ export class Fabric {
   /** Address resolution: the SAN address of the NIC that answers for `ipv4`, or 0. */
   resolveIp(ipv4: number): number {
     for (const [address, nic] of this.nics) if (nic.answersFor(ipv4)) return address;
-    return 0;
+    return this.link.remote?.pathTo(ipv4) != null ? ipv4 : 0;
+  }
+
+  /** The IPv4 address of the NIC at a SAN address (its first configured one), or null. */
+  ipOf(address: number): number | null {
+    const nic = this.nics.get(address);
+    if (nic !== undefined) return nic.ipAddresses[0] ?? null;
+    return this.link.remote?.pathTo(address)?.ip ?? null;
   }
 
   /**
@@ -78,6 +99,7 @@ export class Fabric {
    * `stopCapture` detaches it (the caller closes the writer).
    */
   startCapture(writer: PcapWriter): void {
+    // (A UDP link writes its own capture, both ways, with full frames: udp-link.ts.)
     this.link.tap = { frame: (bytes, length, timeNs) => writer.write(bytes.subarray(0, length), timeNs) };
   }
 

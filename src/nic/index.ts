@@ -14,6 +14,8 @@ export type { ConnectionEvent, ConnectionEventType, ConnectionHandler } from './
 export { Fabric } from './fabric.ts';
 export { WireCounters } from './wire-port.ts';
 export { NO_IMPAIRMENTS, type LinkImpairments, type LinkDirection, type DirectionImpairments } from './link-faults.ts';
+export type { Link, LinkPort, RemoteNics, CaptureTap } from './link.ts';
+export { UdpLink, UdpLinkCounters, UdpLinkError, DEFAULT_SOCKET_BUFFER_BYTES, ipv4Number, type UdpLinkOptions } from './udp-link.ts';
 export { Scheduler, NS_PER_MS, type ThreadWaits, type Task } from './scheduler.ts';
 export { DEFAULT_NIC_CAPABILITIES, type NicCapabilities } from './capabilities.ts';
 export { NicAccess, type RegionSpec, type RegionInfo, type RegionState, type WindowInfo, type WindowState } from './tpt.ts';

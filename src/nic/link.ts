@@ -143,8 +143,25 @@ export interface CaptureTap {
   frame(bytes: Uint8Array, length: number, timeNs: number): void;
 }
 
+/**
+ * NICs a link reaches that are not attached to this process's fabric (other processes, other
+ * machines: udp-link.ts). On such a link a NIC's SAN address is its IPv4 address, as a RoCEv2
+ * GID is one (roce-v2.md §1.4), so any process can name any NIC without asking the others.
+ */
+export interface RemoteNics {
+  /**
+   * Address and route resolution (rdma_resolve_addr/route) for a remote NIC: its IPv4 address
+   * and the path MTU in bytes, or null when the link knows no such peer.
+   */
+  pathTo(ipv4: number): { ip: number; mtu: number } | null;
+}
+
 /** A link: takes packets from ports and delivers them to the port that answers for their destination. */
 export interface Link {
+  /** Remote NICs (null: every NIC of this link is attached to the same fabric). */
+  readonly remote: RemoteNics | null;
+  /** The local ACK timeout of connections over this link, ns (undefined: the CM's default, completer.ts). */
+  readonly ackTimeoutNs?: number;
   attach(port: LinkPort): void;
   /** A free packet for `from` to fill (headers, payload view, dstIp), then `transmit`. */
   packet(): WirePacket;
@@ -180,6 +197,7 @@ export class InProcessLink implements Link {
   private readonly routes = new Map<number, LinkPort>();
   private readonly pool: WirePacket[] = [];
   tap: CaptureTap | null = null;
+  readonly remote = null;
   /** Frames sent / delivered / dropped for want of a port answering their address. */
   sent = 0;
   delivered = 0;

@@ -33,7 +33,7 @@ import type { Fabric } from './fabric.ts';
 import { HandedAddressLog } from './handed-log.ts';
 import { ObjectTable } from './object-table.ts';
 import { receiveResponse } from './completer.ts';
-import type { WirePacket } from './link.ts';
+import type { Link, WirePacket } from './link.ts';
 import { processEndpoint } from './requester.ts';
 import { receivePosted, receiveRequest } from './responder.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -118,7 +118,7 @@ export class SanNic implements WirePortOwner {
     completions: 0,
     completionErrors: 0,
   };
-  fabric: Fabric | null = null;
+  fabric: Fabric<Link> | null = null;
   sanAddress = 0;
   /** Trace observer (see NicTraceHook). */
   trace: NicTraceHook | null = null;
@@ -147,7 +147,7 @@ export class SanNic implements WirePortOwner {
   }
 
   /** @internal Called by Fabric.attach. */
-  attached(fabric: Fabric, address: number): void {
+  attached(fabric: Fabric<Link>, address: number): void {
     this.fabric = fabric;
     this.sanAddress = address;
     this.wire.link = fabric.link;

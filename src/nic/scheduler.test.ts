@@ -140,4 +140,30 @@ describe('Scheduler', () => {
     s.enqueue(() => s.runUntilIdle());
     expect(() => s.runUntilIdle()).toThrow(/inside one of its own tasks/);
   });
+  it('following real time: the clock moves only with the source, an idle machine waits for its next timer instead of jumping, advance is refused', async () => {
+    const s = new Scheduler();
+    let source = 1_000; // a source the test moves: what the clock follows, no real clock read
+    s.followRealTime(() => source);
+    expect(s.realTime).toBe(true);
+    expect(s.autoDrive).toBe(true);
+    let fired = false;
+    s.after(2 * NS_PER_MS, () => (fired = true));
+    await turn();
+    await turn();
+    expect(fired).toBe(false); // idle with a timer armed: no jump (the auto-driven default would fire it)
+    expect(s.now).toBe(0);
+    expect(s.wakeTimerArmed).toBe(true);
+    expect(() => s.advance(1)).toThrow(/real time/);
+    source += 2 * NS_PER_MS;
+    expect(s.now).toBe(2 * NS_PER_MS);
+    await s.block(() => fired);
+    expect(s.timersArmed).toBe(0);
+    expect(s.wakeTimerArmed).toBe(false);
+    s.after(NS_PER_MS, () => {});
+    expect(s.wakeTimerArmed).toBe(true);
+    s.stopRealTime();
+    expect(s.wakeTimerArmed).toBe(false);
+    expect(s.realTime).toBe(false);
+    expect(() => s.followRealTime(() => Number.NaN)).toThrow(/real-time source/);
+  });
 });

@@ -34,9 +34,17 @@
  *   outside a task: a socket closed, a process exited), every blocked condition is checked and
  *   the true ones resume. A condition must be a pure test of state; the code that resumes
  *   must check again before it acts (another thread may have run in between).
- * - Where the next issue plugs in: link delays and retransmission timers are `after(ns, …)`
- *   on this clock; packets on a link are tasks. Nothing else needs to change for a lossy link
- *   to run deterministically.
+ * - Link delays and retransmission timers are `after(ns, …)` on this clock; packets on a link
+ *   are tasks.
+ * - Real time (`followRealTime`): a host in a process of its own talks to other processes
+ *   over real UDP (udp-link.ts), where a peer's answer takes real time and an idle jump of the
+ *   clock would fire every retransmit timer at once. The clock then follows a real clock
+ *   source (process.hrtime: monotonic), the machine is auto-driven, and an idle machine with
+ *   timers armed waits for the earliest on ONE event-loop timer (setTimeout) instead of
+ *   jumping; a datagram that arrives is a task like any other. Timers still fire in (time,
+ *   order of arming), tasks still run FIFO: only the moves of the clock come from outside.
+ *   `advance` is refused then (time is not the owner's to move). The in-process default is
+ *   untouched: no real clock is read unless a real-time source is set.
  */
 import { NicConfigurationError } from './status.ts';
 
@@ -115,6 +123,10 @@ export class Scheduler implements ThreadWaits {
   private checkQueued = false;
   private idleProbeQueued = false;
   private microDrives = 0;
+  /** Real-time mode (see the file comment): the clock source, and the one event-loop timer. */
+  private realClock: (() => number) | null = null;
+  private wakeTimer: ReturnType<typeof setTimeout> | null = null;
+  private wakeAt = 0;
   /** Tasks run since creation (progress detection, benchmarks). */
   tasksRun = 0;
   /**
@@ -142,7 +154,37 @@ export class Scheduler implements ThreadWaits {
   // ───────────────────────────── time ─────────────────────────────
 
   get now(): number {
+    if (this.realClock !== null) this.syncClock();
     return this.clock;
+  }
+
+  /**
+   * Follow `source` (nanoseconds, monotonic; e.g. process.hrtime) from now on, auto-driven:
+   * see the file comment. The clock never goes back: it continues from where it is.
+   */
+  followRealTime(source: () => number): void {
+    if (typeof source !== 'function') throw new NicConfigurationError(`Scheduler ${this.name}: a real-time source is a function`);
+    const start = source();
+    if (!Number.isFinite(start)) throw new NicConfigurationError(`Scheduler ${this.name}: the real-time source gave ${String(start)}`);
+    const base = this.clock;
+    this.realClock = () => base + (source() - start);
+    this.auto = true;
+    this.kick();
+  }
+
+  /** Stop following real time: the event-loop timer is cleared, the clock stays where it is. */
+  stopRealTime(): void {
+    this.realClock = null;
+    this.clearWakeTimer();
+  }
+
+  get realTime(): boolean {
+    return this.realClock !== null;
+  }
+
+  /** Whether an event-loop timer is armed for the next timer (real time; diagnostics, tests). */
+  get wakeTimerArmed(): boolean {
+    return this.wakeTimer !== null;
   }
 
   /** Armed timers (not yet fired or cancelled). */
@@ -155,7 +197,7 @@ export class Scheduler implements ThreadWaits {
       throw new NicConfigurationError(`Scheduler ${this.name}: a timer delay is an integer >= 0 ns, got ${String(delayNs)}`);
     }
     if (typeof task !== 'function') throw new NicConfigurationError(`Scheduler ${this.name}: a timer needs a task`);
-    const t: Timer = { time: this.clock + delayNs, seq: this.nextTimer, id: this.nextTimer, task };
+    const t: Timer = { time: this.now + delayNs, seq: this.nextTimer, id: this.nextTimer, task };
     this.nextTimer++;
     this.live.set(t.id, t);
     this.heapPush(t);
@@ -184,6 +226,7 @@ export class Scheduler implements ThreadWaits {
     if (!Number.isSafeInteger(ns) || ns < 0) {
       throw new NicConfigurationError(`Scheduler ${this.name}: advance takes an integer >= 0 ns, got ${String(ns)}`);
     }
+    if (this.realClock !== null) throw new NicConfigurationError(`Scheduler ${this.name}: the clock follows real time; it cannot be advanced`);
     const target = this.clock + ns;
     let n = this.runUntilIdle();
     for (let next = this.nextTimerTime(); next !== null && next <= target; next = this.nextTimerTime()) {
@@ -306,6 +349,7 @@ export class Scheduler implements ThreadWaits {
 
   /** Move the timers due now into the queue, in order; false when none is due. */
   private releaseDueTimers(): boolean {
+    if (this.realClock !== null) this.syncClock();
     let released = false;
     for (let t = this.heap[0]; t !== undefined && t.time <= this.clock; t = this.heap[0]) {
       this.heapPop();
@@ -324,6 +368,7 @@ export class Scheduler implements ThreadWaits {
   private stop(error: unknown): void {
     if (this.failure !== null) return;
     this.failure = { error };
+    this.clearWakeTimer();
     for (const w of this.waiters.splice(0)) w.reject(error);
     for (const w of this.idleWaiters.splice(0)) w.reject(error);
   }
@@ -357,6 +402,7 @@ export class Scheduler implements ThreadWaits {
   /** Queue a drive when the policy says the machine should run now. */
   private kick(): void {
     if (this.driveQueued || this.running || this.failure !== null) return;
+    if (this.realClock !== null) this.syncClock();
     const work = this.pending > 0 || (this.heap.length > 0 && this.heap[0]!.time <= this.clock && this.live.size > 0);
     if (!work) {
       this.maybeIdleProbe();
@@ -392,6 +438,10 @@ export class Scheduler implements ThreadWaits {
    * (every microtask done, no task queued), jump the clock to the next timer.
    */
   private maybeIdleProbe(): void {
+    if (this.realClock !== null) {
+      this.armWakeTimer();
+      return;
+    }
     if (!this.auto || this.idleProbeQueued || this.live.size === 0) return;
     this.idleProbeQueued = true;
     setImmediate(this.idleProbe);
@@ -403,6 +453,37 @@ export class Scheduler implements ThreadWaits {
     const next = this.nextTimerTime();
     if (next === null) return;
     if (next > this.clock) this.clock = next;
+    this.kick();
+  };
+
+  private syncClock(): void {
+    const t = Math.floor(this.realClock!());
+    if (t > this.clock) this.clock = t;
+  }
+
+  /** Real time, idle: one event-loop timer for the earliest armed timer (re-armed when an earlier one comes). */
+  private armWakeTimer(): void {
+    const next = this.nextTimerTime();
+    if (next === null) {
+      this.clearWakeTimer();
+      return;
+    }
+    if (this.wakeTimer !== null && this.wakeAt <= next) return;
+    this.clearWakeTimer();
+    this.wakeAt = next;
+    // setTimeout counts whole milliseconds and may fire a little early: the wake re-checks.
+    this.wakeTimer = setTimeout(this.onWakeTimer, Math.max(0, Math.ceil((next - this.clock) / NS_PER_MS)));
+  }
+
+  private clearWakeTimer(): void {
+    if (this.wakeTimer === null) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+  }
+
+  private readonly onWakeTimer = (): void => {
+    this.wakeTimer = null;
+    if (this.realClock === null || this.failure !== null) return;
     this.kick();
   };
 

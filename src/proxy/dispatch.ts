@@ -238,8 +238,8 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
         return { status: STATUS_SUCCESS, output: encode(LAYOUTS.translateOut, { value: san, nicIndex: pnic.index }) };
       }
       if (direction === TRANSLATE_SAN_TO_IP) {
-        const ip = pnic.nic.fabric?.nicAt(value)?.ipAddresses[0];
-        if (ip === undefined) return fail(STATUS_HOST_UNREACHABLE);
+        const ip = pnic.nic.fabric?.ipOf(value) ?? null;
+        if (ip === null) return fail(STATUS_HOST_UNREACHABLE);
         return { status: STATUS_SUCCESS, output: encode(LAYOUTS.translateOut, { value: ip, nicIndex: pnic.index }) };
       }
       return fail(STATUS_INVALID_PARAMETER);

@@ -40,7 +40,7 @@ export {
 } from './headers.ts';
 export {
   ETH_BYTES, IPV4_BYTES, UDP_BYTES, ROCE_UDP_PORT, FRAME_IP, FRAME_UDP, FRAME_BTH, DEFAULT_TTL,
-  macForIpv4, getMac, ipv4ChecksumValid, udpSourcePort,
+  macForIpv4, getMac, ipv4ChecksumValid, udpSourcePort, writeEthernet, writeIpv4, writeUdp,
 } from './network.ts';
 export { ICRC_SEED, ICRC_BYTES, icrcHeaders, icrcUpdate, icrcPad, icrcOf, putIcrc, getIcrc } from './icrc.ts';
 export {

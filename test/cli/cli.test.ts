@@ -101,7 +101,7 @@ describe('help and version', () => {
   it('help lists the commands; help <command> and <command> --help give options, defaults and examples', async () => {
     const top = await run(['help']);
     expect(top.code).toBe(0);
-    for (const c of ['demo', 'map', 'bench', 'faults']) expect(top.out).toContain(c);
+    for (const c of ['demo', 'map', 'bench', 'faults', 'host', 'cluster']) expect(top.out).toContain(c);
     for (const argv of [['help', 'demo'], ['demo', '--help'], ['demo', '-h']]) {
       const r = await run(argv);
       expect(r.code).toBe(0);
@@ -110,7 +110,7 @@ describe('help and version', () => {
       expect(r.out).toContain('Examples:');
       expect(r.out).toContain('Exit status');
     }
-    for (const c of ['map', 'bench', 'faults']) {
+    for (const c of ['map', 'bench', 'faults', 'host', 'cluster']) {
       const r = await run([c, '--help']);
       expect(r.code, c).toBe(0);
       expect(r.out, c).toContain('Examples:');

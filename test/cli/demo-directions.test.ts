@@ -9,7 +9,7 @@ import { demoOptionsFrom } from '../../src/cli/main.ts';
 
 const FLAGS = {
   ram: '8G', nolowmem: 'on', nicBits: '32,64', strategy: 'contiguous', iommu: 'off', rdmaRead: 'on', bytes: '1M', seed: '7', verifier: 'on',
-  mtu: '4096', loss: '0', reorder: '0', duplicate: '0', corrupt: '0',
+  mtu: '4096', loss: '0', reorder: '0', duplicate: '0', corrupt: '0', firstAddress: '127.0.0.2',
 };
 const A = 0x0a000001;
 const B = 0x0a000002;
