@@ -13,6 +13,7 @@
  */
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Process } from '../kernel/ps/process.ts';
+import { GENERIC_READ, GENERIC_WRITE } from '../kernel/io/file-object.ts';
 import { CloseHandle, CreateFile, DeviceIoControl, INVALID_HANDLE_VALUE, OPEN_EXISTING } from '../kernel/io/user-io.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../kernel/mm/virtual-memory.ts';
 import { ref } from '../kernel/ref.ts';
@@ -28,8 +29,6 @@ import {
   type IoctlSpec,
 } from '../proxy/interface.ts';
 
-const GENERIC_READ = 0x8000_0000;
-const GENERIC_WRITE = 0x4000_0000;
 const SCRATCH_BYTES = 4096;
 
 export type IoctlResult = { ok: true; out: Uint8Array; returned: number } | { ok: false; status: number };
