@@ -49,6 +49,7 @@ import {
   encodeAddressList,
   ioctlSpec,
   replyLayout,
+  type IoctlSpec,
   SANPROXY_ACCESS_MASK,
   SANPROXY_LOCAL_WRITE,
   SANPROXY_REMOTE_WRITE,
@@ -159,7 +160,7 @@ export function dispatchDeviceControl(state: ProxyDriverState, _device: DEVICE_O
   const b: Buffers = { input: inputBytes, inputLength: InputBufferLength, outputLength: OutputBufferLength };
   state.counters.ioctls++;
   const result = traceSpan(k.trace, k.name, open.process.ProcessId, 'ioctl', 'IRP_MJ_DEVICE_CONTROL', { IoControlCode },
-    () => (b.inputLength < spec.request.bytes || b.outputLength < spec.reply.bytes ? fail(STATUS_BUFFER_TOO_SMALL) : handle(state, open, spec.code, b)), (r) => ({ status: r.status >>> 0 }));
+    () => handle(state, open, spec, b), (r) => ({ status: r.status >>> 0 }));
   if (result.output) k.mm.system.write(systemBuffer!, result.output);
   return complete(k, irp, result.status, result.output?.length ?? 0);
 }
@@ -196,9 +197,11 @@ function undoById<T>(b: Buffers, spec: typeof R.release | typeof R.deregister, t
   return { status: STATUS_SUCCESS };
 }
 
-function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffers): Result {
+function handle(state: ProxyDriverState, open: ProxyOpen, spec: IoctlSpec<string, string>, b: Buffers): Result {
   const k = state.k;
-  switch (code) {
+  // The buffers must hold the request's and the reply's layout before any case reads or writes.
+  if (b.inputLength < spec.request.bytes || b.outputLength < spec.reply.bytes) return fail(STATUS_BUFFER_TOO_SMALL);
+  switch (spec.code) {
     case R.queryAddresses.code: {
       const entries = state.nics.flatMap((n) => n.nic.ipAddresses.map((ipv4) => ({ ipv4, nicIndex: n.index, sanAddress: n.nic.sanAddress })));
       const list = encodeAddressList(entries, b.outputLength);
