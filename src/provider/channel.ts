@@ -13,34 +13,22 @@
  */
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Process } from '../kernel/ps/process.ts';
+import { GENERIC_READ, GENERIC_WRITE } from '../kernel/io/file-object.ts';
 import { CloseHandle, CreateFile, DeviceIoControl, INVALID_HANDLE_VALUE, OPEN_EXISTING } from '../kernel/io/user-io.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../kernel/mm/virtual-memory.ts';
 import { ref } from '../kernel/ref.ts';
 import { STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NO_MEMORY } from '../kernel/status.ts';
 import {
-  IOCTL_SANPROXY_ALLOCATE_MEMORY,
-  IOCTL_SANPROXY_CREATE_ENDPOINT,
-  IOCTL_SANPROXY_DEREGISTER_BUFFER,
-  IOCTL_SANPROXY_DESTROY_ENDPOINT,
-  IOCTL_SANPROXY_QUERY_ADDRESSES,
-  IOCTL_SANPROXY_REGISTER_BUFFER,
-  IOCTL_SANPROXY_RELEASE_MEMORY,
-  IOCTL_SANPROXY_SECURE_MEMORY,
-  IOCTL_SANPROXY_TRANSLATE_ADDRESS,
-  IOCTL_SANPROXY_UNSECURE_MEMORY,
-  LAYOUTS,
+  SANPROXY_REQUESTS as R,
   SANPROXY_USER_PATH,
-  SANPROXY_WINDOW_BIND,
-  WINDOW_LAYOUTS,
   decodeAddressList,
-  decodeReply,
+  decodeIoctlReply,
   encode,
+  replyLayout,
   type AddressEntry,
-  type Layout,
+  type IoctlSpec,
 } from '../proxy/interface.ts';
 
-const GENERIC_READ = 0x8000_0000;
-const GENERIC_WRITE = 0x4000_0000;
 const SCRATCH_BYTES = 4096;
 
 export type IoctlResult = { ok: true; out: Uint8Array; returned: number } | { ok: false; status: number };
@@ -131,83 +119,73 @@ export class ProxyChannel {
     });
   }
 
-  /** A request whose reply has a fixed layout, decoded; a short reply is a failure. */
-  private call<N extends string>(code: number, input: Uint8Array, reply: Layout<N>): { ok: true; reply: { [K in N]: number } } | Failure {
-    const r = this.ioctl(code, input, reply.bytes);
+  /**
+   * One IOCTL of the interface: `request` in its layout, the reply decoded (a short reply is a
+   * failure; `window` is 0 unless the request asked for one).
+   */
+  private call<I extends string, O extends string>(s: IoctlSpec<I, O>, request: { [K in I]: number }):
+    { ok: true; reply: { [K in O]: number } & { window: number } } | Failure {
+    const r = this.ioctl(s.code, encode(s.request, request), replyLayout(s, request).bytes);
     if (!r.ok) return r;
-    const decoded = decodeReply(reply, r.out, r.returned);
-    return decoded === null ? { ok: false, status: STATUS_INVALID_NETWORK_RESPONSE } : { ok: true, reply: decoded };
+    const reply = decodeIoctlReply(s, request, r.out, r.returned);
+    return reply === null ? { ok: false, status: STATUS_INVALID_NETWORK_RESPONSE } : { ok: true, reply };
   }
 
-  /** A request with no reply data; its NTSTATUS (0 on success). */
-  private command(code: number, input: Uint8Array): number {
-    const r = this.ioctl(code, input, 0);
+  /** An IOCTL with no reply data; its NTSTATUS (0 on success). */
+  private command<I extends string>(s: IoctlSpec<I, never>, request: { [K in I]: number }): number {
+    const r = this.ioctl(s.code, encode(s.request, request), 0);
     return r.ok ? 0 : r.status;
   }
 
   queryAddresses(): { ok: true; entries: AddressEntry[] } | Failure {
-    const max = Math.floor((SCRATCH_BYTES - 4) / LAYOUTS.addressEntry.bytes);
-    const r = this.ioctl(IOCTL_SANPROXY_QUERY_ADDRESSES, new Uint8Array(0), 4 + max * LAYOUTS.addressEntry.bytes);
+    const r = this.ioctl(R.queryAddresses.code, new Uint8Array(0), SCRATCH_BYTES);
     if (!r.ok) return r;
     return { ok: true, entries: decodeAddressList(r.out, r.returned).entries };
   }
 
   /** IP → SAN resolves through NIC `nicIndex`; SAN → IP ignores it. */
   translate(direction: number, nicIndex: number, value: number): { ok: true; value: number; nicIndex: number } | Failure {
-    const r = this.call(IOCTL_SANPROXY_TRANSLATE_ADDRESS, encode(LAYOUTS.translateIn, { direction, nicIndex, value }), LAYOUTS.translateOut);
+    const r = this.call(R.translate, { direction, nicIndex, value });
     return r.ok ? { ok: true, value: r.reply.value, nicIndex: r.reply.nicIndex } : r;
   }
 
-  /**
-   * ALLOCATE_MEMORY / REGISTER_BUFFER: the reply has a window handle only when `access` asks for
-   * one (SANPROXY_WINDOW_BIND); without, the reply's window is 0.
-   */
-  private callWithWindow<N extends string>(
-    code: number, input: Uint8Array, access: number, plain: Layout<N>, withWindow: Layout<N | 'window'>,
-  ): { ok: true; reply: { [K in N | 'window']: number } } | Failure {
-    if ((access & SANPROXY_WINDOW_BIND) !== 0) return this.call(code, input, withWindow);
-    const r = this.call(code, input, plain);
-    return r.ok ? { ok: true, reply: { ...r.reply, window: 0 } } : r;
-  }
-
+  /** ALLOCATE_MEMORY: the allocation's window is 0 unless `access` asks for one (SANPROXY_WINDOW_BIND). */
   allocateMemory(nicIndex: number, access: number, bytes: number, bindEndpoint: number): { ok: true; allocation: Allocation } | Failure {
-    const input = encode(LAYOUTS.allocateIn, { nicIndex, access, bytes, bindEndpoint });
-    const r = this.callWithWindow(IOCTL_SANPROXY_ALLOCATE_MEMORY, input, access, LAYOUTS.allocateOut, WINDOW_LAYOUTS.allocateOut);
+    const r = this.call(R.allocate, { nicIndex, access, bytes, bindEndpoint });
     return r.ok ? { ok: true, allocation: r.reply } : r;
   }
 
   releaseMemory(id: number): number {
-    return this.command(IOCTL_SANPROXY_RELEASE_MEMORY, encode(LAYOUTS.idIn, { id }));
+    return this.command(R.release, { id });
   }
 
+  /** REGISTER_BUFFER: the registration's window is 0 unless `access` asks for one (SANPROXY_WINDOW_BIND). */
   registerBuffer(nicIndex: number, access: number, address: number, length: number, bindEndpoint: number):
     { ok: true; registration: BufferRegistration } | Failure {
-    const input = encode(LAYOUTS.registerIn, { nicIndex, access, address, length, bindEndpoint });
-    const r = this.callWithWindow(IOCTL_SANPROXY_REGISTER_BUFFER, input, access, LAYOUTS.registerOut, WINDOW_LAYOUTS.registerOut);
+    const r = this.call(R.register, { nicIndex, access, address, length, bindEndpoint });
     return r.ok ? { ok: true, registration: r.reply } : r;
   }
 
   deregisterBuffer(id: number): number {
-    return this.command(IOCTL_SANPROXY_DEREGISTER_BUFFER, encode(LAYOUTS.idIn, { id }));
+    return this.command(R.deregister, { id });
   }
 
   secureMemory(address: number, length: number, probeMode: number): { ok: true; handle: number } | Failure {
-    const r = this.call(IOCTL_SANPROXY_SECURE_MEMORY, encode(LAYOUTS.secureIn, { address, length, probeMode }), LAYOUTS.secureOut);
+    const r = this.call(R.secure, { address, length, probeMode });
     return r.ok ? { ok: true, handle: r.reply.secureHandle } : r;
   }
 
   unsecureMemory(secureHandle: number): number {
-    return this.command(IOCTL_SANPROXY_UNSECURE_MEMORY, encode(LAYOUTS.idIn, { id: secureHandle }));
+    return this.command(R.unsecure, { id: secureHandle });
   }
 
   createEndpoint(nicIndex: number, sendDepth: number, recvDepth: number, completionDepth: number):
     { ok: true; endpoint: number; completionQueue: number } | Failure {
-    const r = this.call(IOCTL_SANPROXY_CREATE_ENDPOINT,
-      encode(LAYOUTS.createEndpointIn, { nicIndex, sendDepth, recvDepth, completionDepth }), LAYOUTS.createEndpointOut);
-    return r.ok ? { ok: true, ...r.reply } : r;
+    const r = this.call(R.createEndpoint, { nicIndex, sendDepth, recvDepth, completionDepth });
+    return r.ok ? { ok: true, endpoint: r.reply.endpoint, completionQueue: r.reply.completionQueue } : r;
   }
 
   destroyEndpoint(nicIndex: number, endpoint: number): number {
-    return this.command(IOCTL_SANPROXY_DESTROY_ENDPOINT, encode(LAYOUTS.destroyEndpointIn, { nicIndex, endpoint }));
+    return this.command(R.destroyEndpoint, { nicIndex, endpoint });
   }
 }

@@ -43,25 +43,14 @@ import {
 import { NicStatus } from '../nic/index.ts';
 import { TAG_OPEN } from './constants.ts';
 import {
-  LAYOUTS,
-  WINDOW_LAYOUTS,
+  SANPROXY_REQUESTS as R,
   decode,
   encode,
   encodeAddressList,
-  IOCTL_SANPROXY_ALLOCATE_MEMORY,
-  IOCTL_SANPROXY_CREATE_ENDPOINT,
-  IOCTL_SANPROXY_DEREGISTER_BUFFER,
-  IOCTL_SANPROXY_DESTROY_ENDPOINT,
-  IOCTL_SANPROXY_INVALIDATE,
-  IOCTL_SANPROXY_QUERY_ADDRESSES,
-  IOCTL_SANPROXY_REVALIDATE,
-  IOCTL_SANPROXY_REGISTER_BUFFER,
-  IOCTL_SANPROXY_RELEASE_MEMORY,
-  IOCTL_SANPROXY_SECURE_MEMORY,
-  IOCTL_SANPROXY_TRANSLATE_ADDRESS,
-  IOCTL_SANPROXY_UNSECURE_MEMORY,
+  ioctlSpec,
+  replyLayout,
+  type IoctlSpec,
   SANPROXY_ACCESS_MASK,
-  SANPROXY_IOCTLS,
   SANPROXY_LOCAL_WRITE,
   SANPROXY_REMOTE_WRITE,
   SANPROXY_WINDOW_BIND,
@@ -155,8 +144,6 @@ interface Buffers {
   outputLength: number;
 }
 
-const KNOWN_CODES = new Set(SANPROXY_IOCTLS);
-
 export function dispatchDeviceControl(state: ProxyDriverState, _device: DEVICE_OBJECT, irp: IRP): NTSTATUS {
   const k = state.k;
   const stack = IoGetCurrentIrpStackLocation(irp);
@@ -164,7 +151,8 @@ export function dispatchDeviceControl(state: ProxyDriverState, _device: DEVICE_O
   const open = openOf(irp);
   // Only our codes, all METHOD_BUFFERED, reach a buffer: any other code (another method, so no
   // SystemBuffer) is refused before the driver touches memory it was not given.
-  if (open === null || !KNOWN_CODES.has(IoControlCode >>> 0)) return complete(k, irp, STATUS_INVALID_DEVICE_REQUEST);
+  const spec = ioctlSpec(IoControlCode);
+  if (open === null || spec === null) return complete(k, irp, STATUS_INVALID_DEVICE_REQUEST);
   const systemBuffer = irp.AssociatedIrp.SystemBuffer;
   if (systemBuffer === null && (InputBufferLength > 0 || OutputBufferLength > 0)) return complete(k, irp, STATUS_INVALID_PARAMETER);
   const inputBytes = new Uint8Array(InputBufferLength);
@@ -172,7 +160,7 @@ export function dispatchDeviceControl(state: ProxyDriverState, _device: DEVICE_O
   const b: Buffers = { input: inputBytes, inputLength: InputBufferLength, outputLength: OutputBufferLength };
   state.counters.ioctls++;
   const result = traceSpan(k.trace, k.name, open.process.ProcessId, 'ioctl', 'IRP_MJ_DEVICE_CONTROL', { IoControlCode },
-    () => handle(state, open, IoControlCode, b), (r) => ({ status: r.status >>> 0 }));
+    () => handle(state, open, spec, b), (r) => ({ status: r.status >>> 0 }));
   if (result.output) k.mm.system.write(systemBuffer!, result.output);
   return complete(k, irp, result.status, result.output?.length ?? 0);
 }
@@ -183,11 +171,6 @@ interface Result {
 }
 
 const fail = (status: NTSTATUS): Result => ({ status });
-
-function needs(b: Buffers, input: number, output: number): Result | null {
-  if (b.inputLength < input || b.outputLength < output) return fail(STATUS_BUFFER_TOO_SMALL);
-  return null;
-}
 
 function nicAt(state: ProxyDriverState, index: number): ProxyNic | null {
   return Number.isInteger(index) && index >= 0 && index < state.nics.length ? state.nics[index]! : null;
@@ -207,53 +190,47 @@ function validAccess(access: number): boolean {
  * RELEASE_MEMORY and DEREGISTER_BUFFER: `undo` the entry of `table` (this open's) that the
  * input's id names; STATUS_INVALID_HANDLE when there is none.
  */
-function undoById<T>(b: Buffers, table: ReadonlyMap<number, T>, undo: (entry: T) => void): Result {
-  const short = needs(b, LAYOUTS.idIn.bytes, 0);
-  if (short) return short;
-  const entry = table.get(decode(LAYOUTS.idIn, b.input).id);
+function undoById<T>(b: Buffers, spec: typeof R.release | typeof R.deregister, table: ReadonlyMap<number, T>, undo: (entry: T) => void): Result {
+  const entry = table.get(decode(spec.request, b.input).id);
   if (entry === undefined) return fail(STATUS_INVALID_HANDLE);
   undo(entry);
   return { status: STATUS_SUCCESS };
 }
 
-function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffers): Result {
+function handle(state: ProxyDriverState, open: ProxyOpen, spec: IoctlSpec<string, string>, b: Buffers): Result {
   const k = state.k;
-  switch (code) {
-    case IOCTL_SANPROXY_QUERY_ADDRESSES: {
-      if (b.outputLength < 4) return fail(STATUS_BUFFER_TOO_SMALL);
+  // The buffers must hold the request's and the reply's layout before any case reads or writes.
+  if (b.inputLength < spec.request.bytes || b.outputLength < spec.reply.bytes) return fail(STATUS_BUFFER_TOO_SMALL);
+  switch (spec.code) {
+    case R.queryAddresses.code: {
       const entries = state.nics.flatMap((n) => n.nic.ipAddresses.map((ipv4) => ({ ipv4, nicIndex: n.index, sanAddress: n.nic.sanAddress })));
       const list = encodeAddressList(entries, b.outputLength);
       return { status: list.complete ? STATUS_SUCCESS : STATUS_BUFFER_OVERFLOW, output: list.bytes };
     }
-    case IOCTL_SANPROXY_TRANSLATE_ADDRESS: {
-      const short = needs(b, LAYOUTS.translateIn.bytes, LAYOUTS.translateOut.bytes);
-      if (short) return short;
-      const { direction, nicIndex, value } = decode(LAYOUTS.translateIn, b.input);
+    case R.translate.code: {
+      const { direction, nicIndex, value } = decode(R.translate.request, b.input);
       const pnic = nicAt(state, nicIndex);
       if (pnic === null || value < 0) return fail(STATUS_INVALID_PARAMETER);
       if (direction === TRANSLATE_IP_TO_SAN) {
         if (value > 0xffffffff) return fail(STATUS_INVALID_PARAMETER);
         const san = pnic.nic.resolveIp(value);
         if (san === 0) return fail(STATUS_HOST_UNREACHABLE);
-        return { status: STATUS_SUCCESS, output: encode(LAYOUTS.translateOut, { value: san, nicIndex: pnic.index }) };
+        return { status: STATUS_SUCCESS, output: encode(R.translate.reply, { value: san, nicIndex: pnic.index }) };
       }
       if (direction === TRANSLATE_SAN_TO_IP) {
         const ip = pnic.nic.fabric?.ipOf(value) ?? null;
         if (ip === null) return fail(STATUS_HOST_UNREACHABLE);
-        return { status: STATUS_SUCCESS, output: encode(LAYOUTS.translateOut, { value: ip, nicIndex: pnic.index }) };
+        return { status: STATUS_SUCCESS, output: encode(R.translate.reply, { value: ip, nicIndex: pnic.index }) };
       }
       return fail(STATUS_INVALID_PARAMETER);
     }
-    case IOCTL_SANPROXY_ALLOCATE_MEMORY: {
-      const short = needs(b, LAYOUTS.allocateIn.bytes, LAYOUTS.allocateOut.bytes);
-      if (short) return short;
-      const { nicIndex, access, bytes, bindEndpoint } = decode(LAYOUTS.allocateIn, b.input);
+    case R.allocate.code: {
+      const { nicIndex, access, bytes, bindEndpoint } = decode(R.allocate.request, b.input);
       const pnic = nicAt(state, nicIndex);
-      const window = (access & SANPROXY_WINDOW_BIND) !== 0;
       if (pnic === null || !validAccess(access & ~SANPROXY_WINDOW_BIND) || bytes <= 0 || bytes > pnic.nic.capabilities.maxRegionBytes) {
         return fail(STATUS_INVALID_PARAMETER);
       }
-      if (window && b.outputLength < WINDOW_LAYOUTS.allocateOut.bytes) return fail(STATUS_BUFFER_TOO_SMALL);
+      if (b.outputLength < replyLayout(R.allocate, { access }).bytes) return fail(STATUS_BUFFER_TOO_SMALL);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const r = allocateLowMemory(k, open, state.strategy, { nic: pnic, bytes, access, bindEndpoint }, state.nextId, state.lowMemory,
         state.records);
@@ -261,18 +238,15 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       state.counters.nicRegistrations++;
       const a = r.allocation;
       const reply = { userAddress: a.userVa, bytes: a.bytes, handle: a.handle, remoteKey: a.remoteKey, id: a.id, window: a.window };
-      return { status: STATUS_SUCCESS, output: encode(window ? WINDOW_LAYOUTS.allocateOut : LAYOUTS.allocateOut, reply) };
+      return { status: STATUS_SUCCESS, output: encode(replyLayout(R.allocate, { access }), reply) };
     }
-    case IOCTL_SANPROXY_RELEASE_MEMORY:
-      return undoById(b, open.allocations, (a) => releaseLowMemory(k, open, a, state.lowMemory, state.records));
-    case IOCTL_SANPROXY_REGISTER_BUFFER: {
-      const short = needs(b, LAYOUTS.registerIn.bytes, LAYOUTS.registerOut.bytes);
-      if (short) return short;
-      const { nicIndex, access, address, length, bindEndpoint } = decode(LAYOUTS.registerIn, b.input);
+    case R.release.code:
+      return undoById(b, R.release, open.allocations, (a) => releaseLowMemory(k, open, a, state.lowMemory, state.records));
+    case R.register.code: {
+      const { nicIndex, access, address, length, bindEndpoint } = decode(R.register.request, b.input);
       const pnic = nicAt(state, nicIndex);
-      const window = (access & SANPROXY_WINDOW_BIND) !== 0;
       if (pnic === null || !validAccess(access & ~SANPROXY_WINDOW_BIND) || length > pnic.nic.capabilities.maxRegionBytes) return fail(STATUS_INVALID_PARAMETER);
-      if (window && b.outputLength < WINDOW_LAYOUTS.registerOut.bytes) return fail(STATUS_BUFFER_TOO_SMALL);
+      if (b.outputLength < replyLayout(R.register, { access }).bytes) return fail(STATUS_BUFFER_TOO_SMALL);
       if (!validUserRange(address, length)) return fail(address > 0 && length > 0 ? STATUS_ACCESS_VIOLATION : STATUS_INVALID_PARAMETER);
       if (bindEndpoint !== 0 && !open.endpoints.has(`${pnic.index}:${bindEndpoint}`)) return fail(STATUS_INVALID_HANDLE);
       const r = registerUserBuffer(k, open, { nic: pnic, address, length, access, bindEndpoint }, state.nextId, state.records);
@@ -286,25 +260,21 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       state.counters.nicRegistrations++;
       const g = r.registration;
       const reply = { handle: g.handle, remoteKey: g.remoteKey, id: g.id, window: g.window };
-      return { status: STATUS_SUCCESS, output: encode(window ? WINDOW_LAYOUTS.registerOut : LAYOUTS.registerOut, reply) };
+      return { status: STATUS_SUCCESS, output: encode(replyLayout(R.register, { access }), reply) };
     }
-    case IOCTL_SANPROXY_DEREGISTER_BUFFER:
-      return undoById(b, open.registrations, (r) => deregisterUserBuffer(k, open, r, state.records));
-    case IOCTL_SANPROXY_SECURE_MEMORY: {
-      const short = needs(b, LAYOUTS.secureIn.bytes, LAYOUTS.secureOut.bytes);
-      if (short) return short;
-      const { address, length, probeMode } = decode(LAYOUTS.secureIn, b.input);
+    case R.deregister.code:
+      return undoById(b, R.deregister, open.registrations, (r) => deregisterUserBuffer(k, open, r, state.records));
+    case R.secure.code: {
+      const { address, length, probeMode } = decode(R.secure.request, b.input);
       if (probeMode !== PAGE_READWRITE && probeMode !== PAGE_READONLY) return fail(STATUS_INVALID_PARAMETER);
       if (!validUserRange(address, length)) return fail(STATUS_ACCESS_VIOLATION);
       const h = MmSecureVirtualMemory(k, address, length, probeMode);
       if (h === null) return fail(STATUS_ACCESS_VIOLATION);
       open.secured.add(h);
-      return { status: STATUS_SUCCESS, output: encode(LAYOUTS.secureOut, { secureHandle: h }) };
+      return { status: STATUS_SUCCESS, output: encode(R.secure.reply, { secureHandle: h }) };
     }
-    case IOCTL_SANPROXY_UNSECURE_MEMORY: {
-      const short = needs(b, LAYOUTS.idIn.bytes, 0);
-      if (short) return short;
-      const h = decode(LAYOUTS.idIn, b.input).id;
+    case R.unsecure.code: {
+      const h = decode(R.unsecure.request, b.input).id;
       // Only handles this open created: a bad handle from user mode must never reach
       // MmUnsecureVirtualMemory, which would bug-check the host (0x1A).
       if (!open.secured.has(h)) return fail(STATUS_INVALID_HANDLE);
@@ -312,10 +282,8 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       open.secured.delete(h);
       return { status: STATUS_SUCCESS };
     }
-    case IOCTL_SANPROXY_CREATE_ENDPOINT: {
-      const short = needs(b, LAYOUTS.createEndpointIn.bytes, LAYOUTS.createEndpointOut.bytes);
-      if (short) return short;
-      const { nicIndex, sendDepth, recvDepth, completionDepth } = decode(LAYOUTS.createEndpointIn, b.input);
+    case R.createEndpoint.code: {
+      const { nicIndex, sendDepth, recvDepth, completionDepth } = decode(R.createEndpoint.request, b.input);
       const pnic = nicAt(state, nicIndex);
       if (pnic === null) return fail(STATUS_INVALID_PARAMETER);
       const owner = open.process.ProcessId;
@@ -327,12 +295,10 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
         return fail(ntStatusFromNic(ep.status));
       }
       open.endpoints.set(`${pnic.index}:${ep.endpoint}`, { nic: pnic, endpoint: ep.endpoint, completionQueue: cq.cq });
-      return { status: STATUS_SUCCESS, output: encode(LAYOUTS.createEndpointOut, { endpoint: ep.endpoint, completionQueue: cq.cq }) };
+      return { status: STATUS_SUCCESS, output: encode(R.createEndpoint.reply, { endpoint: ep.endpoint, completionQueue: cq.cq }) };
     }
-    case IOCTL_SANPROXY_DESTROY_ENDPOINT: {
-      const short = needs(b, LAYOUTS.destroyEndpointIn.bytes, 0);
-      if (short) return short;
-      const { nicIndex, endpoint } = decode(LAYOUTS.destroyEndpointIn, b.input);
+    case R.destroyEndpoint.code: {
+      const { nicIndex, endpoint } = decode(R.destroyEndpoint.request, b.input);
       const key = `${nicIndex}:${endpoint}`;
       const e = open.endpoints.get(key);
       if (e === undefined) return fail(STATUS_INVALID_HANDLE);
@@ -342,18 +308,14 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
       open.endpoints.delete(key);
       return { status: STATUS_SUCCESS };
     }
-    case IOCTL_SANPROXY_INVALIDATE: {
-      const short = needs(b, LAYOUTS.idIn.bytes, 0);
-      if (short) return short;
-      const { id } = decode(LAYOUTS.idIn, b.input);
+    case R.invalidate.code: {
+      const { id } = decode(R.invalidate.request, b.input);
       const target = open.registrations.get(id) ?? open.allocations.get(id);
       if (target === undefined) return fail(STATUS_INVALID_HANDLE);
       return { status: ntStatusFromNic(target.nic.nic.invalidateRegion(target.handle)) };
     }
-    case IOCTL_SANPROXY_REVALIDATE: {
-      const short = needs(b, LAYOUTS.revalidateIn.bytes, LAYOUTS.revalidateOut.bytes);
-      if (short) return short;
-      const { id, access, bindEndpoint, offset, length: requested } = decode(LAYOUTS.revalidateIn, b.input);
+    case R.revalidate.code: {
+      const { id, access, bindEndpoint, offset, length: requested } = decode(R.revalidate.request, b.input);
       const target = open.registrations.get(id) ?? open.allocations.get(id);
       if (target === undefined) return fail(STATUS_INVALID_HANDLE);
       if (!validAccess(access)) return fail(STATUS_INVALID_PARAMETER);
@@ -386,7 +348,7 @@ function handle(state: ProxyDriverState, open: ProxyOpen, code: number, b: Buffe
           return fail(ntStatusFromNic(bound));
         }
       }
-      return { status: STATUS_SUCCESS, output: encode(LAYOUTS.revalidateOut, { handle: again.handle, remoteKey: again.remoteKey }) };
+      return { status: STATUS_SUCCESS, output: encode(R.revalidate.reply, { handle: again.handle, remoteKey: again.remoteKey }) };
     }
     default:
       return fail(STATUS_INVALID_DEVICE_REQUEST);

@@ -91,22 +91,6 @@ export const IOCTL_SANPROXY_CREATE_ENDPOINT = sanproxyIoctl(0x808);
 export const IOCTL_SANPROXY_DESTROY_ENDPOINT = sanproxyIoctl(0x809);
 export const IOCTL_SANPROXY_INVALIDATE = sanproxyIoctl(0x80a);
 export const IOCTL_SANPROXY_REVALIDATE = sanproxyIoctl(0x80b);
-/** Every control code of the device, by function number: the driver refuses any other. */
-export const SANPROXY_IOCTLS: readonly number[] = [
-  IOCTL_SANPROXY_QUERY_ADDRESSES,
-  IOCTL_SANPROXY_TRANSLATE_ADDRESS,
-  IOCTL_SANPROXY_ALLOCATE_MEMORY,
-  IOCTL_SANPROXY_RELEASE_MEMORY,
-  IOCTL_SANPROXY_REGISTER_BUFFER,
-  IOCTL_SANPROXY_DEREGISTER_BUFFER,
-  IOCTL_SANPROXY_SECURE_MEMORY,
-  IOCTL_SANPROXY_UNSECURE_MEMORY,
-  IOCTL_SANPROXY_CREATE_ENDPOINT,
-  IOCTL_SANPROXY_DESTROY_ENDPOINT,
-  IOCTL_SANPROXY_INVALIDATE,
-  IOCTL_SANPROXY_REVALIDATE,
-];
-
 /** TRANSLATE_ADDRESS directions. */
 export const TRANSLATE_IP_TO_SAN = 0;
 export const TRANSLATE_SAN_TO_IP = 1;
@@ -182,6 +166,58 @@ export const WINDOW_LAYOUTS = {
   registerOut: extend(LAYOUTS.registerOut, ['window', 'u32'], PAD),
 } as const;
 
+/**
+ * One IOCTL of the device: its control code and the layouts of its request and reply (a reply
+ * of 0 bytes carries no data). `windowReply` is the reply when the request's access has
+ * SANPROXY_WINDOW_BIND. QUERY_ADDRESSES' reply is its u32 count, then the entries
+ * (encodeAddressList).
+ */
+export interface IoctlSpec<I extends string, O extends string> {
+  readonly code: number;
+  readonly request: Layout<I>;
+  readonly reply: Layout<O>;
+  readonly windowReply: Layout<O | 'window'> | null;
+}
+
+const spec = <I extends string, O extends string>(
+  code: number, request: Layout<I>, reply: Layout<O>, windowReply: Layout<O | 'window'> | null = null,
+): IoctlSpec<I, O> => ({ code, request, reply, windowReply });
+
+const NONE = layout();
+
+/** Every IOCTL of the device with its codec, by function number: the driver refuses any other code. */
+export const SANPROXY_REQUESTS = {
+  queryAddresses: spec(IOCTL_SANPROXY_QUERY_ADDRESSES, NONE, layout(['count', 'u32'])),
+  translate: spec(IOCTL_SANPROXY_TRANSLATE_ADDRESS, LAYOUTS.translateIn, LAYOUTS.translateOut),
+  allocate: spec(IOCTL_SANPROXY_ALLOCATE_MEMORY, LAYOUTS.allocateIn, LAYOUTS.allocateOut, WINDOW_LAYOUTS.allocateOut),
+  release: spec(IOCTL_SANPROXY_RELEASE_MEMORY, LAYOUTS.idIn, NONE),
+  register: spec(IOCTL_SANPROXY_REGISTER_BUFFER, LAYOUTS.registerIn, LAYOUTS.registerOut, WINDOW_LAYOUTS.registerOut),
+  deregister: spec(IOCTL_SANPROXY_DEREGISTER_BUFFER, LAYOUTS.idIn, NONE),
+  secure: spec(IOCTL_SANPROXY_SECURE_MEMORY, LAYOUTS.secureIn, LAYOUTS.secureOut),
+  unsecure: spec(IOCTL_SANPROXY_UNSECURE_MEMORY, LAYOUTS.idIn, NONE),
+  createEndpoint: spec(IOCTL_SANPROXY_CREATE_ENDPOINT, LAYOUTS.createEndpointIn, LAYOUTS.createEndpointOut),
+  destroyEndpoint: spec(IOCTL_SANPROXY_DESTROY_ENDPOINT, LAYOUTS.destroyEndpointIn, NONE),
+  invalidate: spec(IOCTL_SANPROXY_INVALIDATE, LAYOUTS.idIn, NONE),
+  revalidate: spec(IOCTL_SANPROXY_REVALIDATE, LAYOUTS.revalidateIn, LAYOUTS.revalidateOut),
+} as const;
+
+type AnySpec = IoctlSpec<string, string>;
+const SPECS: readonly AnySpec[] = Object.values(SANPROXY_REQUESTS);
+const BY_CODE = new Map(SPECS.map((s) => [s.code, s]));
+
+/** Every control code of the device, by function number. */
+export const SANPROXY_IOCTLS: readonly number[] = SPECS.map((s) => s.code);
+
+/** The IOCTL of control code `code`, or null when the device has none. */
+export function ioctlSpec(code: number): AnySpec | null {
+  return BY_CODE.get(code >>> 0) ?? null;
+}
+
+/** The reply layout of `s` for `request`: the window reply when its access has SANPROXY_WINDOW_BIND. */
+export function replyLayout<O extends string>(s: IoctlSpec<string, O>, request: Readonly<Record<string, number>>): Layout<O> | Layout<O | 'window'> {
+  return s.windowReply !== null && ((request.access ?? 0) & SANPROXY_WINDOW_BIND) !== 0 ? s.windowReply : s.reply;
+}
+
 /** Encode `values` in `l`'s layout; a new buffer of exactly `l.bytes` unless `into` is given. */
 export function encode<N extends string>(l: Layout<N>, values: { [K in N]: number }, into = new Uint8Array(l.bytes), at = 0): Uint8Array {
   const v = values as Record<string, number>;
@@ -208,6 +244,14 @@ export function decode<N extends string>(l: Layout<N>, bytes: Uint8Array, at = 0
 /** A reply: null when fewer than `l.bytes` bytes came back. */
 export function decodeReply<N extends string>(l: Layout<N>, bytes: Uint8Array, returned: number): { [K in N]: number } | null {
   return returned < l.bytes || bytes.length < l.bytes ? null : decode(l, bytes);
+}
+
+/** The reply of `s` to `request`: null when shorter than replyLayout; `window` is 0 unless the request asked for one. */
+export function decodeIoctlReply<O extends string>(
+  s: IoctlSpec<string, O>, request: Readonly<Record<string, number>>, bytes: Uint8Array, returned: number,
+): ({ [K in O]: number } & { window: number }) | null {
+  const reply: Record<string, number> | null = decodeReply(replyLayout(s, request), bytes, returned);
+  return reply === null ? null : ({ ...reply, window: reply.window ?? 0 } as { [K in O]: number } & { window: number });
 }
 
 export interface AddressEntry {

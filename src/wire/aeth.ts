@@ -20,18 +20,6 @@ export const NakCode = {
 } as const;
 export type NakCodeValue = (typeof NakCode)[keyof typeof NakCode];
 
-/** Whole syndromes as rxe names them (rxe_hdr.h AETH_*). */
-export const Syndrome = {
-  /** ACK without end-to-end credit information: what rxe always sends. */
-  ACK_UNLIMITED: 0x1f,
-  RNR_NAK: 0x20,
-  NAK_PSN_SEQUENCE_ERROR: 0x60,
-  NAK_INVALID_REQUEST: 0x61,
-  NAK_REMOTE_ACCESS_ERROR: 0x62,
-  NAK_REMOTE_OPERATIONAL_ERROR: 0x63,
-  NAK_INVALID_RD_REQUEST: 0x64,
-} as const;
-
 /** The credit code meaning "no credit information". */
 export const CREDIT_UNLIMITED = 31;
 
@@ -42,6 +30,19 @@ export const nakSyndrome = (code: number): number => 0x60 | (code & 0x1f);
 export const syndromeType = (syndrome: number): number => (syndrome >>> 5) & 3;
 /** Bits 4–0: credit code, RNR timer code or NAK code, by type. */
 export const syndromeValue = (syndrome: number): number => syndrome & 0x1f;
+
+/** Whole syndromes as rxe names them (rxe_hdr.h AETH_*), built from the codes above. */
+export const Syndrome = {
+  /** ACK without end-to-end credit information: what rxe always sends. */
+  ACK_UNLIMITED: ackSyndrome(CREDIT_UNLIMITED),
+  /** The RNR NAK type with timer code 0; a sender ORs its timer code in. */
+  RNR_NAK: rnrNakSyndrome(0),
+  NAK_PSN_SEQUENCE_ERROR: nakSyndrome(NakCode.PSN_SEQUENCE_ERROR),
+  NAK_INVALID_REQUEST: nakSyndrome(NakCode.INVALID_REQUEST),
+  NAK_REMOTE_ACCESS_ERROR: nakSyndrome(NakCode.REMOTE_ACCESS_ERROR),
+  NAK_REMOTE_OPERATIONAL_ERROR: nakSyndrome(NakCode.REMOTE_OPERATIONAL_ERROR),
+  NAK_INVALID_RD_REQUEST: nakSyndrome(NakCode.INVALID_RD_REQUEST),
+} as const;
 
 /**
  * RNR timer code → minimum wait before the retry, in microseconds (ib_verbs.h enum

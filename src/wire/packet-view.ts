@@ -80,7 +80,8 @@ export const DropReason = {
   ICRC: 20,
 } as const;
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];
-export const DROP_REASON_COUNT = 21;
+/** The reasons are numbered 0, 1, … without gaps: counters index an array by them. */
+export const DROP_REASON_COUNT = Object.keys(DropReason).length;
 
 const DROP_NAMES: readonly string[] = Object.keys(DropReason).map((k) => k.toLowerCase().replace(/_/g, '-'));
 /** "icrc", "ip-checksum", …, "none": for counters and logs. */

@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as iface from '../../src/proxy/interface.ts';
 import {
-  LAYOUTS, SANPROXY_IOCTLS, WINDOW_LAYOUTS, decode, decodeAddressList, decodeReply, encode, encodeAddressList, type Layout,
+  LAYOUTS, SANPROXY_IOCTLS, SANPROXY_REQUESTS, SANPROXY_WINDOW_BIND, WINDOW_LAYOUTS, decode, decodeAddressList, decodeIoctlReply, decodeReply, encode,
+  encodeAddressList, ioctlSpec, replyLayout, type IoctlSpec, type Layout,
 } from '../../src/proxy/interface.ts';
 
 const ALL: Record<string, Layout<string>> = { ...LAYOUTS, ...Object.fromEntries(Object.entries(WINDOW_LAYOUTS).map(([k, v]) => [`window.${k}`, v])) };
@@ -84,5 +85,35 @@ describe('SANPROXY_IOCTLS (the codes the driver takes, and the fuzzer draws from
     expect([...SANPROXY_IOCTLS].sort((a, b) => a - b)).toEqual(named.sort((a, b) => a - b));
     const functions = SANPROXY_IOCTLS.map((code) => (code >>> 2) & 0xfff);
     expect(functions).toEqual(functions.map((_, i) => 0x800 + i));
+  });
+});
+
+describe('SANPROXY_REQUESTS (one codec per IOCTL: the driver, the provider and the test client all use it)', () => {
+  const fieldValue = (kind: string) => (kind === 'u64' ? fc.maxSafeNat() : fc.nat(0xffff_ffff));
+  const valuesOf = (l: Layout<string>) =>
+    fc.record(Object.fromEntries(l.fields.filter(([n]) => n !== '').map(([n, kind]) => [n, fieldValue(kind)])) as Record<string, fc.Arbitrary<number>>);
+
+  it('property: each request and reply round-trips through its entry; the window reply only when access has SANPROXY_WINDOW_BIND', () => {
+    for (const [name, s] of Object.entries(SANPROXY_REQUESTS) as [string, IoctlSpec<string, string>][]) {
+      fc.assert(fc.property(valuesOf(s.request), valuesOf(s.windowReply ?? s.reply), (request, reply) => {
+        const sent = encode(s.request, request);
+        expect(sent.length, name).toBe(s.request.bytes);
+        expect(decode(s.request, sent), name).toEqual(request);
+        const layout = replyLayout(s, request);
+        const windowed = s.windowReply !== null && ((request.access ?? 0) & SANPROXY_WINDOW_BIND) !== 0;
+        expect(layout, name).toBe(windowed ? s.windowReply : s.reply);
+        const back = encode(layout, reply);
+        const { window, ...plain } = reply;
+        expect(decodeIoctlReply(s, request, back, back.length), name).toEqual({ ...plain, window: windowed ? window : 0 });
+        if (layout.bytes > 0) expect(decodeIoctlReply(s, request, back, layout.bytes - 1), `${name} short`).toBeNull();
+      }), { numRuns: 40 });
+    }
+  });
+
+  it('lists every control code once, and ioctlSpec finds each entry by its code and no other code', () => {
+    const entries = Object.values(SANPROXY_REQUESTS);
+    expect(entries.map((s) => s.code)).toEqual(SANPROXY_IOCTLS);
+    for (const s of entries) expect(ioctlSpec(s.code)).toBe(s);
+    expect(ioctlSpec(SANPROXY_IOCTLS.at(-1)! + 4)).toBeNull();
   });
 });

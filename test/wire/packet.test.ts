@@ -274,7 +274,8 @@ describe('hostile bytes never throw', () => {
     }
   });
 
-  it('drop reasons have names for counters', () => {
+  it('drop reasons are numbered 0 … DROP_REASON_COUNT - 1 without gaps and have names for counters', () => {
+    expect(Object.values(DropReason)).toEqual(Array.from({ length: DROP_REASON_COUNT }, (_, r) => r));
     expect(dropReasonName(DropReason.ICRC)).toBe('icrc');
     expect(dropReasonName(DropReason.IP_CHECKSUM)).toBe('ip-checksum');
     expect(new Set(Array.from({ length: DROP_REASON_COUNT }, (_, r) => dropReasonName(r))).size).toBe(DROP_REASON_COUNT);

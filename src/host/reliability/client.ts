@@ -12,25 +12,14 @@ import { NtStatusError } from '../../kernel/status.ts';
 import { RtlNtStatusToDosError } from '../../kernel/io/index.ts';
 import { ref } from '../../kernel/ref.ts';
 import {
-  IOCTL_SANPROXY_ALLOCATE_MEMORY,
-  IOCTL_SANPROXY_CREATE_ENDPOINT,
-  IOCTL_SANPROXY_DEREGISTER_BUFFER,
-  IOCTL_SANPROXY_DESTROY_ENDPOINT,
-  IOCTL_SANPROXY_INVALIDATE,
-  IOCTL_SANPROXY_REVALIDATE,
-  IOCTL_SANPROXY_QUERY_ADDRESSES,
-  IOCTL_SANPROXY_REGISTER_BUFFER,
-  IOCTL_SANPROXY_RELEASE_MEMORY,
-  IOCTL_SANPROXY_SECURE_MEMORY,
-  IOCTL_SANPROXY_TRANSLATE_ADDRESS,
-  IOCTL_SANPROXY_UNSECURE_MEMORY,
   LAYOUTS,
+  SANPROXY_REQUESTS as R,
   SANPROXY_USER_PATH,
-  SANPROXY_WINDOW_BIND,
-  WINDOW_LAYOUTS,
   decodeAddressList,
-  decodeReply,
+  decodeIoctlReply,
   encode,
+  replyLayout,
+  type IoctlSpec,
 } from '../../proxy/interface.ts';
 import type { Host } from '../host.ts';
 
@@ -113,78 +102,75 @@ export class RawProxyClient {
     });
   }
 
+  /**
+   * One IOCTL of the interface with `request` in its layout; `outputLength` is the reply's size
+   * unless the caller passes a wrong one on purpose. `reply` is null after a failure or a short
+   * reply; its `window` is 0 unless the request asked for one.
+   */
+  call<I extends string, O extends string>(s: IoctlSpec<I, O>, request: { [K in I]: number }, outputLength = replyLayout(s, request).bytes) {
+    const r = this.ioctl(s.code, encode(s.request, request), outputLength);
+    return { r, reply: r.ok ? decodeIoctlReply(s, request, r.output, r.bytes) : null };
+  }
+
   /** ALLOCATE_MEMORY; with SANPROXY_WINDOW_BIND in access the reply's window handle too (0 otherwise). */
   allocate(nicIndex: number, access: number, bytes: number, bindEndpoint = 0) {
-    const window = (access & SANPROXY_WINDOW_BIND) !== 0;
-    const r = this.ioctl(IOCTL_SANPROXY_ALLOCATE_MEMORY, encode(LAYOUTS.allocateIn, { nicIndex, access, bytes, bindEndpoint }),
-      (window ? WINDOW_LAYOUTS.allocateOut : LAYOUTS.allocateOut).bytes);
-    const reply = r.ok ? decodeReply(LAYOUTS.allocateOut, r.output, r.bytes) : null;
+    const { r, reply } = this.call(R.allocate, { nicIndex, access, bytes, bindEndpoint });
     if (reply === null) return { ...r, ok: false, userAddress: 0, handle: 0, remoteKey: 0, id: 0, window: 0 };
-    const withWindow = decodeReply(WINDOW_LAYOUTS.allocateOut, r.output, r.bytes);
-    return { ...r, userAddress: reply.userAddress, handle: reply.handle, remoteKey: reply.remoteKey, id: reply.id, window: withWindow?.window ?? 0 };
+    return { ...r, userAddress: reply.userAddress, handle: reply.handle, remoteKey: reply.remoteKey, id: reply.id, window: reply.window };
   }
 
   release(id: number) {
-    return this.ioctl(IOCTL_SANPROXY_RELEASE_MEMORY, encode(LAYOUTS.idIn, { id }), 0);
+    return this.call(R.release, { id }).r;
   }
 
   /** REGISTER_BUFFER; with SANPROXY_WINDOW_BIND in access the reply's window handle too (0 otherwise). */
-  register(nicIndex: number, access: number, address: number, length: number, bindEndpoint = 0,
-    outputLength = ((access & SANPROXY_WINDOW_BIND) !== 0 ? WINDOW_LAYOUTS.registerOut : LAYOUTS.registerOut).bytes) {
-    const r = this.ioctl(IOCTL_SANPROXY_REGISTER_BUFFER, encode(LAYOUTS.registerIn, { nicIndex, access, address, length, bindEndpoint }), outputLength);
-    const reply = r.ok ? decodeReply(LAYOUTS.registerOut, r.output, r.bytes) : null;
+  register(nicIndex: number, access: number, address: number, length: number, bindEndpoint = 0, outputLength?: number) {
+    const { r, reply } = this.call(R.register, { nicIndex, access, address, length, bindEndpoint }, outputLength);
     if (reply === null) return { ...r, ok: false, handle: 0, remoteKey: 0, id: 0, window: 0 };
-    const withWindow = decodeReply(WINDOW_LAYOUTS.registerOut, r.output, r.bytes);
-    return { ...r, handle: reply.handle, remoteKey: reply.remoteKey, id: reply.id, window: withWindow?.window ?? 0 };
+    return { ...r, handle: reply.handle, remoteKey: reply.remoteKey, id: reply.id, window: reply.window };
   }
 
   deregister(id: number) {
-    return this.ioctl(IOCTL_SANPROXY_DEREGISTER_BUFFER, encode(LAYOUTS.idIn, { id }), 0);
+    return this.call(R.deregister, { id }).r;
   }
 
   secure(address: number, length: number, probeMode: number) {
-    const r = this.ioctl(IOCTL_SANPROXY_SECURE_MEMORY, encode(LAYOUTS.secureIn, { address, length, probeMode }), LAYOUTS.secureOut.bytes);
-    const reply = r.ok ? decodeReply(LAYOUTS.secureOut, r.output, r.bytes) : null;
+    const { r, reply } = this.call(R.secure, { address, length, probeMode });
     return { ...r, secureHandle: reply?.secureHandle ?? 0 };
   }
 
   unsecure(secureHandle: number) {
-    return this.ioctl(IOCTL_SANPROXY_UNSECURE_MEMORY, encode(LAYOUTS.idIn, { id: secureHandle }), 0);
+    return this.call(R.unsecure, { id: secureHandle }).r;
   }
 
   createEndpoint(nicIndex: number, sendDepth = 16, recvDepth = 16, completionDepth = 64) {
-    const r = this.ioctl(IOCTL_SANPROXY_CREATE_ENDPOINT, encode(LAYOUTS.createEndpointIn, { nicIndex, sendDepth, recvDepth, completionDepth }),
-      LAYOUTS.createEndpointOut.bytes);
-    const reply = r.ok ? decodeReply(LAYOUTS.createEndpointOut, r.output, r.bytes) : null;
+    const { r, reply } = this.call(R.createEndpoint, { nicIndex, sendDepth, recvDepth, completionDepth });
     return { ...r, ok: reply !== null, endpoint: reply?.endpoint ?? 0, completionQueue: reply?.completionQueue ?? 0 };
   }
 
   destroyEndpoint(nicIndex: number, endpoint: number) {
-    return this.ioctl(IOCTL_SANPROXY_DESTROY_ENDPOINT, encode(LAYOUTS.destroyEndpointIn, { nicIndex, endpoint }), 0);
+    return this.call(R.destroyEndpoint, { nicIndex, endpoint }).r;
   }
 
   /** QUERY_ADDRESSES: `count` is the total; `entries` those that fit in `outputLength`. */
   queryAddresses(outputLength = 4 + 4 * LAYOUTS.addressEntry.bytes) {
-    const r = this.ioctl(IOCTL_SANPROXY_QUERY_ADDRESSES, new Uint8Array(0), outputLength);
+    const r = this.ioctl(R.queryAddresses.code, new Uint8Array(0), outputLength);
     const list = decodeAddressList(r.output, r.bytes);
     return { ...r, count: list.count, entries: list.entries.map((e) => ({ ip: e.ipv4, nicIndex: e.nicIndex, sanAddress: e.sanAddress })) };
   }
 
   invalidate(id: number) {
-    return this.ioctl(IOCTL_SANPROXY_INVALIDATE, encode(LAYOUTS.idIn, { id }), 0);
+    return this.call(R.invalidate, { id }).r;
   }
 
   /** REVALIDATE [offset, offset + length) of `id` (length 0: all of it) under new keys. */
   revalidate(id: number, access: number, bindEndpoint = 0, offset = 0, length = 0) {
-    const r = this.ioctl(IOCTL_SANPROXY_REVALIDATE, encode(LAYOUTS.revalidateIn, { id, access, bindEndpoint, offset, length }),
-      LAYOUTS.revalidateOut.bytes);
-    const reply = r.ok ? decodeReply(LAYOUTS.revalidateOut, r.output, r.bytes) : null;
+    const { r, reply } = this.call(R.revalidate, { id, access, bindEndpoint, offset, length });
     return { ...r, ok: reply !== null, handle: reply?.handle ?? 0, remoteKey: reply?.remoteKey ?? 0 };
   }
 
   translate(direction: number, nicIndex: number, value: number) {
-    const r = this.ioctl(IOCTL_SANPROXY_TRANSLATE_ADDRESS, encode(LAYOUTS.translateIn, { direction, nicIndex, value }), LAYOUTS.translateOut.bytes);
-    const reply = r.ok ? decodeReply(LAYOUTS.translateOut, r.output, r.bytes) : null;
+    const { r, reply } = this.call(R.translate, { direction, nicIndex, value });
     return { ...r, ok: reply !== null, value: reply?.value ?? 0 };
   }
 

@@ -16,14 +16,9 @@ import {
   FILE_DEVICE_SANPROXY,
   LAYOUTS,
   SANPROXY_IOCTLS,
+  SANPROXY_REQUESTS as R,
   decodeReply,
-  IOCTL_SANPROXY_ALLOCATE_MEMORY,
-  IOCTL_SANPROXY_CREATE_ENDPOINT,
-  IOCTL_SANPROXY_DESTROY_ENDPOINT,
-  IOCTL_SANPROXY_REGISTER_BUFFER,
-  IOCTL_SANPROXY_REVALIDATE,
-  IOCTL_SANPROXY_SECURE_MEMORY,
-  IOCTL_SANPROXY_TRANSLATE_ADDRESS,
+  ioctlSpec,
 } from '../../proxy/interface.ts';
 import type { Cluster } from '../cluster.ts';
 import type { Host } from '../host.ts';
@@ -117,13 +112,8 @@ function value(g: Gen, w: World): number {
 }
 
 function input(g: Gen, w: World, code: number): Uint8Array {
-  const sizes: Record<number, number> = {
-    [IOCTL_SANPROXY_TRANSLATE_ADDRESS]: LAYOUTS.translateIn.bytes, [IOCTL_SANPROXY_ALLOCATE_MEMORY]: LAYOUTS.allocateIn.bytes,
-    [IOCTL_SANPROXY_REGISTER_BUFFER]: LAYOUTS.registerIn.bytes, [IOCTL_SANPROXY_SECURE_MEMORY]: LAYOUTS.secureIn.bytes,
-    [IOCTL_SANPROXY_CREATE_ENDPOINT]: LAYOUTS.createEndpointIn.bytes, [IOCTL_SANPROXY_DESTROY_ENDPOINT]: LAYOUTS.destroyEndpointIn.bytes,
-    [IOCTL_SANPROXY_REVALIDATE]: LAYOUTS.revalidateIn.bytes,
-  };
-  const want = sizes[code] ?? LAYOUTS.idIn.bytes;
+  // At least an id's worth: unknown codes and QUERY_ADDRESSES (no input) get stray bytes too.
+  const want = Math.max(ioctlSpec(code)?.request.bytes ?? 0, LAYOUTS.idIn.bytes);
   const len = g.chance(0.7) ? want : g.pick([0, want - 1, want + 1, g.int(80), 4096]);
   const bytes = new Uint8Array(Math.max(0, len) + 16);
   // Fill with a mix of u32 and u64 fields from the interesting values.
@@ -164,7 +154,7 @@ function oneCase(g: Gen, w: World): { crashed: boolean; ok: boolean; what: strin
       const outPtr = g.pick([null, 0, client.scratch + 4096 + 3, MM_SYSTEM_RANGE_START + 0x10000, 0x7fff_fffe_f000, w.userBuffer]);
       reply = client.raw(c, inPtr, g.pick([0, 8, 24, 4096, 0xffff_ffff]), outPtr, g.pick([0, 8, 32, 4096, 0x8000_0000]), handle);
     }
-    const allocated = reply.ok && c === IOCTL_SANPROXY_ALLOCATE_MEMORY ? decodeReply(LAYOUTS.allocateOut, reply.output, reply.bytes) : null;
+    const allocated = reply.ok && c === R.allocate.code ? decodeReply(R.allocate.reply, reply.output, reply.bytes) : null;
     if (allocated !== null) w.ownIds.push(allocated.id);
     return { crashed: w.host.kernel.bugcheck.crashed !== null, ok: reply.ok, what };
   } catch (e) {

@@ -480,22 +480,11 @@ function initialize(k: Kernel, list: AnyList, kind: Kind, type: number, size: nu
       `${routine}: lookaside list ${hex(m.addressOf(list))} is already initialized (delete it first)`);
   }
   m.register(list, kind);
-  const L = list.L;
-  L.Depth = m.minimumDepth;
-  L.MaximumDepth = maximumDepth;
-  L.TotalAllocates = 0;
-  L.AllocateMisses = 0;
-  L.TotalFrees = 0;
-  L.FreeMisses = 0;
-  L.Type = type;
-  L.Tag = tag;
-  L.Size = size;
-  L.Allocate = allocate;
-  L.Free = free;
-  L.AllocateEx = allocateEx;
-  L.FreeEx = freeEx;
-  L.LastTotalAllocates = 0;
-  L.LastAllocateMisses = 0;
+  // Every other field as in a fresh structure: the counters start again from zero.
+  Object.assign(list.L, new GENERAL_LOOKASIDE(), {
+    Depth: m.minimumDepth, MaximumDepth: maximumDepth, Type: type, Tag: tag, Size: size,
+    Allocate: allocate, Free: free, AllocateEx: allocateEx, FreeEx: freeEx,
+  } satisfies Partial<GENERAL_LOOKASIDE>);
 }
 
 /** The classic initializers' shared checks (VOID routines: bad arguments raise). */
