@@ -9,8 +9,10 @@
  *   knows whose stream it is (the switch's accept gives no peer address) and both sides derive
  *   the same pattern seed for the pair; then `bytes` bytes in the demo's mixed message sizes
  *   (demo-scenario.ts messagePlan), received in random recv sizes and checked byte for byte.
- * - A connection that breaks before its hello is a client's abandoned attempt: the server drops
- *   it and accepts another (it waits for one stream per peer).
+ * - A connection that breaks before its hello (or before accept returns it) is a client's
+ *   abandoned attempt: the server drops it and accepts another (it waits for one stream per
+ *   peer). When accepting fails otherwise, the listener is closed at once: peers are refused
+ *   rather than left connected to a server that never reads them.
  * - The server closes first, once it has everything; the client waits for that (recv returns
  *   0) before it closes, so no byte is in flight when a connection goes away.
  * - A connect that is refused (the peer's listener is not up yet), times out (the peer's
@@ -24,7 +26,7 @@ import { seededRandom } from '../kernel/fault-injection.ts';
 import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE } from '../kernel/mm/index.ts';
 import { formatIpv4, parseIpv4 } from '../kernel/net/ip-addresses.ts';
 import type { Process } from '../kernel/ps/index.ts';
-import { SocketError, WSAECONNREFUSED, WSAECONNRESET, WSAETIMEDOUT, WindowsSocketsSwitch, type SocketPath } from '../switch/index.ts';
+import { SocketError, WSAECONNABORTED, WSAECONNREFUSED, WSAECONNRESET, WSAETIMEDOUT, WindowsSocketsSwitch, type SocketPath } from '../switch/index.ts';
 import { messagePlan } from './demo-scenario.ts';
 import type { HostNode } from './host-node.ts';
 import { StreamPattern } from './stream-pattern.ts';
@@ -127,7 +129,16 @@ export async function runExchange(node: HostNode, o: ExchangeOptions): Promise<E
         try {
           let streamsStarted = 0;
           while (streamsStarted < node.spec.peers.length) {
-            const s = await sw.accept(listener);
+            let s: number;
+            try {
+              s = await sw.accept(listener);
+            } catch (e) {
+              // A connection that broke while the switch set it up ("accept function":
+              // WSAECONNRESET) is a client's abandoned attempt too.
+              if (!(e instanceof SocketError) || (e.code !== WSAECONNRESET && e.code !== WSAECONNABORTED) || aborted) throw e;
+              o.log({ event: 'discarded' });
+              continue;
+            }
             open.add(s);
             // A connection that breaks before its hello was a client's abandoned attempt (it
             // gave up on a slow handshake and tried again): dropped, and another accepted.
@@ -144,6 +155,12 @@ export async function runExchange(node: HostNode, o: ExchangeOptions): Promise<E
               o.log({ event: 'received', peer: r.peer, bytes: r.bytes, verified: r.verified, error: r.error });
             }));
           }
+        } catch (e) {
+          // No more accepts: the listener goes, so peers are refused (and give up) rather than
+          // connected by the switch to a server that never reads them.
+          open.delete(listener);
+          await sw.closesocket(listener).catch(() => {});
+          throw e;
         } finally {
           const settled = await Promise.allSettled(streams);
           const failed = settled.find((x) => x.status === 'rejected');
@@ -164,7 +181,7 @@ export async function runExchange(node: HostNode, o: ExchangeOptions): Promise<E
     const failed = settled.find((s) => s.status === 'rejected');
     if (aborted) throw new Error('interrupted');
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-    if (listener >= 0) {
+    if (listener >= 0 && open.has(listener)) {
       open.delete(listener);
       await sw.closesocket(listener);
     }

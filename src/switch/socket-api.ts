@@ -44,7 +44,7 @@ import {
   WSASYSNOTREADY, WsaEvent, type SockAddr, type WSAOVERLAPPED,
 } from '../provider/index.ts';
 import { ApplicationBufferCache, type ApplicationBufferCacheOptions, type CacheStats } from './application-buffer-cache.ts';
-import { SD_BOTH, SD_RECEIVE, SD_SEND, SocketError, WSAECONNABORTED } from './errors.ts';
+import { SD_BOTH, SD_RECEIVE, SD_SEND, SocketError, WSAECONNABORTED, WSAECONNREFUSED } from './errors.ts';
 import { HostPortTable, type PortBinding } from './port-table.ts';
 import { SanSession, type SessionHost, type TransferStats } from './san-session.ts';
 import { SAN_SESSION_DEFAULTS, SessionConfigError, verifySessionConfig, type SessionConfig } from './session-config.ts';
@@ -545,8 +545,9 @@ export class WindowsSocketsSwitch {
   /**
    * A listening socket's acceptor thread: at each FD_ACCEPT (set by the provider at every
    * request, and again by WSPAccept while more wait) it accepts one request and starts its
-   * session, into the backlog accept() takes from. A refusal of the provider goes into the
-   * backlog as that accept's error.
+   * session, into the backlog accept() takes from. A request whose connector is gone before it
+   * confirmed is dropped; any other refusal of the provider goes into the backlog as that
+   * accept's error.
    */
   private async acceptor(listener: SwitchSocket, ready: WsaEvent): Promise<void> {
     const provider = listener.provider!;
@@ -558,7 +559,10 @@ export class WindowsSocketsSwitch {
       ready.reset();
       const ps = await provider.WSPAccept(listener.ps, null, e);
       if (ps === INVALID_SOCKET) {
-        if (e.value !== WSAEWOULDBLOCK && listening()) listener.backlog.push(Promise.resolve(new SocketError(e.value, 'accept')));
+        // WSAECONNREFUSED: the connector gave up before confirming (its connect timed out).
+        // Like a TCP connection reset before its handshake completed, it never reaches accept.
+        const dropped = e.value === WSAEWOULDBLOCK || e.value === WSAECONNREFUSED;
+        if (!dropped && listening()) listener.backlog.push(Promise.resolve(new SocketError(e.value, 'accept')));
       } else if (!listening()) {
         if (this.process.state === 'running') provider.WSPCloseSocket(ps, ref(0));
         return;
