@@ -49,7 +49,7 @@ export class WirePacket {
   segments = 1;
   /** Payload bytes the head announces (its own packet's: the first segment's for GSO). */
   headPayloadLength = 0;
-  /** Payload view: `memory` and up to MAX_PAYLOAD_RUNS physical runs (null: no payload view).
+  /** Payload view: `memory` and its physical runs (`runs`) (null: no payload view).
    *  `source` is the sender's DMA view: its observer (the verifier) sees the read when the
    *  bytes are really read — on delivery, or when the frame is serialised. */
   memory: PhysicalMemory | null = null;
@@ -104,22 +104,6 @@ export class WirePacket {
     }
     this.frameLength = sealFrame(frame);
     return frame;
-  }
-
-  /**
-   * Put `length` payload bytes, from byte `offset` of the physical runs `runs` of `memory`,
-   * into the frame after the head (the fallback when the runs do not fit a view).
-   */
-  serializeRuns(memory: PhysicalMemory, runs: DmaRunList, offset: number, length: number): void {
-    this.runs.clear();
-    this.runs.pushRange(runs, offset, length);
-    this.memory = memory;
-    this.payloadInFrame = false;
-    this.frameLength = 0;
-    this.serialize();
-    this.runs.clear();
-    this.memory = null;
-    this.payloadInFrame = true;
   }
 
   get opcode(): number {

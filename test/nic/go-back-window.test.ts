@@ -6,21 +6,16 @@
  * lost packet that later packets reveal, and a bounded resend per loss.
  */
 import { describe, expect, it } from 'vitest';
-import { NicAccess, WcStatus } from '../../src/nic/index.ts';
-import { PA, PB, connectedPair, fillPattern, pagesOf, snapshot } from './harness.ts';
+import { WcStatus } from '../../src/nic/index.ts';
+import { PA, connectedPair, registerBulkRegions, snapshot } from './harness.ts';
 
-const ALL = NicAccess.LOCAL_READ | NicAccess.LOCAL_WRITE | NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE;
 const PAGES = 256; // 1 MiB messages: 256 packets at PMTU 4096
 const BASE = 0x40000;
 
 describe('go-back-N into the message being sent', () => {
   it('1% loss over sixteen 1 MiB WRITEs: every byte placed, NAKs recover every loss the later packets reveal (no timeout), under 32 packets resent per frame lost', () => {
     const p = connectedPair({});
-    fillPattern(p.a.memory, BASE, PAGES * 4096, 3);
-    fillPattern(p.b.memory, BASE, PAGES * 4096, 4);
-    const ra = p.a.nic.registerRegion({ owner: PA, pages: pagesOf(BASE, PAGES), firstByteOffset: 0, length: PAGES * 4096, access: ALL });
-    const rb = p.b.nic.registerRegion({ owner: PB, pages: pagesOf(BASE, PAGES), firstByteOffset: 0, length: PAGES * 4096, access: ALL });
-    p.b.nic.bindRegion(rb.handle, p.epB);
+    const { ra, rb } = registerBulkRegions(p, BASE, PAGES, 3, 4);
     p.fabric.link.impair({ seed: 5637, loss: 0.01, reorder: 0, duplicate: 0, corrupt: 0, delayNs: 0 });
     const length = PAGES * 4096;
     for (let i = 0; i < 16; i++) {

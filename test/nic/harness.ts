@@ -1,7 +1,7 @@
 /** Two in-process hosts with one NIC each on one fabric, for NIC tests. */
 import { DeviceDmaView, PAGE_SIZE, PhysicalMemory, type RamRange } from '../../src/bus/index.ts';
 import { testPattern } from '../../src/bus/test-pattern.ts';
-import { Fabric, NicStatus, SanNic, type NicCapabilities } from '../../src/nic/index.ts';
+import { Fabric, NicAccess, NicStatus, SanNic, type NicCapabilities } from '../../src/nic/index.ts';
 
 export const PA = 100; // process on host A
 export const PB = 200; // process on host B
@@ -87,4 +87,20 @@ export function connectHosts(
   expectOk(b.nic.accept(PB, PORT, epB.endpoint), 'accept');
   fabric.runUntilIdle();
   return { cqA: cqA.cq, cqB: cqB.cq, epA: epA.endpoint, epB: epB.endpoint };
+}
+
+/**
+ * The same `pages` pages at `base` on both hosts filled with two patterns (seeds `seedA`,
+ * `seedB`), registered with every access right, and B's region bound to B's endpoint: the
+ * target of a bulk WRITE or READ from A.
+ */
+export function registerBulkRegions(p: Pair, base: number, pages: number, seedA: number, seedB: number) {
+  const ALL = NicAccess.LOCAL_READ | NicAccess.LOCAL_WRITE | NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE;
+  const length = pages * 4096;
+  fillPattern(p.a.memory, base, length, seedA);
+  fillPattern(p.b.memory, base, length, seedB);
+  const ra = p.a.nic.registerRegion({ owner: PA, pages: pagesOf(base, pages), firstByteOffset: 0, length, access: ALL });
+  const rb = p.b.nic.registerRegion({ owner: PB, pages: pagesOf(base, pages), firstByteOffset: 0, length, access: ALL });
+  p.b.nic.bindRegion(rb.handle, p.epB);
+  return { ra, rb };
 }

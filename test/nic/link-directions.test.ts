@@ -5,21 +5,16 @@
  * nothing set is carried untouched.
  */
 import { describe, expect, it } from 'vitest';
-import { NicAccess, NicConfigurationError, WcStatus, type LinkImpairments } from '../../src/nic/index.ts';
-import { PA, PB, connectedPair, fillPattern, pagesOf, snapshot } from './harness.ts';
+import { NicConfigurationError, WcStatus, type LinkImpairments } from '../../src/nic/index.ts';
+import { PA, connectedPair, registerBulkRegions, snapshot } from './harness.ts';
 
-const ALL = NicAccess.LOCAL_READ | NicAccess.LOCAL_WRITE | NicAccess.REMOTE_READ | NicAccess.REMOTE_WRITE;
 const NONE = { loss: 0, reorder: 0, duplicate: 0, corrupt: 0, delayNs: 0 };
 const PAGES = 16;
 const BASE = 0x40000;
 
 function traffic(directions: (ipA: number, ipB: number) => LinkImpairments['directions']) {
   const p = connectedPair({});
-  fillPattern(p.a.memory, BASE, PAGES * 4096, 5);
-  fillPattern(p.b.memory, BASE, PAGES * 4096, 6);
-  const ra = p.a.nic.registerRegion({ owner: PA, pages: pagesOf(BASE, PAGES), firstByteOffset: 0, length: PAGES * 4096, access: ALL });
-  const rb = p.b.nic.registerRegion({ owner: PB, pages: pagesOf(BASE, PAGES), firstByteOffset: 0, length: PAGES * 4096, access: ALL });
-  p.b.nic.bindRegion(rb.handle, p.epB);
+  const { ra, rb } = registerBulkRegions(p, BASE, PAGES, 5, 6);
   const ipA = p.a.nic.wireIp;
   const ipB = p.b.nic.wireIp;
   p.fabric.link.impair({ seed: 99, ...NONE, directions: directions(ipA, ipB) });
