@@ -42,8 +42,8 @@ export {
 export { IoCreateSymbolicLink, IoDeleteSymbolicLink } from './symbolic-links.ts';
 export { STATUS_OBJECT_PATH_NOT_FOUND, STATUS_OBJECT_PATH_SYNTAX_BAD } from './object-namespace.ts';
 export {
-  IoManager, IoLoadDriver, IoUnloadDriver, IoCallDriver, SynchronousIoWouldBlock, KMODE_EXCEPTION_NOT_HANDLED,
-  DRIVER_VERIFIER_IOMANAGER_VIOLATION, STATUS_IMAGE_ALREADY_LOADED, type IoCounters, type IoFinding,
+  IoManager, IoLoadDriver, IoUnloadDriver, IoCallDriver, SynchronousIoWouldBlock, STATUS_IMAGE_ALREADY_LOADED,
+  type IoCounters, type IoFinding,
 } from './io-manager.ts';
 export { ProbeForRead, ProbeForWrite } from './probe.ts';
 export {

@@ -21,7 +21,10 @@
  */
 import type { Kernel } from '../kernel.ts';
 import type { Process } from '../ps/process.ts';
-import { BugCheck, DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, IRQL_NOT_LESS_OR_EQUAL } from '../bugcheck.ts';
+import {
+  BugCheck, DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS, DRIVER_VERIFIER_IOMANAGER_VIOLATION, IRQL_NOT_LESS_OR_EQUAL,
+  KMODE_EXCEPTION_NOT_HANDLED, NO_MORE_IRP_STACK_LOCATIONS,
+} from '../bugcheck.ts';
 import { DISPATCH_LEVEL, PASSIVE_LEVEL } from '../irql.ts';
 import type { Ref } from '../ref.ts';
 import {
@@ -47,8 +50,6 @@ import { FILE_OBJECT_BYTES } from './file-object.ts';
 import { IoCancelIrp } from './irp-completion.ts';
 import { ObjectNamespace } from './object-namespace.ts';
 
-export const KMODE_EXCEPTION_NOT_HANDLED = 0x1e;
-export const DRIVER_VERIFIER_IOMANAGER_VIOLATION = 0xc9;
 /** ZwLoadDriver's answer for a service that is already running. */
 export const STATUS_IMAGE_ALREADY_LOADED = 0xc000010e;
 
@@ -477,7 +478,7 @@ export function IoCallDriver(k: Kernel, DeviceObject: DEVICE_OBJECT, Irp: IRP): 
     io.checkIrql(DISPATCH_LEVEL, 'IoCallDriver');
   }
   if (Irp.CurrentLocation <= 1) {
-    k.bugcheck.KeBugCheckEx(0x35 /* NO_MORE_IRP_STACK_LOCATIONS */, Irp.address, 0, 0, 0,
+    k.bugcheck.KeBugCheckEx(NO_MORE_IRP_STACK_LOCATIONS, Irp.address, 0, 0, 0,
       `IoCallDriver: IRP ${hex(Irp.address)} has no stack location left for ${DeviceObject.DriverObject.DriverName}`);
   }
   Irp.CurrentLocation--;

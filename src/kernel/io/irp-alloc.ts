@@ -32,7 +32,7 @@
  */
 import type { Kernel } from '../kernel.ts';
 import { isUlong } from '../ulong.ts';
-import { MULTIPLE_IRP_COMPLETE_REQUESTS } from '../bugcheck.ts';
+import { DRIVER_VERIFIER_DETECTED_VIOLATION, MULTIPLE_IRP_COMPLETE_REQUESTS } from '../bugcheck.ts';
 import { APC_LEVEL, DISPATCH_LEVEL } from '../irql.ts';
 import { IoReadAccess, IoWriteAccess, MmProbeAndLockPages } from '../mm/mdl.ts';
 import { MM_SYSTEM_RANGE_START } from '../mm/system-space.ts';
@@ -111,7 +111,7 @@ export function miAllocateIrp(k: Kernel, stackSize: number, kind: IrpKind, charg
 /** ExFreePool handed an IRP: Driver Verifier stops (0xC4/0x105); otherwise the block is freed. */
 function exFreePoolOfIrp(k: Kernel, irp: IRP, routine: string): void {
   if (k.config.verifier) {
-    k.bugcheck.KeBugCheckEx(0xc4, VERIFIER_IRP_FREED_WITH_EXFREEPOOL, irp.address, 0, 0,
+    k.bugcheck.KeBugCheckEx(DRIVER_VERIFIER_DETECTED_VIOLATION, VERIFIER_IRP_FREED_WITH_EXFREEPOOL, irp.address, 0, 0,
       `${routine}: IRP ${hex(irp.address)} must be freed with IoFreeIrp`);
   }
   // ExFreePool frees the pool block itself: no lookaside list sees it.

@@ -36,6 +36,7 @@
 import type { Kernel } from '../kernel.ts';
 import type { Process } from '../ps/process.ts';
 import type { Ref } from '../ref.ts';
+import { IRQL_GT_ZERO_AT_SYSTEM_SERVICE } from '../bugcheck.ts';
 import { PASSIVE_LEVEL } from '../irql.ts';
 import {
   NT_SUCCESS, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER,
@@ -71,7 +72,6 @@ export const FILE_FLAG_OVERLAPPED = 0x40000000;
 /** CreateFile's Options for IRP_MJ_CREATE: disposition in the top byte (FILE_OPEN = 1 ...). */
 const DISPOSITION_TO_NT = [0, 2 /* FILE_CREATE */, 5 /* FILE_OVERWRITE_IF */, 1 /* FILE_OPEN */, 3 /* FILE_OPEN_IF */, 4 /* FILE_OVERWRITE */];
 
-const IRQL_GT_ZERO_AT_SYSTEM_SERVICE = 0x4a;
 /** IO_STATUS_BLOCK.Information of a create (wdm.h). */
 const FILE_OPENED = 1;
 const FILE_OVERWRITTEN = 3;

@@ -15,7 +15,7 @@
  */
 import type { Kernel } from '../kernel.ts';
 import { PAGE_SIZE, pageOffset } from '../../bus/address.ts';
-import { DRIVER_VERIFIER_DETECTED_VIOLATION, MEMORY_MANAGEMENT } from '../bugcheck.ts';
+import { DRIVER_VERIFIER_DETECTED_VIOLATION, MEMORY_MANAGEMENT, NO_MORE_SYSTEM_PTES } from '../bugcheck.ts';
 import {
   ExRaiseStatus,
   STATUS_CONFLICTING_ADDRESSES,
@@ -50,7 +50,6 @@ export const HighPagePriority = 32;
 export const MdlMappingNoWrite = 0x8000_0000;
 export const MdlMappingNoExecute = 0x4000_0000;
 
-export const NO_MORE_SYSTEM_PTES = 0x3f;
 export const VERIFIER_MAP_IRQL_KERNEL = 0x76;
 export const VERIFIER_MAP_IRQL_USER = 0x77;
 export const VERIFIER_UNMAP_IRQL_KERNEL = 0x79;

@@ -26,16 +26,18 @@ import {
   STATUS_SUCCESS,
   type NTSTATUS,
 } from '../status.ts';
-import { DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS, PROCESS_HAS_LOCKED_PAGES } from '../bugcheck.ts';
+import {
+  DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,
+  INVALID_PROCESS_ATTACH_ATTEMPT,
+  INVALID_PROCESS_DETACH_ATTEMPT,
+  PROCESS_HAS_LOCKED_PAGES,
+} from '../bugcheck.ts';
 import { Process } from './process.ts';
 import { miDeletePages } from '../mm/virtual-memory.ts';
 import { miUnmapProcessLockedPageMappings } from '../mm/mdl-mapping.ts';
 import { mdlAddress, mdlTrackerAddress } from '../mm/mdl.ts';
 
 export const SYSTEM_PROCESS_ID = 4;
-/** INVALID_PROCESS_ATTACH_ATTEMPT / INVALID_PROCESS_DETACH_ATTEMPT. */
-export const INVALID_PROCESS_ATTACH_ATTEMPT = 0x05;
-export const INVALID_PROCESS_DETACH_ATTEMPT = 0x06;
 
 /** PCREATE_PROCESS_NOTIFY_ROUTINE(ParentId, ProcessId, Create). */
 export type CreateProcessNotifyRoutine = (ParentId: number, ProcessId: number, Create: boolean) => void;
